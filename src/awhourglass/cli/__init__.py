@@ -1,0 +1,62 @@
+"""The ``awh`` command line: thin argument parsing that calls one library function per subcommand.
+
+Each subcommand lives in its own module of this package with ``add_arguments(parser)`` and
+``run(args) -> int``; they are listed explicitly below (no string registry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from awhourglass import __version__
+from awhourglass.cli import bench, data, demo, evaluate, export, predict, synth, train
+from awhourglass.errors import AwhError
+
+_COMMANDS = {
+    "demo": (demo, "run the paper's experiment on the embedded benchmark and write a report"),
+    "synth": (synth, "generate procedural hand images in the RHD (source) or STB (target) format"),
+    "train": (train, "pretrain on the source domain, then adapt to the target domain"),
+    "eval": (evaluate, "evaluate a checkpoint (or a predictions JSON) on a dataset"),
+    "predict": (predict, "predict 2D/3D hand joints on your own images"),
+    "bench": (bench, "measure speed against this machine's matmul peak"),
+    "data": (data, "check or show a dataset on disk"),
+    "export": (export, "export a checkpoint to ONNX"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with one sub-parser per command."""
+    parser = argparse.ArgumentParser(
+        prog="awh",
+        description="Adaptive Wasserstein Hourglass: 3D hand pose from one RGB image.",
+    )
+    parser.add_argument("--version", action="version", version=f"awhourglass {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``awh`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"awh {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (AwhError, ValueError, OSError) as exc:
+        print(f"awh {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""`awh data`."""
+
+from __future__ import annotations
+
+import argparse
+
+from awhourglass.cli._stub import not_built
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of `awh data`."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `awh data`."""
+    return not_built("data")

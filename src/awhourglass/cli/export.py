@@ -1,0 +1,16 @@
+"""`awh export`."""
+
+from __future__ import annotations
+
+import argparse
+
+from awhourglass.cli._stub import not_built
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of `awh export`."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `awh export`."""
+    return not_built("export")
