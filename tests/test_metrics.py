@@ -127,6 +127,12 @@ def test_procrustes_recovers_similarity():
     np.testing.assert_allclose(aligned[0], dst, atol=1e-10)
 
 
+def test_procrustes_collapsed_prediction_maps_to_centroid():
+    gt = np.random.default_rng(6).normal(size=(1, 21, 3))
+    aligned = m.procrustes_align(np.ones((1, 21, 3)), gt)
+    np.testing.assert_allclose(aligned[0], np.broadcast_to(gt[0].mean(0), (21, 3)), atol=1e-12)
+
+
 def test_procrustes_uses_visible_joints_only():
     rng = np.random.default_rng(2)
     gt = rng.normal(size=(1, 21, 3))

@@ -155,7 +155,9 @@ def similarity_transform(
     a0, b0 = a - mu_a, b - mu_b
     var_a = float((a0**2).sum())
     if var_a <= 1e-24:
-        raise ValueError("similarity_transform: source points are all identical; scale is undefined")
+        # A collapsed source (e.g. an untrained network): the least-squares answer is s = 0, i.e. every
+        # point maps to the destination centroid; any rotation is optimal, report the identity.
+        return 0.0, np.eye(3), mu_b
     u, sig, vt = np.linalg.svd(b0.T @ a0)  # cross-covariance dst^T src
     d = np.ones(3)
     if not allow_reflection and np.linalg.det(u) * np.linalg.det(vt) < 0:
