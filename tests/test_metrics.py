@@ -127,6 +127,21 @@ def test_procrustes_recovers_similarity():
     np.testing.assert_allclose(aligned[0], dst, atol=1e-10)
 
 
+def test_procrustes_matches_scipy_route():
+    # Independent route (FreiHAND's recipe): centre, normalize both by Frobenius norm, solve the orthogonal
+    # Procrustes problem with scipy, rescale. It allows reflections, so compare with allow_reflection=True.
+    from scipy.linalg import orthogonal_procrustes
+
+    rng = np.random.default_rng(7)
+    gt, pred = rng.normal(size=(21, 3)), rng.normal(size=(21, 3))
+    g0, p0 = gt - gt.mean(0), pred - pred.mean(0)
+    ng, np_ = np.linalg.norm(g0), np.linalg.norm(p0)
+    rot, s = orthogonal_procrustes(p0 / np_, g0 / ng)
+    expected = (p0 / np_) @ rot * s * ng + gt.mean(0)
+    ours = m.procrustes_align(pred[None], gt[None], allow_reflection=True)[0]
+    np.testing.assert_allclose(ours, expected, atol=1e-10)
+
+
 def test_procrustes_collapsed_prediction_maps_to_centroid():
     gt = np.random.default_rng(6).normal(size=(1, 21, 3))
     aligned = m.procrustes_align(np.ones((1, 21, 3)), gt)
