@@ -17,7 +17,7 @@ statistics and affine parameters per domain and normalizes each sample with its 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -125,7 +125,6 @@ class HourglassOutput:
     z_norm: torch.Tensor
     xyz_m: torch.Tensor | None = None
     depth_pred: torch.Tensor | None = None
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def features(self) -> list[torch.Tensor]:

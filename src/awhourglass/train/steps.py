@@ -206,7 +206,7 @@ def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, bat
         labels = (batch.domain == TARGET).to(logits[0].dtype)
         l_dom = torch.stack([nn.functional.binary_cross_entropy_with_logits(lg, labels) for lg in logits]).sum()
         losses["domain"] = l_dom
-        losses["dann_lambda"] = torch.tensor(lam)
+        losses["dann_lambda"] = torch.tensor(lam, device=l_dom.device)
         losses["total"] = losses["total"] + method_cfg.lambda_dann * l_dom
     return (losses, out) if return_outputs else losses
 
