@@ -1,16 +1,71 @@
-"""`awh predict`."""
+"""`awh predict`: 2D joints and root-relative 3D on your own images (JSON + overlay PNG per image)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from awhourglass.cli._stub import not_built
+from awhourglass.errors import AwhError
+
+
+def _numbers(text: str, count: int, flag: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise AwhError(f"{flag}: expected {count} comma-separated numbers, got {text!r}") from None
+    if len(vals) != count:
+        raise AwhError(f"{flag}: expected {count} comma-separated numbers, got {len(vals)} in {text!r}")
+    return vals
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh predict`."""
+    parser.add_argument("checkpoint", help="model checkpoint (model.pt of awh train / awh demo)")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format PIL reads)")
+    parser.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: the whole image, centred square)")
+    parser.add_argument("--K", dest="K", help="camera intrinsics fx,fy,cx,cy in pixels (for metric 3D)")
+    parser.add_argument("--bone", type=float, help="wrist-to-middle-MCP length in mm (with --K: metric 3D)")
+    parser.add_argument("--left", action="store_true", help="the hand is a left hand (mirrored in and out)")
+    parser.add_argument("--threshold", type=float, default=None, help="confidence threshold for hand_detected")
+    parser.add_argument("--out", default="awh_predict", help="output folder (default ./awh_predict)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `awh predict`."""
-    return not_built("predict")
+    """Run `awh predict`: one ``<stem>.json`` and ``<stem>_overlay.png`` per image; errors per image."""
+    from awhourglass.api import DEFAULT_HAND_THRESHOLD, PredictError, draw_overlay, load
+    from awhourglass.eval.results import atomic_write_text
+
+    bbox = _numbers(args.bbox, 4, "--bbox") if args.bbox else None
+    K = _numbers(args.K, 4, "--K") if args.K else None
+    threshold = DEFAULT_HAND_THRESHOLD if args.threshold is None else args.threshold
+    est = load(args.checkpoint, threshold=threshold)
+    out = Path(args.out)
+    failed = 0
+    used: set[str] = set()
+    for image in args.images:
+        stem = Path(image).stem or "image"
+        name, k = stem, 1
+        while name in used:  # two inputs with one stem (a/x.png, b/x.jpg) must not overwrite each other
+            k += 1
+            name = f"{stem}_{k}"
+        used.add(name)
+        try:
+            pred = est.predict(image, bbox=bbox, K=K, bone_mm=args.bone, left_hand=args.left)
+        except PredictError as exc:
+            print(f"awh predict: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        doc = {"image": str(image), **pred.to_dict()}
+        json_path = atomic_write_text(out / f"{name}.json", json.dumps(doc, indent=2) + "\n")
+        png = draw_overlay(pred, out / f"{name}_overlay.png")
+        verdict = "hand" if pred.hand_detected else "NO HAND detected"
+        print(f"{image}: {verdict} (confidence {pred.confidence:.3f}, threshold {threshold}); "
+              f"3D {'mm' if pred.metric else 'scale-normalized'}; wrote {json_path} and {png}")
+        for note in pred.notes:
+            print(f"  note: {note}")
+    if failed:
+        print(f"awh predict: {failed} of {len(args.images)} image(s) failed", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,283 @@
+"""Evaluate a checkpoint over a dataset (``awh eval``): run the network, score by the paper's protocol, draw figures.
+
+Flow: samples (any indexable of :class:`~awhourglass.data.sample.Sample`, e.g. a dataset reader) →
+:func:`run_model` (batched inference → :class:`ModelOutputs`: 2.5D joints, features, a few heatmaps) →
+:func:`score_outputs` (:func:`awhourglass.eval.protocol.evaluate_25d`: GT scale + root depth, palm-relative
+3D EPE, PCK/AUC, 2D EPE in crop pixels) → :func:`write_eval_outputs` (``results.json``, ``predictions.json`` +
+``groundtruth.json`` in the documented format so the numbers can be re-scored with ``awh eval --pred``,
+PCK curve, t-SNE of source vs target features, heatmaps, skeletons).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from awhourglass.data.sample import Sample, collate
+from awhourglass.errors import AwhError
+from awhourglass.eval import plots
+from awhourglass.eval.predictions import score_prediction_file, write_ground_truth, write_predictions
+from awhourglass.eval.protocol import evaluate_25d, lift_with_gt_scale_and_root
+from awhourglass.eval.results import EvalResult, write_results_json
+from awhourglass.models.hourglass import AWHourglassNet
+
+FORMATS = ("rhd", "stb", "freihand", "mpd")
+
+
+@dataclass
+class ModelOutputs:
+    """Network outputs and labels over a dataset, in sample order (N samples).
+
+    Attributes:
+        ids: unique sample ids. uv_px: ``(N, 21, 2)`` predicted crop pixels. z_norm: ``(N, 21)``.
+        K: ``(N, 3, 3)`` crop intrinsics. gt_xyz_m: ``(N, 21, 3)`` (NaN rows without 3D), gt_uv_px, vis.
+        features: ``(N, D)`` flattened last-stack features (for t-SNE) or ``None``.
+        confidence: ``(N,)`` mean 3×3 heatmap peak mass (see :func:`awhourglass.api.peak_confidence`).
+        images, heatmaps: the first ``keep`` samples' crops ``(k, 3, S, S)`` and last-stack heatmaps.
+    """
+
+    ids: list[str]
+    uv_px: np.ndarray
+    z_norm: np.ndarray
+    K: np.ndarray
+    gt_xyz_m: np.ndarray
+    gt_uv_px: np.ndarray
+    vis: np.ndarray
+    confidence: np.ndarray
+    features: np.ndarray | None = None
+    images: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 1, 1)))
+    heatmaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 21, 1, 1)))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _unique_ids(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, n in enumerate(names):
+        n = n or f"sample{i}"
+        if n in seen:
+            n = f"{n}#{i}"
+        seen[n] = i
+        out.append(n)
+    return out
+
+
+@torch.no_grad()
+def run_model(
+    model: AWHourglassNet,
+    samples: Sequence[Sample],
+    batch_size: int = 64,
+    keep: int = 4,
+    features: bool = True,
+    max_samples: int | None = None,
+    progress: bool = True,
+    desc: str = "eval",
+) -> ModelOutputs:
+    """Batched inference over ``samples`` in eval mode (the model's mode is restored afterwards)."""
+    from awhourglass.api import peak_confidence
+
+    n = len(samples) if max_samples is None else min(len(samples), max_samples)
+    if n == 0:
+        raise AwhError("the dataset holds no samples")
+    was_training = model.training
+    model.eval()
+    ids, uv, z, K, gxyz, guv, vis, conf, feats, imgs, heats = ([] for _ in range(11))
+    try:
+        for start in tqdm(range(0, n, batch_size), desc=desc, unit="batch", disable=not progress):
+            batch = collate([samples[i] for i in range(start, min(n, start + batch_size))])
+            out = model(batch.image, domain=batch.domain)
+            last = out.stacks[-1]
+            ids += list(batch.source)
+            uv.append(out.uv_px.double().numpy())
+            z.append(out.z_norm.double().numpy())
+            K.append(batch.K.double().numpy())
+            gxyz.append(batch.xyz_m.double().numpy())
+            guv.append(batch.uv_px.double().numpy())
+            vis.append(batch.vis.numpy())
+            conf.append(peak_confidence(last.heatmap).mean(1).double().numpy())
+            if features:
+                feats.append(last.features.flatten(1).float().numpy())
+            k = keep - sum(len(i) for i in imgs)
+            if k > 0:
+                imgs.append(batch.image[:k].numpy())
+                heats.append(last.heatmap[:k].numpy())
+    finally:
+        model.train(was_training)
+    return ModelOutputs(
+        ids=_unique_ids(ids),
+        uv_px=np.concatenate(uv),
+        z_norm=np.concatenate(z),
+        K=np.concatenate(K),
+        gt_xyz_m=np.concatenate(gxyz),
+        gt_uv_px=np.concatenate(guv),
+        vis=np.concatenate(vis).astype(bool),
+        confidence=np.concatenate(conf),
+        features=np.concatenate(feats) if features else None,
+        images=np.concatenate(imgs) if imgs else np.zeros((0, 3, 1, 1)),
+        heatmaps=np.concatenate(heats) if heats else np.zeros((0, 21, 1, 1)),
+    )
+
+
+def _check_3d(outputs: ModelOutputs) -> None:
+    missing = ~np.isfinite(outputs.gt_xyz_m[:, [0, 9]]).all(axis=(1, 2))
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise AwhError(
+            f"{int(missing.sum())} sample(s) have no 3D ground truth (e.g. {outputs.ids[i]!r}): "
+            "3D evaluation needs 3D labels (load the dataset with labels: 3d)"
+        )
+
+
+def score_outputs(outputs: ModelOutputs, model_cfg=None) -> EvalResult:
+    """The paper's protocol on :class:`ModelOutputs` (GT scale + root depth; palm-relative; 2D in crop pixels)."""
+    _check_3d(outputs)
+    bone = model_cfg.scale_bone if model_cfg is not None else (0, 9)
+    return evaluate_25d(outputs.uv_px, outputs.z_norm, outputs.K, outputs.gt_xyz_m, outputs.vis,
+                        gt_uv_px=outputs.gt_uv_px, bone=tuple(bone))
+
+
+def lifted_xyz(outputs: ModelOutputs, model_cfg=None) -> np.ndarray:
+    """Predicted camera-space joints ``(N, 21, 3)`` [m] lifted with GT scale + root depth (what is scored)."""
+    _check_3d(outputs)
+    bone = model_cfg.scale_bone if model_cfg is not None else (0, 9)
+    return lift_with_gt_scale_and_root(outputs.uv_px, outputs.z_norm, outputs.K, outputs.gt_xyz_m, tuple(bone))
+
+
+def write_eval_outputs(
+    out_dir: str | os.PathLike,
+    outputs: ModelOutputs,
+    result: EvalResult,
+    model_cfg=None,
+    source: ModelOutputs | None = None,
+    label: str = "model",
+    tsne_points: int = 2000,
+    qualitative: int = 4,
+) -> list[Path]:
+    """``results.json``, predictions/ground-truth JSON and the figures; returns the figure paths."""
+    out = Path(out_dir)
+    write_results_json(out / "results.json", result)
+    xyz = lifted_xyz(outputs, model_cfg)
+    write_predictions(out / "predictions.json", outputs.ids, xyz, outputs.uv_px, meta={"method": label})
+    write_ground_truth(out / "groundtruth.json", outputs.ids, outputs.gt_xyz_m, outputs.vis, outputs.gt_uv_px)
+    figs = [plots.plot_pck_curves({label: result}, out / "pck.png")]
+    if source is not None and source.features is not None and outputs.features is not None:
+        feats = np.concatenate([source.features, outputs.features])
+        dom = np.concatenate([np.zeros(len(source), int), np.ones(len(outputs), int)])
+        figs.append(plots.plot_tsne(feats, dom, out / "tsne.png", max_points=tsne_points,
+                                    title=f"t-SNE of last-stack features ({label})"))
+    figs += qualitative_figures(out, outputs, xyz, min(qualitative, len(outputs.images)))
+    return figs
+
+
+def qualitative_figures(out: Path, outputs: ModelOutputs, xyz_m: np.ndarray, count: int,
+                        prefix: str = "") -> list[Path]:
+    """Heatmaps, 2D skeleton over the crop (GT dashed) and 3D skeleton (pred vs GT) of the first ``count``."""
+    figs = []
+    for i in range(count):
+        img = outputs.images[i]
+        figs.append(plots.plot_heatmap_grid(img, outputs.heatmaps[i], out / f"{prefix}heatmaps_{i}.png",
+                                            uv_px=outputs.uv_px[i]))
+        figs.append(plots.plot_skeleton_2d(img, outputs.uv_px[i], out / f"{prefix}skeleton2d_{i}.png",
+                                           vis=outputs.vis[i], gt_uv_px=outputs.gt_uv_px[i]))
+        root_p = 0.5 * (xyz_m[i, 0] + xyz_m[i, 9])
+        root_g = 0.5 * (outputs.gt_xyz_m[i, 0] + outputs.gt_xyz_m[i, 9])
+        figs.append(plots.plot_skeleton_3d({"prediction": xyz_m[i] - root_p, "ground truth":
+                                            outputs.gt_xyz_m[i] - root_g}, out / f"{prefix}skeleton3d_{i}.png"))
+    return figs
+
+
+# --- datasets on disk --------------------------------------------------------------------------------------
+
+
+def load_dataset(root: str, fmt: str, split: str, input_size: int, max_samples: int | None = None,
+                 domain: int | None = None):
+    """A dataset reader (:mod:`awhourglass.data`) for evaluation: no augmentation, 3D labels, no depth."""
+    if fmt not in FORMATS:
+        raise AwhError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not Path(root).exists():
+        raise AwhError(f"dataset folder {root} does not exist")
+    try:
+        from awhourglass.data.config import DatasetConfig
+        from awhourglass.data.loader import build_dataset
+    except ImportError as exc:  # pragma: no cover - the data package is part of the library
+        raise AwhError(f"dataset readers are not available: {exc}") from None
+    cfg = DatasetConfig(format=fmt, root=str(root), split=split, input_size=input_size, labels="3d",
+                        with_depth=False, max_samples=max_samples)
+    return build_dataset(cfg, domain)
+
+
+@dataclass
+class EvalConfig:
+    """What ``awh eval CKPT --data ...`` does.
+
+    Attributes:
+        checkpoint: model checkpoint. data, format, split: the evaluated dataset.
+        out: output folder. source_data, source_format, source_split: optional source-domain dataset whose
+            features are shown with the evaluated ones in the t-SNE figure.
+        batch_size, max_samples: inference batch and an optional cap on the number of samples.
+        tsne_points: samples in the t-SNE (half per domain). qualitative: samples with heatmap/skeleton figures.
+    """
+
+    checkpoint: str
+    data: str
+    format: str
+    split: str = "test"
+    out: str = "awh_eval"
+    source_data: str | None = None
+    source_format: str = "rhd"
+    source_split: str = "test"
+    batch_size: int = 64
+    max_samples: int | None = None
+    tsne_points: int = 2000
+    qualitative: int = 4
+    progress: bool = True
+
+
+def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
+    """Run ``cfg.checkpoint`` over the dataset, score it and write the outputs to ``cfg.out``."""
+    from awhourglass.api import model_from_checkpoint
+
+    model = model_from_checkpoint(cfg.checkpoint)
+    size = model.cfg.input_size
+    ds = load_dataset(cfg.data, cfg.format, cfg.split, size, cfg.max_samples)
+    outputs = run_model(model, ds, cfg.batch_size, keep=cfg.qualitative, progress=cfg.progress,
+                        desc=f"eval {cfg.format}")
+    result = score_outputs(outputs, model.cfg)
+    source = None
+    if cfg.source_data:
+        half = max(1, cfg.tsne_points // 2)
+        sds = load_dataset(cfg.source_data, cfg.source_format, cfg.source_split, size, half, domain=0)
+        source = run_model(model, sds, cfg.batch_size, keep=0, progress=cfg.progress, desc="source features")
+    figs = write_eval_outputs(cfg.out, outputs, result, model.cfg, source, label=Path(cfg.checkpoint).stem,
+                              tsne_points=cfg.tsne_points, qualitative=cfg.qualitative)
+    return result, figs
+
+
+def evaluate_prediction_files(pred: str, gt: str, out: str | None = None, label: str = "predictions"):
+    """Score a predictions JSON against a ground-truth JSON; with ``out``, write results.json and the PCK plot."""
+    result = score_prediction_file(pred, gt)
+    figs: list[Path] = []
+    if out:
+        write_results_json(Path(out) / "results.json", result)
+        figs.append(plots.plot_pck_curves({label: result}, Path(out) / "pck.png"))
+    return result, figs
+
+
+def summary_lines(result: EvalResult) -> list[str]:
+    """Human-readable lines of the main numbers."""
+    lines = [
+        f"samples {result.count}, joints scored {result.num_joints} (alignment {result.align}, palm-relative)",
+        f"3D EPE mean {result.epe_mean_mm:.2f} mm, median {result.epe_median_mm:.2f} mm",
+        f"AUC 0-30 mm {result.auc_0_30:.3f}, AUC 20-50 mm {result.auc_20_50:.3f}",
+    ]
+    if result.epe2d_mean_px is not None:
+        lines.append(f"2D EPE mean {result.epe2d_mean_px:.2f} px, median {result.epe2d_median_px:.2f} px (crop)")
+    return lines
