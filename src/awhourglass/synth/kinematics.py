@@ -51,10 +51,14 @@ _PHALANX_RADIUS_M = np.array(
         [0.0085, 0.0076, 0.0068],
     ]
 )
-_METACARPAL_RADIUS_M = np.array([0.0140, 0.0120, 0.0120, 0.0120, 0.0110])
-_HEEL_M = np.array([[-0.016, 0.020, -0.003], [0.022, 0.020, -0.003]])  # heel of the palm (a fat capsule)
+_METACARPAL_RADIUS_M = np.array([0.0140, 0.0130, 0.0130, 0.0125, 0.0120])
+# Fixed points of the palm (hand-local, metres): two ends of the heel capsule, two of the mid-palm capsule.
+_PALM_POINTS_M = np.array(
+    [[-0.016, 0.020, -0.003], [0.022, 0.020, -0.003], [-0.019, 0.052, -0.002], [0.024, 0.050, -0.002]]
+)
 _HEEL_RADIUS_M = 0.016
-_KNUCKLE_RADIUS_M = 0.011  # capsule along the MCP row, fills the palm between the fingers
+_MID_PALM_RADIUS_M = 0.015
+_KNUCKLE_RADIUS_M = 0.012  # capsule along the MCP row, fills the palm between the fingers
 FOREARM_LENGTH_M = 0.22
 FOREARM_RADIUS_M = 0.023
 
@@ -74,7 +78,7 @@ ANGLE_NAMES = (
 # (finger, parameter, [min, max]) in degrees.
 ANGLE_LIMITS_DEG = np.array(
     [
-        [[-15, 50], [-10, 55], [-5, 60], [-15, 80]],
+        [[-15, 50], [-25, 55], [-5, 60], [-15, 80]],
         [[-15, 90], [-20, 20], [0, 110], [0, 80]],
         [[-15, 90], [-15, 15], [0, 110], [0, 80]],
         [[-15, 90], [-15, 15], [0, 110], [0, 80]],
@@ -110,7 +114,7 @@ def _frame(y: np.ndarray, z_hint: np.ndarray) -> np.ndarray:
 # Rest frames of each finger's first bone: fingers lie in the palm plane (z dorsal); the thumb is
 # turned so that its pad faces the palm and its flexion curls it across the palm.
 _REST_FRAMES = np.stack(
-    [_frame(np.array([-0.60, 0.75, -0.25]), np.array([-0.7, 0.0, 0.7]))]
+    [_frame(np.array([-0.60, 0.75, -0.25]), np.array([-1.0, 0.0, 0.35]))]
     + [_frame(np.array([np.sin(a), np.cos(a), 0.0]), np.array([0.0, 0.0, 1.0])) for a in _SPLAY_RAD[1:]]
 )
 
@@ -151,7 +155,7 @@ def forward_kinematics(angles_rad: np.ndarray, shape: HandShape) -> np.ndarray:
         base_dir = _WRIST_TO_BASE[f] / np.linalg.norm(_WRIST_TO_BASE[f])
         joints[:, 1 + 4 * f] = base_dir[None] * lengths[:, f, 0:1]
         if f == 0:  # thumb: CMC has two degrees of freedom, then two hinges
-            r = _REST_FRAMES[0][None] @ _rot(2, -a[:, 0]) @ _rot(0, -a[:, 1])
+            r = _REST_FRAMES[0][None] @ _rot(2, a[:, 0]) @ _rot(0, -a[:, 1])
             hinges = (a[:, 2], a[:, 3])
         else:
             r = _REST_FRAMES[f][None] @ _rot(2, a[:, 1]) @ _rot(0, -a[:, 0])
@@ -163,8 +167,8 @@ def forward_kinematics(angles_rad: np.ndarray, shape: HandShape) -> np.ndarray:
     return joints
 
 
-# --- Capsule body. Points = 21 joints, then heel a, heel b, forearm end (indices 21, 22, 23).
-HEEL_A, HEEL_B, FOREARM_END = 21, 22, 23
+# --- Capsule body. Points = 21 joints, then the palm points (21–24) and the forearm end (25).
+HEEL_A, HEEL_B, MID_A, MID_B, FOREARM_END = 21, 22, 23, 24, 25
 PART_PALM, PART_ARM = 0, -1  # part 0 = palm; 1 + 3·finger + phalanx for phalanges; -1 = forearm (person)
 
 
@@ -179,9 +183,9 @@ def _capsule_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             pairs.append((base + k, base + k + 1))
             radius.append(_PHALANX_RADIUS_M[f, k])
             part.append(1 + 3 * f + k)
-    pairs += [(5, 17), (HEEL_A, HEEL_B), (0, FOREARM_END)]
-    radius += [_KNUCKLE_RADIUS_M, _HEEL_RADIUS_M, FOREARM_RADIUS_M]
-    part += [PART_PALM, PART_PALM, PART_ARM]
+    pairs += [(5, 17), (HEEL_A, HEEL_B), (MID_A, MID_B), (0, FOREARM_END)]
+    radius += [_KNUCKLE_RADIUS_M, _HEEL_RADIUS_M, _MID_PALM_RADIUS_M, FOREARM_RADIUS_M]
+    part += [PART_PALM, PART_PALM, PART_PALM, PART_ARM]
     return np.array(pairs, dtype=np.int64), np.array(radius), np.array(part, dtype=np.int64)
 
 
@@ -200,7 +204,7 @@ def joint_radius_m(scale: np.ndarray) -> np.ndarray:
 
 
 def body_points(joints_local: np.ndarray, scale: np.ndarray, forearm_dir: np.ndarray) -> np.ndarray:
-    """Joints plus the body's extra points ``(N, 24, 3)`` in the hand-local frame.
+    """Joints plus the body's extra points ``(N, 26, 3)`` in the hand-local frame.
 
     Args:
         joints_local: ``(N, 21, 3)`` from :func:`forward_kinematics`.
@@ -208,9 +212,9 @@ def body_points(joints_local: np.ndarray, scale: np.ndarray, forearm_dir: np.nda
         forearm_dir: ``(N, 3)`` unit direction from the wrist towards the elbow.
     """
     s = np.asarray(scale)[:, None]
-    heel = _HEEL_M[None] * s[:, :, None]
+    palm = _PALM_POINTS_M[None] * s[:, :, None]
     forearm = (forearm_dir * FOREARM_LENGTH_M * s)[:, None]
-    return np.concatenate([joints_local, heel, forearm], axis=1)
+    return np.concatenate([joints_local, palm, forearm], axis=1)
 
 
 def sample_forearm_dir(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -31,8 +31,8 @@ COUNTING = ("count1", "count2", "count3", "count4", "count5")
 POSE_MODES = ("mixed", "counting", "random")
 
 _FINGER_SPREAD_DEG = np.array([0.0, 12.0, 2.0, -8.0, -18.0])
-_THUMB_STRAIGHT_DEG = np.array([40.0, 0.0, 0.0, 0.0])
-_THUMB_FOLDED_DEG = np.array([0.0, 50.0, 50.0, 60.0])
+_THUMB_STRAIGHT_DEG = np.array([15.0, -10.0, 0.0, 0.0])
+_THUMB_FOLDED_DEG = np.array([10.0, 45.0, 45.0, 50.0])
 
 
 def curl_to_angles(curl: np.ndarray, spread: np.ndarray) -> np.ndarray:
