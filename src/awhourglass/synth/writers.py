@@ -75,7 +75,7 @@ def encode_stb_depth(depth_m: np.ndarray) -> np.ndarray:
 
 def decode_stb_depth(rgb: np.ndarray) -> np.ndarray:
     """STB depth PNG pixels ``(H, W, 3)`` (RGB order) → metres ``(H, W)`` float32, 0 = no reading."""
-    return ((rgb[..., 0].astype(np.float64) + 256 * rgb[..., 1]) / 1000).astype(np.float32)
+    return ((rgb[..., 0].astype(np.float64) + 256.0 * rgb[..., 1]) / 1000).astype(np.float32)
 
 
 # --- RHD
