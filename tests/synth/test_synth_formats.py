@@ -83,32 +83,43 @@ def test_rhd_round_trip(tmp_path):
 
 
 def test_stb_round_trip(tmp_path):
-    batch = generate_batch(5, "target", 4, 48, gap=0.0)
+    batch = generate_batch(5, "target", 4, 48, gap=0.0, sensor_depth=True)
     (tmp_path / "B1Counting").mkdir()
     (tmp_path / "labels").mkdir()
     writers.write_stb_images(tmp_path, "B1Counting", 0, batch)
     writers.write_stb_labels(tmp_path, "B1Counting", batch["xyz_m"])
-    writers.write_stb_intrinsics(tmp_path, 48, 36, batch["K"][0])
+    writers.write_stb_intrinsics(tmp_path, 48, 36)
     xyz = _read_stb_colour_frame_m(tmp_path, "B1Counting")
     np.testing.assert_allclose(xyz, batch["xyz_m"], atol=1e-4)
     intr = json.loads((tmp_path / "intrinsics.json").read_text())
-    K = np.array(intr["color_K"])
-    assert (intr["width"], intr["height"]) == (48, 36)
-    np.testing.assert_allclose(K[0, 0], 607.92271 * 48 / 640, rtol=1e-6)
-    uv = xyz @ K.T
-    uv = uv[..., :2] / uv[..., 2:]
+    assert set(intr) == {"K_color", "K_depth", "rvec", "t_mm"}
+    K_c, K_d = np.array(intr["K_color"]), np.array(intr["K_depth"])
+    # Scaled by 48/640 with pixel centres at integers: c' = (c + ½)·s − ½.
+    np.testing.assert_allclose(K_c[0], [607.92271 * 0.075, 0, (314.78337 + 0.5) * 0.075 - 0.5], rtol=1e-9)
+    np.testing.assert_allclose(K_d[1], [0, 474.77709 * 0.075, (238.77962 + 0.5) * 0.075 - 0.5], rtol=1e-9)
+    np.testing.assert_allclose(batch["K"][0], K_c, rtol=1e-6)
+    # The depth PNG is the depth camera's view: visible joints, taken to the depth frame and projected
+    # with K_depth, read back their own depth (within the body radius and a pixel's slack).
+    para = scipy.io.loadmat(tmp_path / "labels" / "B1Counting_SK.mat")["handPara"]
+    x_depth = stb_to_canonical(para.transpose(2, 1, 0) / 1000.0)
+    uvw = x_depth @ K_d.T
+    uv = uvw[..., :2] / uvw[..., 2:]
+    close = []
     for i in range(5):
         d = np.asarray(Image.open(tmp_path / "B1Counting" / f"SK_depth_{i}.png")).astype(np.float64)
         depth_m = (d[..., 0] + 256 * d[..., 1]) / 1000
-        np.testing.assert_allclose(depth_m, batch["depth_m"][i], atol=0.0005 + 1e-6)
+        np.testing.assert_allclose(depth_m, batch["sensor_depth_m"][i], atol=0.0005 + 1e-6)
         vis = batch["vis"][i]
         u, v = np.round(uv[i, vis]).astype(int).T
-        z = xyz[i, vis, 2]
-        assert np.mean(np.abs(depth_m[v.clip(0, 35), u.clip(0, 47)] - z) < 0.03) > 0.9  # registered depth
+        ok = (u >= 0) & (u < 48) & (v >= 0) & (v < 36)
+        close += list(np.abs(depth_m[v[ok], u[ok]] - x_depth[i, vis, 2][ok]) < 0.03)
+    assert len(close) > 20 and np.mean(close) > 0.9
+    with pytest.raises(ValueError, match="sensor_depth"):
+        writers.write_stb_images(tmp_path, "B1Counting", 0, {k: v for k, v in batch.items() if k != "sensor_depth_m"})
 
 
 def test_stb_sizes_need_intrinsics_only_when_not_640(tmp_path):
-    assert writers.write_stb_intrinsics(tmp_path, 640, 480, np.eye(3)) is None
+    assert writers.write_stb_intrinsics(tmp_path, 640, 480) is None
     assert not (tmp_path / "intrinsics.json").exists()
 
 

@@ -102,7 +102,7 @@ def write_dataset(cfg: SynthConfig, progress: bool = True) -> list[Path]:
     try:
         if cfg.domain == "target":
             (root / "labels").mkdir(parents=True, exist_ok=True)
-            path = writers.write_stb_intrinsics(root, spec.width, spec.height, spec.K)
+            path = writers.write_stb_intrinsics(root, spec.width, spec.height)
             if path is not None:
                 written.append(path)
         for name, uid, n, mode in units:
@@ -114,7 +114,7 @@ def write_dataset(cfg: SynthConfig, progress: bool = True) -> list[Path]:
             for c, start in enumerate(range(0, n, CHUNK)):
                 k = min(CHUNK, n - start)
                 ss = np.random.SeedSequence([cfg.seed, dom, uid, c])
-                batch = generate_batch(k, cfg.domain, ss, cfg.size, cfg.gap, mode)
+                batch = generate_batch(k, cfg.domain, ss, cfg.size, cfg.gap, mode, sensor_depth=cfg.domain == "target")
                 if cfg.domain == "source":
                     records += writers.write_rhd_images(root, name, start, batch)
                 else:

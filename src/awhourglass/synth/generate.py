@@ -14,7 +14,7 @@ import torch
 
 from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
 from awhourglass.synth import kinematics as kin
-from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
+from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec, stb_extrinsics
 from awhourglass.synth.poses import frontal_rotation, random_rotation, sample_articulation
 from awhourglass.synth.render import first_hit_depth, render_capsules
 from awhourglass.synth.style import appearance, depth_image
@@ -58,6 +58,7 @@ def generate_batch(
     size: int = 64,
     gap: float = DEFAULT_GAP,
     pose_mode: str | None = None,
+    sensor_depth: bool = False,
 ) -> dict[str, np.ndarray]:
     """Render ``n`` labelled hand images of ``domain`` ('source' RHD-like or 'target' STB-like).
 
@@ -66,6 +67,8 @@ def generate_batch(
         size: image width in pixels (source images are square, target images 4:3).
         gap: target harshness in [0, 1] (ignored by the source).
         pose_mode: 'mixed', 'counting' or 'random' articulations (default: the domain's).
+        sensor_depth: target only: also render ``sensor_depth_m (N, H, W)``, the depth image as the STB
+            SK depth camera sees it (its own intrinsics and pose, not registered to the colour image).
 
     Returns:
         ``rgb (N, H, W, 3) uint8``; ``depth_m (N, H, W) float32`` (registered to the RGB image, 0 = no
@@ -109,7 +112,11 @@ def generate_batch(
     target = spec.name == "target"
     rgb = appearance(rng, target, gap, hit, is_arm, out.normal)
     depth = depth_image(rng, target, gap, out.depth_m)
+    extra = {}
+    if sensor_depth and target:
+        extra["sensor_depth_m"] = _sensor_depth(rng, spec, tp, radius, gap)
     return {
+        **extra,
         "rgb": rgb,
         "depth_m": depth,
         "mask": mask,
@@ -121,6 +128,18 @@ def generate_batch(
         "bone_length_m": shape.bone_length_m,
         "angles_rad": angles,
     }
+
+
+def _sensor_depth(rng: np.random.Generator, spec: DomainSpec, pts: torch.Tensor, radius: torch.Tensor, gap: float):
+    """Depth ``(N, H, W)`` seen by the STB SK depth camera: X_depth = R·X_colour + t, depth intrinsics."""
+    rot, t_m = stb_extrinsics()
+    pd = pts @ torch.as_tensor(rot.T, dtype=torch.float32) + torch.as_tensor(t_m, dtype=torch.float32)
+    n = pts.shape[0]
+    K = torch.as_tensor(np.repeat(spec.K_depth[None], n, axis=0), dtype=torch.float32)
+    out = render_capsules(
+        pd[:, kin.CAPSULE_ENDS[:, 0]], pd[:, kin.CAPSULE_ENDS[:, 1]], radius, K, spec.height, spec.width
+    )
+    return depth_image(rng, True, gap, out.depth_m)
 
 
 def bench_throughput(size: int = 64, n: int = 256, domain: str = "source", batch: int = 64) -> float:

@@ -29,6 +29,7 @@ from PIL import Image
 
 from awhourglass.skeleton import canonical_to_rhd, canonical_to_stb, mirror_xyz
 from awhourglass.synth.domains import (
+    STB_COLOR_FXFYCXCY,
     STB_DEPTH_FXFYCXCY,
     STB_RVEC,
     STB_SIZE,
@@ -131,10 +132,17 @@ STB_SEQUENCES = {
 
 
 def write_stb_images(root: Path, seq: str, start: int, batch: dict[str, np.ndarray]) -> None:
-    """Write ``SK_color_{i}.png`` and ``SK_depth_{i}.png`` (depth registered to colour) of a batch."""
+    """Write ``SK_color_{i}.png`` and ``SK_depth_{i}.png`` of a batch made with ``sensor_depth=True``.
+
+    As in STB, the depth PNG is the SK depth camera's own image (its intrinsics, its pose), not
+    registered to the colour image.
+    """
+    if "sensor_depth_m" not in batch:
+        raise ValueError("write_stb_images: the batch has no 'sensor_depth_m' (generate it with sensor_depth=True)")
     for i in range(batch["rgb"].shape[0]):
         atomic_write_bytes(root / seq / f"SK_color_{start + i}.png", _png(batch["rgb"][i]))
-        atomic_write_bytes(root / seq / f"SK_depth_{start + i}.png", _png(encode_stb_depth(batch["depth_m"][i])))
+        depth = encode_stb_depth(batch["sensor_depth_m"][i])
+        atomic_write_bytes(root / seq / f"SK_depth_{start + i}.png", _png(depth))
 
 
 def stb_hand_para(xyz_colour_m: np.ndarray) -> np.ndarray:
@@ -160,20 +168,20 @@ def write_stb_labels(root: Path, seq: str, xyz_colour_m: np.ndarray) -> Path:
     return path
 
 
-def write_stb_intrinsics(root: Path, width: int, height: int, color_K: np.ndarray) -> Path | None:
-    """Write ``intrinsics.json`` when the images are not STB's 640×480 (else nothing; returns the path or None)."""
+def write_stb_intrinsics(root: Path, width: int, height: int) -> Path | None:
+    """Write ``intrinsics.json`` when the images are not STB's 640×480 (else nothing; returns the path or None).
+
+    Keys ``K_color``, ``K_depth`` (the SK intrinsics scaled by width/640, pixel centres at integers),
+    ``rvec`` (Rodrigues, colour → depth) and ``t_mm``: the extrinsics are STB's, unchanged.
+    """
     if (width, height) == STB_SIZE:
         return None
+    scale = width / STB_SIZE[0]
     info = {
-        "width": width,
-        "height": height,
-        "color_K": np.asarray(color_K, dtype=float).tolist(),
-        "depth_K": scaled_intrinsics(STB_DEPTH_FXFYCXCY, width / STB_SIZE[0]).tolist(),
-        "depth_png_registered_to_color": True,
-        "rvec_depth_from_color": list(STB_RVEC),
-        "t_depth_from_color_mm": list(STB_T_MM),
-        "note": "STB intrinsics scaled by width/640 (pixel centres at integers); handPara stays in the SK depth "
-        "camera frame (X_depth = R X_color + t, mm); SK_depth PNGs are rendered in the colour camera's frame.",
+        "K_color": scaled_intrinsics(STB_COLOR_FXFYCXCY, scale).tolist(),
+        "K_depth": scaled_intrinsics(STB_DEPTH_FXFYCXCY, scale).tolist(),
+        "rvec": list(STB_RVEC),
+        "t_mm": list(STB_T_MM),
     }
     path = root / "intrinsics.json"
     atomic_write_bytes(path, (json.dumps(info, indent=2) + "\n").encode())
