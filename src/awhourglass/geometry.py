@@ -1,0 +1,279 @@
+"""Camera geometry and the scale-invariant 2.5D hand representation (paper Eq. 7; Iqbal et al. 2018).
+
+Pure functions over numpy arrays or torch tensors (returned as given), batch-first, units in names:
+``xyz_m`` camera-space metres, ``uv_px`` pixels, ``K`` 3×3 intrinsics.
+
+Conventions:
+    * Pixels follow OpenCV: pixel ``i``'s centre is at coordinate ``i``; a W-wide image spans [-0.5, W-0.5].
+    * The camera looks along +z; ``uv = (fx·x/z + cx, fy·y/z + cy)``.
+    * 2.5D (C = 1 by default): root = palm centre ½(wrist + middle MCP), scale d = length of one bone
+      (default wrist → middle MCP, a metacarpal). ``z_norm_j = C · (Z_j − Z_root) / d``.
+    * Affine image maps (crop, resize, rotate) are 3×3 matrices ``A`` acting on ``(u, v, 1)``; the
+      intrinsics of the new image are ``A @ K``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from awhourglass.skeleton import DEFAULT_SCALE_BONE, MIDDLE_MCP, NUM_JOINTS, WRIST
+
+Array = Any  # numpy.ndarray | torch.Tensor
+
+
+def _xp(x: Array):
+    """The array namespace of ``x`` (numpy or torch); both expose the functions used here."""
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def _check_finite(x: Array, name: str) -> None:
+    if not bool(_xp(x).isfinite(x).all()):
+        raise ValueError(f"{name}: contains non-finite values (NaN or inf)")
+
+
+def _check_shape(x: Array, tail: tuple[int, ...], name: str) -> None:
+    shape = tuple(x.shape)
+    if len(shape) < len(tail) or shape[len(shape) - len(tail) :] != tail:
+        want = ", ".join(["..."] + [str(t) for t in tail])
+        raise ValueError(f"{name}: expected shape ({want}), got {shape}")
+
+
+def check_joints(x: Array, dim: int, name: str, *, finite: bool = True) -> None:
+    """Raise ``ValueError`` unless ``x`` is ``(..., 21, dim)`` (and finite when asked)."""
+    shape = tuple(x.shape)
+    if len(shape) < 2 or shape[-1] != dim or shape[-2] != NUM_JOINTS:
+        raise ValueError(f"{name}: expected shape (..., {NUM_JOINTS}, {dim}), got {shape}")
+    if finite:
+        _check_finite(x, name)
+
+
+def check_intrinsics(K: Array, name: str = "K") -> None:
+    """Raise ``ValueError`` unless ``K`` is a finite, invertible pinhole matrix ``(..., 3, 3)``."""
+    _check_shape(K, (3, 3), name)
+    _check_finite(K, name)
+    fx, fy = K[..., 0, 0], K[..., 1, 1]
+    if bool((abs(fx) < 1e-9).any()) or bool((abs(fy) < 1e-9).any()):
+        raise ValueError(f"{name}: singular intrinsics (fx or fy is zero)")
+    det = _xp(K).linalg.det(K)
+    if bool((abs(det) < 1e-12).any()):
+        raise ValueError(f"{name}: singular intrinsics (determinant is zero)")
+
+
+def project(xyz_m: Array, K: Array, *, validate: bool = True) -> Array:
+    """Project camera-space points ``(..., J, 3)`` [m] with ``K (..., 3, 3)`` to pixels ``(..., J, 2)``."""
+    if validate:
+        _check_shape(xyz_m, (3,), "xyz_m")
+        _check_finite(xyz_m, "xyz_m")
+        check_intrinsics(K)
+        if bool((xyz_m[..., 2] <= 0).any()):
+            raise ValueError("xyz_m: points must lie in front of the camera (z > 0 metres)")
+    h = xyz_m @ K.swapaxes(-1, -2)
+    return h[..., :2] / h[..., 2:3]
+
+
+def normalized_coords(uv_px: Array, K: Array) -> Array:
+    """Pixels ``(..., J, 2)`` → normalized camera coordinates ``K⁻¹ (u, v, 1)`` as ``(..., J, 2)``."""
+    xp = _xp(uv_px)
+    fx, fy = K[..., 0, 0][..., None], K[..., 1, 1][..., None]
+    cx, cy = K[..., 0, 2][..., None], K[..., 1, 2][..., None]
+    s = K[..., 0, 1][..., None]
+    y = (uv_px[..., 1] - cy) / fy
+    x = (uv_px[..., 0] - cx - s * y) / fx
+    return xp.stack([x, y], -1)
+
+
+def backproject(uv_px: Array, depth_m: Array, K: Array) -> Array:
+    """Pixels ``(..., J, 2)`` with depths ``(..., J)`` [m] → camera-space points ``(..., J, 3)`` [m]."""
+    xy = normalized_coords(uv_px, K)
+    z = depth_m[..., None]
+    if isinstance(xy, np.ndarray):
+        return np.concatenate([xy * z, z], axis=-1)
+    return torch.cat([xy * z, z], dim=-1)
+
+
+def root_and_scale(xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, *, validate: bool = True):
+    """Root (palm centre) ``(..., 3)`` [m] and scale-bone length ``(...)`` [m] of canonical joints.
+
+    Raises:
+        ValueError: wrong shape, non-finite joints, or a zero-length scale bone.
+    """
+    if validate:
+        check_joints(xyz_m, 3, "xyz_m")
+    root = 0.5 * (xyz_m[..., WRIST, :] + xyz_m[..., MIDDLE_MCP, :])
+    diff = xyz_m[..., bone[0], :] - xyz_m[..., bone[1], :]
+    length = (diff * diff).sum(-1) ** 0.5
+    if validate and bool((length < 1e-9).any()):
+        raise ValueError(f"xyz_m: zero-length scale bone {bone} (joints coincide)")
+    return root, length
+
+
+def normalize_pose(xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0):
+    """Paper Eq. 7: ``P^n = C/d · (P − P_root)`` for canonical joints ``(..., 21, 3)`` [m].
+
+    Returns:
+        ``(xyz_norm (..., 21, 3), root_m (..., 3), bone_m (...))``; dimensionless, bone length = C.
+    """
+    root, length = root_and_scale(xyz_m, bone)
+    return C * (xyz_m - root[..., None, :]) / length[..., None, None], root, length
+
+
+def denormalize_pose(xyz_norm: Array, root_m: Array, bone_m: Array, C: float = 1.0) -> Array:
+    """Inverse of :func:`normalize_pose`: ``P = d/C · P^n + P_root``, metres ``(..., 21, 3)``."""
+    return xyz_norm * (bone_m[..., None, None] / C) + root_m[..., None, :]
+
+
+def encode_25d(xyz_m: Array, K: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0):
+    """Camera-space joints ``(..., 21, 3)`` [m] → 2.5D: ``uv_px (..., 21, 2)`` and ``z_norm (..., 21)``.
+
+    ``z_norm_j = C · (Z_j − Z_root) / d`` with root = palm centre and d the scale-bone length.
+    """
+    check_joints(xyz_m, 3, "xyz_m")
+    root, length = root_and_scale(xyz_m, bone)
+    uv = project(xyz_m, K)
+    z_norm = C * (xyz_m[..., 2] - root[..., None, 2]) / length[..., None]
+    return uv, z_norm
+
+
+def solve_root_depth(
+    uv_px: Array,
+    z_norm: Array,
+    K: Array,
+    bone: tuple[int, int] = DEFAULT_SCALE_BONE,
+    C: float = 1.0,
+):
+    """Closed-form normalized root depth Ẑ_root from 2.5D (Iqbal et al. 2018, corrected; method-notes item 3).
+
+    Solves ``‖P_n − P_m‖ = C`` for the root depth, with ``P_j = (Ẑ_root + z_norm_j) · (x̄_j, ȳ_j, 1)``
+    in normalized camera coordinates ``x̄ = K⁻¹ (u, v, 1)``.
+
+    Returns:
+        ``(z_root_norm (...), ok (...))``: the larger root of the quadratic; where the discriminant
+        is negative (bone nearly along the viewing ray, or inconsistent inputs) the vertex ``−b/2a``
+        is used, the closest real answer, and ``ok`` is False.
+    """
+    xp = _xp(uv_px)
+    xy = normalized_coords(uv_px, K)
+    n, m = bone
+    xn, yn = xy[..., n, 0], xy[..., n, 1]
+    xm, ym = xy[..., m, 0], xy[..., m, 1]
+    zn, zm = z_norm[..., n], z_norm[..., m]
+    a = (xn - xm) ** 2 + (yn - ym) ** 2
+    b = 2.0 * (zn * (xn**2 + yn**2 - xn * xm - yn * ym) + zm * (xm**2 + ym**2 - xn * xm - yn * ym))
+    c = (xn * zn - xm * zm) ** 2 + (yn * zn - ym * zm) ** 2 + (zn - zm) ** 2 - C**2
+    disc = b * b - 4.0 * a * c
+    ok = disc >= 0
+    a_safe = xp.where(a > 1e-12, a, xp.full_like(a, 1e-12))
+    zero = xp.zeros_like(disc)
+    root = (-b + xp.sqrt(xp.where(ok, disc, zero))) / (2.0 * a_safe)
+    return root, ok
+
+
+def decode_25d(
+    uv_px: Array,
+    z_norm: Array,
+    K: Array,
+    bone_m: Array,
+    z_root_m: Array | None = None,
+    bone: tuple[int, int] = DEFAULT_SCALE_BONE,
+    C: float = 1.0,
+    *,
+    validate: bool = True,
+) -> Array:
+    """2.5D → metric camera-space joints ``(..., 21, 3)`` [m].
+
+    Args:
+        uv_px: ``(..., 21, 2)`` pixel locations.
+        z_norm: ``(..., 21)`` normalized root-relative depths (Eq. 7).
+        K: ``(..., 3, 3)`` intrinsics of the image the pixels refer to.
+        bone_m: ``(...)`` scale-bone length in metres (the "global hand scale").
+        z_root_m: ``(...)`` metric root depth; ``None`` recovers it in closed form
+            (:func:`solve_root_depth`). The paper's evaluation passes the ground truth.
+        bone: the scale bone (must match the encoding).
+        C: the normalized bone length (must match the encoding).
+        validate: check shapes, finiteness, K and bone length (off inside training loops).
+    """
+    if validate:
+        check_joints(uv_px, 2, "uv_px")
+        _check_shape(z_norm, (NUM_JOINTS,), "z_norm")
+        _check_finite(z_norm, "z_norm")
+        check_intrinsics(K)
+        if not bool((bone_m > 0).all()):
+            raise ValueError("bone_m: the scale-bone length must be positive (metres)")
+    if z_root_m is None:
+        z_root_norm, _ = solve_root_depth(uv_px, z_norm, K, bone, C)
+        z_root_m = z_root_norm * bone_m / C
+    depth = z_root_m[..., None] + z_norm * (bone_m[..., None] / C)
+    return backproject(uv_px, depth, K)
+
+
+# --- Affine image maps (crop, resize, rotation) that carry K along -------------------------------------------
+
+
+def crop_affine(center_px, side_px: float, out_size: int, rotation_rad: float = 0.0) -> np.ndarray:
+    """3×3 map from original-image pixels to a square crop resized to ``out_size``.
+
+    The crop is the square of side ``side_px`` centred on ``center_px = (u, v)``, optionally rotated
+    by ``rotation_rad`` (counter-clockwise in the image as displayed) about its centre. The crop's
+    centre lands on the output's centre ``((out_size − 1)/2, (out_size − 1)/2)``.
+    """
+    if not side_px > 0 or not math.isfinite(side_px):
+        raise ValueError(f"crop_affine: side_px must be a positive finite number of pixels, got {side_px}")
+    if out_size <= 0:
+        raise ValueError(f"crop_affine: out_size must be a positive number of pixels, got {out_size}")
+    s = out_size / side_px
+    c, sn = math.cos(rotation_rad), math.sin(rotation_rad)
+    # Image y points down, so a visually counter-clockwise turn is the matrix [[c, s], [-s, c]].
+    rot = np.array([[c, sn], [-sn, c]])
+    half = (out_size - 1) / 2.0
+    A = np.eye(3)
+    A[:2, :2] = s * rot
+    A[:2, 2] = np.array([half, half]) - s * rot @ np.asarray(center_px, dtype=np.float64)
+    return A
+
+
+def apply_affine(A: Array, uv_px: Array) -> Array:
+    """Apply ``A (..., 3, 3)`` to pixels ``(..., J, 2)``."""
+    lin = A[..., None, :2, :2]
+    t = A[..., None, :2, 2]
+    return (lin @ uv_px[..., None])[..., 0] + t
+
+
+def invert_affine(A: Array) -> Array:
+    """Inverse of an affine image map ``(..., 3, 3)``."""
+    return _xp(A).linalg.inv(A)
+
+
+def transform_intrinsics(A: Array, K: Array) -> Array:
+    """Intrinsics of the transformed image: ``A @ K`` (``(..., 3, 3)``)."""
+    return A @ K
+
+
+def flip_horizontal(uv_px: Array, K: Array, width_px: int):
+    """Mirror pixels ``(..., J, 2)`` and ``K`` for an image flipped left↔right (W columns).
+
+    Pairs with :func:`awhourglass.skeleton.mirror_xyz`: ``project(mirror_xyz(X), K') == flipped uv``.
+    """
+    uv = uv_px.copy() if isinstance(uv_px, np.ndarray) else uv_px.clone()
+    uv[..., 0] = (width_px - 1) - uv[..., 0]
+    Kf = K.copy() if isinstance(K, np.ndarray) else K.clone()
+    Kf[..., 0, 2] = (width_px - 1) - Kf[..., 0, 2]
+    Kf[..., 0, 1] = -Kf[..., 0, 1]
+    return uv, Kf
+
+
+def heatmap_to_input_px(uv_hm: Array, stride: float) -> Array:
+    """Heatmap pixel coordinates → network-input pixel coordinates for a heatmap ``stride`` times smaller.
+
+    Heatmap pixel ``i`` covers input pixels ``[i·stride, (i+1)·stride)``, so its centre maps to
+    ``(i + 0.5)·stride − 0.5``.
+    """
+    return (uv_hm + 0.5) * stride - 0.5
+
+
+def input_to_heatmap_px(uv_px: Array, stride: float) -> Array:
+    """Inverse of :func:`heatmap_to_input_px`."""
+    return (uv_px + 0.5) / stride - 0.5
