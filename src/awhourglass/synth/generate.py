@@ -8,6 +8,8 @@ put these arrays on disk in the RHD and STB formats.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -24,6 +26,21 @@ LEFT, RIGHT = 0, 1
 # Mask ids as RHD: 0 background, 1 person (our forearm), 2–17 left-hand parts, 18–33 right-hand parts.
 MASK_PERSON, MASK_LEFT0, MASK_RIGHT0 = 1, 2, 18
 VIS_RADII = 1.5
+
+
+# Rendering runs on one torch thread: its ops are memory-bound (a second thread gains little) and on a
+# shared machine OpenMP barriers stall whenever the other core is busy (measured: 10× slower small batches).
+RENDER_THREADS = 1
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check(n: int, gap: float) -> None:
@@ -80,7 +97,13 @@ def generate_batch(
     """
     _check(n, gap)
     spec = domain_spec(check_domain(domain), size)
-    rng = np.random.default_rng(seed)
+    with _torch_threads(RENDER_THREADS):
+        return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
+
+
+def _generate(
+    n: int, spec: DomainSpec, rng: np.random.Generator, gap: float, pose_mode: str | None, sensor_depth: bool
+) -> dict[str, np.ndarray]:
     shape = kin.sample_shape(rng, n)
     angles = sample_articulation(rng, n, pose_mode or spec.pose_mode)
     local = kin.body_points(kin.forward_kinematics(angles, shape), shape.scale, kin.sample_forearm_dir(rng, n))
