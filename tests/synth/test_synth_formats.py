@@ -271,3 +271,16 @@ def test_full_size_stb_is_exactly_stb(tmp_path):
         assert depth_m.shape == (480, 640)
         close += _depth_at(depth_m, x_depth, K_d, np.ones(21, bool))
     assert np.median(close) < 0.03
+
+
+def test_thread_setting_is_restored():
+    import torch
+
+    before = torch.get_num_threads()
+    a = generate_batch(3, "target", 8, 32, threads=1)
+    assert torch.get_num_threads() == before
+    b = generate_batch(3, "target", 8, 32, threads=None)
+    for key in ("rgb", "depth_m", "mask", "xyz_m", "vis"):
+        np.testing.assert_array_equal(a[key], b[key])
+    with pytest.raises(ValueError, match="threads"):
+        generate_batch(1, "source", 0, 32, threads=0)

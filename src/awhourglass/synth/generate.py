@@ -35,6 +35,8 @@ RENDER_THREADS = 1
 
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
+    if n < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {n!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -76,6 +78,7 @@ def generate_batch(
     gap: float = DEFAULT_GAP,
     pose_mode: str | None = None,
     sensor_depth: bool = False,
+    threads: int | None = RENDER_THREADS,
 ) -> dict[str, np.ndarray]:
     """Render ``n`` labelled hand images of ``domain`` ('source' RHD-like or 'target' STB-like).
 
@@ -86,6 +89,8 @@ def generate_batch(
         pose_mode: 'mixed', 'counting' or 'random' articulations (default: the domain's).
         sensor_depth: target only: also render ``sensor_depth_m (N, H, W)``, the depth image as the STB
             SK depth camera sees it (its own intrinsics and pose, not registered to the colour image).
+        threads: torch threads while rendering; torch's (process-wide) setting is restored afterwards.
+            None leaves it alone (e.g. when another thread of the process is training).
 
     Returns:
         ``rgb (N, H, W, 3) uint8``; ``depth_m (N, H, W) float32`` (registered to the RGB image, 0 = no
@@ -97,7 +102,9 @@ def generate_batch(
     """
     _check(n, gap)
     spec = domain_spec(check_domain(domain), size)
-    with _torch_threads(RENDER_THREADS):
+    if threads is None:
+        return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
+    with _torch_threads(threads):
         return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
 
 
