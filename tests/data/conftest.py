@@ -131,8 +131,9 @@ def make_stb(
         K_c = np.array([[607.9 * s, 0, 314.8 * s], [0, 607.9 * s, 236.4 * s], [0, 0, 1]])
         K_d = np.array([[475.6 * s, 0, 336.4 * s], [0, 474.8 * s, 238.8 * s], [0, 0, 1]])
         rvec, t_mm = np.array([0.02, -0.03, 0.01]), np.array([-24.0, -0.5, -1.2])
-        intrinsics = intrinsics or {"K_color": K_c.tolist(), "K_depth": K_d.tolist(), "rvec": rvec.tolist(),
-                                    "t_mm": t_mm.tolist()}
+        intrinsics = intrinsics or {"width": W, "height": H, "color_K": K_c.tolist(), "depth_K": K_d.tolist(),
+                                    "rvec_depth_from_color": rvec.tolist(), "t_depth_from_color_mm": t_mm.tolist(),
+                                    "depth_png_registered_to_color": False}
         root.mkdir(parents=True, exist_ok=True)
         (root / "intrinsics.json").write_text(json.dumps(intrinsics))
     R = rodrigues_np(rvec)

@@ -50,7 +50,7 @@ def test_palm_to_wrist_convention(stb_root):
     ds = build_dataset(_cfg(root, split="test", mirror_left=False))
     para = scipy.io.loadmat(root / "labels" / "B1Counting_SK.mat")["handPara"][:, :, 0].T / 1000.0  # (21, 3) depth
     intr = json.loads((root / "intrinsics.json").read_text())
-    R, t = rodrigues_np(intr["rvec"]), np.asarray(intr["t_mm"]) / 1000.0
+    R, t = rodrigues_np(intr["rvec_depth_from_color"]), np.asarray(intr["t_depth_from_color_mm"]) / 1000.0
     colour = (para - t) @ R  # X_colour = R^T (X_depth - t)
     xyz = ds[0].xyz_m.double().numpy()
     # STB rows: 0 palm, 1-4 little (MCP -> tip), 5-8 ring, 9-12 middle, 13-16 index, 17-20 thumb
@@ -83,9 +83,13 @@ def test_intrinsics_json_overrides_published(stb_root):
     root, truth = stb_root
     ds = build_dataset(_cfg(root))
     np.testing.assert_allclose(ds.calib.K_color, truth["K_color"])
+    assert ds.depth_frame == "depth"  # the fixture's json says its depth PNGs are not registered
     (root / "intrinsics.json").write_text(json.dumps({"K_colour": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}))
     with pytest.raises(DataError, match=r"intrinsics\.json: unknown key"):
         build_dataset(_cfg(root))
+    (root / "intrinsics.json").write_text(json.dumps({"width": 81, "height": 60}))
+    with pytest.raises(DataError, match=r"SK_color_0\.png: size 80x60 but intrinsics\.json says 81x60"):
+        build_dataset(_cfg(root))[0]
 
 
 def test_wrong_mat_shape_and_missing_variable(stb_root):

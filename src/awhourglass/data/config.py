@@ -54,7 +54,8 @@ class DatasetConfig:
         max_samples: keep only the first N samples (quick runs); None = all.
         sequences: STB/MPD sequence names to use, overriding the split; empty = by split.
         stb_depth_frame: ``depth``: SK depth PNGs are in the depth camera's pixel grid and are registered
-            to the colour camera with the published extrinsics; ``color``: already registered.
+            to the colour camera with the calibration; ``color``: already registered; ``auto``: what
+            ``intrinsics.json``'s ``depth_png_registered_to_color`` says, else ``depth`` (published STB).
         depth_band_m: STB hand mask: depth within this band around the median depth at visible joints.
         rhd_hand: ``auto`` picks the hand with the larger mask area (ties: more visible joints).
         freihand_versions: which of FreiHAND's 4 background versions to use (0 = green screen).
@@ -74,7 +75,7 @@ class DatasetConfig:
     skip_bad: bool = False
     max_samples: int | None = None
     sequences: tuple[str, ...] = ()
-    stb_depth_frame: Literal["depth", "color"] = "depth"
+    stb_depth_frame: Literal["auto", "depth", "color"] = "auto"
     depth_band_m: float = 0.08
     rhd_hand: Literal["auto", "left", "right"] = "auto"
     freihand_versions: tuple[int, ...] = (0, 1, 2, 3)

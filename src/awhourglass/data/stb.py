@@ -4,7 +4,7 @@ Layout: ``{root}/labels/{seq}_SK.mat`` (``handPara`` (3, 21, N), mm, depth-camer
 ``{root}/{seq}/SK_color_{i}.png``, ``SK_depth_{i}.png`` (i from 0). Joints: palm, little, ring, middle,
 index, thumb (base → tip); all left hands. Colour-frame 3D: ``X_colour = Rᵀ (X_depth − t)`` with the
 readme's Rodrigues vector and translation. An ``intrinsics.json`` in ``root`` (written by the procedural
-generator for smaller images) overrides the published intrinsics; see :func:`load_calibration`.
+generator for smaller images) overrides the published calibration; see :func:`load_calibration`.
 """
 
 from __future__ import annotations
@@ -45,39 +45,58 @@ def rodrigues(rvec) -> np.ndarray:
 
 @dataclass
 class STBCalibration:
-    """SK camera pair: ``X_depth = R X_colour + t``; intrinsics of both cameras."""
+    """SK camera pair: ``X_depth = R X_colour + t``; intrinsics of both cameras.
+
+    ``size`` is the ``(width, height)`` an ``intrinsics.json`` promises (None: not checked);
+    ``depth_registered`` whether SK depth PNGs are already in the colour camera's pixel grid (None: unknown).
+    """
 
     K_color: np.ndarray
     K_depth: np.ndarray
     R: np.ndarray
     t_m: np.ndarray
+    size: tuple[int, int] | None = None
+    depth_registered: bool | None = None
 
     def depth_to_color(self, xyz_depth_m: np.ndarray) -> np.ndarray:
         """Depth-camera points ``(..., 3)`` → colour-camera points: ``Rᵀ (X − t)`` (row vectors)."""
         return (np.asarray(xyz_depth_m, np.float64) - self.t_m) @ self.R
 
 
-def load_calibration(root: Path) -> STBCalibration:
-    """The published SK calibration, or ``{root}/intrinsics.json`` when present.
+INTRINSICS_KEYS = {
+    "width", "height", "color_K", "depth_K", "rvec_depth_from_color", "t_depth_from_color_mm",
+    "depth_png_registered_to_color", "note",
+}
 
-    ``intrinsics.json`` keys (all optional; missing ones keep the published values): ``K_color``,
-    ``K_depth`` (3×3), ``rvec`` (3, Rodrigues, colour→depth), ``t_mm`` (3).
+
+def load_calibration(root: Path) -> STBCalibration:
+    """The published SK calibration, or ``{root}/intrinsics.json`` when present (the generator's schema).
+
+    ``intrinsics.json`` keys (all optional; missing ones keep the published values): ``color_K``, ``depth_K``
+    (3×3), ``rvec_depth_from_color`` (Rodrigues, ``X_depth = R X_colour + t``), ``t_depth_from_color_mm``,
+    ``width``/``height`` (checked against the colour images), ``depth_png_registered_to_color`` (bool),
+    ``note``. Unknown keys are an error (a typo must not silently fall back to the published values).
     """
     K_c, K_d = np.array(SK_COLOR_K), np.array(SK_DEPTH_K)
     rvec, t_mm = np.array(SK_RVEC), np.array(SK_T_MM)
+    size = registered = None
     path = root / "intrinsics.json"
     if path.exists():
         data = load_json(path)
         if not isinstance(data, dict):
             raise DataError(path, "expected a JSON object")
-        unknown = set(data) - {"K_color", "K_depth", "rvec", "t_mm"}
+        unknown = set(data) - INTRINSICS_KEYS
         if unknown:
-            raise DataError(path, f"unknown key(s) {sorted(unknown)}; allowed: K_color, K_depth, rvec, t_mm")
-        K_c = as_float_array(data.get("K_color", K_c), (3, 3), path, "K_color")
-        K_d = as_float_array(data.get("K_depth", K_d), (3, 3), path, "K_depth")
-        rvec = as_float_array(data.get("rvec", rvec), (3,), path, "rvec")
-        t_mm = as_float_array(data.get("t_mm", t_mm), (3,), path, "t_mm")
-    return STBCalibration(K_color=K_c, K_depth=K_d, R=rodrigues(rvec), t_m=t_mm / 1000.0)
+            raise DataError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(INTRINSICS_KEYS)}")
+        K_c = as_float_array(data.get("color_K", K_c), (3, 3), path, "color_K")
+        K_d = as_float_array(data.get("depth_K", K_d), (3, 3), path, "depth_K")
+        rvec = as_float_array(data.get("rvec_depth_from_color", rvec), (3,), path, "rvec_depth_from_color")
+        t_mm = as_float_array(data.get("t_depth_from_color_mm", t_mm), (3,), path, "t_depth_from_color_mm")
+        if "width" in data or "height" in data:
+            size = (int(data.get("width", 0)), int(data.get("height", 0)))
+        if "depth_png_registered_to_color" in data:
+            registered = bool(data["depth_png_registered_to_color"])
+    return STBCalibration(K_c, K_d, rodrigues(rvec), t_mm / 1000.0, size, registered)
 
 
 def select_sequences(names: list[str], split: str, explicit: tuple[str, ...]) -> list[str]:
@@ -103,6 +122,9 @@ class STBDataset(HandDataset):
         if not label_dir.is_dir():
             raise DataError(label_dir, "missing folder (expected labels/{seq}_SK.mat)")
         self.calib = load_calibration(self.root)
+        self.depth_frame = cfg.stb_depth_frame
+        if self.depth_frame == "auto":  # the generator says what it wrote; the published STB: depth camera
+            self.depth_frame = "color" if self.calib.depth_registered else "depth"
         names = sorted(p.name[: -len("_SK.mat")] for p in label_dir.glob("*_SK.mat"))
         if not names:
             raise DataError(label_dir, "no *_SK.mat label files")
@@ -151,6 +173,10 @@ class STBDataset(HandDataset):
     def read_raw(self, index: int) -> RawSample:
         p = self.paths(index)
         image = read_image(p["color"], "RGB")
+        size = self.calib.size
+        if size is not None and (image.shape[1], image.shape[0]) != size:
+            got = f"{image.shape[1]}x{image.shape[0]}"
+            raise DataError(p["color"], f"size {got} but intrinsics.json says {size[0]}x{size[1]}")
         xyz = self.xyz_color[index]
         if (xyz[:, 2] <= 0).any():
             raise DataError(p["color"], "joints behind the camera (z <= 0)")
@@ -158,7 +184,7 @@ class STBDataset(HandDataset):
         depth = None
         if self.cfg.with_depth:
             d = decode_stb_depth(read_image(p["depth"], "RGB"))
-            if self.cfg.stb_depth_frame == "depth":
+            if self.depth_frame == "depth":
                 c = self.calib
                 depth = register_depth(d, c.K_depth, c.R, c.t_m, c.K_color, image.shape[:2])
             elif d.shape != image.shape[:2]:
