@@ -85,9 +85,18 @@ def _task_losses(out: torch.Tensor, batch: Batch, use_target_3d: bool) -> dict[s
 
 
 def make_parts_factory(
-    n_source: int = 12, n_target: int = 8, nan_target_xyz: bool = False, batchnorm: bool = False, dropout: float = 0.1
+    n_source: int = 12,
+    n_target: int = 8,
+    nan_target_xyz: bool = False,
+    batchnorm: bool = False,
+    dropout: float = 0.1,
+    gp_random: bool = True,
 ):
-    """A ``build_parts`` stand-in (closure over the tiny datasets' settings)."""
+    """A ``build_parts`` stand-in (closure over the tiny datasets' settings).
+
+    ``gp_random=False`` interpolates at t = 0.5 instead of t ~ U[0, 1] (a run whose step functions
+    draw nothing at random, for comparing 1 and N processes).
+    """
 
     def build(cfg: TrainConfig, dist: DistInfo) -> TrainParts:
         model, critic = TinyNet(batchnorm, dropout), TinyCritic()
@@ -113,7 +122,7 @@ def make_parts_factory(
             tgt = batch.domain == TARGET
             fs, ft = feats[~tgt], feats[tgt]
             wd = critic(fs).mean() - critic(ft).mean()
-            t = torch.rand(fs.shape[0], 1, 1, 1)
+            t = torch.rand(fs.shape[0], 1, 1, 1) if gp_random else torch.full((fs.shape[0], 1, 1, 1), 0.5)
             mix = (t * fs + (1 - t) * ft).requires_grad_(True)
             (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
             gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

@@ -147,12 +147,13 @@ class Trainer:
 
     # --- one update ----------------------------------------------------------------------------
 
-    def check_finite(self, values: dict[str, float], phase: str, step: int, what: str = "loss") -> None:
+    def check_finite(self, values: dict[str, float], phase: str, step: int, what: str = "loss '{}'") -> None:
+        """Raise :class:`NonFiniteLossError` naming the first NaN/inf value and the 1-based step."""
         for name, value in values.items():
             if not math.isfinite(value):
                 last = self.last_checkpoint or "none written yet"
                 raise NonFiniteLossError(
-                    f"{what} '{name}' is {value} at {phase} step {step + 1}: training stopped; "
+                    f"{what.format(name)} is {value} at {phase} step {step + 1}: training stopped; "
                     f"no checkpoint was written for this step (last good checkpoint: {last})"
                 )
 
@@ -186,7 +187,7 @@ class Trainer:
                 norm = torch.nn.utils.clip_grad_norm_(params, clip)
             else:
                 norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-            self.check_finite({prefix + "grad_norm": float(norm)}, phase, step, what="gradient norm of")
+            self.check_finite({"": float(norm)}, phase, step, what=f"the gradient norm of {prefix or 'network '}loss 'total'")
         optimizer.step()
         return values
 

@@ -57,7 +57,8 @@ def configure_determinism(enabled: bool, device: torch.device) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism
         torch.backends.cudnn.benchmark = not enabled
         torch.backends.cudnn.deterministic = enabled
-    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    if torch.are_deterministic_algorithms_enabled() != enabled:  # the call imports torch._inductor (seconds)
+        torch.use_deterministic_algorithms(enabled, warn_only=True)
 
 
 def slim_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
