@@ -110,7 +110,8 @@ def test_run_checkpoint_is_self_describing(tmp_path):
     assert ckpt["sampler"]["epochs"] == [1, 1] and ckpt["sampler"]["offsets"] == [0, 4]
     assert len(ckpt["rng"]) == 1
     slim = load_checkpoint(tmp_path / "model.pt")
-    assert slim["optimizers"] == {} and torch.equal(slim["modules"]["model"]["head.bias"], ckpt["modules"]["model"]["head.bias"])
+    assert slim["optimizers"] == {}
+    assert torch.equal(slim["modules"]["model"]["head.bias"], ckpt["modules"]["model"]["head.bias"])
     pre = load_checkpoint(tmp_path / "pretrain.pt")
     assert pre["phase"] == "pretrain" and pre["step"] == 4
     assert (tmp_path / "config.yaml").exists()

@@ -57,7 +57,8 @@ def test_nonfinite_gradient_is_caught_too(tmp_path):
         parts.pretrain_loss = wrapped
         return parts
 
-    with pytest.raises(NonFiniteLossError, match=r"gradient norm of network loss 'total' is (nan|inf) at pretrain step 3"):
+    message = r"gradient norm of network loss 'total' is (nan|inf) at pretrain step 3"
+    with pytest.raises(NonFiniteLossError, match=message):
         fit(tiny_config(), tmp_path, resume=False, build_parts=build)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert (ckpt["phase"], ckpt["step"]) == ("pretrain", 2)

@@ -187,7 +187,8 @@ class Trainer:
                 norm = torch.nn.utils.clip_grad_norm_(params, clip)
             else:
                 norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-            self.check_finite({"": float(norm)}, phase, step, what=f"the gradient norm of {prefix or 'network '}loss 'total'")
+            what = f"the gradient norm of {prefix or 'network '}loss 'total'"
+            self.check_finite({"": float(norm)}, phase, step, what=what)
         optimizer.step()
         return values
 
