@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from awhourglass.data.config import DatasetConfig
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
-from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig
+from awhourglass.models.config import MethodConfig
+from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
 
@@ -145,8 +147,10 @@ def tiny_config(pretrain_steps: int = 4, adapt_steps: int = 6, batch: int = 4, *
     cfg = dict(
         phases=PhasesConfig(
             pretrain=PhaseConfig(steps=pretrain_steps, batch_size=batch, lr=1e-2),
-            adapt=AdaptPhaseConfig(steps=adapt_steps, batch_size=batch, lr=5e-3, critic_steps=2, lr_milestones=(3,)),
+            adapt=AdaptPhaseConfig(steps=adapt_steps, batch_size=batch, lr=5e-3, lr_milestones=(3,)),
         ),
+        data=TrainDataConfig(source=DatasetConfig(format="rhd", root="unused-by-stand-ins")),
+        method=MethodConfig(critic_steps=2),
         seed=3,
         device="cpu",
         log_every=1,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class TrainParts:
         adapt_loss: phase 2 network step function (half/half batch).
         critic_loss: phase 2 critic step function, or ``None`` (no critic steps).
         collate_fn: samples → :class:`Batch`.
+        on_adapt_start: called once when phase 2 starts (not when it resumes), e.g. to copy the source's
+            domain-specific BatchNorm into the target's.
     """
 
     network: dict[str, nn.Module]
@@ -75,7 +77,7 @@ class TrainParts:
     critic: nn.Module | None = None
     critic_loss: LossFn | None = None
     collate_fn: Callable[[list[Sample]], Batch] = collate
-    extra: dict[str, Any] = field(default_factory=dict)
+    on_adapt_start: Callable[[], None] | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         """Every module by its checkpoint name (the critic as ``"critic"``)."""
