@@ -98,8 +98,8 @@ class TrainConfig:
         device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` (under torchrun ``cuda`` means ``cuda:LOCAL_RANK``).
         num_workers: DataLoader worker processes per rank.
         log_every / ckpt_every: in steps of the current phase; a checkpoint is also written at each phase end.
-        init_from: a checkpoint whose model weights initialise the network (e.g. a pretrain run's
-            ``pretrain.pt``, to adapt several methods from one pretraining).
+        init_from: a checkpoint whose ``model`` weights initialise the pose network (e.g. a pretrain
+            run's ``pretrain.pt``, to adapt several methods from one pretraining); adversaries start fresh.
         sync_batchnorm: convert BatchNorm to SyncBatchNorm for multi-GPU runs.
         progress: show tqdm progress bars.
     """

@@ -39,6 +39,7 @@ from awhourglass.train.distributed import (
 )
 from awhourglass.train.logging import MetricLogger
 from awhourglass.train.loop import Trainer, TrainParts
+from awhourglass.train.parts import build_parts
 from awhourglass.train.pretrain import run_pretrain
 
 PartsFactory = Callable[[TrainConfig, DistInfo], TrainParts]
@@ -142,9 +143,10 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             init = load_checkpoint(cfg.init_from, map_location=dist.device)
             if list(init["joint_names"]) != list(JOINT_NAMES):
                 raise CheckpointError(f"{cfg.init_from} uses another joint order")
-            loaded = load_module_states(parts, init["modules"], cfg.init_from, strict_names=False)
-            if "model" not in loaded:
+            if "model" not in init["modules"]:
                 raise CheckpointError(f"{cfg.init_from} holds no 'model' weights")
+            # the pose network only: adversaries start fresh for the method being trained
+            loaded = load_module_states(parts, {"model": init["modules"]["model"]}, cfg.init_from, strict_names=False)
             logger.message(f"initialised {loaded} from {cfg.init_from}")
         broadcast_parameters(parts.modules(), dist)
         if dist.is_main:
@@ -195,11 +197,6 @@ def _write_slim(trainer: Trainer, path: Path, phase: str, step: int) -> None:
     barrier(trainer.dist)
 
 
-def build_parts(cfg: TrainConfig, dist: DistInfo) -> TrainParts:
-    """Build the network, critic, datasets and step functions that ``cfg`` describes."""
-    raise AwhError("training needs awhourglass.models and awhourglass.data, which are not built yet")
-
-
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> Path:
     """Train as ``cfg`` says into ``out_dir``: pretrain, then adapt; returns the final ``model.pt``.
 
@@ -214,4 +211,4 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> Path:
     return fit(cfg, out_dir, resume, build_parts)
 
 
-__all__ = ["build_parts", "configure_determinism", "fit", "seed_everything", "train"]
+__all__ = ["configure_determinism", "fit", "seed_everything", "train"]
