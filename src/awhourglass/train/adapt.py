@@ -54,6 +54,7 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
     else:
         domains, counts = [parts.source, parts.target], list(domain_counts(phase.batch_size, phase.target_fraction))
     batches = StepBatches(domains, counts, cfg.seed, PHASE, dist, parts.collate_fn)
+    trainer.check_sampler(batches, start_step)
     if start_step == 0 and parts.on_adapt_start is not None:
         parts.on_adapt_start()
     for module in parts.modules().values():

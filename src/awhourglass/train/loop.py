@@ -144,8 +144,21 @@ class Trainer:
         self.cfg, self.config_dict, self.parts, self.dist = cfg, config_dict, parts, dist
         self.run_dir, self.logger, self.store = run_dir, logger, store
         self.resume_optimizers: dict[str, Any] = {}  # optimizer states to load when the phase starts
+        self.resume_sampler: dict[str, Any] = {}  # sampler position of the checkpoint resumed from
         self.last_checkpoint: str | None = None
         self.global_step_offset = {"pretrain": 0, "adapt": cfg.phases.pretrain.steps}
+
+    def check_sampler(self, batches: StepBatches, start_step: int) -> None:
+        """Refuse to resume mid-phase on datasets whose sizes changed (the data order would differ)."""
+        saved, self.resume_sampler = self.resume_sampler, {}
+        if not saved or start_step == 0 or saved.get("phase_id") != batches.phase_id:
+            return
+        now = batches.position(start_step)
+        if saved["sizes"] != now["sizes"] or saved["counts"] != now["counts"]:
+            raise AwhError(
+                f"cannot resume: the checkpoint's datasets had {saved['sizes']} samples ({saved['counts']} per step), "
+                f"now {now['sizes']} ({now['counts']}); the batches would not be the same as in the original run"
+            )
 
     # --- one update ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from awhourglass.train.distributed import (
     barrier,
     broadcast_parameters,
     convert_sync_batchnorm,
+    gather_objects,
     init_distributed,
     shutdown,
 )
@@ -134,6 +135,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             _check_resumable(config_dict, ckpt, path)
             load_module_states(parts, ckpt["modules"], str(path), strict_names=True)
             trainer.resume_optimizers = dict(ckpt["optimizers"])
+            trainer.resume_sampler = dict(ckpt.get("sampler") or {})
             trainer.last_checkpoint = f"{path} ({ckpt['phase']} step {ckpt['step']})"
             logger.message(f"resumed from {trainer.last_checkpoint}")
         else:
@@ -166,6 +168,9 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             seed_everything(derive_seed(cfg.seed, 1 + dist.rank, int(ckpt["global_step"])))
 
     phase, step = (ckpt["phase"], int(ckpt["step"])) if ckpt is not None else ("pretrain", 0)
+    starts = gather_objects((phase, step), dist)
+    if len(set(starts)) > 1:  # e.g. a multi-node run whose run directory is not on a shared filesystem
+        raise AwhError(f"ranks would resume from different points {starts}: put --out on a filesystem every node sees")
     try:
         if phase == "pretrain":
             logger.truncate("pretrain", step)
