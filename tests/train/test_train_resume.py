@@ -84,3 +84,10 @@ def test_resume_with_another_config_is_refused(tmp_path):
     fit(tiny_config(adapt_steps=0), tmp_path, resume=False, build_parts=make_parts_factory())
     with pytest.raises(Exception, match=r"phases\.pretrain\.steps"):
         fit(tiny_config(pretrain_steps=5, adapt_steps=0), tmp_path, resume=True, build_parts=make_parts_factory())
+
+
+def test_resume_on_a_changed_dataset_is_refused(tmp_path):
+    with pytest.raises(Kill):
+        fit(tiny_config(), tmp_path, resume=False, build_parts=kill_at(make_parts_factory(), "adapt", 3))
+    with pytest.raises(Exception, match=r"datasets had \[12, 8\] samples .* now \[12, 9\]"):
+        fit(tiny_config(), tmp_path, resume=True, build_parts=make_parts_factory(n_target=9))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from awhourglass.data.config import DatasetConfig
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
-from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig
+from awhourglass.models.config import MethodConfig
+from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
 
@@ -85,9 +87,18 @@ def _task_losses(out: torch.Tensor, batch: Batch, use_target_3d: bool) -> dict[s
 
 
 def make_parts_factory(
-    n_source: int = 12, n_target: int = 8, nan_target_xyz: bool = False, batchnorm: bool = False, dropout: float = 0.1
+    n_source: int = 12,
+    n_target: int = 8,
+    nan_target_xyz: bool = False,
+    batchnorm: bool = False,
+    dropout: float = 0.1,
+    gp_random: bool = True,
 ):
-    """A ``build_parts`` stand-in (closure over the tiny datasets' settings)."""
+    """A ``build_parts`` stand-in (closure over the tiny datasets' settings).
+
+    ``gp_random=False`` interpolates at t = 0.5 instead of t ~ U[0, 1] (a run whose step functions
+    draw nothing at random, for comparing 1 and N processes).
+    """
 
     def build(cfg: TrainConfig, dist: DistInfo) -> TrainParts:
         model, critic = TinyNet(batchnorm, dropout), TinyCritic()
@@ -113,7 +124,7 @@ def make_parts_factory(
             tgt = batch.domain == TARGET
             fs, ft = feats[~tgt], feats[tgt]
             wd = critic(fs).mean() - critic(ft).mean()
-            t = torch.rand(fs.shape[0], 1, 1, 1)
+            t = torch.rand(fs.shape[0], 1, 1, 1) if gp_random else torch.full((fs.shape[0], 1, 1, 1), 0.5)
             mix = (t * fs + (1 - t) * ft).requires_grad_(True)
             (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
             gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -136,8 +147,10 @@ def tiny_config(pretrain_steps: int = 4, adapt_steps: int = 6, batch: int = 4, *
     cfg = dict(
         phases=PhasesConfig(
             pretrain=PhaseConfig(steps=pretrain_steps, batch_size=batch, lr=1e-2),
-            adapt=AdaptPhaseConfig(steps=adapt_steps, batch_size=batch, lr=5e-3, critic_steps=2, lr_milestones=(3,)),
+            adapt=AdaptPhaseConfig(steps=adapt_steps, batch_size=batch, lr=5e-3, lr_milestones=(3,)),
         ),
+        data=TrainDataConfig(source=DatasetConfig(format="rhd", root="unused-by-stand-ins")),
+        method=MethodConfig(critic_steps=2),
         seed=3,
         device="cpu",
         log_every=1,

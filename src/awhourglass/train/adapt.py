@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from awhourglass.errors import AwhError
 from awhourglass.train.batches import StepBatches, iterate_steps
+from awhourglass.train.config import OptimizerConfig
 from awhourglass.train.loop import StepInfo, Trainer, lr_at, make_optimizer, parameters, set_lr
 
 PHASE = "adapt"
@@ -32,27 +33,35 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
     phase = cfg.phases.adapt
     if start_step >= phase.steps:
         return
-    if parts.target is None or parts.adapt_loss is None:
-        raise AwhError("the adapt phase needs a target dataset and an adapt step function")
+    if parts.adapt_loss is None:
+        raise AwhError("the adapt phase needs an adapt step function")
     params = parameters(parts.network)
     base_lr = phase.lr if phase.lr is not None else cfg.optimizer.lr
     optimizer = make_optimizer(cfg.optimizer, params, base_lr)
     optimizers = {"network": optimizer}
-    use_critic = parts.critic is not None and parts.critic_loss is not None and phase.critic_steps > 0
+    critic_steps = cfg.method.critic_steps
+    use_critic = parts.critic is not None and parts.critic_loss is not None and critic_steps > 0
     if use_critic:
         critic_params = parameters({"critic": parts.critic})
-        critic_opt = make_optimizer(cfg.critic_optimizer, critic_params)
+        critic_cfg = OptimizerConfig(name="adam", lr=cfg.method.critic_lr, betas=cfg.method.critic_betas)
+        critic_opt = make_optimizer(critic_cfg, critic_params)
         optimizers["critic"] = critic_opt
     for name, opt in optimizers.items():
         if name in trainer.resume_optimizers:
             opt.load_state_dict(trainer.resume_optimizers.pop(name))
-    counts = domain_counts(phase.batch_size, phase.target_fraction)
-    batches = StepBatches([parts.source, parts.target], counts, cfg.seed, PHASE, dist, parts.collate_fn)
+    if parts.target is None:  # source_only: the whole batch from the source
+        domains, counts = [parts.source], [phase.batch_size]
+    else:
+        domains, counts = [parts.source, parts.target], list(domain_counts(phase.batch_size, phase.target_fraction))
+    batches = StepBatches(domains, counts, cfg.seed, PHASE, dist, parts.collate_fn)
+    trainer.check_sampler(batches, start_step)
+    if start_step == 0 and parts.on_adapt_start is not None:
+        parts.on_adapt_start()
     for module in parts.modules().values():
         module.train()
     trainer.logger.message(
-        f"{PHASE}: steps {start_step + 1}..{phase.steps}, global batch {counts[0]} source + {counts[1]} target, "
-        f"{phase.critic_steps if use_critic else 0} critic steps per step"
+        f"{PHASE}: steps {start_step + 1}..{phase.steps}, global batch {' + '.join(map(str, counts))} "
+        f"(source + target), {critic_steps if use_critic else 0} critic steps per step"
     )
     bar = trainer.progress_bar(PHASE, start_step, phase.steps)
     try:
@@ -62,12 +71,12 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
             info = StepInfo(PHASE, step, phase.steps)
             critic_values: dict[str, float] = {}
             if use_critic:
-                for _ in range(phase.critic_steps):
+                for _ in range(critic_steps):
                     critic_values = trainer.optimize(
                         parts.critic_loss(batch, info),
                         critic_opt,
                         critic_params,
-                        cfg.critic_optimizer.grad_clip_norm,
+                        None,
                         PHASE,
                         step,
                         prefix="critic_",

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from awhourglass.data.base import HandDataset
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.train.distributed import DistInfo, shard_range
 
@@ -121,8 +122,11 @@ class StepBatches(Dataset):
         samples = []
         with _GlobalRng() as rng:
             for d, index, slot in self.indices(step):
-                rng.seed(derive_seed(self.seed, self.phase_id, step, slot))
-                samples.append(self.domains[d][index])
+                seed = derive_seed(self.seed, self.phase_id, step, slot)
+                rng.seed(seed)
+                dataset = self.domains[d]
+                # the package's readers take their augmentation seed with the index; others use the globals
+                samples.append(dataset[(index, seed)] if isinstance(dataset, HandDataset) else dataset[index])
         return self.collate_fn(samples)
 
     def position(self, next_step: int) -> dict[str, Any]:
@@ -141,6 +145,10 @@ def _identity(batch: Batch) -> Batch:
     return batch
 
 
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # the workers themselves are the parallelism
+
+
 def iterate_steps(
     batches: StepBatches, start: int, stop: int, num_workers: int = 0, pin_memory: bool = False
 ) -> Iterator[Batch]:
@@ -157,6 +165,7 @@ def iterate_steps(
         # a private generator: creating the loader must not consume the global RNG (exact resume)
         generator=torch.Generator().manual_seed(batches.seed),
         prefetch_factor=2 if num_workers > 0 else None,
+        worker_init_fn=_worker_init if num_workers > 0 else None,
     )
     return iter(loader)
 

@@ -17,6 +17,7 @@ complete checkpoint; a truncated or corrupt ``last.pt`` is set aside and ``previ
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 import warnings
@@ -83,7 +84,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... for damaged files
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc).lower() or "weights only" in str(exc).lower():
+            raise CheckpointError(
+                f"{path} holds objects other than tensors and plain data; refusing to unpickle it "
+                "(checkpoints are read with torch.load(weights_only=True))"
+            ) from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+    except Exception as exc:  # torch raises RuntimeError/EOFError/... for damaged files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({path.stat().st_size} bytes): {first}"

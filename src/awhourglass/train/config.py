@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 
 from awhourglass.config import ConfigError, from_dict, to_dict
+from awhourglass.data.config import DatasetConfig
+from awhourglass.models.config import MethodConfig, ModelConfig
 
 
 @dataclass
@@ -48,14 +50,12 @@ class PhaseConfig:
 
 @dataclass
 class AdaptPhaseConfig(PhaseConfig):
-    """Phase 2 extras.
+    """Phase 2 extras (the critic's steps and optimizer are ``method.critic_steps/critic_lr/critic_betas``).
 
     Attributes:
-        critic_steps: critic updates before each network update (WGAN-GP/WDGRL: 5), on the same batch.
         target_fraction: share of each batch drawn from the target domain (paper: 0.5).
     """
 
-    critic_steps: int = 5
     target_fraction: float = 0.5
 
 
@@ -67,8 +67,19 @@ class PhasesConfig:
     adapt: AdaptPhaseConfig = field(default_factory=AdaptPhaseConfig)
 
 
-def _critic_optimizer() -> OptimizerConfig:
-    return OptimizerConfig(name="adam", lr=1e-4, betas=(0.0, 0.9))  # WGAN-GP's settings
+@dataclass
+class TrainDataConfig:
+    """The two domains.
+
+    Attributes:
+        source: the fully labelled (synthetic) dataset: phase 1, and the source half of phase 2.
+        target: the weakly labelled (real) dataset of phase 2; ``None`` when ``phases.adapt.steps`` is 0
+            or the method is ``source_only``. Unless the method is ``oracle``, its 3D labels are not even
+            loaded (``labels`` is forced to ``2d``).
+    """
+
+    source: DatasetConfig
+    target: DatasetConfig | None = None
 
 
 @dataclass
@@ -78,26 +89,25 @@ class TrainConfig:
     Attributes:
         data: source/target datasets and crop settings (:mod:`awhourglass.data`).
         model: network architecture (:mod:`awhourglass.models`).
-        method: source_only | oracle | joint | wh | dann | awh and its loss weights.
+        method: source_only | oracle | joint | wh | dann | awh, its loss weights, and the critic's
+            steps per network step and Adam settings.
         optimizer: the network's optimizer (encoder, decoder, heads, depth regularizer, DANN classifier).
-        critic_optimizer: the Wasserstein critic's optimizer (default Adam 1e-4, betas (0, 0.9)).
         phases: pretrain and adapt lengths, batch sizes, learning rates.
         seed: seeds model init, data order, augmentation and every random draw of the steps.
         deterministic: ``torch.use_deterministic_algorithms`` (warn-only where an op has no deterministic kernel).
         device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` (under torchrun ``cuda`` means ``cuda:LOCAL_RANK``).
         num_workers: DataLoader worker processes per rank.
         log_every / ckpt_every: in steps of the current phase; a checkpoint is also written at each phase end.
-        init_from: a checkpoint whose model weights initialise the network (e.g. a pretrain run's
-            ``pretrain.pt``, to adapt several methods from one pretraining).
+        init_from: a checkpoint whose ``model`` weights initialise the pose network (e.g. a pretrain
+            run's ``pretrain.pt``, to adapt several methods from one pretraining); adversaries start fresh.
         sync_batchnorm: convert BatchNorm to SyncBatchNorm for multi-GPU runs.
         progress: show tqdm progress bars.
     """
 
-    data: dict[str, Any] = field(default_factory=dict)
-    model: dict[str, Any] = field(default_factory=dict)
-    method: dict[str, Any] = field(default_factory=dict)
+    data: TrainDataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    critic_optimizer: OptimizerConfig = field(default_factory=_critic_optimizer)
     phases: PhasesConfig = field(default_factory=PhasesConfig)
     seed: int = 0
     deterministic: bool = True
@@ -118,8 +128,6 @@ class TrainConfig:
         a = self.phases.adapt
         if not 0.0 < a.target_fraction < 1.0:
             raise ConfigError(f"phases.adapt.target_fraction must be in (0, 1), got {a.target_fraction}")
-        if a.critic_steps < 0:
-            raise ConfigError(f"phases.adapt.critic_steps must be >= 0, got {a.critic_steps}")
         if self.log_every < 1 or self.ckpt_every < 1:
             raise ConfigError("log_every and ckpt_every must be >= 1")
         if self.num_workers < 0:
@@ -178,6 +186,7 @@ __all__ = [
     "PhaseConfig",
     "PhasesConfig",
     "TrainConfig",
+    "TrainDataConfig",
     "config_differences",
     "deep_merge",
     "load_train_config",

@@ -22,10 +22,10 @@ def _open_tensorboard(log_dir: Path) -> Any:
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def format_losses(values: dict[str, float], keys: int = 6) -> str:
-    """Compact ``name=value`` text for progress bars."""
-    shown = list(values.items())[:keys]
-    return " ".join(f"{k}={v:.4g}" for k, v in shown)
+def format_losses(values: dict[str, float], keys: int = 8) -> str:
+    """Compact ``name=value`` text for progress bars, ``total`` first."""
+    order = sorted(values, key=lambda k: (k != "total", k.startswith("critic_")))
+    return " ".join(f"{k}={values[k]:.3g}" for k in order[:keys])
 
 
 class MetricLogger:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class TrainParts:
         adapt_loss: phase 2 network step function (half/half batch).
         critic_loss: phase 2 critic step function, or ``None`` (no critic steps).
         collate_fn: samples → :class:`Batch`.
+        on_adapt_start: called once when phase 2 starts (not when it resumes), e.g. to copy the source's
+            domain-specific BatchNorm into the target's.
     """
 
     network: dict[str, nn.Module]
@@ -75,7 +77,7 @@ class TrainParts:
     critic: nn.Module | None = None
     critic_loss: LossFn | None = None
     collate_fn: Callable[[list[Sample]], Batch] = collate
-    extra: dict[str, Any] = field(default_factory=dict)
+    on_adapt_start: Callable[[], None] | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         """Every module by its checkpoint name (the critic as ``"critic"``)."""
@@ -142,17 +144,31 @@ class Trainer:
         self.cfg, self.config_dict, self.parts, self.dist = cfg, config_dict, parts, dist
         self.run_dir, self.logger, self.store = run_dir, logger, store
         self.resume_optimizers: dict[str, Any] = {}  # optimizer states to load when the phase starts
+        self.resume_sampler: dict[str, Any] = {}  # sampler position of the checkpoint resumed from
         self.last_checkpoint: str | None = None
         self.global_step_offset = {"pretrain": 0, "adapt": cfg.phases.pretrain.steps}
 
+    def check_sampler(self, batches: StepBatches, start_step: int) -> None:
+        """Refuse to resume mid-phase on datasets whose sizes changed (the data order would differ)."""
+        saved, self.resume_sampler = self.resume_sampler, {}
+        if not saved or start_step == 0 or saved.get("phase_id") != batches.phase_id:
+            return
+        now = batches.position(start_step)
+        if saved["sizes"] != now["sizes"] or saved["counts"] != now["counts"]:
+            raise AwhError(
+                f"cannot resume: the checkpoint's datasets had {saved['sizes']} samples ({saved['counts']} per step), "
+                f"now {now['sizes']} ({now['counts']}); the batches would not be the same as in the original run"
+            )
+
     # --- one update ----------------------------------------------------------------------------
 
-    def check_finite(self, values: dict[str, float], phase: str, step: int, what: str = "loss") -> None:
+    def check_finite(self, values: dict[str, float], phase: str, step: int, what: str = "loss '{}'") -> None:
+        """Raise :class:`NonFiniteLossError` naming the first NaN/inf value and the 1-based step."""
         for name, value in values.items():
             if not math.isfinite(value):
                 last = self.last_checkpoint or "none written yet"
                 raise NonFiniteLossError(
-                    f"{what} '{name}' is {value} at {phase} step {step + 1}: training stopped; "
+                    f"{what.format(name)} is {value} at {phase} step {step + 1}: training stopped; "
                     f"no checkpoint was written for this step (last good checkpoint: {last})"
                 )
 
@@ -186,7 +202,8 @@ class Trainer:
                 norm = torch.nn.utils.clip_grad_norm_(params, clip)
             else:
                 norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-            self.check_finite({prefix + "grad_norm": float(norm)}, phase, step, what="gradient norm of")
+            what = f"the gradient norm of {prefix or 'network '}loss 'total'"
+            self.check_finite({"": float(norm)}, phase, step, what=what)
         optimizer.step()
         return values
 

@@ -23,6 +23,7 @@ def run_pretrain(trainer: Trainer, start_step: int) -> None:
     if "network" in trainer.resume_optimizers:
         optimizer.load_state_dict(trainer.resume_optimizers.pop("network"))
     batches = StepBatches([parts.source], [phase.batch_size], cfg.seed, PHASE, dist, parts.collate_fn)
+    trainer.check_sampler(batches, start_step)
     for module in parts.modules().values():
         module.train()
     trainer.logger.message(f"{PHASE}: steps {start_step + 1}..{phase.steps}, global batch {phase.batch_size}")

@@ -34,11 +34,13 @@ from awhourglass.train.distributed import (
     barrier,
     broadcast_parameters,
     convert_sync_batchnorm,
+    gather_objects,
     init_distributed,
     shutdown,
 )
 from awhourglass.train.logging import MetricLogger
 from awhourglass.train.loop import Trainer, TrainParts
+from awhourglass.train.parts import build_parts
 from awhourglass.train.pretrain import run_pretrain
 
 PartsFactory = Callable[[TrainConfig, DistInfo], TrainParts]
@@ -57,7 +59,8 @@ def configure_determinism(enabled: bool, device: torch.device) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism
         torch.backends.cudnn.benchmark = not enabled
         torch.backends.cudnn.deterministic = enabled
-    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    if torch.are_deterministic_algorithms_enabled() != enabled:  # the call imports torch._inductor (seconds)
+        torch.use_deterministic_algorithms(enabled, warn_only=True)
 
 
 def slim_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +135,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             _check_resumable(config_dict, ckpt, path)
             load_module_states(parts, ckpt["modules"], str(path), strict_names=True)
             trainer.resume_optimizers = dict(ckpt["optimizers"])
+            trainer.resume_sampler = dict(ckpt.get("sampler") or {})
             trainer.last_checkpoint = f"{path} ({ckpt['phase']} step {ckpt['step']})"
             logger.message(f"resumed from {trainer.last_checkpoint}")
         else:
@@ -141,9 +145,10 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             init = load_checkpoint(cfg.init_from, map_location=dist.device)
             if list(init["joint_names"]) != list(JOINT_NAMES):
                 raise CheckpointError(f"{cfg.init_from} uses another joint order")
-            loaded = load_module_states(parts, init["modules"], cfg.init_from, strict_names=False)
-            if "model" not in loaded:
+            if "model" not in init["modules"]:
                 raise CheckpointError(f"{cfg.init_from} holds no 'model' weights")
+            # the pose network only: adversaries start fresh for the method being trained
+            loaded = load_module_states(parts, {"model": init["modules"]["model"]}, cfg.init_from, strict_names=False)
             logger.message(f"initialised {loaded} from {cfg.init_from}")
         broadcast_parameters(parts.modules(), dist)
         if dist.is_main:
@@ -163,6 +168,9 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             seed_everything(derive_seed(cfg.seed, 1 + dist.rank, int(ckpt["global_step"])))
 
     phase, step = (ckpt["phase"], int(ckpt["step"])) if ckpt is not None else ("pretrain", 0)
+    starts = gather_objects((phase, step), dist)
+    if len(set(starts)) > 1:  # e.g. a multi-node run whose run directory is not on a shared filesystem
+        raise AwhError(f"ranks would resume from different points {starts}: put --out on a filesystem every node sees")
     try:
         if phase == "pretrain":
             logger.truncate("pretrain", step)
@@ -194,11 +202,6 @@ def _write_slim(trainer: Trainer, path: Path, phase: str, step: int) -> None:
     barrier(trainer.dist)
 
 
-def build_parts(cfg: TrainConfig, dist: DistInfo) -> TrainParts:
-    """Build the network, critic, datasets and step functions that ``cfg`` describes."""
-    raise AwhError("training needs awhourglass.models and awhourglass.data, which are not built yet")
-
-
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> Path:
     """Train as ``cfg`` says into ``out_dir``: pretrain, then adapt; returns the final ``model.pt``.
 
@@ -213,4 +216,4 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> Path:
     return fit(cfg, out_dir, resume, build_parts)
 
 
-__all__ = ["build_parts", "configure_determinism", "fit", "seed_everything", "train"]
+__all__ = ["configure_determinism", "fit", "seed_everything", "train"]
