@@ -1,0 +1,80 @@
+"""The demo's data: both synthetic domains rendered in memory and cropped by the data pipeline.
+
+Training sets live in memory (rendering straight into :class:`Sample` crops is several times faster than
+writing PNGs and reading them back). The test splits are also written to disk in their dataset formats
+(source: RHD ``evaluation``; target: STB ``B1Counting``/``B1Random``) and read back with the dataset
+readers, so the reported numbers come through the same path as ``awh eval`` on those folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from awhourglass.data.crop import RawSample, make_sample
+from awhourglass.data.sample import SOURCE, TARGET, Sample
+from awhourglass.synth.generate import LEFT, MASK_LEFT0, generate_batch
+
+CHUNK = 64
+# Seed streams: in-memory training sets use a base seed offset from the on-disk test sets, so no image is
+# shared between a training set and a test set.
+TRAIN_SEED_OFFSET = 1_000_003
+
+
+def _samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, name: str, start: int,
+                        labels_3d: bool) -> list[Sample]:
+    out = []
+    for i in range(b["rgb"].shape[0]):
+        side = "left" if int(b["side"][i]) == LEFT else "right"
+        if domain == TARGET:  # as the STB reader: every joint labelled, mask derived from depth in the crop
+            vis, mask = np.ones(21, bool), None
+        else:  # as the RHD reader: visibility from the renderer, mask = hand parts
+            vis, mask = b["vis"][i].astype(bool), b["mask"][i] >= MASK_LEFT0
+        raw = RawSample(image=b["rgb"][i], K=b["K"][i].astype(np.float64), uv_px=b["uv_px"][i].astype(np.float64),
+                        vis=vis, xyz_m=b["xyz_m"][i].astype(np.float64), depth_m=b["depth_m"][i], mask=mask,
+                        hand_side=side, source=f"{name}/{start + i}")
+        s = make_sample(raw, input_size=input_size, mirror=side == "left", domain=domain)
+        out.append(s if labels_3d else replace(s, xyz_m=None))
+    return out
+
+
+def render_samples(domain: str, n: int, seed: int, image_size: int, input_size: int, gap: float,
+                   pose_mode: str | None = None, labels_3d: bool = True, progress: bool = True) -> list[Sample]:
+    """``n`` cropped samples of ``domain`` ('source' / 'target'), deterministic in ``seed``."""
+    dom = SOURCE if domain == "source" else TARGET
+    out: list[Sample] = []
+    bar = tqdm(total=n, desc=f"render {domain}", unit="img", disable=not progress, leave=False)
+    try:
+        for c, start in enumerate(range(0, n, CHUNK)):
+            k = min(CHUNK, n - start)
+            ss = np.random.SeedSequence([TRAIN_SEED_OFFSET + seed, dom, 7, c])
+            b = generate_batch(k, domain, ss, image_size, gap, pose_mode)
+            out += _samples_from_batch(b, dom, input_size, f"mem-{domain}", start, labels_3d)
+            bar.update(k)
+    finally:
+        bar.close()
+    return out
+
+
+def write_test_sets(root: Path, seed: int, image_size: int, n_source: int, n_target: int, gap: float,
+                    progress: bool = True) -> tuple[Path, Path]:
+    """Write the source evaluation split (RHD format) and the target B1 test split (STB format) under ``root``."""
+    from awhourglass.synth.dataset import SynthConfig, write_dataset
+
+    src, tgt = root / "rhd", root / "stb"
+    write_dataset(SynthConfig(domain="source", n=n_source, out=str(src), seed=seed, size=image_size,
+                              split="evaluation", gap=gap), progress=progress)
+    write_dataset(SynthConfig(domain="target", n=n_target, out=str(tgt), seed=seed, size=image_size,
+                              split="evaluation", gap=gap), progress=progress)
+    return src, tgt
+
+
+def read_split(root: Path, fmt: str, split: str, input_size: int) -> list[Sample]:
+    """All samples of a split through the dataset reader (no augmentation, 3D labels, depth)."""
+    from awhourglass.eval.run import load_dataset
+
+    ds = load_dataset(str(root), fmt, split, input_size)
+    return [ds[i] for i in range(len(ds))]
