@@ -1,0 +1,69 @@
+"""`awh demo` end to end at a tiny size: every stage runs, report.md's table is results.json's numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from awhourglass.cli import main
+from awhourglass.demo.config import METHOD_LABELS, DemoConfig, tiny_config
+from awhourglass.demo.run import run_demo
+from awhourglass.eval.results import read_results_json
+
+
+def _table(md: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] not in ("Method",) and not cells[0].startswith("---"):
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_tiny_demo_report_matches_results_json(tmp_path):
+    out = tmp_path / "demo"
+    doc = run_demo(tiny_config(out=str(out), seeds=2), echo=lambda s: None)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == json.loads(json.dumps(doc))
+    assert list(saved["methods"]) == [METHOD_LABELS[m] for m in ("source_only", "joint", "wh", "dann", "awh",
+                                                                    "oracle")]
+    rows = _table((out / "report.md").read_text())
+    assert set(rows) == set(saved["methods"])
+    for name, m in saved["methods"].items():
+        assert m["runs"] == 2 and len(m["results"]) == 2
+        runs, *cells = rows[name]
+        assert runs == "2"
+        for key, cell, dec in zip(("epe_mean_mm", "epe_median_mm", "auc_0_30", "auc_20_50"), cells, (2, 2, 3, 3),
+                                  strict=True):
+            mean, std = (float(x) for x in re.match(r"([-\d.]+) ± ([-\d.]+)", cell).groups())
+            assert mean == pytest.approx(round(m["mean"][key], dec), abs=10 ** -dec / 2 + 1e-12)
+            assert std == pytest.approx(round(m["std"][key], dec), abs=10 ** -dec / 2 + 1e-12)
+            # mean over seeds, recomputed from the per-run results stored with it
+            assert m["mean"][key] == pytest.approx(sum(r[key] for r in m["results"]) / 2)
+    # Each run's own target-test result (written next to its model.pt) is one of the reported runs.
+    awh = read_results_json(out / "runs" / "seed1" / "awh" / "target_test_results.json")
+    assert awh.epe_mean_mm == saved["methods"]["AWH"]["results"][1]["epe_mean_mm"]
+    for fig in ("pck.png", "tsne_awh.png", "tsne_source_only.png", "qualitative_awh_0_2d.png",
+                "qualitative_awh_0_3d.png", "heatmaps_awh_0.png", "confidence.png"):
+        assert (out / fig).stat().st_size > 0
+        assert f"]({fig})" in (out / "report.md").read_text()
+    # The written test split is a real STB-format dataset: `awh eval` scores a demo model on it.
+    assert main(["eval", str(out / "runs" / "seed0" / "awh" / "model.pt"), "--data", str(out / "data" / "stb"),
+                 "--format", "stb", "--out", str(tmp_path / "ev"), "--no-progress"]) == 0
+    ev = read_results_json(tmp_path / "ev" / "results.json")
+    # (same crops and weights; only float summation order may differ between batchings and thread counts)
+    assert ev.epe_mean_mm == pytest.approx(saved["methods"]["AWH"]["results"][0]["epe_mean_mm"], rel=1e-6)
+
+
+def test_demo_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="unknown"):
+        DemoConfig(methods=("awh", "magic"))
+    with pytest.raises(ValueError, match="seeds"):
+        DemoConfig(seeds=0)
+
+
+def test_demo_cli_bad_seeds_is_one_line(capsys, tmp_path):
+    assert main(["demo", "--seeds", "0", "--out", str(tmp_path / "d")]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
