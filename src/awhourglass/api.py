@@ -474,7 +474,8 @@ def load(checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
 
 
 def draw_overlay(pred: Prediction, path: str | os.PathLike, max_side: int = 1024) -> Path:
-    """PNG of the image (downscaled to ``max_side``) with the skeleton, the crop square and the confidence."""
+    """PNG of the image (downscaled to ``max_side``, small ones magnified) with the skeleton, the crop square and
+    the confidence."""
     from matplotlib.colors import to_rgb
     from PIL import Image, ImageDraw
 
@@ -484,9 +485,13 @@ def draw_overlay(pred: Prediction, path: str | os.PathLike, max_side: int = 1024
     rgb = pred.rgb
     H, W = rgb.shape[:2]
     s = min(1.0, max_side / max(W, H))
+    if max(W, H) < 256:  # small images are magnified (nearest) so the skeleton stays readable
+        s = float(256 // max(W, H) or 1)
     im = Image.fromarray(rgb)
     if s < 1.0:
         im = im.resize((max(1, round(W * s)), max(1, round(H * s))), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    elif s > 1.0:
+        im = im.resize((round(W * s), round(H * s)), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(im)
     pts = (pred.uv_px + 0.5) * s  # pixel-centre coordinates → PIL corner coordinates
     lw = max(2, round(max(im.size) / 200))
