@@ -92,14 +92,17 @@ def test_crop_resize_places_a_marker_where_the_affine_says():
     assert (x0, y0, side) == (0, -25, 150)
 
 
-def test_peak_confidence_by_hand():
+def test_heatmap_confidence_by_hand():
     h = w = 8
-    heat = torch.zeros(1, 2, h, w)
-    heat[0, 0, 3, 4] = 1.0  # one-hot: all mass at the peak
-    heat[0, 1] = 1.0 / (h * w)  # uniform; the argmax is pixel (0, 0), a corner with 4 pixels in its 3×3 window
-    conf = api.peak_confidence(heat)[0]
+    heat = torch.zeros(1, 3, h, w)
+    heat[0, 0, 3, 4] = 1.0  # one-hot: no spread
+    heat[0, 1] = 1.0 / (h * w)  # flat: the spread of a flat map
+    heat[0, 2, 5, 2] = heat[0, 2, 5, 3] = 0.5  # two neighbours: var_u = 0.25, var_v = 0 -> spread 0.5
+    conf = api.heatmap_confidence(heat)[0]
+    flat = np.sqrt(2 * (64 - 1) / 12)  # a flat 8-pixel axis has variance (8² − 1)/12
     assert conf[0] == pytest.approx(1.0)
-    assert conf[1] == pytest.approx(4 / 64)
+    assert conf[1] == pytest.approx(0.0, abs=1e-6)
+    assert conf[2] == pytest.approx(1 - 0.5 / flat, rel=1e-6)
 
 
 def test_left_hand_is_the_mirror_of_the_right(ckpt):

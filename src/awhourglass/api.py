@@ -12,9 +12,9 @@ to root-relative 3D:
   ~53° field of view); the prediction says so.
 
 "Is there a hand?" can only be judged from the network's own confidence: each joint's heatmap is a
-probability map (spatial softmax), its confidence is the probability mass in the 3×3 heatmap pixels
-around the peak (1 for a sharp peak, 9/(h·w) for a uniform map); the hand's confidence is the mean over
-joints and ``hand_detected = confidence >= threshold`` (:data:`DEFAULT_HAND_THRESHOLD`, docs/demo.md).
+probability map (spatial softmax); its confidence is how concentrated it is, ``1 − spread / spread of a flat
+map`` (:func:`heatmap_confidence`); the hand's confidence is the mean over joints and
+``hand_detected = confidence >= threshold`` (:data:`DEFAULT_HAND_THRESHOLD`, docs/demo.md).
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ from awhourglass.skeleton import JOINT_NAMES, NUM_JOINTS
 
 CHECKPOINT_FORMAT = "awhourglass-checkpoint"
 PREDICTION_FORMAT = "awhourglass-prediction/1"
-# Mean 3×3 peak mass over joints below which "no hand" is reported. A trained model puts most of each joint's
-# mass near its peak on a hand crop; an untrained one (or a crop with no hand) spreads it. Chosen from the demo
-# model's target test crops vs hand-free background crops (docs/demo.md); pass your own with ``threshold=``.
-DEFAULT_HAND_THRESHOLD = 0.2
+# Confidence below which "no hand" is reported. The latent heatmaps (trained through the soft-argmax only) are
+# broad. On the demo's AWH model (docs/demo.md) the 5th-95th percentiles of the confidence were 0.10-0.21 on
+# 150 target test crops, 0.00-0.05 on noise / flat / gradient images and 0.00-0.06 on hand-free corners of
+# target images; 0.075 lies in the gap. Pass your own with ``threshold=`` for another model.
+DEFAULT_HAND_THRESHOLD = 0.075
 # Larger images are refused before decoding (PIL's decompression-bomb limit is about 179 M pixels).
 DEFAULT_MAX_PIXELS = 150_000_000
 
@@ -282,17 +283,27 @@ def crop_resize(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> tupl
 # --- prediction ----------------------------------------------------------------------------------------------
 
 
-def peak_confidence(heatmap: torch.Tensor) -> torch.Tensor:
-    """Per-joint confidence ``(B, J)``: probability mass of the 3×3 heatmap pixels around the peak.
+def heatmap_confidence(heatmap: torch.Tensor) -> torch.Tensor:
+    """Per-joint confidence ``(B, J)`` in [0, 1] from the spread of each heatmap.
 
-    ``heatmap (B, J, h, w)`` must be a spatial softmax (each map sums to 1). A uniform map gives
-    ``9 / (h·w)`` (less at borders), a one-hot map 1.
+    ``heatmap (B, J, h, w)`` must be a spatial softmax (each map sums to 1). The spread is the standard
+    deviation of the map around its mean, ``sqrt(var_u + var_v)`` in heatmap pixels; the confidence is
+    ``1 − spread / spread_uniform`` clipped to [0, 1], where ``spread_uniform = sqrt((w² − 1)/12 + (h² − 1)/12)``
+    is that of a flat map: 1 = all mass on one pixel, 0 = as spread as a flat map (or more).
     """
-    b, j, h, w = heatmap.shape
-    mass = torch.nn.functional.avg_pool2d(heatmap.reshape(b * j, 1, h, w), 3, stride=1, padding=1,
-                                          count_include_pad=True) * 9.0
-    idx = heatmap.reshape(b * j, h * w).argmax(-1)
-    return mass.reshape(b * j, h * w).gather(1, idx[:, None]).reshape(b, j)
+    h, w = heatmap.shape[-2:]
+    xs = torch.arange(w, dtype=heatmap.dtype, device=heatmap.device)
+    ys = torch.arange(h, dtype=heatmap.dtype, device=heatmap.device)
+    pu, pv = heatmap.sum(2), heatmap.sum(3)  # marginals over columns (u) and rows (v)
+    mu, mv = (pu * xs).sum(-1), (pv * ys).sum(-1)
+    var = (pu * (xs - mu[..., None]) ** 2).sum(-1) + (pv * (ys - mv[..., None]) ** 2).sum(-1)
+    flat = math.sqrt((w * w - 1) / 12.0 + (h * h - 1) / 12.0)
+    return (1.0 - var.clamp_min(0).sqrt() / flat).clamp(0.0, 1.0)
+
+
+def peak_confidence(heatmap: torch.Tensor) -> torch.Tensor:
+    """Kept for runs started before :func:`heatmap_confidence` replaced it; same output shape."""
+    return heatmap_confidence(heatmap)
 
 
 @dataclass
@@ -304,7 +315,7 @@ class Prediction:
         xyz: ``(21, 3)`` root-relative 3D (root = palm centre at the origin), millimetres when ``metric``,
             else in scale-bone units (the wrist → middle MCP bone has length 1).
         metric: whether ``xyz`` is in millimetres (needs ``K`` and the bone length).
-        confidence, joint_confidence: mean and per-joint 3×3 peak mass of the heatmaps, in [0, 1].
+        confidence, joint_confidence: mean and per-joint heatmap concentration (:func:`heatmap_confidence`).
         hand_detected: ``confidence >= threshold``.
         bbox: ``(x, y, w, h)`` of the square crop used, in original pixels; ``bbox_source`` ``"user"`` or
             ``"whole_image"``.
@@ -420,7 +431,7 @@ class HandPoseEstimator:
         x = torch.from_numpy(np.array(net_in, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0)[None]
         out = self.model(x)
         heat = out.stacks[-1].heatmap
-        joint_conf = peak_confidence(heat)[0].numpy().astype(np.float64)
+        joint_conf = heatmap_confidence(heat)[0].numpy().astype(np.float64)
         uv_crop = out.uv_px[0].double().numpy()
         z_norm = out.z_norm[0].double().numpy()
         heatmaps = heat[0].numpy()

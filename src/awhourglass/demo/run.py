@@ -33,6 +33,7 @@ from awhourglass.eval.report import render_markdown, report_document
 from awhourglass.eval.results import EvalResult, atomic_write_text, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
 from awhourglass.models.config import MethodConfig
+from awhourglass.synth.generate import generate_batch
 from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
 from awhourglass.train.run import fit
 
@@ -86,22 +87,33 @@ def _load_model(path: Path):
     return model_from_checkpoint(path)
 
 
-def _no_hand_images(n: int, size: int, seed: int) -> list[Sample]:
-    """Hand-free inputs for the confidence check: uniform noise, flat colours and smooth gradients."""
+def _no_hand_images(n: int, size: int, seed: int, image_size: int, gap: float) -> list[Sample]:
+    """Hand-free inputs for the confidence check: uniform noise, flat colours, smooth gradients, and the
+    image quadrant farthest from the hand in target-domain renders (clutter without a hand)."""
+    from PIL import Image
+
     from awhourglass.data.sample import TARGET
 
     rng = np.random.default_rng(seed)
+    renders = generate_batch(max(1, n // 4), "target", np.random.SeedSequence([seed, 99]), image_size, gap)
     out = []
     for i in range(n):
-        kind = i % 3
+        kind = i % 4
         if kind == 0:
             img = rng.random((3, size, size))
         elif kind == 1:
             img = np.broadcast_to(rng.random((3, 1, 1)), (3, size, size))
-        else:
+        elif kind == 2:
             ramp = np.linspace(0, 1, size)
             img = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, 1 - ramp) / 2,
                             np.full((size, size), rng.random())])
+        else:
+            k = (i // 4) % renders["rgb"].shape[0]
+            rgb, c = renders["rgb"][k], renders["uv_px"][k].mean(0)
+            H, W = rgb.shape[:2]
+            x0, y0 = (0 if c[0] > W / 2 else W - W // 2), (0 if c[1] > H / 2 else H - H // 2)
+            quad = Image.fromarray(rgb[y0:y0 + H // 2, x0:x0 + W // 2]).resize((size, size), Image.Resampling.BILINEAR)
+            img = np.asarray(quad, np.float64).transpose(2, 0, 1) / 255.0
         out.append(Sample(image=torch.tensor(np.ascontiguousarray(img), dtype=torch.float32),
                           K=torch.eye(3), uv_px=torch.zeros(21, 2), vis=torch.ones(21, dtype=torch.bool),
                           domain=TARGET, source=f"nohand/{i}"))
@@ -214,13 +226,14 @@ def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], o
 
 
 def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutputs]) -> dict[str, Any]:
-    """Heatmap peak confidence of the AWH model (or the last method) on hand crops vs hand-free images."""
+    """Heatmap confidence of the AWH model (or the last method) on hand crops vs hand-free images."""
     from awhourglass.api import DEFAULT_HAND_THRESHOLD
 
     method = "awh" if "awh" in outputs0 else list(outputs0)[-1]
     path = out / "runs" / f"seed{cfg.seed}" / ("pretrain" if method == "source_only" else method) / "model.pt"
     model = _load_model(path)
-    nohand = run_model(model, _no_hand_images(48, cfg.model.input_size, cfg.seed), keep=0, features=False,
+    nohand = run_model(model, _no_hand_images(64, cfg.model.input_size, cfg.seed, cfg.image_size, cfg.gap),
+                       keep=0, features=False,
                        progress=False)
     hand = outputs0[method].confidence
     fig = _plot_confidence(hand, nohand.confidence, DEFAULT_HAND_THRESHOLD, out / "confidence.png",
@@ -245,9 +258,9 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
     ax = fig.add_subplot(1, 1, 1)
     bins = np.linspace(0, 1, 41)
     ax.hist(hand, bins=bins, alpha=0.6, label="target test crops (hands)")
-    ax.hist(nohand, bins=bins, alpha=0.6, label="noise / flat / gradient images")
+    ax.hist(nohand, bins=bins, alpha=0.6, label="hand-free: noise, flat, gradient, background")
     ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold}")
-    ax.set_xlabel("confidence (mean 3×3 heatmap peak mass)")
+    ax.set_xlabel("confidence (heatmap concentration, mean over joints)")
     ax.set_ylabel("images")
     ax.set_title(f"hand_detected, {label}")
     ax.legend(fontsize=7)
@@ -299,7 +312,8 @@ def _notes(cfg: DemoConfig, doc: dict[str, Any], conf: dict[str, Any], total: fl
         "cell is mean ± sample std. Protocol: predicted 2.5D lifted with the ground truth's scale bone and root "
         "depth, palm-relative EPE (docs/evaluation.md).",
         f"- Hand confidence ({METHOD_LABELS[conf['method']]}): median {conf['hand_median']:.3f} on hand crops, "
-        f"{conf['no_hand_median']:.3f} on hand-free images; with threshold {conf['threshold']}, hand_detected on "
+        f"{conf['no_hand_median']:.3f} on hand-free images (noise, flat colours, gradients, hand-free quadrants "
+        "of target renders); with threshold {conf['threshold']}, hand_detected on "
         f"{100 * conf['hand_detected_rate_on_hands']:.0f}% of hands and "
         f"{100 * conf['hand_detected_rate_on_no_hand']:.0f}% of hand-free images.",
         f"- Wall time {total:.0f} s with {cfg.threads} torch thread(s) on {os.cpu_count()} CPU(s): "

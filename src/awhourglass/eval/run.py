@@ -38,7 +38,7 @@ class ModelOutputs:
         ids: unique sample ids. uv_px: ``(N, 21, 2)`` predicted crop pixels. z_norm: ``(N, 21)``.
         K: ``(N, 3, 3)`` crop intrinsics. gt_xyz_m: ``(N, 21, 3)`` (NaN rows without 3D), gt_uv_px, vis.
         features: ``(N, D)`` flattened last-stack features (for t-SNE) or ``None``.
-        confidence: ``(N,)`` mean 3×3 heatmap peak mass (see :func:`awhourglass.api.peak_confidence`).
+        confidence: ``(N,)`` mean heatmap concentration (see :func:`awhourglass.api.heatmap_confidence`).
         images, heatmaps: the first ``keep`` samples' crops ``(k, 3, S, S)`` and last-stack heatmaps.
     """
 
@@ -82,7 +82,7 @@ def run_model(
     desc: str = "eval",
 ) -> ModelOutputs:
     """Batched inference over ``samples`` in eval mode (the model's mode is restored afterwards)."""
-    from awhourglass.api import peak_confidence
+    from awhourglass.api import heatmap_confidence
 
     n = len(samples) if max_samples is None else min(len(samples), max_samples)
     if n == 0:
@@ -102,7 +102,7 @@ def run_model(
             gxyz.append(batch.xyz_m.double().numpy())
             guv.append(batch.uv_px.double().numpy())
             vis.append(batch.vis.numpy())
-            conf.append(peak_confidence(last.heatmap).mean(1).double().numpy())
+            conf.append(heatmap_confidence(last.heatmap).mean(1).double().numpy())
             if features:
                 feats.append(last.features.flatten(1).float().numpy())
             k = keep - sum(len(i) for i in imgs)
