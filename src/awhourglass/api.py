@@ -301,11 +301,6 @@ def heatmap_confidence(heatmap: torch.Tensor) -> torch.Tensor:
     return (1.0 - var.clamp_min(0).sqrt() / flat).clamp(0.0, 1.0)
 
 
-def peak_confidence(heatmap: torch.Tensor) -> torch.Tensor:
-    """Kept for runs started before :func:`heatmap_confidence` replaced it; same output shape."""
-    return heatmap_confidence(heatmap)
-
-
 @dataclass
 class Prediction:
     """One hand's prediction on one image.

@@ -51,12 +51,12 @@ class DemoConfig:
     gap: float = 0.5
     model: ModelConfig = field(default_factory=lambda: ModelConfig(input_size=64, stem_stride=2, width=32,
                                                                    num_stacks=2, depth=3, depth_out_size=32))
-    pretrain_steps: int = 400
+    pretrain_steps: int = 350
     adapt_steps: int = 150
     batch_size: int = 32
     lr: float = 1e-3
     adapt_lr: float = 2.5e-4
-    pretrain_milestones: tuple[int, ...] = (300,)
+    pretrain_milestones: tuple[int, ...] = (260,)
     methods: tuple[str, ...] = ADAPT_METHODS
     tsne_points: int = 1000
     qualitative: int = 3
