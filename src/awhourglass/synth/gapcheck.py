@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -109,8 +110,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--gaps", default="0,0.25,0.5,0.75,1", help="target gaps at which the source-only model is scored")
     p.add_argument("--out", type=Path, default=None, help="write the JSON summary here")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: no OpenMP stalls on a shared machine)")
     a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
     t0 = time.time()
+
+    def log(msg: str) -> None:
+        print(f"[gapcheck {time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
     gaps = [float(g) for g in a.gaps.split(",")]
     src_x, src_y = make_set("source", a.n_train, 1, a.size, a.crop, DEFAULT_GAP)
     src_tx, src_ty = make_set("source", a.n_test, 2, a.size, a.crop, DEFAULT_GAP)
@@ -118,8 +125,11 @@ def main(argv: list[str] | None = None) -> dict:
     tests = {g: make_set("target", a.n_test, 4, a.size, a.crop, g) for g in gaps}
     tests.setdefault(DEFAULT_GAP, make_set("target", a.n_test, 4, a.size, a.crop, DEFAULT_GAP))
     t_data = time.time() - t0
+    log(f"data ready: {len(src_x)} + {len(tgt_x)} training crops")
     src_model = train(src_x, src_y, a.steps, 0, a.crop)
+    log("source-only model trained")
     tgt_model = train(tgt_x, tgt_y, a.steps, 0, a.crop)
+    log("target model trained")
     tx, ty = tests[DEFAULT_GAP]
     with torch.no_grad():
         result = {
@@ -130,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
             "mean_pose_source_on_target": score(src_y.mean(0, keepdim=True).expand_as(ty), ty),
             "mean_pose_target_on_target": score(tgt_y.mean(0, keepdim=True).expand_as(ty), ty),
             "seconds": {"data": round(t_data, 1), "total": round(time.time() - t0, 1)},
+            "torch_threads": torch.get_num_threads(),
         }
     text = json.dumps(result, indent=2)
     print(text)

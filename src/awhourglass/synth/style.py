@@ -153,7 +153,7 @@ def appearance(
     ambient = _t(0.35 + g * rng.uniform(-0.2, 0.15, b))[:, None, None, None]
     gain = _t(1.0 + g * rng.uniform(-0.4, 0.3, b))[:, None, None, None]
     tint = _t(1.0 + g * rng.uniform(-0.15, 0.15, (b, 3)))[:, None, None, :]
-    if target:
+    if target and g > 0:
         clutter = cluttered_background(rng, b, h, w)
         bg = bg + g * (clutter - bg)
         blotch = value_noise(rng, b, 1, h, w, 6).permute(0, 2, 3, 1)
