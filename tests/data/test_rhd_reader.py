@@ -129,3 +129,30 @@ def test_missing_and_truncated_png(tmp_path):
     with pytest.warns(UserWarning, match="00001.png: missing file"):
         s = skipping[1]
     assert s.source.endswith("00000.png") and skipping.bad_count == 2  # 1 and 2 bad, wrapped to 0
+
+
+def test_palette_mask_keeps_part_ids(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "rhd"
+    make_rhd(root, sides=("left",))
+    path = root / "training" / "mask" / "00000.png"
+    ids = np.asarray(Image.open(path))
+    pal = Image.fromarray(ids, mode="L").convert("P")  # same indices, stored as a palette image
+    pal.putpalette([v for i in range(256) for v in (255 - i, i, 7)])
+    pal.save(path)
+    assert Image.open(path).mode == "P"
+    s = build_dataset(_cfg(root, mirror_left=False))[0]
+    assert s.hand_side == "left" and s.depth_mask.any()
+
+
+def test_singular_K_is_one_line_error(tmp_path):
+    root = tmp_path / "rhd"
+    make_rhd(root, sides=("right",))
+    path = root / "training" / "anno_training.pickle"
+    with open(path, "rb") as f:
+        anno = pickle.load(f)
+    anno[0]["K"] = np.zeros((3, 3), np.float32)
+    path.write_bytes(pickle.dumps(anno, protocol=2))
+    with pytest.raises(DataError, match=r"00000\.png: cannot crop"):
+        build_dataset(_cfg(root))[0]

@@ -61,7 +61,12 @@ class HandDataset(Dataset):
 
     def load(self, index: int, seed: int | None = None) -> Sample:
         """Read and crop sample ``index``; ``seed`` drives its augmentation (default: cfg.seed and index)."""
-        raw = self.read_raw(index)
+        try:
+            raw = self.read_raw(index)
+        except DataError:
+            raise
+        except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:  # a reader bug or odd file: one line
+            raise DataError(f"{self.cfg.root} sample {index}", f"{type(exc).__name__}: {exc}") from None
         if self.cfg.labels == "2d":
             raw.xyz_m = None
         if not self.cfg.with_depth:

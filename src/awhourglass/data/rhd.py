@@ -16,7 +16,7 @@ from awhourglass.data.base import HandDataset, check_joints_finite
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
 from awhourglass.data.depth import decode_rhd_depth
-from awhourglass.data.io import DataError, as_float_array, load_pickle_restricted, read_image
+from awhourglass.data.io import DataError, as_float_array, load_pickle_restricted, read_image, read_image_raw
 from awhourglass.data.sample import SOURCE
 from awhourglass.skeleton import rhd_to_canonical
 
@@ -110,7 +110,9 @@ class RHDDataset(HandDataset):
     def read_raw(self, index: int) -> RawSample:
         p = self.paths(index)
         image = read_image(p["color"], "RGB")
-        mask_ids = read_image(p["mask"], "L")  # needed to choose the hand even without depth
+        mask_ids = read_image_raw(p["mask"])  # part ids as stored (a palette PNG keeps its indices)
+        if mask_ids.ndim == 3:
+            mask_ids = mask_ids[..., 0]
         hand = self.choose_hand(index, mask_ids)
         lo, hi = LEFT_IDS if hand == "left" else RIGHT_IDS
         depth = mask = None

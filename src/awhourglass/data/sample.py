@@ -94,8 +94,12 @@ class Batch:
         if index.dtype == torch.bool:
             index = index.nonzero(as_tuple=True)[0]
         rows = index.tolist()
+        # a per-sample list left empty by a hand-built Batch (e.g. ``mirrored``) stays empty
         return Batch(
-            **{k: (v[index] if isinstance(v, torch.Tensor) else [v[i] for i in rows]) for k, v in self.__dict__.items()}
+            **{
+                k: (v[index] if isinstance(v, torch.Tensor) else ([v[i] for i in rows] if v else []))
+                for k, v in self.__dict__.items()
+            }
         )
 
     def pin_memory(self) -> Batch:
