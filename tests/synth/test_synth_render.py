@@ -107,3 +107,18 @@ def test_visible_joints_land_on_the_rendered_hand(domain):
     hidden = ~vis & (b["uv_px"][..., 0] > 0) & (b["uv_px"][..., 0] < w - 1)
     hidden &= (b["uv_px"][..., 1] > 0) & (b["uv_px"][..., 1] < h - 1)
     assert (depth[hidden] < xyz[..., 2][hidden] - radius[np.nonzero(hidden)[1]]).mean() > 0.9
+
+
+def test_gap_grades_the_target_artefacts():
+    holes, noise = [], []
+    clean = generate_batch(8, "target", 2, 48, gap=0.25)  # the same scenes at every gap > 0
+    for gap in (0.25, 0.5, 1.0):
+        b = generate_batch(8, "target", 2, 48, gap=gap)
+        holes.append((b["depth_m"] == 0).mean())
+        noise.append(np.abs(b["rgb"].astype(float) - clean["rgb"]).mean())
+    assert holes[0] < holes[1] < holes[2]
+    assert noise[0] == 0 and noise[0] < noise[1] < noise[2]
+    zero_gap = generate_batch(8, "target", 2, 48, gap=0.0)
+    assert (zero_gap["depth_m"] == 0).mean() == 0  # no sensor artefacts at gap 0
+    source = generate_batch(8, "source", 2, 48)
+    assert (source["depth_m"] == 0).mean() == 0
