@@ -50,8 +50,8 @@ def check_compatible(cfg: TrainConfig) -> None:
                 f"method {method.name!r} pairs equal source and target halves: phases.adapt.target_fraction "
                 f"must be 0.5, got {cfg.phases.adapt.target_fraction}"
             )
-        if method.name == "oracle" and cfg.data.target.labels != "3d":
-            raise AwhError("method 'oracle' trains on the target's 3D labels: set data.target.labels to 3d")
+        if method.uses_target_3d and cfg.data.target.labels != "3d":
+            raise AwhError(f"method {method.name!r} trains on the target's 3D labels: set data.target.labels to 3d")
 
 
 def build_parts(
@@ -78,7 +78,7 @@ def build_parts(
         target = None
     elif target is None:
         tcfg = cfg.data.target
-        if method.name != "oracle":  # weak supervision: the target's 3D labels are not even loaded
+        if not method.uses_target_3d:  # weak supervision: the target's 3D labels are not even loaded
             tcfg = dataclasses.replace(tcfg, labels="2d")
         target = build_dataset(tcfg, domain=TARGET)
     pretrain_method = dataclasses.replace(method, name="source_only")
