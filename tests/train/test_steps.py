@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from awhourglass.config import ConfigError, from_dict
 from awhourglass.models import AWHourglassNet, MethodConfig, ModelConfig, SimilarityConfig
 from awhourglass.train.steps import (
     concat_batches,
@@ -63,16 +64,19 @@ def test_target_3d_labels_never_read_except_by_oracle(make_batch, name):
     assert with_3d["tgt_z"].detach().item() == 0.0
 
 
-def test_oracle_uses_target_3d(make_batch):
+@pytest.mark.parametrize("mcfg", [MethodConfig(name="oracle"), MethodConfig(name="awh", target_3d=True)])
+def test_fully_supervised_target_uses_target_3d(make_batch, mcfg):
     model = tiny_model()
-    mcfg = MethodConfig(name="oracle")
+    adv = make_adversary(model.cfg, mcfg)
     src, tgt = halves(make_batch, tgt_3d=True)
-    a = generator_losses(model, None, src, tgt, mcfg)
+    torch.manual_seed(3)
+    a = generator_losses(model, adv, src, tgt, mcfg)
     assert a["tgt_z"].detach().item() > 0
     tgt.xyz_m = tgt.xyz_m.clone()
     tgt.xyz_m[..., 2] *= 1.3  # a different relative depth pattern
     tgt.xyz_m[:, 5, 2] += 0.02
-    b = generator_losses(model, None, src, tgt, mcfg)
+    torch.manual_seed(3)
+    b = generator_losses(model, adv, src, tgt, mcfg)
     assert not torch.allclose(a["tgt_z"], b["tgt_z"])
 
 
@@ -220,3 +224,22 @@ def test_domain_bn_step_runs_and_trains_both_domains(make_batch):
     generator_losses(model, critic, src, tgt, mcfg)["total"].backward()
     bn = model.stem[0][1]
     assert bn.bns[0].weight.grad.abs().sum() > 0 and bn.bns[1].weight.grad.abs().sum() > 0
+
+
+def test_oracle_without_source_ignores_source_half(make_batch):
+    model = tiny_model()
+    src, tgt = halves(make_batch, tgt_3d=True)
+    losses = generator_losses(model, None, src, tgt, MethodConfig(name="oracle", oracle_with_source=False))
+    assert losses["src_2d"].item() == 0.0 and losses["src_reg"].item() == 0.0
+    assert losses["tgt_z"].item() > 0.0
+
+
+def test_method_config_from_yaml_data():
+    cfg = from_dict(MethodConfig, {"name": "awh", "intermediate": ["src_2d", "tgt_2d"], "critic_at": "all",
+                                   "similarity": {"pairing": "paired", "weight": "affine"}})
+    assert cfg.intermediate == ("src_2d", "tgt_2d") and cfg.similarity.weight == "affine"
+    assert cfg.uses_critic and cfg.critic_stacks(2) == [0, 1]
+    with pytest.raises(ConfigError, match="not one of"):
+        from_dict(MethodConfig, {"name": "adda"})
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(MethodConfig, {"similarity": {"pairng": "paired"}})

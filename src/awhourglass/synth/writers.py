@@ -51,8 +51,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _png(array: np.ndarray) -> bytes:
+    # zlib level 1: three times faster than the default 6 for ~15 % larger files.
     buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
+    Image.fromarray(array).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

@@ -13,7 +13,8 @@ Per critic step (``wh``/``awh`` only, ``method_cfg.critic_steps`` per generator 
     c = critic_losses(fs, ft, critic, method_cfg)
     opt_critic.zero_grad(); c["total"].backward(); opt_critic.step()
 
-The real domain's 3D labels (``xyz_m`` of target rows) are read only by the ``oracle``.
+The real domain's 3D labels (``xyz_m`` of target rows) are read only by the ``oracle`` (or a method with
+``target_3d`` set: the fully supervised scenario).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def pose_losses(out: HourglassOutput, batch: Batch, method_cfg: MethodConfig,
         tgt = torch.zeros_like(tgt)
     has3d = batch.has_3d.bool()
     src_3d = src & has3d
-    tgt_3d = tgt & has3d if method_cfg.name == "oracle" else torch.zeros_like(tgt)
+    tgt_3d = tgt & has3d if method_cfg.uses_target_3d else torch.zeros_like(tgt)
     la = method_cfg.lambda_alpha
 
     def eq8(stack, rows_2d, rows_3d):
@@ -122,10 +123,10 @@ def pose_losses(out: HourglassOutput, batch: Batch, method_cfg: MethodConfig,
         if "tgt_2d" in terms:
             inter = inter + eq8(stack, tgt, torch.zeros_like(tgt))["2d"]
     losses["intermediate"] = inter
-    zero = inter.new_zeros(())
-    losses["total"] = total_loss_eq11(s["total"], t["total"], losses["src_reg"], losses["tgt_reg"], zero,
-                                      method_cfg.lambda_res, method_cfg.lambda_reg, 0.0) \
-        + method_cfg.lambda_intermediate * inter
+    # Eq. 11 without its adversarial term (added by generator_losses), plus the intermediate supervision.
+    task = total_loss_eq11(s["total"], t["total"], losses["src_reg"], losses["tgt_reg"], inter.new_zeros(()),
+                           method_cfg.lambda_res, method_cfg.lambda_reg, lambda_adv=0.0)
+    losses["total"] = task + method_cfg.lambda_intermediate * inter
     return losses
 
 
