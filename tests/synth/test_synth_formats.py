@@ -7,6 +7,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from awhourglass import atomic
 from awhourglass.cli import main
 from awhourglass.skeleton import rhd_to_canonical, stb_to_canonical
 from awhourglass.synth import dataset, writers
@@ -218,7 +219,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(writers.os, "replace", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError):
         writers.atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old"

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `awh predict`: one ``<stem>.json`` and ``<stem>_overlay.png`` per image; errors per image."""
     from awhourglass.api import DEFAULT_HAND_THRESHOLD, PredictError, draw_overlay, load
-    from awhourglass.eval.results import atomic_write_text
+    from awhourglass.atomic import atomic_write_text
 
     bbox = _numbers(args.bbox, 4, "--bbox") if args.bbox else None
     K = _numbers(args.K, 4, "--K") if args.K else None

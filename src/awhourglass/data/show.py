@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from awhourglass.atomic import atomic_open
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.io import DataError
 from awhourglass.data.loader import build_dataset
@@ -94,13 +93,6 @@ def write_grid(cfg: DatasetConfig, out: str | Path, n: int = 16, cols: int = 4, 
     for k, t in enumerate(tiles):
         grid.paste(t, ((k % cols) * w, (k // cols) * h))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".png.tmp")
-    os.close(fd)
-    try:
-        grid.save(tmp, format="PNG")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(out, "wb") as fh:
+        grid.save(fh, format="PNG")
     return out

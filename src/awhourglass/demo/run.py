@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from awhourglass.atomic import atomic_write_text
 from awhourglass.config import to_dict
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.sample import Sample
@@ -30,7 +31,7 @@ from awhourglass.demo.data import read_split, render_samples, write_test_sets
 from awhourglass.demo.parts import build_demo_parts
 from awhourglass.eval import plots
 from awhourglass.eval.report import render_markdown, report_document
-from awhourglass.eval.results import EvalResult, atomic_write_text, write_results_json
+from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
 from awhourglass.models.config import MethodConfig
 from awhourglass.synth.generate import generate_batch

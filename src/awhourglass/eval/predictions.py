@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from awhourglass import metrics
-from awhourglass.eval.results import Align, EvalResult, atomic_write_text, evaluate_arrays
+from awhourglass.atomic import atomic_write_text
+from awhourglass.eval.results import Align, EvalResult, evaluate_arrays
 from awhourglass.skeleton import NUM_JOINTS
 
 PRED_FORMAT = "awhourglass-predictions/1"

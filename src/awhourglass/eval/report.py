@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from awhourglass.eval.results import SUMMARY_KEYS, EvalResult, aggregate, atomic_write_text
+from awhourglass.atomic import atomic_write_text
+from awhourglass.eval.results import SUMMARY_KEYS, EvalResult, aggregate
 
 REPORT_FORMAT = "awhourglass-report/1"
 # Cell precision: 0.01 mm for errors, 0.001 for AUCs (the paper's tables use 0.1 mm and 0.001).

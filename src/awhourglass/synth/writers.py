@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
+from awhourglass.atomic import atomic_write_bytes
 from awhourglass.skeleton import canonical_to_rhd, canonical_to_stb, mirror_xyz
 from awhourglass.synth.domains import (
     STB_COLOR_FXFYCXCY,
@@ -40,14 +40,6 @@ from awhourglass.synth.domains import (
 
 RHD_DEPTH_MAX_M = 5.0
 OTHER_HAND_OFFSET_M = np.array([2.0, 0.0, 0.0])  # where the non-rendered RHD hand is put (far out of view)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -105,9 +97,9 @@ def write_rhd_images(root: Path, split: str, start: int, batch: dict[str, np.nda
     records = []
     for i in range(batch["rgb"].shape[0]):
         name = f"{start + i:05d}.png"
-        atomic_write_bytes(root / split / "color" / name, _png(batch["rgb"][i]))
-        atomic_write_bytes(root / split / "mask" / name, _png(batch["mask"][i]))
-        atomic_write_bytes(root / split / "depth" / name, _png(encode_rhd_depth(batch["depth_m"][i])))
+        atomic_write_bytes(root / split / "color" / name, _png(batch["rgb"][i]), fsync=False)
+        atomic_write_bytes(root / split / "mask" / name, _png(batch["mask"][i]), fsync=False)
+        atomic_write_bytes(root / split / "depth" / name, _png(encode_rhd_depth(batch["depth_m"][i])), fsync=False)
         records.append(rhd_record(batch["xyz_m"][i], batch["vis"][i], batch["K"][i], int(batch["side"][i])))
     return records
 
@@ -140,8 +132,8 @@ def write_stb_images(root: Path, seq: str, start: int, batch: dict[str, np.ndarr
     """
     depth = batch["sensor_depth_m"] if "sensor_depth_m" in batch else batch["depth_m"]
     for i in range(batch["rgb"].shape[0]):
-        atomic_write_bytes(root / seq / f"SK_color_{start + i}.png", _png(batch["rgb"][i]))
-        atomic_write_bytes(root / seq / f"SK_depth_{start + i}.png", _png(encode_stb_depth(depth[i])))
+        atomic_write_bytes(root / seq / f"SK_color_{start + i}.png", _png(batch["rgb"][i]), fsync=False)
+        atomic_write_bytes(root / seq / f"SK_depth_{start + i}.png", _png(encode_stb_depth(depth[i])), fsync=False)
 
 
 def stb_hand_para(xyz_colour_m: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from awhourglass import __version__
+from awhourglass.atomic import atomic_open, fsync_dir
 from awhourglass.errors import AwhError
 
 FORMAT = "awhourglass-checkpoint"
@@ -40,37 +40,15 @@ class CheckpointError(AwhError):
     """A checkpoint that cannot be read or does not describe a training run."""
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some filesystems do not allow opening directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_save(obj: dict[str, Any], path: str | Path) -> None:
     """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``.
 
     On any failure the temp file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
+    fsync_dir(path.parent)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -160,20 +138,14 @@ class CheckpointStore:
 
     def save(self, ckpt: dict[str, Any]) -> Path:
         """Write ``ckpt`` as the new ``last.pt``, keeping the old one as ``previous.pt``."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{LAST}.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(ckpt, f)
-                f.flush()
-                os.fsync(f.fileno())
+
+        def rotate() -> None:
             if self.last.exists():
                 os.replace(self.last, self.previous)
-            os.replace(tmp, self.last)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.dir)
+
+        with atomic_open(self.last, "wb", before_replace=rotate) as f:
+            torch.save(ckpt, f)
+        fsync_dir(self.dir)
         return self.last
 
     def load_latest(self, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path] | None:

@@ -1,0 +1,81 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of it.
+
+Every writer of the package that must not leave a torn file (annotations, results, reports,
+checkpoints, figures) goes through :func:`atomic_open`: write a temporary file in the target's
+folder, flush and fsync it, then ``os.replace`` it over the target (atomic on POSIX).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """fsync a folder so that a rename inside it survives a power cut (best effort)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some filesystems do not allow opening folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_open(
+    path: str | os.PathLike,
+    mode: str = "wb",
+    *,
+    fsync: bool = True,
+    before_replace: Callable[[], None] | None = None,
+) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on a clean exit it replaces ``path``.
+
+    Args:
+        path: the final file; its folder is created if missing.
+        mode: ``"wb"`` or ``"w"`` (text, UTF-8).
+        fsync: flush the data to disk before the rename (off for bulk image writes).
+        before_replace: called after the data is complete, just before the rename (e.g. to rotate
+            the previous version away).
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open: mode must be 'wb' or 'w', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically; returns ``path``."""
+    with atomic_open(path, "wb", fsync=fsync) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+    return Path(path)

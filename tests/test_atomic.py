@@ -1,0 +1,55 @@
+import pytest
+
+from awhourglass import atomic
+
+
+def test_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "sub" / "a.txt"
+    atomic.atomic_write_text(path, "first")
+    atomic.atomic_write_bytes(path, b"second")
+    assert path.read_bytes() == b"second"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.txt"]
+
+
+def test_failure_inside_keeps_old_file_and_removes_temp(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic.atomic_open(path) as fh:
+        fh.write(b"half")
+        raise RuntimeError("killed mid-write")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_failed_rename_keeps_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"old")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic.atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_before_replace_runs_after_data_is_complete(tmp_path):
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"v1")
+    seen = []
+
+    def rotate():
+        seen.append([p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")])
+        path.rename(tmp_path / "previous.pt")
+
+    with atomic.atomic_open(path, before_replace=rotate) as fh:
+        fh.write(b"v2")
+    assert len(seen) == 1 and len(seen[0]) == 1  # the complete temp file existed when rotating
+    assert path.read_bytes() == b"v2" and (tmp_path / "previous.pt").read_bytes() == b"v1"
+
+
+def test_bad_mode():
+    with pytest.raises(ValueError, match="mode"), atomic.atomic_open("x", "a"):
+        pass
