@@ -28,7 +28,6 @@ from awhourglass.data.config import DatasetConfig
 from awhourglass.data.sample import Sample
 from awhourglass.demo.config import METHOD_LABELS, DemoConfig
 from awhourglass.demo.data import read_split, render_samples, write_test_sets
-from awhourglass.demo.parts import build_demo_parts
 from awhourglass.eval import plots
 from awhourglass.eval.report import render_markdown, report_document
 from awhourglass.eval.results import EvalResult, write_results_json
@@ -36,6 +35,7 @@ from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outp
 from awhourglass.models.config import MethodConfig
 from awhourglass.synth.generate import generate_batch
 from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+from awhourglass.train.parts import build_parts
 from awhourglass.train.run import fit
 
 
@@ -159,7 +159,7 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
         runs = out / "runs" / f"seed{seed}"
 
         def factory(tc, dist, _t2=tgt_train_2d, _t3=tgt_train_3d):
-            return build_demo_parts(tc, src_train, _t3 if tc.method.name == "oracle" else _t2)
+            return build_parts(tc, dist, source=src_train, target=_t3 if tc.method.uses_target_3d else _t2)
 
         t = time.perf_counter()
         echo(f"seed {seed}: pretraining on the source ({cfg.pretrain_steps} steps of {cfg.batch_size})")
