@@ -7,7 +7,6 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from awhourglass import atomic
 from awhourglass.cli import main
 from awhourglass.skeleton import rhd_to_canonical, stb_to_canonical
 from awhourglass.synth import dataset, writers
@@ -210,19 +209,6 @@ def test_interrupted_run_leaves_no_annotation(tmp_path, monkeypatch):
     assert len(list((tmp_path / "training" / "color").glob("*.png"))) == 4
     assert not (tmp_path / "training" / "anno_training.pickle").exists()
     assert not list(tmp_path.rglob("*.tmp"))
-
-
-def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
-    path = tmp_path / "anno.pickle"
-    path.write_bytes(b"old")
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(atomic.os, "replace", boom)
-    with pytest.raises(OSError):
-        writers.atomic_write_bytes(path, b"new")
-    assert path.read_bytes() == b"old"
 
 
 @pytest.mark.parametrize(

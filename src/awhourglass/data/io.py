@@ -27,8 +27,10 @@ class DataError(AwhError):
         super().__init__(f"{path}: {problem}")
 
 
-def read_image(path: str | Path, mode: str = "RGB") -> np.ndarray:
+def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
     """Read an image file fully (PNG/JPEG) → ``(H, W, C)`` or ``(H, W)`` uint8 array in PIL ``mode``.
+
+    ``mode=None`` keeps the image as stored (16-bit, palette or channel layout unchanged).
 
     Raises:
         DataError: the file is missing, truncated or not an image.
@@ -50,17 +52,7 @@ def read_image(path: str | Path, mode: str = "RGB") -> np.ndarray:
 
 def read_image_raw(path: str | Path) -> np.ndarray:
     """Read an image without mode conversion (keeps 16-bit / palette / channel layout as stored)."""
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im).copy()
-    except FileNotFoundError:
-        raise DataError(path, "missing file") from None
-    except UnidentifiedImageError:
-        raise DataError(path, "not a readable image") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(path, f"corrupt or truncated image ({exc})") from None
+    return read_image(path, mode=None)
 
 
 # --- Restricted unpickling ----------------------------------------------------------------------------------------
