@@ -1,0 +1,273 @@
+"""`awh bench`: every speed figure of the package in one run, against the matmul peak of that run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from awhourglass.bench.fuse import fold_batchnorm
+from awhourglass.bench.mediapipe_ref import MediaPipeLatency, measure_mediapipe_landmark
+from awhourglass.bench.model_speed import SpeedResult, image_layout, measure_inference, measure_step
+from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
+from awhourglass.bench.peak import MatmulPeak, measure_matmul_peak
+from awhourglass.bench.workloads import Workloads, build_workloads
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What `awh bench` measures.
+
+    Attributes:
+        size: network input side in pixels.
+        batch: batch size of the throughput figures (latency is always batch 1).
+        threads: torch intra-op threads (the machine's cores by default; 2 here).
+        repeats: timed repeats of each workload (best is reported, median kept as noise indicator).
+        warmup: untimed calls before timing.
+        peak_n: side of the matmul that measures the peak.
+        latency_min_time_s: keep repeating batch-1 calls for at least this long.
+        channels_last: run convolutions in NHWC (faster with oneDNN on CPU).
+        onnx: also export and time the ONNX graph when onnxruntime is installed.
+        mediapipe: also time MediaPipe's hand landmark network when mediapipe is installed.
+        pipeline: also time the synthetic generator and the RHD/STB readers.
+        pipeline_images: images generated/written for the pipeline figures.
+    """
+
+    size: Literal[64, 128, 256] = 64
+    batch: int = 32
+    threads: int = 0
+    repeats: int = 5
+    warmup: int = 2
+    peak_n: int = 2048
+    latency_min_time_s: float = 1.0
+    channels_last: bool = True
+    onnx: bool = True
+    mediapipe: bool = True
+    pipeline: bool = True
+    pipeline_images: int = 64
+
+    def __post_init__(self) -> None:
+        if self.size not in (64, 128, 256):
+            raise ValueError(f"size must be 64, 128 or 256, got {self.size}")
+        for name in ("batch", "repeats", "peak_n", "pipeline_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.threads < 0 or self.warmup < 0:
+            raise ValueError("threads and warmup must be >= 0")
+
+
+@dataclass
+class BenchReport:
+    """All figures of one run (JSON-serializable through :func:`report_to_dict`)."""
+
+    config: BenchConfig
+    machine: dict[str, Any]
+    peak: MatmulPeak
+    network: dict[str, Any]
+    results: list[SpeedResult] = field(default_factory=list)
+    onnx: OnnxSpeed | None = None
+    mediapipe: MediaPipeLatency | None = None
+    pipeline: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def result(self, name: str) -> SpeedResult:
+        """The result called ``name``."""
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the numbers come from (they are only comparable on the same machine and load)."""
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (float("nan"),) * 3
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "loadavg_1_5_15": list(load),
+    }
+
+
+def run_bench(
+    cfg: BenchConfig,
+    *,
+    workloads_factory: Callable[[int, int, bool], Workloads] = build_workloads,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> BenchReport:
+    """Measure everything in ``cfg`` and return the report.
+
+    Args:
+        cfg: what to measure.
+        workloads_factory: ``(size, batch, channels_last) -> Workloads``; the default builds the
+            package's default network and its real training/adaptation steps.
+        log: progress callback (one line per section).
+    """
+    t_start = time.perf_counter()
+    threads = cfg.threads or (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    log(f"matmul peak ({cfg.peak_n}², fp32, {threads} threads)")
+    peak = measure_matmul_peak(cfg.peak_n, repeats=max(cfg.repeats, 5), warmup=cfg.warmup)
+    report = BenchReport(cfg, machine_info(), peak, {})
+    p = peak.flops_per_s
+
+    w = workloads_factory(cfg.size, cfg.batch, cfg.channels_last)
+    report.network = {
+        "name": w.name,
+        "parameters": sum(t.numel() for t in w.model.parameters()),
+        "input": [3, cfg.size, cfg.size],
+        "channels_last": cfg.channels_last,
+    }
+    timing_kw = {"warmup": cfg.warmup, "repeats": cfg.repeats}
+    gen = torch.Generator().manual_seed(1)
+    x = image_layout(torch.randn(cfg.batch, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
+    x1 = image_layout(torch.randn(1, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
+
+    log(f"inference, batch {cfg.batch}")
+    report.results.append(measure_inference(w.model, x, p, name="inference", **timing_kw))
+    log("latency, batch 1")
+    report.results.append(
+        measure_inference(w.model, x1, p, name="latency (batch 1)", min_time_s=cfg.latency_min_time_s, **timing_kw)
+    )
+    try:
+        folded = fold_batchnorm(w.model, channels_last=cfg.channels_last)
+    except Exception as exc:  # a model fx cannot trace keeps its eager figures only
+        report.network["fold_batchnorm"] = f"not traceable: {type(exc).__name__}: {exc}"
+    else:
+        log("inference and latency with BatchNorm folded")
+        report.results.append(measure_inference(folded, x, p, name="inference, BN folded", **timing_kw))
+        report.results.append(
+            measure_inference(
+                folded, x1, p, name="latency (batch 1), BN folded", min_time_s=cfg.latency_min_time_s, **timing_kw
+            )
+        )
+    log(f"training step, batch {cfg.batch}")
+    report.results.append(measure_step(w.train_step, w.train_images, p, name="train step", **timing_kw))
+    if w.adapt_step is not None:
+        log("adaptation step (critic steps, gradient penalty, depth regularizer, optimizers)")
+        report.results.append(measure_step(w.adapt_step, w.adapt_images, p, name="adaptation step", **timing_kw))
+
+    if cfg.onnx:
+        log("ONNX export and onnxruntime")
+        inference = report.result("inference")
+        report.onnx = measure_onnx(
+            w.model,
+            cfg.size,
+            cfg.batch,
+            inference.flops_per_image,
+            p,
+            threads=threads,
+            latency_min_time_s=cfg.latency_min_time_s,
+            **timing_kw,
+        )
+    if cfg.mediapipe:
+        log("MediaPipe hand landmark reference")
+        report.mediapipe = measure_mediapipe_landmark()
+    if cfg.pipeline:
+        from awhourglass.bench.pipeline import measure_pipeline
+
+        log("generator and data-loader throughput")
+        report.pipeline = measure_pipeline(cfg.size, cfg.pipeline_images, report.result("train step").images_per_s)
+
+    log("matmul peak again (the best of both is the yardstick)")
+    again = measure_matmul_peak(cfg.peak_n, repeats=max(cfg.repeats, 5), warmup=1)
+    if again.flops_per_s > p:
+        report.peak = peak.merged(again)
+        report.results = [_rescale(r, report.peak.flops_per_s) for r in report.results]
+        if report.onnx is not None and report.onnx.available:
+            report.onnx = dataclasses.replace(
+                report.onnx,
+                throughput=_rescale(report.onnx.throughput, report.peak.flops_per_s),
+                latency=_rescale(report.onnx.latency, report.peak.flops_per_s),
+            )
+    report.machine["loadavg_1_5_15_end"] = list(os.getloadavg())
+    report.seconds = time.perf_counter() - t_start
+    return report
+
+
+def _rescale(r: SpeedResult | None, peak_flops_per_s: float) -> SpeedResult | None:
+    if r is None:
+        return None
+    return dataclasses.replace(r, utilization=r.achieved_flops_per_s / peak_flops_per_s)
+
+
+def report_to_dict(report: BenchReport) -> dict[str, Any]:
+    """Plain data of a report (what ``--json`` writes)."""
+    return dataclasses.asdict(report)
+
+
+def write_json(report: BenchReport, path: str | Path) -> None:
+    """Write the report as JSON atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(report_to_dict(report), f, indent=2)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fmt_rate(flops_per_s: float) -> str:
+    return f"{flops_per_s / 1e9:7.1f}"
+
+
+def format_table(report: BenchReport) -> str:
+    """Human-readable table of a report."""
+    cfg = report.config
+    pk = report.peak
+    lines = [
+        f"awh bench: {report.network.get('name', '?')} ({report.network.get('parameters', 0) / 1e6:.2f} M params), "
+        f"input {cfg.size}x{cfg.size}, batch {cfg.batch}, {pk.threads} threads, "
+        f"load avg {report.machine['loadavg_1_5_15'][0]:.2f}",
+        f"yardstick: fp32 matmul {pk.n}x{pk.n}: {pk.flops_per_s / 1e9:.1f} GFLOP/s "
+        f"(best {pk.best_s * 1e3:.1f} ms, median {pk.median_s * 1e3:.1f} ms)",
+        "",
+        f"{'workload':34s} {'img/s':>9s} {'ms/call':>9s} {'median':>9s} {'GFLOP/img':>10s} "
+        f"{'GFLOP/s':>8s} {'util':>6s}",
+    ]
+    rows = list(report.results)
+    if report.onnx is not None and report.onnx.available:
+        rows += [report.onnx.throughput, report.onnx.latency]
+    for r in rows:
+        lines.append(
+            f"{r.name:34s} {r.images_per_s:9.1f} {r.best_s * 1e3:9.2f} {r.median_s * 1e3:9.2f} "
+            f"{r.flops_per_image / 1e9:10.3f} {_fmt_rate(r.achieved_flops_per_s):>8s} {r.utilization:6.1%}"
+        )
+    if report.onnx is not None and not report.onnx.available:
+        lines.append(f"{'onnxruntime':34s} not measured: {report.onnx.reason}")
+    mp = report.mediapipe
+    if mp is not None:
+        if mp.available:
+            ours = report.result("latency (batch 1)")
+            lines.append(
+                f"{'MediaPipe hand landmark (224², 1)':34s} {1 / mp.best_s:9.1f} {mp.best_s * 1e3:9.2f} "
+                f"{mp.median_s * 1e3:9.2f}   (ours at batch 1: {ours.best_s * 1e3:.2f} ms; mediapipe {mp.version})"
+            )
+        else:
+            lines.append(f"{'MediaPipe hand landmark':34s} not measured: {mp.reason}")
+    if report.pipeline:
+        lines.append("")
+        for key, value in report.pipeline.items():
+            lines.append(f"{key:44s} {value:10.1f}" if isinstance(value, float) else f"{key:44s} {value}")
+    lines.append("")
+    lines.append(f"total {report.seconds:.0f} s; timings are best of {cfg.repeats} (noise: compare with median)")
+    return "\n".join(lines)
