@@ -1,0 +1,259 @@
+"""Prediction and ground-truth JSON files, so that any method's output can be scored the same way.
+
+Predictions (``awhourglass-predictions/1``)::
+
+    {"format": "awhourglass-predictions/1",
+     "joint_order": "canonical21",            # skeleton.JOINT_NAMES, right-hand convention
+     "units": "mm",                           # camera-space millimetres
+     "samples": [{"id": "stb/B1Counting/SK_color_0", "xyz_mm": [[x, y, z], ... 21 rows],
+                  "uv_px": [[u, v], ... 21 rows]},          # optional: 2D EPE
+                 ...]}
+
+Ground truth (``awhourglass-groundtruth/1``): the same layout with ``"xyz_mm"`` the true joints and an
+optional ``"vis": [0/1 × 21]`` per sample (default all 1). Masked joints may be ``null``.
+
+Rules: ids are unique non-empty strings; every ground-truth id needs exactly one prediction and a
+prediction without a ground-truth id is an error (a silently skipped sample changes the score);
+prediction coordinates must be finite numbers. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from awhourglass import metrics
+from awhourglass.eval.results import Align, EvalResult, atomic_write_text, evaluate_arrays
+from awhourglass.skeleton import NUM_JOINTS
+
+PRED_FORMAT = "awhourglass-predictions/1"
+GT_FORMAT = "awhourglass-groundtruth/1"
+JOINT_ORDER = "canonical21"
+UNITS = "mm"
+
+
+@dataclass(frozen=True)
+class PoseRecord:
+    """One sample of a predictions or ground-truth file.
+
+    Attributes:
+        id: unique sample id.
+        xyz_m: ``(21, 3)`` metres (converted from the file's millimetres); NaN where masked / null.
+        vis: ``(21,)`` bool mask (all True for predictions).
+        uv_px: ``(21, 2)`` pixels or ``None``.
+    """
+
+    id: str
+    xyz_m: np.ndarray
+    vis: np.ndarray
+    uv_px: np.ndarray | None = None
+
+
+def _rows(value: Any, dim: int, where: str, allow_null: bool) -> np.ndarray:
+    """A JSON ``21 × dim`` list → float array; ``null`` entries → NaN when ``allow_null``."""
+    if not isinstance(value, list) or len(value) != NUM_JOINTS:
+        n = len(value) if isinstance(value, list) else type(value).__name__
+        raise ValueError(f"{where}: expected {NUM_JOINTS} joints, got {n}")
+    out = np.full((NUM_JOINTS, dim), np.nan)
+    for j, row in enumerate(value):
+        if row is None and allow_null:
+            continue
+        if not isinstance(row, list) or len(row) != dim:
+            raise ValueError(f"{where}: joint {j} must be a list of {dim} numbers, got {row!r}")
+        for c, x in enumerate(row):
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise ValueError(f"{where}: joint {j} coordinate {c} is not a number: {x!r}")
+            out[j, c] = float(x)
+    if not allow_null and not np.isfinite(out).all():
+        j = int(np.argwhere(~np.isfinite(out))[0, 0])
+        raise ValueError(f"{where}: non-finite value at joint {j}")
+    return out
+
+
+def _load_json(path: str | os.PathLike) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: file not found") from exc
+    try:
+        # NaN/Infinity literals are not JSON; reject them instead of letting them through as floats.
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} is not allowed (use null for a masked ground-truth joint)")
+
+
+def parse_pose_file(data: Any, expected_format: str, source: str = "<data>") -> list[PoseRecord]:
+    """Validate a parsed predictions / ground-truth document and return its records in file order."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a JSON object at top level, got {type(data).__name__}")
+    fmt = data.get("format")
+    if fmt != expected_format:
+        raise ValueError(f"{source}: format must be {expected_format!r}, got {fmt!r}")
+    if data.get("joint_order") != JOINT_ORDER:
+        raise ValueError(f"{source}: joint_order must be {JOINT_ORDER!r}, got {data.get('joint_order')!r}")
+    if data.get("units") != UNITS:
+        raise ValueError(f"{source}: units must be {UNITS!r}, got {data.get('units')!r}")
+    unknown = set(data) - {"format", "joint_order", "units", "samples", "meta"}
+    if unknown:
+        raise ValueError(f"{source}: unknown top-level keys {sorted(unknown)}")
+    samples = data.get("samples")
+    if not isinstance(samples, list) or not samples:
+        raise ValueError(f"{source}: 'samples' must be a non-empty list")
+    is_gt = expected_format == GT_FORMAT
+    allowed = {"id", "xyz_mm", "uv_px"} | ({"vis"} if is_gt else set())
+    records, seen = [], set()
+    for i, s in enumerate(samples):
+        where = f"{source}: samples[{i}]"
+        if not isinstance(s, dict):
+            raise ValueError(f"{where}: expected an object")
+        extra = set(s) - allowed
+        if extra:
+            raise ValueError(f"{where}: unknown keys {sorted(extra)}")
+        sid = s.get("id")
+        if not isinstance(sid, str) or not sid:
+            raise ValueError(f"{where}: 'id' must be a non-empty string")
+        if sid in seen:
+            raise ValueError(f"{where}: duplicate id {sid!r}")
+        seen.add(sid)
+        where = f"{source}: sample {sid!r}"
+        if "xyz_mm" not in s:
+            raise ValueError(f"{where}: missing 'xyz_mm'")
+        xyz_m = _rows(s["xyz_mm"], 3, f"{where} xyz_mm", allow_null=is_gt) / 1000.0
+        uv = _rows(s["uv_px"], 2, f"{where} uv_px", allow_null=is_gt) if "uv_px" in s else None
+        vis = np.ones(NUM_JOINTS, dtype=bool)
+        if is_gt and "vis" in s:
+            v = s["vis"]
+            if not isinstance(v, list) or len(v) != NUM_JOINTS or any(x not in (0, 1) for x in v):
+                raise ValueError(f"{where}: 'vis' must be a list of {NUM_JOINTS} values 0/1 (or bools)")
+            vis = np.array(v, dtype=bool)
+        if is_gt:
+            for name, arr in (("xyz_mm", xyz_m), ("uv_px", uv)):
+                if arr is not None and not np.isfinite(arr[vis]).all():
+                    j = int(np.argwhere(~np.isfinite(arr).all(-1) & vis)[0, 0])
+                    raise ValueError(f"{where}: {name} is null/non-finite at visible joint {j}")
+        records.append(PoseRecord(id=sid, xyz_m=xyz_m, vis=vis, uv_px=uv))
+    return records
+
+
+def read_predictions(path: str | os.PathLike) -> list[PoseRecord]:
+    """Read and validate a predictions file (see module doc)."""
+    return parse_pose_file(_load_json(path), PRED_FORMAT, str(path))
+
+
+def read_ground_truth(path: str | os.PathLike) -> list[PoseRecord]:
+    """Read and validate a ground-truth file (see module doc)."""
+    return parse_pose_file(_load_json(path), GT_FORMAT, str(path))
+
+
+def _to_mm_rows(arr: np.ndarray, scale: float) -> list:
+    return [None if not np.isfinite(r).all() else [float(x) * scale for x in r] for r in arr]
+
+
+def _write_pose_file(
+    path: str | os.PathLike,
+    fmt: str,
+    ids: Sequence[str],
+    xyz_m: object,
+    uv_px: object | None,
+    vis: object | None,
+    meta: Mapping[str, Any] | None,
+) -> Path:
+    xyz = metrics.check_joints(xyz_m, "xyz_m", 3)
+    n = xyz.shape[0]
+    if len(ids) != n:
+        raise ValueError(f"ids: {len(ids)} ids for {n} samples")
+    uv = metrics.check_joints(uv_px, "uv_px", 2) if uv_px is not None else None
+    if uv is not None and uv.shape[0] != n:
+        raise ValueError(f"uv_px: {uv.shape[0]} samples, xyz_m has {n}")
+    v = metrics.check_vis(vis, n) if vis is not None else None
+    samples = []
+    for i, sid in enumerate(ids):
+        s: dict[str, Any] = {"id": str(sid), "xyz_mm": _to_mm_rows(xyz[i], 1000.0)}
+        if uv is not None:
+            s["uv_px"] = _to_mm_rows(uv[i], 1.0)
+        if v is not None:
+            s["vis"] = [int(x) for x in v[i]]
+        samples.append(s)
+    doc: dict[str, Any] = {"format": fmt, "joint_order": JOINT_ORDER, "units": UNITS, "samples": samples}
+    if meta:
+        doc["meta"] = dict(meta)
+    text = json.dumps(doc, allow_nan=False)
+    parse_pose_file(json.loads(text), fmt, str(path))  # never write a file the reader would reject
+    return atomic_write_text(path, text + "\n")
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    ids: Sequence[str],
+    xyz_m: object,
+    uv_px: object | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write predictions ``xyz_m (N, 21, 3)`` [m] (stored as mm) with their ids, atomically."""
+    if not np.isfinite(metrics.check_joints(xyz_m, "xyz_m", 3)).all():
+        raise ValueError("xyz_m: predictions must be finite (every joint of every sample)")
+    return _write_pose_file(path, PRED_FORMAT, ids, xyz_m, uv_px, None, meta)
+
+
+def write_ground_truth(
+    path: str | os.PathLike,
+    ids: Sequence[str],
+    xyz_m: object,
+    vis: object | None = None,
+    uv_px: object | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ground truth ``xyz_m (N, 21, 3)`` [m] (stored as mm; masked/NaN joints as null), atomically."""
+    return _write_pose_file(path, GT_FORMAT, ids, xyz_m, uv_px, vis, meta)
+
+
+def match_records(preds: Sequence[PoseRecord], gts: Sequence[PoseRecord]) -> list[tuple[PoseRecord, PoseRecord]]:
+    """Pair predictions with ground truth by id, in ground-truth order; missing or extra ids are errors."""
+    by_id = {p.id: p for p in preds}
+    if len(by_id) != len(preds):
+        raise ValueError("predictions: duplicate ids")
+    gt_ids = [g.id for g in gts]
+    if len(set(gt_ids)) != len(gt_ids):
+        raise ValueError("ground truth: duplicate ids")
+    missing = [i for i in gt_ids if i not in by_id]
+    extra = sorted(set(by_id) - set(gt_ids))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} ground-truth id(s) without a prediction, e.g. {missing[:3]}")
+        if extra:
+            parts.append(f"{len(extra)} predicted id(s) not in the ground truth, e.g. {extra[:3]}")
+        raise ValueError("predictions do not match the ground truth: " + "; ".join(parts))
+    return [(by_id[g.id], g) for g in gts]
+
+
+def score_prediction_file(
+    pred_path: str | os.PathLike,
+    gt_samples: str | os.PathLike | Sequence[PoseRecord],
+    align: Align = "root",
+    average: metrics.Average = "joints",
+) -> EvalResult:
+    """Score a predictions file against ground truth (a ground-truth file path or its records).
+
+    The 2D EPE is included when every prediction and every ground-truth sample has ``uv_px``.
+    """
+    preds = read_predictions(pred_path)
+    gts = read_ground_truth(gt_samples) if isinstance(gt_samples, (str, os.PathLike)) else list(gt_samples)
+    pairs = match_records(preds, gts)
+    pred_xyz = np.stack([p.xyz_m for p, _ in pairs])
+    gt_xyz = np.stack([g.xyz_m for _, g in pairs])
+    vis = np.stack([g.vis for _, g in pairs])
+    with_2d = all(p.uv_px is not None and g.uv_px is not None for p, g in pairs)
+    pred_uv = np.stack([p.uv_px for p, _ in pairs]) if with_2d else None
+    gt_uv = np.stack([g.uv_px for _, g in pairs]) if with_2d else None
+    return evaluate_arrays(pred_xyz, gt_xyz, vis, pred_uv, gt_uv, align=align, average=average)

@@ -1,0 +1,81 @@
+"""The paper's evaluation protocol for 2.5D predictions (method-notes item 10).
+
+"We assume the global hand scale and the root depth are known" (paper, Experiments; as Zimmermann &
+Brox 2017 and Cai et al. 2018): a 2.5D prediction (pixels + normalized relative depth) is lifted to
+metric 3D with the ground truth's scale-bone length and the ground truth's root (palm-centre) depth,
+then scored root-relative (palm centre subtracted from both hands).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from awhourglass import geometry, metrics
+from awhourglass.eval.results import EvalResult, evaluate_arrays
+from awhourglass.skeleton import DEFAULT_SCALE_BONE
+
+
+def lift_with_gt_scale_and_root(
+    pred_uv_px: object,
+    pred_z_norm: object,
+    K: object,
+    gt_xyz_m: object,
+    bone: tuple[int, int] = DEFAULT_SCALE_BONE,
+    C: float = 1.0,
+) -> np.ndarray:
+    """Predicted 2.5D → metric camera-space joints ``(N, 21, 3)`` [m] with ground-truth scale and root depth.
+
+    Args:
+        pred_uv_px: ``(N, 21, 2)`` predicted pixels in the image that ``K`` describes.
+        pred_z_norm: ``(N, 21)`` predicted normalized root-relative depths (Eq. 7, bone length ``C``).
+        K: ``(N, 3, 3)`` or ``(3, 3)`` intrinsics.
+        gt_xyz_m: ``(N, 21, 3)`` ground truth in metres: only its scale-bone length and palm-centre
+            depth are used (wrist and middle MCP must be finite).
+        bone, C: the scale bone and its normalized length used by the model's encoding.
+    """
+    uv = metrics.check_joints(pred_uv_px, "pred_uv_px", 2)
+    gt = metrics.check_joints(gt_xyz_m, "gt_xyz_m", 3)
+    z = metrics.as_numpy(pred_z_norm, "pred_z_norm")
+    k = metrics.as_numpy(K, "K")
+    n = uv.shape[0]
+    if gt.shape[0] != n or z.shape != (n, uv.shape[1]):
+        raise ValueError(f"pred_uv_px {uv.shape}, pred_z_norm {z.shape}, gt_xyz_m {gt.shape}: sample counts differ")
+    if k.shape == (3, 3):
+        k = np.broadcast_to(k, (n, 3, 3)).copy()
+    if k.shape != (n, 3, 3):
+        raise ValueError(f"K: expected (3, 3) or ({n}, 3, 3), got {k.shape}")
+    needed = [0, 9, *bone]
+    if not np.isfinite(gt[:, needed]).all():
+        raise ValueError(f"gt_xyz_m: joints {sorted(set(needed))} must be finite (root and scale bone)")
+    root_m, bone_m = geometry.root_and_scale(gt, bone, validate=False)
+    if not (bone_m > 0).all():
+        raise ValueError("gt_xyz_m: zero-length scale bone in some sample")
+    return np.asarray(geometry.decode_25d(uv, z, k, bone_m, z_root_m=root_m[:, 2], bone=bone, C=C))
+
+
+def evaluate_25d(
+    pred_uv_px: object,
+    pred_z_norm: object,
+    K: object,
+    gt_xyz_m: object,
+    vis: object | None = None,
+    gt_uv_px: object | None = None,
+    bone: tuple[int, int] = DEFAULT_SCALE_BONE,
+    C: float = 1.0,
+    average: metrics.Average = "joints",
+) -> EvalResult:
+    """Score 2.5D predictions by the paper's protocol: lift with GT scale + root depth, root-relative EPE/AUC.
+
+    ``gt_uv_px`` (optional) adds the 2D EPE of ``pred_uv_px``.
+    """
+    xyz = lift_with_gt_scale_and_root(pred_uv_px, pred_z_norm, K, gt_xyz_m, bone, C)
+    return evaluate_arrays(
+        xyz,
+        gt_xyz_m,
+        vis,
+        pred_uv_px=pred_uv_px if gt_uv_px is not None else None,
+        gt_uv_px=gt_uv_px,
+        align="root",
+        root="palm",
+        average=average,
+    )

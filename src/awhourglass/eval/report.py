@@ -1,0 +1,111 @@
+"""``report.md`` + its ``results.json``: one table of methods, numbers taken from the same JSON document.
+
+The table is rendered from the dict that is written to ``results.json`` (not from the results directly),
+so the two files cannot disagree: each cell is the JSON value formatted with :data:`DECIMALS` places.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from awhourglass.eval.results import SUMMARY_KEYS, EvalResult, aggregate, atomic_write_text
+
+REPORT_FORMAT = "awhourglass-report/1"
+# Cell precision: 0.01 mm for errors, 0.001 for AUCs (the paper's tables use 0.1 mm and 0.001).
+DECIMALS: dict[str, int] = {"epe_mean_mm": 2, "epe_median_mm": 2, "auc_0_30": 3, "auc_20_50": 3}
+HEADERS: dict[str, str] = {
+    "epe_mean_mm": "EPE mean (mm)",
+    "epe_median_mm": "EPE median (mm)",
+    "auc_0_30": "AUC 0–30 mm",
+    "auc_20_50": "AUC 20–50 mm",
+}
+
+
+def report_document(methods: Mapping[str, EvalResult | Sequence[EvalResult]]) -> dict[str, Any]:
+    """The ``results.json`` document of a report: per method, runs, mean, std and every run's result.
+
+    All results must share the same alignment and averaging, otherwise the table would compare
+    different quantities.
+    """
+    if not methods:
+        raise ValueError("report: no methods given")
+    doc: dict[str, Any] = {"format": REPORT_FORMAT, "methods": {}}
+    settings = set()
+    for name, res in methods.items():
+        runs = [res] if isinstance(res, EvalResult) else list(res)
+        if not runs:
+            raise ValueError(f"report: method {name!r} has no results")
+        for r in runs:
+            if not isinstance(r, EvalResult):
+                raise ValueError(f"report: method {name!r} has a {type(r).__name__}, expected EvalResult")
+            settings.add((r.align, r.average))
+        agg = aggregate(runs)
+        doc["methods"][str(name)] = {
+            "runs": agg.runs,
+            "mean": agg.mean,
+            "std": agg.std,
+            "results": [r.to_dict() for r in runs],
+        }
+    if len(settings) > 1:
+        raise ValueError(f"report: results mix alignment/averaging settings {sorted(settings)}")
+    (align, average), = settings
+    doc["align"], doc["average"] = align, average
+    return doc
+
+
+def _cell(mean: float, std: float, runs: int, decimals: int) -> str:
+    return f"{mean:.{decimals}f}" if runs == 1 else f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def render_markdown(doc: Mapping[str, Any], figures: Sequence[str | os.PathLike] = (), title: str = "Results") -> str:
+    """Markdown for a report document (:func:`report_document`); figure paths are used as given."""
+    lines = [f"# {title}", ""]
+    lines.append(
+        f"3D errors on canonical 21 joints, alignment `{doc['align']}`, averaging `{doc['average']}`; "
+        "with several runs each cell is mean ± sample standard deviation. AUCs: trapezoid over evenly "
+        "spaced thresholds divided by the range (docs/evaluation.md)."
+    )
+    lines.append("")
+    lines.append("| Method | Runs | " + " | ".join(HEADERS[k] for k in SUMMARY_KEYS) + " |")
+    lines.append("|---|---:|" + "---:|" * len(SUMMARY_KEYS))
+    for name, m in doc["methods"].items():
+        cells = [_cell(m["mean"][k], m["std"][k], m["runs"], DECIMALS[k]) for k in SUMMARY_KEYS]
+        lines.append(f"| {name} | {m['runs']} | " + " | ".join(cells) + " |")
+    if figures:
+        lines += ["", "## Figures", ""]
+        for f in figures:
+            p = Path(f)
+            lines += [f"![{p.stem}]({p.as_posix()})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    methods: Mapping[str, EvalResult | Sequence[EvalResult]],
+    figures: Sequence[str | os.PathLike] = (),
+    title: str = "Results",
+) -> tuple[Path, Path]:
+    """Write ``out_dir/results.json`` then ``out_dir/report.md`` (both atomically).
+
+    Args:
+        methods: method name → one result, or a list of results (e.g. one per seed: mean ± std).
+        figures: PNG paths; those inside ``out_dir`` are linked relative to it.
+    Returns:
+        ``(report_md_path, results_json_path)``.
+    """
+    out = Path(out_dir)
+    doc = report_document(methods)
+    rel = []
+    for f in figures:
+        p = Path(f)
+        try:
+            rel.append(p.resolve().relative_to(out.resolve()))
+        except ValueError:
+            rel.append(p)
+    json_path = atomic_write_text(out / "results.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    md_path = atomic_write_text(out / "report.md", render_markdown(doc, rel, title))
+    return md_path, json_path

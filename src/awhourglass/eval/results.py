@@ -1,0 +1,213 @@
+"""One evaluation's numbers (:class:`EvalResult`), how they are computed from arrays, and ``results.json``.
+
+:func:`evaluate_arrays` is the single place where predictions meet ground truth: every other entry point
+(the paper's 2.5D protocol in :mod:`awhourglass.eval.protocol`, prediction files in
+:mod:`awhourglass.eval.predictions`) ends here, so all reported numbers come from one code path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from awhourglass import metrics
+
+Align = Literal["root", "procrustes", "none"]
+ALIGNS: tuple[str, ...] = ("root", "procrustes", "none")
+RESULTS_FORMAT = "awhourglass-results/1"
+
+# The PCK curve stored with each result: 0–50 mm in 1 mm steps (the AUCs below use their own grids of
+# metrics.DEFAULT_NUM_THRESHOLDS; with 1 mm spacing both agree on shared thresholds).
+CURVE_LO_MM, CURVE_HI_MM, CURVE_NUM = 0.0, 50.0, 51
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Summary of one evaluation. Millimetres for 3D, pixels for 2D, AUCs in [0, 1].
+
+    Attributes:
+        epe_mean_mm, epe_median_mm: 3D end-point error over visible joints (see ``average``).
+        auc_0_30, auc_20_50: PCK AUC over 0–30 mm and 20–50 mm, ``metrics.DEFAULT_NUM_THRESHOLDS`` each.
+        auc_0_50_hand3d, auc_20_50_hand3d: the same on hand3d's 20-threshold grid (literature tables).
+        pck_thresholds_mm, pck_values: the PCK curve (0–50 mm, 1 mm steps).
+        epe2d_mean_px, epe2d_median_px: 2D end-point error, ``None`` when no 2D was given.
+        count: number of samples; num_joints: number of visible (sample, joint) pairs evaluated.
+        align: ``"root"`` (palm-centre-relative), ``"procrustes"`` (similarity) or ``"none"``.
+        average: ``"joints"`` (per joint, then over joints: hand3d/FreiHAND) or ``"all"`` (pooled).
+    """
+
+    epe_mean_mm: float
+    epe_median_mm: float
+    auc_0_30: float
+    auc_20_50: float
+    auc_0_50_hand3d: float
+    auc_20_50_hand3d: float
+    pck_thresholds_mm: tuple[float, ...]
+    pck_values: tuple[float, ...]
+    epe2d_mean_px: float | None
+    epe2d_median_px: float | None
+    count: int
+    num_joints: int
+    align: str
+    average: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        d = asdict(self)
+        d["pck_thresholds_mm"] = list(self.pck_thresholds_mm)
+        d["pck_values"] = list(self.pck_values)
+        return d
+
+    def to_json(self) -> str:
+        """JSON text with a ``format`` tag; floats written at full precision."""
+        return json.dumps({"format": RESULTS_FORMAT, **self.to_dict()}, indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvalResult:
+        """Inverse of :meth:`to_dict` (a ``format`` key is accepted); unknown or missing keys are errors."""
+        d = dict(d)
+        fmt = d.pop("format", RESULTS_FORMAT)
+        if fmt != RESULTS_FORMAT:
+            raise ValueError(f"results: format {fmt!r} is not {RESULTS_FORMAT!r}")
+        names = {f.name for f in fields(cls)}
+        unknown, missing = set(d) - names, names - set(d)
+        if unknown or missing:
+            raise ValueError(f"results: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        d["pck_thresholds_mm"] = tuple(float(x) for x in d["pck_thresholds_mm"])
+        d["pck_values"] = tuple(float(x) for x in d["pck_values"])
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> EvalResult:
+        """Parse :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+
+def evaluate_arrays(
+    pred_xyz_m: object,
+    gt_xyz_m: object,
+    vis: object | None = None,
+    pred_uv_px: object | None = None,
+    gt_uv_px: object | None = None,
+    align: Align = "root",
+    root: str | int = "palm",
+    average: metrics.Average = "joints",
+) -> EvalResult:
+    """Score predicted joints against ground truth.
+
+    Args:
+        pred_xyz_m, gt_xyz_m: ``(N, 21, 3)`` camera-space joints in metres (canonical order).
+        vis: ``(N, 21)`` bool / 0-1 mask of joints to score; ``None`` = all.
+        pred_uv_px, gt_uv_px: optional ``(N, 21, 2)`` pixels for the 2D EPE (same mask).
+        align: ``"root"`` subtracts each hand's own root (``root``: ``"palm"`` or a joint index),
+            ``"procrustes"`` fits a similarity per sample on visible joints, ``"none"`` compares as given.
+        average: see :mod:`awhourglass.metrics`.
+    """
+    if align not in ALIGNS:
+        raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
+    pred = metrics.check_joints(pred_xyz_m, "pred_xyz_m", 3)
+    gt = metrics.check_joints(gt_xyz_m, "gt_xyz_m", 3)
+    v = metrics.check_vis(vis, pred.shape[0])
+    if align == "root":
+        pred, gt = metrics.root_align(pred, gt, root)
+    elif align == "procrustes":
+        pred = metrics.procrustes_align(pred, gt, v)
+    err = metrics.joint_errors_mm(pred, gt, v)
+    mean, median = metrics.epe_mean_median(err, v, average)
+    t = np.linspace(CURVE_LO_MM, CURVE_HI_MM, CURVE_NUM)
+    curve = metrics.pck_curve(err, t, v, average)
+    h3d = metrics.hand3d_aucs(err, v, average)
+    mean2d = median2d = None
+    if (pred_uv_px is None) != (gt_uv_px is None):
+        raise ValueError("pred_uv_px and gt_uv_px must be given together")
+    if pred_uv_px is not None:
+        e2d = metrics.joint_errors_px(pred_uv_px, gt_uv_px, v)
+        if e2d.shape[0] != pred.shape[0]:
+            raise ValueError(f"uv arrays have {e2d.shape[0]} samples, xyz arrays {pred.shape[0]}")
+        mean2d, median2d = metrics.epe_mean_median(e2d, v, average)
+    return EvalResult(
+        epe_mean_mm=mean,
+        epe_median_mm=median,
+        auc_0_30=metrics.pck_auc(err, 0, 30, v, average=average),
+        auc_20_50=metrics.pck_auc(err, 20, 50, v, average=average),
+        auc_0_50_hand3d=h3d["auc_0_50"],
+        auc_20_50_hand3d=h3d["auc_20_50"],
+        pck_thresholds_mm=tuple(float(x) for x in t),
+        pck_values=tuple(float(x) for x in curve),
+        epe2d_mean_px=mean2d,
+        epe2d_median_px=median2d,
+        count=int(pred.shape[0]),
+        num_joints=int(v.sum()),
+        align=align,
+        average=average,
+    )
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+
+    A reader never sees a half-written file, even if the writer dies mid-way.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_results_json(path: str | os.PathLike, result: EvalResult) -> Path:
+    """Write one result as ``results.json`` (atomically)."""
+    return atomic_write_text(path, result.to_json() + "\n")
+
+
+def read_results_json(path: str | os.PathLike) -> EvalResult:
+    """Read a file written by :func:`write_results_json`."""
+    try:
+        return EvalResult.from_json(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+SUMMARY_KEYS: tuple[str, ...] = ("epe_mean_mm", "epe_median_mm", "auc_0_30", "auc_20_50")
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Mean and standard deviation of the summary numbers over runs (e.g. seeds).
+
+    ``std`` is the sample standard deviation (ddof = 1); 0 for a single run.
+    """
+
+    mean: dict[str, float]
+    std: dict[str, float]
+    runs: int
+
+
+def aggregate(results: list[EvalResult] | EvalResult) -> Aggregate:
+    """Mean ± std of :data:`SUMMARY_KEYS` over one or more results."""
+    rs = [results] if isinstance(results, EvalResult) else list(results)
+    if not rs:
+        raise ValueError("aggregate: no results")
+    mean, std = {}, {}
+    for k in SUMMARY_KEYS:
+        vals = np.array([getattr(r, k) for r in rs], dtype=np.float64)
+        mean[k] = float(vals.mean())
+        std[k] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+        if not (math.isfinite(mean[k]) and math.isfinite(std[k])):
+            raise ValueError(f"aggregate: non-finite {k}")
+    return Aggregate(mean=mean, std=std, runs=len(rs))

@@ -1,0 +1,240 @@
+"""The stacked hourglass (Newell et al. 2016) with latent 2.5D heads: the network of the AW Hourglass.
+
+Layout (defaults: 64² input, stride-2 stem, 32² heatmaps, width 64, depth 3, 2 stacks)::
+
+    image [0,1] → normalize → stem (3×3 convs, stride 2 or 4) → x
+    for each stack:  f = Hourglass(x)            # pools to a bottleneck z (4² by default), skips at every scale
+                     f = Residual → 1×1 conv-BN-ReLU
+                     (FSSC: extra 3×3 convs c = convs(f))
+                     heads = 1×1 conv(f or c) → 21 heatmap logits + 21 depth maps → latent 2.5D
+                     x = x + 1×1(f) + 1×1(heads, or c for FSSC)       (not after the last stack)
+
+Residual blocks are pre-activation ``BN-ReLU-3×3 conv`` pairs (3×3 convs at one width keep the work in
+large matmuls). Batch-norm can be domain-specific (``ModelConfig.domain_bn``): each BN then holds one set of
+statistics and affine parameters per domain and normalizes each sample with its domain's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from awhourglass.geometry import decode_25d
+from awhourglass.models.config import ModelConfig
+from awhourglass.models.depth import DepthDecoder
+from awhourglass.models.head import latent_25d
+from awhourglass.skeleton import NUM_JOINTS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DomainBatchNorm2d(nn.Module):
+    """BatchNorm2d with one set of statistics and affine parameters per domain (0 source, 1 target).
+
+    The domain of each sample is set from outside (``self.domain``, a ``(B,)`` tensor) by
+    :class:`AWHourglassNet` for the duration of one forward; ``None`` means all samples are ``default_domain``.
+    """
+
+    def __init__(self, channels: int, num_domains: int = 2, default_domain: int = 1) -> None:
+        super().__init__()
+        self.bns = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(num_domains))
+        self.default_domain = default_domain
+        self.domain: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dom = self.domain
+        if dom is None:
+            return self.bns[self.default_domain](x)
+        present = torch.unique(dom).tolist()
+        if len(present) == 1:
+            return self.bns[int(present[0])](x)
+        out = torch.empty_like(x)
+        for d in present:
+            idx = (dom == d).nonzero(as_tuple=True)[0]
+            out[idx] = self.bns[int(d)](x[idx])
+        return out
+
+
+def _norm(channels: int, domain_bn: bool) -> nn.Module:
+    return DomainBatchNorm2d(channels) if domain_bn else nn.BatchNorm2d(channels)
+
+
+def conv_bn_relu(cin: int, cout: int, k: int, stride: int, domain_bn: bool) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), _norm(cout, domain_bn),
+                         nn.ReLU(inplace=True))
+
+
+class Residual(nn.Module):
+    """Pre-activation residual block: ``x + conv3(relu(bn(conv3(relu(bn(x))))))`` at constant width."""
+
+    def __init__(self, channels: int, domain_bn: bool = False) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _norm(channels, domain_bn), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            _norm(channels, domain_bn), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Hourglass(nn.Module):
+    """One hourglass of ``depth`` poolings; returns ``(output, bottleneck)`` (bottleneck = innermost features)."""
+
+    def __init__(self, depth: int, channels: int, domain_bn: bool = False) -> None:
+        super().__init__()
+        self.skip = Residual(channels, domain_bn)
+        self.down = Residual(channels, domain_bn)
+        self.inner = Hourglass(depth - 1, channels, domain_bn) if depth > 1 else Residual(channels, domain_bn)
+        self.up = Residual(channels, domain_bn)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        skip = self.skip(x)
+        low = self.down(nn.functional.max_pool2d(x, 2))
+        if isinstance(self.inner, Hourglass):
+            low, bottleneck = self.inner(low)
+        else:
+            low = bottleneck = self.inner(low)
+        low = self.up(low)
+        return skip + nn.functional.interpolate(low, scale_factor=2.0, mode="nearest"), bottleneck
+
+
+@dataclass
+class StackOutput:
+    """Output of one stack: ``heatmap``/``depthmap`` ``(B, 21, h, w)``, ``uv_px (B, 21, 2)`` input-crop pixels,
+    ``z_norm (B, 21)`` normalized root-relative depth, ``features`` z ``(B, C, h', w')`` exposed for adaptation."""
+
+    heatmap: torch.Tensor
+    depthmap: torch.Tensor
+    uv_px: torch.Tensor
+    z_norm: torch.Tensor
+    features: torch.Tensor
+
+
+@dataclass
+class HourglassOutput:
+    """Network output. ``uv_px``/``z_norm`` are the last stack's; ``xyz_m (B, 21, 3)`` metres when K and the
+    bone length were given; ``depth_pred (B, 1, S, S)`` when ground-truth 2D for the depth regularizer was given."""
+
+    stacks: list[StackOutput]
+    uv_px: torch.Tensor
+    z_norm: torch.Tensor
+    xyz_m: torch.Tensor | None = None
+    depth_pred: torch.Tensor | None = None
+
+    @property
+    def features(self) -> list[torch.Tensor]:
+        """Bottleneck (or output, per ``ModelConfig.feature_point``) features of every stack."""
+        return [s.features for s in self.stacks]
+
+    @property
+    def heatmaps(self) -> list[torch.Tensor]:
+        return [s.heatmap for s in self.stacks]
+
+
+class AWHourglassNet(nn.Module):
+    """Stacked hourglass + latent 2.5D heads + depth-regularizer decoder (see module docstring)."""
+
+    def __init__(self, cfg: ModelConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or ModelConfig()
+        self.cfg = cfg
+        c, dbn = cfg.width, cfg.domain_bn
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
+        stem: list[nn.Module] = [conv_bn_relu(3, c, 3, 1 if cfg.stem_stride == 1 else 2, dbn)]
+        if cfg.stem_stride == 4:
+            stem.append(conv_bn_relu(c, c, 3, 2, dbn))
+        stem.append(Residual(c, dbn))
+        self.stem = nn.Sequential(*stem)
+        n = cfg.num_stacks
+        self.hourglasses = nn.ModuleList(Hourglass(cfg.depth, c, dbn) for _ in range(n))
+        self.post = nn.ModuleList(nn.Sequential(Residual(c, dbn), conv_bn_relu(c, c, 1, 1, dbn)) for _ in range(n))
+        fssc = cfg.first_stack_design == "fssc" and cfg.fssc_convs > 0
+        self.extra = nn.ModuleList(
+            nn.Sequential(*[conv_bn_relu(c, c, 3, 1, dbn) for _ in range(cfg.fssc_convs)]) if fssc and i < n - 1
+            else nn.Identity()
+            for i in range(n)
+        )
+        self.heads = nn.ModuleList(nn.Conv2d(c, 2 * NUM_JOINTS, 1) for _ in range(n))
+        self.remap_features = nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(n - 1))
+        self.remap_heads = nn.ModuleList(nn.Conv2d(c if fssc else 2 * NUM_JOINTS, c, 1) for _ in range(n - 1))
+        self.depth_decoder = DepthDecoder(cfg.input_size, cfg.depth_out_size, cfg.depth_width)
+        self._fssc = fssc
+        self._domain_bns = [m for m in self.modules() if isinstance(m, DomainBatchNorm2d)]
+
+    @property
+    def stride(self) -> int:
+        return self.cfg.stem_stride
+
+    def check_image(self, image: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``image`` is ``(B, 3, S, S)`` with S = ``cfg.input_size``."""
+        s = self.cfg.input_size
+        if image.dim() != 4 or image.shape[1] != 3 or image.shape[2] != s or image.shape[3] != s:
+            raise ValueError(f"image: expected shape (B, 3, {s}, {s}) RGB in [0, 1], got {tuple(image.shape)}")
+
+    @contextlib.contextmanager
+    def _domains(self, domain: torch.Tensor | None):
+        for m in self._domain_bns:
+            m.domain = domain
+        try:
+            yield
+        finally:
+            for m in self._domain_bns:
+                m.domain = None
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        domain: torch.Tensor | None = None,
+        K: torch.Tensor | None = None,
+        bone_m: torch.Tensor | None = None,
+        z_root_m: torch.Tensor | None = None,
+        depth_uv_px: torch.Tensor | None = None,
+    ) -> HourglassOutput:
+        """Run the network.
+
+        Args:
+            image: ``(B, 3, S, S)`` RGB in [0, 1] (normalized inside).
+            domain: ``(B,)`` 0/1 per sample; only used with ``domain_bn`` (``None`` → target statistics).
+            K, bone_m, z_root_m: ``(B, 3, 3)`` crop intrinsics, ``(B,)`` scale-bone length [m] and optional root
+                depth [m]; with K and bone_m the output carries metric ``xyz_m`` (:func:`geometry.decode_25d`).
+            depth_uv_px: ``(B, 21, 2)`` ground-truth 2D joints: run the depth-regularizer decoder on them and the
+                predicted depths (training only).
+        """
+        self.check_image(image)
+        if domain is not None and (domain.shape != (image.shape[0],)):
+            raise ValueError(f"domain: expected shape ({image.shape[0]},), got {tuple(domain.shape)}")
+        with self._domains(domain):
+            x = self.stem((image - self.mean) / self.std)
+            stacks: list[StackOutput] = []
+            n = self.cfg.num_stacks
+            for i in range(n):
+                f, bottleneck = self.hourglasses[i](x)
+                f = self.post[i](f)
+                g = self.extra[i](f)
+                heads = self.heads[i](g)
+                logits, depthmap = heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:]
+                heatmap, uv_px, z_norm = latent_25d(logits, depthmap, self.stride)
+                feats = bottleneck if self.cfg.feature_point == "bottleneck" else f
+                stacks.append(StackOutput(heatmap, depthmap, uv_px, z_norm, feats))
+                if i < n - 1:
+                    x = x + self.remap_features[i](f) + self.remap_heads[i](g if self._fssc else heads)
+            out = HourglassOutput(stacks=stacks, uv_px=stacks[-1].uv_px, z_norm=stacks[-1].z_norm)
+            if depth_uv_px is not None:
+                out.depth_pred = self.depth_decoder(depth_uv_px, out.z_norm)
+        if K is not None and bone_m is not None:
+            out.xyz_m = decode_25d(out.uv_px, out.z_norm, K, bone_m, z_root_m, bone=self.cfg.scale_bone,
+                                   validate=False)
+        return out
+
+    @torch.no_grad()
+    def copy_domain_bn(self, src: int = 0, dst: int = 1) -> None:
+        """Copy domain ``src``'s BN statistics and affine parameters into domain ``dst`` (with ``domain_bn``),
+        e.g. to start adaptation from source-only pretraining."""
+        for m in self._domain_bns:
+            m.bns[dst].load_state_dict(m.bns[src].state_dict())

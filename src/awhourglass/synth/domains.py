@@ -1,0 +1,75 @@
+"""The two domains' cameras and pose distributions (appearance lives in :mod:`awhourglass.synth.style`).
+
+- ``source`` (RHD-like, synthetic): square images, focal length 0.9·size, principal point at the
+  centre; any hand orientation (uniform rotations), left and right hands, all gesture templates
+  mixed with random poses, palm centre 0.26–0.45 m from the camera.
+- ``target`` (STB-like, real): the STB SK colour camera scaled to ``size`` pixels wide (4:3),
+  left hands only, held up towards the camera (palm 70 %, back 30 %, limited roll/pitch/yaw),
+  counting gestures or random poses (STB's Counting / Random sequences), palm 0.32–0.55 m away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DOMAINS = ("source", "target")
+
+# STB (datasets.md): SK colour and depth intrinsics at 640×480, colour → depth extrinsics.
+STB_SIZE = (640, 480)
+STB_COLOR_FXFYCXCY = (607.92271, 607.88192, 314.78337, 236.42484)
+STB_DEPTH_FXFYCXCY = (475.62768, 474.77709, 336.41179, 238.77962)
+STB_RVEC = (0.00531, -0.01196, 0.00301)
+STB_T_MM = (-24.0381, -0.4563, -1.2326)
+
+
+def check_domain(domain: str) -> str:
+    """Return ``domain`` or raise a ValueError naming the allowed ones."""
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}: expected one of {', '.join(DOMAINS)}")
+    return domain
+
+
+def scaled_intrinsics(fxfycxcy: tuple[float, float, float, float], scale: float) -> np.ndarray:
+    """K (3, 3) of a camera whose image is resized by ``scale`` (pixel centres at integers: c' = (c+½)s − ½)."""
+    fx, fy, cx, cy = fxfycxcy
+    return np.array(
+        [[fx * scale, 0.0, (cx + 0.5) * scale - 0.5], [0.0, fy * scale, (cy + 0.5) * scale - 0.5], [0.0, 0.0, 1.0]]
+    )
+
+
+def stb_extrinsics() -> tuple[np.ndarray, np.ndarray]:
+    """``(R (3, 3), t_m (3,))`` with X_depth = R · X_colour + t (Rodrigues vector of the STB readme)."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(np.array(STB_RVEC)).as_matrix(), np.array(STB_T_MM) / 1000.0
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """Camera and pose distribution of one domain at one image size."""
+
+    name: str
+    width: int
+    height: int
+    K: np.ndarray  # (3, 3)
+    depth_range_m: tuple[float, float]
+    centre_jitter: float  # max offset of the palm centre from the image centre, fraction of the width
+    frontal: bool  # STB-like orientations instead of uniform rotations
+    left_only: bool
+    pose_mode: str
+
+
+def domain_spec(domain: str, size: int) -> DomainSpec:
+    """The :class:`DomainSpec` of ``domain`` at ``size`` pixels wide (source images are square)."""
+    check_domain(domain)
+    if not isinstance(size, int) or size < 16:
+        raise ValueError(f"image size must be an integer ≥ 16 pixels, got {size!r}")
+    if domain == "source":
+        c = (size - 1) / 2.0
+        K = np.array([[0.9 * size, 0.0, c], [0.0, 0.9 * size, c], [0.0, 0.0, 1.0]])
+        return DomainSpec("source", size, size, K, (0.26, 0.45), 0.12, False, False, "mixed")
+    height = round(size * STB_SIZE[1] / STB_SIZE[0])
+    K = scaled_intrinsics(STB_COLOR_FXFYCXCY, size / STB_SIZE[0])
+    return DomainSpec("target", size, height, K, (0.32, 0.55), 0.10, True, True, "mixed")

@@ -1,0 +1,136 @@
+"""In-memory generation of labelled hand images of either domain, and its throughput probe.
+
+``generate_batch(n, domain, seed, size)`` returns numpy arrays (see :func:`generate_batch`); the
+same seed and arguments give identical arrays. The writers in :mod:`awhourglass.synth.writers`
+put these arrays on disk in the RHD and STB formats.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
+from awhourglass.synth import kinematics as kin
+from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
+from awhourglass.synth.poses import frontal_rotation, random_rotation, sample_articulation
+from awhourglass.synth.render import first_hit_depth, render_capsules
+from awhourglass.synth.style import appearance, depth_image
+
+DEFAULT_GAP = 0.5
+LEFT, RIGHT = 0, 1
+# Mask ids as RHD: 0 background, 1 person (our forearm), 2–17 left-hand parts, 18–33 right-hand parts.
+MASK_PERSON, MASK_LEFT0, MASK_RIGHT0 = 1, 2, 18
+VIS_RADII = 1.5
+
+
+def _check(n: int, gap: float) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"number of images must be a positive integer, got {n!r}")
+    if not 0.0 <= float(gap) <= 1.0:
+        raise ValueError(f"gap must be in [0, 1], got {gap!r}")
+
+
+def _place(rng: np.random.Generator, spec: DomainSpec, points_local: np.ndarray, scale: np.ndarray, n: int):
+    """Rotate hand-local points about the palm centre and put the palm at a random depth near the image centre."""
+    if spec.frontal:
+        rot = frontal_rotation(rng, n)
+    else:
+        rot = random_rotation(rng, n)
+        # An arm pointing at the lens hides the hand and rarely appears in RHD: turn such hands around.
+        arm_z = (rot @ points_local[:, kin.FOREARM_END, :, None])[:, 2, 0] / (kin.FOREARM_LENGTH_M * scale)
+        rot = np.where((arm_z < -0.3)[:, None, None], np.diag([1.0, -1.0, -1.0])[None] @ rot, rot)
+    palm = 0.5 * (points_local[:, WRIST] + points_local[:, MIDDLE_MCP])
+    z = rng.uniform(*spec.depth_range_m, n)
+    u = (spec.width - 1) / 2 + spec.centre_jitter * spec.width * rng.uniform(-1, 1, n)
+    v = (spec.height - 1) / 2 + spec.centre_jitter * spec.width * rng.uniform(-1, 1, n)
+    K = spec.K
+    centre = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
+    return np.einsum("nij,nkj->nki", rot, points_local - palm[:, None]) + centre[:, None]
+
+
+def generate_batch(
+    n: int,
+    domain: str,
+    seed: int | np.random.SeedSequence,
+    size: int = 64,
+    gap: float = DEFAULT_GAP,
+    pose_mode: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Render ``n`` labelled hand images of ``domain`` ('source' RHD-like or 'target' STB-like).
+
+    Args:
+        seed: an int or a SeedSequence; equal seeds give identical outputs.
+        size: image width in pixels (source images are square, target images 4:3).
+        gap: target harshness in [0, 1] (ignored by the source).
+        pose_mode: 'mixed', 'counting' or 'random' articulations (default: the domain's).
+
+    Returns:
+        ``rgb (N, H, W, 3) uint8``; ``depth_m (N, H, W) float32`` (registered to the RGB image, 0 = no
+        reading); ``mask (N, H, W) uint8`` with RHD part ids; ``xyz_m (N, 21, 3) float32`` canonical
+        joints of the rendered hand in the camera frame (left hands are left, not mirrored); ``uv_px
+        (N, 21, 2) float32``; ``vis (N, 21) bool`` (in the image and not occluded); ``K (N, 3, 3)
+        float32``; ``side (N,) int8`` (0 left, 1 right); ``bone_length_m (N, 20)`` and ``angles_rad
+        (N, 5, 4)`` of the hand model.
+    """
+    _check(n, gap)
+    spec = domain_spec(check_domain(domain), size)
+    rng = np.random.default_rng(seed)
+    shape = kin.sample_shape(rng, n)
+    angles = sample_articulation(rng, n, pose_mode or spec.pose_mode)
+    local = kin.body_points(kin.forward_kinematics(angles, shape), shape.scale, kin.sample_forearm_dir(rng, n))
+    pts = _place(rng, spec, local, shape.scale, n)
+    side = np.full(n, LEFT, dtype=np.int8) if spec.left_only else rng.integers(0, 2, n).astype(np.int8)
+    pts[..., 0] = np.where(side[:, None] == LEFT, -pts[..., 0], pts[..., 0])  # mirror: a left hand
+
+    K = np.repeat(spec.K[None], n, axis=0)
+    tp = torch.as_tensor(pts, dtype=torch.float32)
+    p0, p1 = tp[:, kin.CAPSULE_ENDS[:, 0]], tp[:, kin.CAPSULE_ENDS[:, 1]]
+    radius = torch.as_tensor(kin.CAPSULE_RADIUS_M[None] * shape.scale[:, None], dtype=torch.float32)
+    out = render_capsules(p0, p1, radius, torch.as_tensor(K, dtype=torch.float32), spec.height, spec.width)
+
+    joints = pts[:, :NUM_JOINTS]
+    uv = joints[..., :2] / joints[..., 2:] * np.array([spec.K[0, 0], spec.K[1, 1]]) + spec.K[:2, 2]
+    inside = (uv[..., 0] >= -0.5) & (uv[..., 0] <= spec.width - 0.5) & (uv[..., 1] >= -0.5)
+    inside &= uv[..., 1] <= spec.height - 0.5
+    first = first_hit_depth(tp[:, :NUM_JOINTS], p0, p1, radius).double().numpy()
+    # Visible: the first surface on the joint's ray lies within VIS_RADII body-sphere radii of the joint
+    # (a bent knuckle seen from above is visible; a joint behind another finger or its own finger is not).
+    vis = inside & (first >= joints[..., 2] - VIS_RADII * kin.joint_radius_m(shape.scale))
+
+    part = torch.as_tensor(kin.CAPSULE_PART)[out.capsule.clamp_min(0)]
+    hit = out.capsule >= 0
+    is_arm = hit & (part == kin.PART_ARM)
+    base = torch.as_tensor(np.where(side == LEFT, MASK_LEFT0, MASK_RIGHT0))[:, None, None]
+    mask = torch.where(is_arm, MASK_PERSON, torch.where(hit, base + part, 0)).to(torch.uint8).numpy()
+
+    target = spec.name == "target"
+    rgb = appearance(rng, target, gap, hit, is_arm, out.normal)
+    depth = depth_image(rng, target, gap, out.depth_m)
+    return {
+        "rgb": rgb,
+        "depth_m": depth,
+        "mask": mask,
+        "xyz_m": joints.astype(np.float32),
+        "uv_px": uv.astype(np.float32),
+        "vis": vis,
+        "K": K.astype(np.float32),
+        "side": side,
+        "bone_length_m": shape.bone_length_m,
+        "angles_rad": angles,
+    }
+
+
+def bench_throughput(size: int = 64, n: int = 256, domain: str = "source", batch: int = 64) -> float:
+    """In-memory generation speed in images per second (rendering and styling, no file writing)."""
+    _check(n, DEFAULT_GAP)
+    generate_batch(min(batch, n), domain, 0, size)  # warm-up
+    start = time.perf_counter()
+    done, i = 0, 1
+    while done < n:
+        k = min(batch, n - done)
+        generate_batch(k, domain, i, size)
+        done, i = done + k, i + 1
+    return n / (time.perf_counter() - start)
