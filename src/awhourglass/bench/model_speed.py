@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from awhourglass.bench.flops import count_flops
-from awhourglass.bench.timing import Timing, time_fn
+from awhourglass.bench.timing import Clock, Timing, time_fn
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ def measure_inference(
     warmup: int = 2,
     repeats: int = 5,
     min_time_s: float = 0.0,
+    clock: Clock = "wall",
 ) -> SpeedResult:
     """Images/s and utilization of ``model(x)`` in eval mode under ``torch.inference_mode``.
 
@@ -103,7 +104,7 @@ def measure_inference(
         x: input batch (B, 3, H, W), already in the desired memory format.
         peak_flops_per_s: matmul peak of the same run.
         name: label of the result.
-        warmup / repeats / min_time_s: see :func:`~awhourglass.bench.timing.time_fn`.
+        warmup / repeats / min_time_s / clock: see :func:`~awhourglass.bench.timing.time_fn`.
     """
     was_training = model.training
     model.eval()
@@ -114,7 +115,7 @@ def measure_inference(
                 model(x)
 
         flops = count_flops(step)
-        timing = time_fn(step, warmup=warmup, repeats=repeats, min_time_s=min_time_s)
+        timing = time_fn(step, warmup=warmup, repeats=repeats, min_time_s=min_time_s, clock=clock)
     finally:
         model.train(was_training)
     return SpeedResult.from_timing(name, x.shape[0], timing, flops, peak_flops_per_s)
@@ -128,6 +129,7 @@ def measure_step(
     name: str,
     warmup: int = 2,
     repeats: int = 5,
+    clock: Clock = "wall",
 ) -> SpeedResult:
     """Images/s and utilization of a whole training step (forward, backward, optimizer).
 
@@ -135,7 +137,7 @@ def measure_step(
     the counted FLOPs are those of the real backward kernels, not 3× the forward.
     """
     flops = count_flops(step)
-    timing = time_fn(step, warmup=max(0, warmup - 1), repeats=repeats)
+    timing = time_fn(step, warmup=max(0, warmup - 1), repeats=repeats, clock=clock)
     return SpeedResult.from_timing(name, images_per_step, timing, flops, peak_flops_per_s)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from awhourglass.bench.timing import time_fn
+from awhourglass.bench.timing import Clock, time_fn
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def matmul_flops(n: int) -> int:
     return 2 * n**3
 
 
-def measure_matmul_peak(n: int = 2048, repeats: int = 8, warmup: int = 2) -> MatmulPeak:
+def measure_matmul_peak(n: int = 2048, repeats: int = 8, warmup: int = 2, clock: Clock = "wall") -> MatmulPeak:
     """Measure the fp32 matmul peak with ``torch.mm`` into a preallocated output.
 
     Args:
@@ -45,6 +45,7 @@ def measure_matmul_peak(n: int = 2048, repeats: int = 8, warmup: int = 2) -> Mat
             and takes ~0.1 s per product there.
         repeats: timed products; the best is kept.
         warmup: untimed products first.
+        clock: see :func:`~awhourglass.bench.timing.time_fn`.
 
     Returns:
         The measured peak.
@@ -55,7 +56,7 @@ def measure_matmul_peak(n: int = 2048, repeats: int = 8, warmup: int = 2) -> Mat
     a = torch.randn(n, n, generator=gen)
     b = torch.randn(n, n, generator=gen)
     out = torch.empty(n, n)
-    timing = time_fn(lambda: torch.mm(a, b, out=out), warmup=warmup, repeats=repeats)
+    timing = time_fn(lambda: torch.mm(a, b, out=out), warmup=warmup, repeats=repeats, clock=clock)
     return MatmulPeak(
         flops_per_s=matmul_flops(n) / timing.best_s,
         n=n,
