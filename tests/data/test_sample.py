@@ -31,3 +31,13 @@ def test_select_keeps_rows_and_strings():
     batch = collate([_sample(True, True, SOURCE), _sample(False, False, TARGET), _sample(True, False, TARGET)])
     sub = batch.select(batch.domain == TARGET)
     assert len(sub) == 2 and sub.source == ["s1", "s1"] and sub.has_3d.tolist() == [False, True]
+
+
+def test_mirrored_flag_collated_and_selected():
+    a, b = _sample(True, True, SOURCE), _sample(False, False, TARGET)
+    b.mirrored = True
+    batch = collate([a, b])
+    assert batch.mirrored == [False, True] and batch.select(batch.domain == TARGET).mirrored == [True]
+    bare = collate([a, b])
+    bare.mirrored = []  # a Batch built by hand without the field
+    assert bare.select(bare.domain == TARGET).mirrored == []

@@ -1,16 +1,43 @@
-"""`awh data`."""
+"""`awh data check|show PATH --format rhd|stb|freihand|mpd`: inspect a dataset on disk."""
 
 from __future__ import annotations
 
 import argparse
 
-from awhourglass.cli._stub import not_built
+from awhourglass.config import from_dict, load_yaml
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh data`."""
+    parser.add_argument("action", choices=["check", "show"], help="check: counts and broken files; show: PNG grid")
+    parser.add_argument("path", help="dataset root folder")
+    parser.add_argument("--format", required=True, choices=["rhd", "stb", "freihand", "mpd"], dest="fmt")
+    parser.add_argument("--split", default="train", choices=["train", "test", "eval", "all"])
+    parser.add_argument("--config", help="YAML DatasetConfig for the other options (format/root/split from flags)")
+    parser.add_argument("--skip-bad", action="store_true", help="show: skip unreadable samples with a warning")
+    parser.add_argument("--limit", type=int, help="check: read only the first N samples")
+    parser.add_argument("--out", default="grid.png", help="show: output PNG")
+    parser.add_argument("--n", type=int, default=16, help="show: number of samples")
+    parser.add_argument("--input-size", type=int, default=128, help="crop size in pixels")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `awh data`."""
-    return not_built("data")
+    from awhourglass.data.config import DatasetConfig
+    from awhourglass.data.show import check_dataset, write_grid
+
+    base = {"input_size": args.input_size}
+    if args.config:
+        from awhourglass.config import to_dict
+
+        base = to_dict(load_yaml(DatasetConfig, args.config))
+    skip_bad = args.skip_bad or bool(base.get("skip_bad", False))
+    base.update(format=args.fmt, root=args.path, split=args.split, skip_bad=skip_bad)
+    cfg = from_dict(DatasetConfig, base)
+    if args.action == "check":
+        report = check_dataset(cfg, limit=args.limit)
+        print("\n".join(report.lines()))
+        return 1 if report.broken else 0
+    out = write_grid(cfg, args.out, n=args.n)
+    print(f"wrote {out}")
+    return 0

@@ -33,6 +33,8 @@ class Sample:
         hand_side: ``"left"`` or ``"right"``: the hand as recorded, before any mirroring.
         domain: :data:`SOURCE` or :data:`TARGET`.
         source: where the sample came from (file path and frame), for error messages and reports.
+        mirrored: the crop is mirrored relative to the recording (a left hand under ``mirror_left``, or a
+            flip augmentation); the hand shown is ``hand_side`` if False, the other side if True.
     """
 
     image: torch.Tensor
@@ -45,6 +47,7 @@ class Sample:
     hand_side: str = "right"
     domain: int = SOURCE
     source: str = ""
+    mirrored: bool = False
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Batch:
         depth: ``(B, 1, H, W)``, NaN where ``has_depth`` is False; depth_mask: ``(B, 1, H, W)`` bool.
         has_depth: ``(B,)`` bool.
         domain: ``(B,)`` int64.
-        hand_side, source: per-sample strings.
+        hand_side, source: per-sample strings; mirrored: per-sample bools (see :class:`Sample`).
     """
 
     image: torch.Tensor
@@ -73,6 +76,7 @@ class Batch:
     domain: torch.Tensor
     hand_side: list[str] = field(default_factory=list)
     source: list[str] = field(default_factory=list)
+    mirrored: list[bool] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.image.shape[0])
@@ -90,8 +94,12 @@ class Batch:
         if index.dtype == torch.bool:
             index = index.nonzero(as_tuple=True)[0]
         rows = index.tolist()
+        # a per-sample list left empty by a hand-built Batch (e.g. ``mirrored``) stays empty
         return Batch(
-            **{k: (v[index] if isinstance(v, torch.Tensor) else [v[i] for i in rows]) for k, v in self.__dict__.items()}
+            **{
+                k: (v[index] if isinstance(v, torch.Tensor) else ([v[i] for i in rows] if v else []))
+                for k, v in self.__dict__.items()
+            }
         )
 
     def pin_memory(self) -> Batch:
@@ -121,4 +129,5 @@ def collate(samples: Sequence[Sample]) -> Batch:
         domain=torch.tensor([s.domain for s in samples], dtype=torch.int64),
         hand_side=[s.hand_side for s in samples],
         source=[s.source for s in samples],
+        mirrored=[bool(s.mirrored) for s in samples],
     )

@@ -1,0 +1,120 @@
+"""Typed dataset and loader configs (load with :func:`awhourglass.config.from_dict` / ``load_yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class AugmentConfig:
+    """Random crop/colour augmentation, drawn per sample from a seeded generator.
+
+    Attributes:
+        enabled: apply any augmentation at all (training sets); off for evaluation.
+        scale: crop side multiplier drawn uniformly from ``[lo, hi]``.
+        rotation_deg: in-plane rotation drawn uniformly from ``[-r, r]`` degrees, implemented as a rotation
+            of the camera about its optical axis (K stays a pinhole, 3D joints rotate with the image).
+        translate: crop centre shift, uniform in ``[-f, f]`` × crop side on each axis.
+        brightness, contrast, saturation: colour factors drawn uniformly from ``[1 − x, 1 + x]``.
+        flip_prob: probability of a horizontal flip (mirrors image, K, 2D, 3D and depth). A flip turns a
+            right hand into a left one, so it requires ``mirror_left: false`` (see docs/datasets.md).
+    """
+
+    enabled: bool = False
+    scale: tuple[float, float] = (0.9, 1.1)
+    rotation_deg: float = 30.0
+    translate: float = 0.05
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    flip_prob: float = 0.0
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset on disk.
+
+    Attributes:
+        format: on-disk layout: ``rhd``, ``stb``, ``freihand`` or ``mpd``.
+        root: dataset folder (RHD: the folder holding ``training/`` and ``anno_training.pickle``; STB: the
+            folder holding ``labels/`` and the sequence folders; FreiHAND: holding ``training_K.json``;
+            MPD: holding ``annotated_frames/`` and ``calibrations/``).
+        split: ``train`` or ``test``/``eval`` (RHD: training/evaluation; STB: B2–B6 / B1 unless
+            ``sequences`` is given; FreiHAND: training/evaluation; MPD: see ``mpd_test_sequences``);
+            ``all`` takes everything.
+        input_size: side of the square network input crop, pixels.
+        labels: ``3d`` keeps the 3D joints; ``2d`` hides them (``xyz_m`` None), the weakly supervised target.
+        with_depth: load depth images where the dataset has them (RHD, STB).
+        mirror_left: mirror left hands to the right-hand convention (STB is all left hands, RHD mixed).
+        crop_scale: crop side = ``crop_scale`` × the longer side of the visible joints' bounding box.
+        min_crop_px: smallest crop side in original pixels.
+        augment: random augmentation options.
+        skip_bad: skip unreadable samples with a warning count instead of raising.
+        max_samples: keep only the first N samples (quick runs); None = all.
+        sequences: STB/MPD sequence names to use, overriding the split; empty = by split.
+        stb_depth_frame: ``depth``: SK depth PNGs are in the depth camera's pixel grid and are registered
+            to the colour camera with the calibration; ``color``: already registered; ``auto``: what
+            ``intrinsics.json``'s ``depth_png_registered_to_color`` says, else ``depth`` (published STB).
+        depth_band_m: STB hand mask: depth within this band around the median depth at visible joints.
+        rhd_hand: ``auto`` picks the hand with the larger mask area (ties: more visible joints).
+        freihand_versions: which of FreiHAND's 4 background versions to use (0 = green screen).
+        seed: base seed of the per-sample augmentation generator.
+    """
+
+    format: Literal["rhd", "stb", "freihand", "mpd"]
+    root: str
+    split: Literal["train", "test", "eval", "all"] = "train"
+    input_size: int = 128
+    labels: Literal["3d", "2d"] = "3d"
+    with_depth: bool = True
+    mirror_left: bool = True
+    crop_scale: float = 1.5
+    min_crop_px: float = 16.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    skip_bad: bool = False
+    max_samples: int | None = None
+    sequences: tuple[str, ...] = ()
+    stb_depth_frame: Literal["auto", "depth", "color"] = "auto"
+    depth_band_m: float = 0.08
+    rhd_hand: Literal["auto", "left", "right"] = "auto"
+    freihand_versions: tuple[int, ...] = (0, 1, 2, 3)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.input_size <= 0:
+            raise ValueError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
+        if self.crop_scale <= 0:
+            raise ValueError(f"DatasetConfig.crop_scale must be positive, got {self.crop_scale}")
+        if self.augment.flip_prob > 0 and self.mirror_left:
+            raise ValueError(
+                "DatasetConfig: augment.flip_prob > 0 needs mirror_left: false (a flip shows a right-handed "
+                "model a left hand; with mirror_left the model is right-handed only)"
+            )
+
+
+@dataclass
+class LoaderConfig:
+    """DataLoader options.
+
+    Attributes:
+        batch_size: samples per batch per process (two-domain: half source, half target; must be even).
+        num_workers: worker processes reading samples lazily (2 keeps this machine's 2 cores busy).
+        persistent_workers: keep workers alive across epochs.
+        prefetch_factor: batches prefetched per worker.
+        pin_memory: pin batches (for GPU training).
+        shuffle: shuffle single-domain loaders (two-domain loaders always shuffle).
+        drop_last: drop an incomplete last batch.
+        seed: seed of the sampler's shuffling (augmentation seeds derive from it too).
+        epoch_size: two-domain samples per domain per epoch; None = the larger domain's size.
+    """
+
+    batch_size: int = 32
+    num_workers: int = 2
+    persistent_workers: bool = True
+    prefetch_factor: int = 2
+    pin_memory: bool = False
+    shuffle: bool = True
+    drop_last: bool = True
+    seed: int = 0
+    epoch_size: int | None = None

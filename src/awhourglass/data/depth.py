@@ -1,0 +1,176 @@
+"""Depth at the dataset edge: decoding the datasets' depth PNGs, registering a depth camera to the colour
+camera, deriving a hand mask from depth and 2D joints, and the paper's Eq. 9 normalization.
+
+Everything here uses only the depth image, the calibration and the 2D joints, never 3D labels
+(method-notes item 7), so the same code serves the weakly supervised target domain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# --- Decoding ----------------------------------------------------------------------------------------------------
+
+
+def decode_rhd_depth(rgb: np.ndarray) -> np.ndarray:
+    """RHD depth PNG ``(H, W, 3)`` uint8 (R top byte, G low byte) → metres ``(H, W)`` float32.
+
+    ``depth_m = 5 · (R·256 + G) / 65535`` (datasets.md; the image is read as RGB, so R is channel 0).
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] < 2:
+        raise ValueError(f"decode_rhd_depth: expected an (H, W, 3) image, got shape {rgb.shape}")
+    r, g = rgb[..., 0].astype(np.float32), rgb[..., 1].astype(np.float32)
+    return (5.0 * (r * 256.0 + g) / 65535.0).astype(np.float32)
+
+
+def encode_rhd_depth(depth_m: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`decode_rhd_depth`: metres ``(H, W)`` → ``(H, W, 3)`` uint8 (B channel 0)."""
+    code = np.clip(np.round(np.asarray(depth_m, np.float64) * 65535.0 / 5.0), 0, 65535).astype(np.int64)
+    out = np.zeros((*code.shape, 3), np.uint8)
+    out[..., 0], out[..., 1] = code // 256, code % 256
+    return out
+
+
+def decode_stb_depth(rgb: np.ndarray) -> np.ndarray:
+    """STB SK depth PNG ``(H, W, 3)`` uint8 (R low byte, G high byte, mm) → metres ``(H, W)``; 0 = no reading."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] < 2:
+        raise ValueError(f"decode_stb_depth: expected an (H, W, 3) image, got shape {rgb.shape}")
+    mm = rgb[..., 0].astype(np.float32) + 256.0 * rgb[..., 1].astype(np.float32)
+    return (mm / 1000.0).astype(np.float32)
+
+
+def encode_stb_depth(depth_m: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`decode_stb_depth`: metres ``(H, W)`` → ``(H, W, 3)`` uint8 (mm, R low byte)."""
+    mm = np.clip(np.round(np.asarray(depth_m, np.float64) * 1000.0), 0, 65535).astype(np.int64)
+    out = np.zeros((*mm.shape, 3), np.uint8)
+    out[..., 0], out[..., 1] = mm % 256, mm // 256
+    return out
+
+
+# --- Registration ------------------------------------------------------------------------------------------------
+
+
+def register_depth(
+    depth_m: np.ndarray, K_depth: np.ndarray, R: np.ndarray, t_m: np.ndarray, K_color: np.ndarray, shape: tuple
+) -> np.ndarray:
+    """Re-render a depth image into the colour camera: ``X_colour = Rᵀ (X_depth − t)`` (STB's calibration).
+
+    Each valid depth pixel is back-projected with ``K_depth``, moved to the colour frame, projected with
+    ``K_color`` and splatted with a z-buffer (nearest surface wins) over a footprint as wide as one depth pixel
+    seen by the colour camera (focal-length ratio), so the magnified image has no holes.
+
+    Args:
+        depth_m: ``(Hd, Wd)`` metres, 0 = no reading.
+        K_depth, K_color: ``(3, 3)`` intrinsics; R: ``(3, 3)``; t_m: ``(3,)`` metres.
+        shape: ``(H, W)`` of the colour image.
+
+    Returns:
+        ``(H, W)`` float32 metres in the colour camera's pixel grid (z in the colour frame), 0 = none.
+    """
+    H, W = shape
+    v, u = np.nonzero(depth_m > 0)
+    z = depth_m[v, u].astype(np.float64)
+    x = (u - K_depth[0, 2]) / K_depth[0, 0] * z
+    y = (v - K_depth[1, 2]) / K_depth[1, 1] * z
+    pts = np.stack([x, y, z], 1) - np.asarray(t_m, np.float64)[None]
+    pts = pts @ np.asarray(R, np.float64)  # row-vector form of Rᵀ (X − t)
+    zc = pts[:, 2]
+    front = zc > 1e-6
+    pts, zc = pts[front], zc[front]
+    uc = K_color[0, 0] * pts[:, 0] / zc + K_color[0, 2]
+    vc = K_color[1, 1] * pts[:, 1] / zc + K_color[1, 2]
+    out = np.full(H * W, np.inf)
+    # Splat each point at 4 sub-pixel offsets ±h around its position: h covers the colour camera's
+    # magnification of one depth pixel (focal ratio), so neighbouring points leave no holes; h → 0.05 at 1:1.
+    ratio = max(K_color[0, 0] / K_depth[0, 0], K_color[1, 1] / K_depth[1, 1])
+    h = max(0.0, 0.5 * (ratio - 1.0)) + 0.05
+    for du in (-h, h):
+        for dv in (-h, h):
+            uu, vv = np.round(uc + du).astype(np.int64), np.round(vc + dv).astype(np.int64)
+            ok = (uu >= 0) & (uu < W) & (vv >= 0) & (vv < H)
+            np.minimum.at(out, vv[ok] * W + uu[ok], zc[ok])
+    out[~np.isfinite(out)] = 0.0
+    return out.reshape(H, W).astype(np.float32)
+
+
+# --- Hand mask from depth ----------------------------------------------------------------------------------------
+
+
+def sample_depth_at(depth_m: np.ndarray, uv_px: np.ndarray, radius: int = 2) -> np.ndarray:
+    """Median valid depth in a ``(2r+1)²`` window around each pixel ``(J, 2)`` → ``(J,)``, NaN where none."""
+    _H, _W = depth_m.shape
+    out = np.full(len(uv_px), np.nan)
+    for j, (u, v) in enumerate(np.asarray(uv_px, np.float64)):
+        if not (np.isfinite(u) and np.isfinite(v)):
+            continue
+        ui, vi = round(u), round(v)
+        win = depth_m[max(vi - radius, 0) : max(vi + radius + 1, 0), max(ui - radius, 0) : max(ui + radius + 1, 0)]
+        vals = win[win > 0]
+        if vals.size:
+            out[j] = float(np.median(vals))
+    return out
+
+
+def hand_mask_from_depth(
+    depth_m: np.ndarray, uv_px: np.ndarray, vis: np.ndarray, band_m: float = 0.08, margin: float = 0.15
+) -> np.ndarray:
+    """Hand pixels of a depth image, from the depth and the 2D joints only (no 3D labels).
+
+    A pixel is hand if its depth is valid, within ``band_m`` of the median depth sampled at the visible
+    joints, and inside the joints' bounding box grown by ``margin`` × its longer side on every edge.
+
+    Args:
+        depth_m: ``(H, W)`` metres, 0 = no reading. uv_px: ``(21, 2)``. vis: ``(21,)`` bool.
+
+    Returns:
+        ``(H, W)`` bool; all False when no visible joint has a depth reading.
+    """
+    H, W = depth_m.shape
+    vis = np.asarray(vis, bool)
+    pts = np.asarray(uv_px, np.float64)[vis if vis.any() else slice(None)]
+    d = sample_depth_at(depth_m, pts)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return np.zeros((H, W), bool)
+    centre = float(np.median(d))
+    lo, hi = pts.min(0), pts.max(0)
+    grow = margin * float((hi - lo).max()) + 2.0
+    lo, hi = lo - grow, hi + grow
+    vv, uu = np.mgrid[0:H, 0:W]
+    inside = (uu >= lo[0]) & (uu <= hi[0]) & (vv >= lo[1]) & (vv <= hi[1])
+    return inside & (depth_m > 0) & (np.abs(depth_m - centre) <= band_m)
+
+
+# --- Paper Eq. 9 -------------------------------------------------------------------------------------------------
+
+
+def normalize_depth_eq9(depth_m: torch.Tensor, mask: torch.Tensor, min_range_m: float = 1e-3):
+    """Paper Eq. 9 (without the stray Σ): ``(d_max − d) / d_range`` on hand pixels, 0 elsewhere.
+
+    ``d_max`` and ``d_range = d_max − d_min`` are taken over the hand pixels with a valid (> 0) depth,
+    so the nearest hand point maps to 1 and the farthest to 0.
+
+    Args:
+        depth_m: ``(..., H, W)`` metres, 0 = no reading. mask: same shape, bool hand pixels.
+        min_range_m: floor on ``d_range`` so a flat hand does not divide by ~0.
+
+    Returns:
+        ``(normalized, mask_used)``: ``mask_used = mask & (depth > 0)``; ``normalized`` is None where
+        the mask is empty (no depth label, rather than an all-zero one).
+    """
+    m = mask.bool() & (depth_m > 0)
+    if not bool(m.any()):
+        return None, m
+    vals = depth_m[m]
+    d_max, d_min = vals.max(), vals.min()
+    d_range = torch.clamp(d_max - d_min, min=min_range_m)
+    out = torch.where(m, (d_max - depth_m) / d_range, torch.zeros_like(depth_m))
+    return out.float(), m
+
+
+def denormalize_depth_eq9(norm: torch.Tensor, d_max_m: float, d_range_m: float) -> torch.Tensor:
+    """Inverse of :func:`normalize_depth_eq9` on hand pixels: ``d = d_max − norm · d_range``."""
+    return d_max_m - norm * d_range_m

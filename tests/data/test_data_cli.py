@@ -1,0 +1,46 @@
+import numpy as np
+from conftest import make_rhd, make_stb
+from PIL import Image
+
+from awhourglass.cli import main
+
+
+def test_check_counts_and_broken_files(tmp_path, capsys):
+    root = tmp_path / "rhd"
+    make_rhd(root)
+    assert main(["data", "check", str(root), "--format", "rhd"]) == 0
+    out = capsys.readouterr().out
+    assert "samples: 3" in out and "broken: 0" in out
+    (root / "training" / "color" / "00001.png").write_bytes(b"not a png")
+    assert main(["data", "check", str(root), "--format", "rhd"]) == 1
+    out = capsys.readouterr().out
+    assert "broken: 1" in out and "color/00001.png: not a readable image" in out
+
+
+def test_check_reports_bad_labels_instead_of_stopping(tmp_path, capsys):
+    import scipy.io
+
+    root = tmp_path / "stb"
+    make_stb(root)
+    scipy.io.savemat(root / "labels" / "B2Random_SK.mat", {"handPara": np.zeros((2, 21, 2))})
+    assert main(["data", "check", str(root), "--format", "stb", "--split", "all"]) == 1
+    out = capsys.readouterr().out
+    assert "B2Random_SK.mat: handPara: expected shape (3, 21, N)" in out and "samples: 2" in out
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["data", "check", str(tmp_path / "none"), "--format", "stb"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("awh data: error:") and "labels: missing folder" in err and "\n" not in err
+
+
+def test_show_writes_a_grid(tmp_path, capsys):
+    root = tmp_path / "stb"
+    make_stb(root)
+    out = tmp_path / "g" / "grid.png"
+    assert main(["data", "show", str(root), "--format", "stb", "--split", "all", "--out", str(out), "--n", "3",
+                 "--input-size", "32"]) == 0
+    grid = np.asarray(Image.open(out))
+    # 3 tiles of (crop + depth) = 2 * 64 px wide each at scale 2, one row
+    assert grid.shape == (64, 3 * 128, 3)
+    assert (grid[:, :64] > 0).any() and grid[:, 64:128].max() == 255  # Eq. 9 depth reaches 1 on the hand
