@@ -84,3 +84,18 @@ def test_output_tensors_flattens_nested_outputs():
     a, b0, b1 = torch.zeros(1), torch.ones(2), torch.ones(3)
     flat = output_tensors(Out(a, [b0, {"k": b1, "i": torch.ones(1, dtype=torch.long)}], 3))
     assert [t.shape[0] for t in flat] == [1, 2, 3]
+
+
+def test_flops_counted_through_a_gradient_penalty():
+    """autograd.grad on a leaf with create_graph (WGAN-GP) must be countable: 2 forwards-worth of matmuls."""
+    lin = nn.Linear(8, 1, bias=False)
+    x = torch.randn(4, 8)
+
+    def penalty():
+        mixed = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(lin(mixed).sum(), mixed, create_graph=True)
+        (g.norm(dim=1) - 1).pow(2).mean().backward()
+
+    # y = mixed @ W.T: forward mm 2·4·8·1; input gradient g = ones(4,1) @ W: mm 2·4·1·8; the penalty depends on W
+    # only through g, so its backward is one more mm for W's gradient, 2·1·4·8: three equal products.
+    assert count_flops(penalty) == 3 * (2 * 4 * 8)

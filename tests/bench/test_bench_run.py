@@ -48,8 +48,6 @@ def test_run_bench_reports_counted_flops_and_consistent_utilization(tmp_path):
     assert names == [
         "inference",
         "latency (batch 1)",
-        "inference, BN folded",
-        "latency (batch 1), BN folded",
         "train step",
     ]
     for r in report.results:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from awhourglass.bench.model_speed import SpeedResult
-from awhourglass.bench.timing import time_fn
+from awhourglass.bench.timing import Clock, time_fn
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ def measure_onnx(
     warmup: int = 2,
     repeats: int = 5,
     latency_min_time_s: float = 1.0,
+    clock: Clock = "wall",
 ) -> OnnxSpeed:
     """Export ``model`` to a temporary ONNX file and time it in onnxruntime at ``batch`` and at batch 1."""
     try:
@@ -58,7 +59,9 @@ def measure_onnx(
     results = []
     for b, min_time in ((batch, 0.0), (1, latency_min_time_s)):
         feed = {"image": torch.randn(b, 3, size, size, generator=gen).numpy()}
-        timing = time_fn(lambda feed=feed: session.run(None, feed), warmup=warmup, repeats=repeats, min_time_s=min_time)
+        timing = time_fn(
+            lambda feed=feed: session.run(None, feed), warmup=warmup, repeats=repeats, min_time_s=min_time, clock=clock
+        )
         name = "onnxruntime inference" if b == batch else "onnxruntime latency (batch 1)"
         results.append(SpeedResult.from_timing(name, b, timing, round(flops_per_image * b), peak_flops_per_s))
     return OnnxSpeed(True, "", ort.__version__, results[0], results[1])

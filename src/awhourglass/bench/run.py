@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 import torch
 
-from awhourglass.bench.fuse import fold_batchnorm
 from awhourglass.bench.mediapipe_ref import MediaPipeLatency, measure_mediapipe_landmark
 from awhourglass.bench.model_speed import SpeedResult, image_layout, measure_inference, measure_step
 from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
 from awhourglass.bench.peak import MatmulPeak, measure_matmul_peak
+from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline
+from awhourglass.bench.timing import Clock
 from awhourglass.bench.workloads import Workloads, build_workloads
 
 
@@ -39,7 +40,9 @@ class BenchConfig:
         onnx: also export and time the ONNX graph when onnxruntime is installed.
         mediapipe: also time MediaPipe's hand landmark network when mediapipe is installed.
         pipeline: also time the synthetic generator and the RHD/STB readers.
-        pipeline_images: images generated/written for the pipeline figures.
+        pipeline_images: images written per domain for the data-loader figures.
+        clock: ``"wall"`` (elapsed time, what a user waits) or ``"cpu"`` (CPU seconds of this process with one
+            thread: robust to other load on a shared machine; see :mod:`awhourglass.bench.timing`).
     """
 
     size: Literal[64, 128, 256] = 64
@@ -53,7 +56,8 @@ class BenchConfig:
     onnx: bool = True
     mediapipe: bool = True
     pipeline: bool = True
-    pipeline_images: int = 64
+    pipeline_images: int = 32
+    clock: Clock = "wall"
 
     def __post_init__(self) -> None:
         if self.size not in (64, 128, 256):
@@ -63,6 +67,10 @@ class BenchConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.threads < 0 or self.warmup < 0:
             raise ValueError("threads and warmup must be >= 0")
+        if self.clock not in ("wall", "cpu"):
+            raise ValueError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
+        if self.clock == "cpu" and self.threads > 1:
+            raise ValueError("clock 'cpu' measures one thread: use threads 0 or 1")
 
 
 @dataclass
@@ -76,7 +84,8 @@ class BenchReport:
     results: list[SpeedResult] = field(default_factory=list)
     onnx: OnnxSpeed | None = None
     mediapipe: MediaPipeLatency | None = None
-    pipeline: dict[str, Any] = field(default_factory=dict)
+    pipeline: PipelineSpeed | None = None
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def result(self, name: str) -> SpeedResult:
@@ -119,13 +128,26 @@ def run_bench(
         log: progress callback (one line per section).
     """
     t_start = time.perf_counter()
-    threads = cfg.threads or (os.cpu_count() or 1)
+    threads = 1 if cfg.clock == "cpu" else (cfg.threads or (os.cpu_count() or 1))
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    log(f"matmul peak ({cfg.peak_n}², fp32, {threads} threads)")
-    peak = measure_matmul_peak(cfg.peak_n, repeats=max(cfg.repeats, 5), warmup=cfg.warmup)
-    report = BenchReport(cfg, machine_info(), peak, {})
-    p = peak.flops_per_s
+    clock = cfg.clock
+    peaks: list[MatmulPeak] = []
+
+    def measure_peak() -> float:
+        # measured between sections too: the best of all is the yardstick (load only ever lowers it)
+        peaks.append(measure_matmul_peak(cfg.peak_n, repeats=max(cfg.repeats, 5), warmup=1, clock=clock))
+        return max(q.flops_per_s for q in peaks)
+
+    log(f"matmul peak ({cfg.peak_n}², fp32, {threads} thread(s), {clock} clock)")
+    p = measure_peak()
+    report = BenchReport(cfg, machine_info(), peaks[0], {})
+    load = report.machine["loadavg_1_5_15"][0]
+    if clock == "wall" and load > 0.5 * (os.cpu_count() or 1):
+        report.notes.append(
+            f"machine busy at start (load average {load:.1f} on {os.cpu_count()} cores): wall-clock figures are "
+            "pessimistic and utilization understated; rerun on an idle machine or with --clock cpu"
+        )
 
     w = workloads_factory(cfg.size, cfg.batch, cfg.channels_last)
     report.network = {
@@ -134,68 +156,54 @@ def run_bench(
         "input": [3, cfg.size, cfg.size],
         "channels_last": cfg.channels_last,
     }
-    timing_kw = {"warmup": cfg.warmup, "repeats": cfg.repeats}
+    kw = {"warmup": cfg.warmup, "repeats": cfg.repeats, "clock": clock}
+    lat_kw = {**kw, "min_time_s": cfg.latency_min_time_s}
     gen = torch.Generator().manual_seed(1)
-    x = image_layout(torch.randn(cfg.batch, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
-    x1 = image_layout(torch.randn(1, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
+    x = image_layout(torch.rand(cfg.batch, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
+    x1 = image_layout(torch.rand(1, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
 
-    log(f"inference, batch {cfg.batch}")
-    report.results.append(measure_inference(w.model, x, p, name="inference", **timing_kw))
-    log("latency, batch 1")
-    report.results.append(
-        measure_inference(w.model, x1, p, name="latency (batch 1)", min_time_s=cfg.latency_min_time_s, **timing_kw)
-    )
-    try:
-        folded = fold_batchnorm(w.model, channels_last=cfg.channels_last)
-    except Exception as exc:  # a model fx cannot trace keeps its eager figures only
-        report.network["fold_batchnorm"] = f"not traceable: {type(exc).__name__}: {exc}"
-    else:
-        log("inference and latency with BatchNorm folded")
-        report.results.append(measure_inference(folded, x, p, name="inference, BN folded", **timing_kw))
-        report.results.append(
-            measure_inference(
-                folded, x1, p, name="latency (batch 1), BN folded", min_time_s=cfg.latency_min_time_s, **timing_kw
-            )
-        )
+    log(f"inference, batch {cfg.batch}; latency, batch 1")
+    report.results.append(measure_inference(w.model, x, p, name="inference", **kw))
+    report.results.append(measure_inference(w.model, x1, p, name="latency (batch 1)", **lat_kw))
+    p = measure_peak()
     log(f"training step, batch {cfg.batch}")
-    report.results.append(measure_step(w.train_step, w.train_images, p, name="train step", **timing_kw))
+    report.results.append(measure_step(w.train_step, w.train_images, p, name="train step", **kw))
     if w.adapt_step is not None:
         log("adaptation step (critic steps, gradient penalty, depth regularizer, optimizers)")
-        report.results.append(measure_step(w.adapt_step, w.adapt_images, p, name="adaptation step", **timing_kw))
+        report.results.append(measure_step(w.adapt_step, w.adapt_images, p, name="adaptation step", **kw))
+    p = measure_peak()
 
     if cfg.onnx:
         log("ONNX export and onnxruntime")
-        inference = report.result("inference")
         report.onnx = measure_onnx(
             w.model,
             cfg.size,
             cfg.batch,
-            inference.flops_per_image,
+            report.result("inference").flops_per_image,
             p,
             threads=threads,
             latency_min_time_s=cfg.latency_min_time_s,
-            **timing_kw,
+            **kw,
         )
     if cfg.mediapipe:
         log("MediaPipe hand landmark reference")
-        report.mediapipe = measure_mediapipe_landmark()
+        report.mediapipe = measure_mediapipe_landmark(clock=clock)
     if cfg.pipeline:
-        from awhourglass.bench.pipeline import measure_pipeline
+        log("generator, file writer, readers and two-domain loader")
+        report.pipeline = measure_pipeline(
+            cfg.size, cfg.pipeline_images, report.result("train step").images_per_s, clock=clock
+        )
+        torch.set_num_threads(threads)
 
-        log("generator and data-loader throughput")
-        report.pipeline = measure_pipeline(cfg.size, cfg.pipeline_images, report.result("train step").images_per_s)
-
-    log("matmul peak again (the best of both is the yardstick)")
-    again = measure_matmul_peak(cfg.peak_n, repeats=max(cfg.repeats, 5), warmup=1)
-    if again.flops_per_s > p:
-        report.peak = peak.merged(again)
-        report.results = [_rescale(r, report.peak.flops_per_s) for r in report.results]
-        if report.onnx is not None and report.onnx.available:
-            report.onnx = dataclasses.replace(
-                report.onnx,
-                throughput=_rescale(report.onnx.throughput, report.peak.flops_per_s),
-                latency=_rescale(report.onnx.latency, report.peak.flops_per_s),
-            )
+    log("matmul peak again")
+    p = measure_peak()
+    report.peak = max(peaks, key=lambda q: q.flops_per_s)
+    report.results = [_rescale(r, p) for r in report.results]
+    if report.onnx is not None and report.onnx.available:
+        report.onnx = dataclasses.replace(
+            report.onnx, throughput=_rescale(report.onnx.throughput, p), latency=_rescale(report.onnx.latency, p)
+        )
+    report.machine["peaks_gflop_s"] = [round(q.flops_per_s / 1e9, 1) for q in peaks]
     report.machine["loadavg_1_5_15_end"] = list(os.getloadavg())
     report.seconds = time.perf_counter() - t_start
     return report
@@ -264,10 +272,24 @@ def format_table(report: BenchReport) -> str:
             )
         else:
             lines.append(f"{'MediaPipe hand landmark':34s} not measured: {mp.reason}")
-    if report.pipeline:
-        lines.append("")
-        for key, value in report.pipeline.items():
-            lines.append(f"{key:44s} {value:10.1f}" if isinstance(value, float) else f"{key:44s} {value}")
+    pl = report.pipeline
+    if pl is not None:
+        lines += [
+            "",
+            f"input pipeline (images/s; the training step consumes {pl.train_step_img_s:.1f}):",
+            f"  generator in memory, source / target        {pl.generator_source_img_s:8.1f} / "
+            f"{pl.generator_target_img_s:.1f}",
+            f"  training with generation inline             {pl.generate_inline_train_img_s:8.1f}",
+            f"  generate + write RHD/STB files              {pl.write_img_s:8.1f}",
+            f"  read RHD / STB files, one process           {pl.reader_source_img_s:8.1f} / "
+            f"{pl.reader_target_img_s:.1f}",
+            f"  two-domain loader, {pl.loader_workers} workers                 {pl.loader_img_s:8.1f}",
+        ]
+    for note in report.notes:
+        lines.append(f"note: {note}")
     lines.append("")
-    lines.append(f"total {report.seconds:.0f} s; timings are best of {cfg.repeats} (noise: compare with median)")
+    lines.append(
+        f"total {report.seconds:.0f} s; {cfg.clock} clock; timings are best of {cfg.repeats} (noise: compare with "
+        f"median); peaks seen {report.machine.get('peaks_gflop_s')} GFLOP/s"
+    )
     return "\n".join(lines)

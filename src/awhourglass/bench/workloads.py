@@ -160,8 +160,7 @@ def build_workloads(size: int, batch: int, channels_last: bool) -> Workloads:
     if channels_last:
         adapt_model = adapt_model.to(memory_format=torch.channels_last)
     name = (
-        f"AWHourglassNet {cfg.num_stacks} stacks, width {cfg.width}, depth {cfg.depth}, "
-        f"stem stride {cfg.stem_stride}"
+        f"AWHourglassNet {cfg.num_stacks} stacks, width {cfg.width}, depth {cfg.depth}, stem stride {cfg.stem_stride}"
     )
     return Workloads(
         name=name,

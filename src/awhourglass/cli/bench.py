@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per figure; the best is reported")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: elapsed time (default; take final numbers on an idle machine); cpu: CPU time of one thread, "
+        "robust to other load on a shared machine",
+    )
     parser.add_argument("--nchw", action="store_true", help="use the NCHW memory format instead of channels-last")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export/onnxruntime figures")
     parser.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference latency")
@@ -33,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         onnx=not args.no_onnx,
         mediapipe=not args.no_mediapipe,
         pipeline=not args.no_pipeline,
+        clock=args.clock,
     )
     report = run_bench(cfg, log=lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
     print(format_table(report))

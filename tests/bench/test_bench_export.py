@@ -1,4 +1,4 @@
-"""BatchNorm folding and ONNX export keep the network's outputs."""
+"""ONNX export keeps the network's outputs."""
 
 from dataclasses import dataclass
 
@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from awhourglass.bench.fuse import fold_batchnorm
 from awhourglass.export import export_onnx, named_output_tensors
 
 
@@ -46,19 +45,6 @@ def _tiny_with_stats() -> _Tiny:
             mod.weight.data.uniform_(0.5, 1.5)
             mod.bias.data.uniform_(-0.5, 0.5)
     return m.eval()
-
-
-def test_fold_batchnorm_matches_eval_model_and_removes_batchnorm():
-    m = _tiny_with_stats()
-    x = torch.randn(3, 3, 32, 32)
-    folded = fold_batchnorm(m)
-    assert not any(isinstance(mod, nn.BatchNorm2d) for mod in folded.modules())
-    assert any(isinstance(mod, nn.BatchNorm2d) for mod in m.modules())  # the original is untouched
-    with torch.no_grad():
-        ref, out = m(x), folded(x.contiguous(memory_format=torch.channels_last))
-    assert isinstance(out, _Out)
-    for a, b in zip([*ref.heatmaps, ref.depth], [*out.heatmaps, out.depth], strict=True):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
 
 
 def test_named_output_tensors_names_follow_fields_and_indices():
