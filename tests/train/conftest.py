@@ -48,3 +48,16 @@ def fake_batch(n: int, size: int, domain: int, *, has_3d: bool = True, has_depth
 def make_batch():
     """Factory fixture: ``make_batch(n, size, domain, has_3d=..., has_depth=..., seed=...)``."""
     return fake_batch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks on a shared 2-core machine: intra-op threads only add contention.
+
+    Module scope so module-scoped reference runs use the same thread count as the tests comparing
+    against them (CPU float results depend on the number of threads).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,92 @@
+"""Phase 2: end-to-end training on half-source, half-target batches, critic steps interleaved.
+
+Per step (one network update): ``critic_steps`` critic updates on the step's batch (the critic's
+step function detaches the features, so only the critic moves), then one network update with the
+task losses of both domains plus the adaptation term (the critic frozen: its gradients from this
+update are discarded, each optimizer zeroes its own gradients before its backward). Reusing the
+step's batch for the critic updates follows WDGRL (Shen et al. 2018), the WH baseline's source.
+The target contributes 2D joints and depth images only; its 3D labels are never read here.
+"""
+
+from __future__ import annotations
+
+from awhourglass.errors import AwhError
+from awhourglass.train.batches import StepBatches, iterate_steps
+from awhourglass.train.config import OptimizerConfig
+from awhourglass.train.loop import StepInfo, Trainer, lr_at, make_optimizer, parameters, set_lr
+
+PHASE = "adapt"
+
+
+def domain_counts(batch_size: int, target_fraction: float) -> tuple[int, int]:
+    """Global (source, target) samples per step; both at least 1."""
+    n_target = round(batch_size * target_fraction)
+    n_source = batch_size - n_target
+    if n_source < 1 or n_target < 1:
+        raise AwhError(f"adapt batch_size {batch_size} with target_fraction {target_fraction} leaves a domain empty")
+    return n_source, n_target
+
+
+def run_adapt(trainer: Trainer, start_step: int) -> None:
+    """Train steps ``start_step .. phases.adapt.steps-1``; checkpoints as configured and at the end."""
+    cfg, parts, dist = trainer.cfg, trainer.parts, trainer.dist
+    phase = cfg.phases.adapt
+    if start_step >= phase.steps:
+        return
+    if parts.adapt_loss is None:
+        raise AwhError("the adapt phase needs an adapt step function")
+    params = parameters(parts.network)
+    base_lr = phase.lr if phase.lr is not None else cfg.optimizer.lr
+    optimizer = make_optimizer(cfg.optimizer, params, base_lr)
+    optimizers = {"network": optimizer}
+    critic_steps = cfg.method.critic_steps
+    use_critic = parts.critic is not None and parts.critic_loss is not None and critic_steps > 0
+    if use_critic:
+        critic_params = parameters({"critic": parts.critic})
+        critic_cfg = OptimizerConfig(name="adam", lr=cfg.method.critic_lr, betas=cfg.method.critic_betas)
+        critic_opt = make_optimizer(critic_cfg, critic_params)
+        optimizers["critic"] = critic_opt
+    for name, opt in optimizers.items():
+        if name in trainer.resume_optimizers:
+            opt.load_state_dict(trainer.resume_optimizers.pop(name))
+    if parts.target is None:  # source_only: the whole batch from the source
+        domains, counts = [parts.source], [phase.batch_size]
+    else:
+        domains, counts = [parts.source, parts.target], list(domain_counts(phase.batch_size, phase.target_fraction))
+    batches = StepBatches(domains, counts, cfg.seed, PHASE, dist, parts.collate_fn)
+    trainer.check_sampler(batches, start_step)
+    if start_step == 0 and parts.on_adapt_start is not None:
+        parts.on_adapt_start()
+    for module in parts.modules().values():
+        module.train()
+    trainer.logger.message(
+        f"{PHASE}: steps {start_step + 1}..{phase.steps}, global batch {' + '.join(map(str, counts))} "
+        f"(source + target), {critic_steps if use_critic else 0} critic steps per step"
+    )
+    bar = trainer.progress_bar(PHASE, start_step, phase.steps)
+    try:
+        stream = iterate_steps(batches, start_step, phase.steps, cfg.num_workers, dist.device.type == "cuda")
+        for step, batch in zip(range(start_step, phase.steps), stream, strict=True):
+            batch = batch.to(dist.device, non_blocking=True)
+            info = StepInfo(PHASE, step, phase.steps)
+            critic_values: dict[str, float] = {}
+            if use_critic:
+                for _ in range(critic_steps):
+                    critic_values = trainer.optimize(
+                        parts.critic_loss(batch, info),
+                        critic_opt,
+                        critic_params,
+                        None,
+                        PHASE,
+                        step,
+                        prefix="critic_",
+                    )
+            lr = lr_at(phase, base_lr, step)
+            set_lr(optimizer, lr)
+            values = trainer.optimize(
+                parts.adapt_loss(batch, info), optimizer, params, cfg.optimizer.grad_clip_norm, PHASE, step
+            )
+            values.update(critic_values)
+            trainer.after_step(PHASE, step + 1, phase.steps, values, lr, optimizers, batches, bar)
+    finally:
+        bar.close()

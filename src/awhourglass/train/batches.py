@@ -1,0 +1,173 @@
+"""Deterministic, resumable, sharded training batches.
+
+The global batch of step ``s`` is a pure function of ``(seed, phase, s)``: each domain runs through
+its own sequence of shuffled epochs (a fresh permutation per epoch, seeded by ``(seed, phase,
+domain, epoch)``), and step ``s`` takes the next ``count_d`` positions of domain ``d``. The smaller
+domain therefore simply cycles more often (the paper replicates real images to match the synthetic
+count). Consequences:
+
+* resuming needs only the step number (the "sampler position" stored in checkpoints is derived
+  from it, plus the dataset sizes to detect a changed dataset);
+* under ``N`` processes, rank ``r`` takes the ``r``-th contiguous slice of each domain's share, so
+  the union over ranks is exactly the single-process batch;
+* random augmentation is reproducible: every sample is loaded with the python/numpy/torch global
+  generators seeded from ``(seed, phase, step, slot)`` (then restored), independent of DataLoader
+  workers, of the number of ranks and of where a run was resumed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from awhourglass.data.base import HandDataset
+from awhourglass.data.sample import Batch, Sample, collate
+from awhourglass.train.distributed import DistInfo, shard_range
+
+PHASE_IDS = {"pretrain": 1, "adapt": 2}
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers (numpy SeedSequence, so nearby inputs give unrelated seeds)."""
+    words = np.random.SeedSequence([int(p) for p in parts]).generate_state(2, dtype=np.uint32)
+    return (int(words[0]) << 31) ^ int(words[1])
+
+
+def epoch_permutation(size: int, seed: int) -> torch.Tensor:
+    """``randperm(size)`` from a private generator seeded with ``seed`` (global RNG untouched)."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randperm(size, generator=gen)
+
+
+class _GlobalRng:
+    """Seed python/numpy/torch global generators for one sample, restoring them afterwards."""
+
+    def __enter__(self) -> _GlobalRng:
+        # the data pipeline may draw from numpy's legacy global generator: it is what we must pin
+        self.saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())  # noqa: NPY002
+        return self
+
+    def seed(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % (2**32))  # noqa: NPY002
+        torch.default_generator.manual_seed(seed)  # CPU only: CUDA generators are not restored
+
+    def __exit__(self, *exc: object) -> None:
+        py, npy, th = self.saved
+        random.setstate(py)
+        np.random.set_state(npy)  # noqa: NPY002
+        torch.set_rng_state(th)
+
+
+class StepBatches(Dataset):
+    """Item ``s`` is this rank's share of the global batch of step ``s``, collated into a :class:`Batch`.
+
+    Args:
+        domains: one indexable dataset of :class:`Sample` per domain (source first).
+        counts: global number of samples per step from each domain (e.g. ``[16, 16]`` for half/half).
+        seed: run seed; phase: ``"pretrain"`` or ``"adapt"``; dist: this rank.
+        collate_fn: samples → batch (default :func:`awhourglass.data.sample.collate`).
+    """
+
+    def __init__(
+        self,
+        domains: Sequence[Any],
+        counts: Sequence[int],
+        seed: int,
+        phase: str,
+        dist: DistInfo,
+        collate_fn: Callable[[list[Sample]], Batch] = collate,
+    ) -> None:
+        if len(domains) != len(counts):
+            raise ValueError(f"StepBatches: {len(domains)} domains but {len(counts)} counts")
+        self.sizes = [len(d) for d in domains]
+        for i, (n, c) in enumerate(zip(self.sizes, counts, strict=True)):
+            if c > 0 and n == 0:
+                raise ValueError(f"StepBatches: domain {i} is empty but {c} samples per step are requested from it")
+        self.domains = list(domains)
+        self.counts = [int(c) for c in counts]
+        self.seed, self.phase_id, self.dist = int(seed), PHASE_IDS[phase], dist
+        self.shards = [shard_range(c, dist, what=f"per-step count of domain {i}") for i, c in enumerate(self.counts)]
+        self.collate_fn = collate_fn
+        self._perm: dict[tuple[int, int], torch.Tensor] = {}
+
+    def _index(self, domain: int, position: int) -> int:
+        size = self.sizes[domain]
+        epoch, offset = divmod(position, size)
+        key = (domain, epoch)
+        if key not in self._perm:
+            if len(self._perm) > 8:
+                self._perm.clear()
+            self._perm[key] = epoch_permutation(size, derive_seed(self.seed, self.phase_id, domain, epoch))
+        return int(self._perm[key][offset])
+
+    def indices(self, step: int) -> list[tuple[int, int, int]]:
+        """This rank's ``(domain, dataset index, global slot)`` triples for ``step``."""
+        out, slot0 = [], 0
+        for d, (count, (lo, hi)) in enumerate(zip(self.counts, self.shards, strict=True)):
+            for j in range(lo, hi):
+                out.append((d, self._index(d, step * count + j), slot0 + j))
+            slot0 += count
+        return out
+
+    def __len__(self) -> int:  # steps are unbounded; DataLoader only uses our explicit sampler
+        return 2**62
+
+    def __getitem__(self, step: int) -> Batch:
+        samples = []
+        with _GlobalRng() as rng:
+            for d, index, slot in self.indices(step):
+                seed = derive_seed(self.seed, self.phase_id, step, slot)
+                rng.seed(seed)
+                dataset = self.domains[d]
+                # the package's readers take their augmentation seed with the index; others use the globals
+                samples.append(dataset[(index, seed)] if isinstance(dataset, HandDataset) else dataset[index])
+        return self.collate_fn(samples)
+
+    def position(self, next_step: int) -> dict[str, Any]:
+        """Plain-data sampler position before ``next_step`` (for checkpoints and resume checks)."""
+        return {
+            "phase_id": self.phase_id,
+            "next_step": int(next_step),
+            "sizes": list(self.sizes),
+            "counts": list(self.counts),
+            "epochs": [divmod(next_step * c, n)[0] if n else 0 for c, n in zip(self.counts, self.sizes, strict=True)],
+            "offsets": [divmod(next_step * c, n)[1] if n else 0 for c, n in zip(self.counts, self.sizes, strict=True)],
+        }
+
+
+def _identity(batch: Batch) -> Batch:
+    return batch
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # the workers themselves are the parallelism
+
+
+def iterate_steps(
+    batches: StepBatches, start: int, stop: int, num_workers: int = 0, pin_memory: bool = False
+) -> Iterator[Batch]:
+    """Batches of steps ``start .. stop-1`` in order, loaded by ``num_workers`` DataLoader workers."""
+    if stop <= start:
+        return iter(())
+    loader = DataLoader(
+        batches,
+        batch_size=None,
+        sampler=range(start, stop),
+        num_workers=num_workers,
+        collate_fn=_identity,
+        pin_memory=pin_memory,
+        # a private generator: creating the loader must not consume the global RNG (exact resume)
+        generator=torch.Generator().manual_seed(batches.seed),
+        prefetch_factor=2 if num_workers > 0 else None,
+        worker_init_fn=_worker_init if num_workers > 0 else None,
+    )
+    return iter(loader)
+
+
+__all__ = ["StepBatches", "derive_seed", "epoch_permutation", "iterate_steps"]

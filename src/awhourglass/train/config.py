@@ -1,0 +1,194 @@
+"""The typed training config (``awh train CONFIG.yaml``): data, model, method, optimizers, phases, run settings.
+
+Loaded with :func:`load_train_config` (strict: unknown keys are errors). Batch sizes are *global*:
+under ``N`` processes each rank gets ``batch_size / N`` samples (per domain in the adapt phase).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from awhourglass.config import ConfigError, from_dict, to_dict
+from awhourglass.data.config import DatasetConfig
+from awhourglass.models.config import MethodConfig, ModelConfig
+
+
+@dataclass
+class OptimizerConfig:
+    """One optimizer. ``lr`` is the base rate; a phase's ``lr`` (if set) replaces it."""
+
+    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    grad_clip_norm: float | None = None
+
+
+@dataclass
+class PhaseConfig:
+    """Length and schedule of one phase.
+
+    Attributes:
+        steps: optimizer steps of the network (generator steps in the adapt phase); 0 skips the phase.
+        batch_size: global batch (all ranks together); in the adapt phase half source, half target
+            (``target_fraction``).
+        lr: learning rate of the network for this phase (``None``: the optimizer's ``lr``).
+        lr_milestones: steps at which the rate is multiplied by ``lr_gamma`` (step decay).
+    """
+
+    steps: int = 0
+    batch_size: int = 32
+    lr: float | None = None
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+
+
+@dataclass
+class AdaptPhaseConfig(PhaseConfig):
+    """Phase 2 extras (the critic's steps and optimizer are ``method.critic_steps/critic_lr/critic_betas``).
+
+    Attributes:
+        target_fraction: share of each batch drawn from the target domain (paper: 0.5).
+    """
+
+    target_fraction: float = 0.5
+
+
+@dataclass
+class PhasesConfig:
+    """Phase 1 (pretrain: source only, full 3D labels, no critic) and phase 2 (adapt: two domains)."""
+
+    pretrain: PhaseConfig = field(default_factory=PhaseConfig)
+    adapt: AdaptPhaseConfig = field(default_factory=AdaptPhaseConfig)
+
+
+@dataclass
+class TrainDataConfig:
+    """The two domains.
+
+    Attributes:
+        source: the fully labelled (synthetic) dataset: phase 1, and the source half of phase 2.
+        target: the weakly labelled (real) dataset of phase 2; ``None`` when ``phases.adapt.steps`` is 0
+            or the method is ``source_only``. Unless the method is ``oracle``, its 3D labels are not even
+            loaded (``labels`` is forced to ``2d``).
+    """
+
+    source: DatasetConfig
+    target: DatasetConfig | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``awh train`` needs.
+
+    Attributes:
+        data: source/target datasets and crop settings (:mod:`awhourglass.data`).
+        model: network architecture (:mod:`awhourglass.models`).
+        method: source_only | oracle | joint | wh | dann | awh, its loss weights, and the critic's
+            steps per network step and Adam settings.
+        optimizer: the network's optimizer (encoder, decoder, heads, depth regularizer, DANN classifier).
+        phases: pretrain and adapt lengths, batch sizes, learning rates.
+        seed: seeds model init, data order, augmentation and every random draw of the steps.
+        deterministic: ``torch.use_deterministic_algorithms`` (warn-only where an op has no deterministic kernel).
+        device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` (under torchrun ``cuda`` means ``cuda:LOCAL_RANK``).
+        num_workers: DataLoader worker processes per rank.
+        log_every / ckpt_every: in steps of the current phase; a checkpoint is also written at each phase end.
+        init_from: a checkpoint whose ``model`` weights initialise the pose network (e.g. a pretrain
+            run's ``pretrain.pt``, to adapt several methods from one pretraining); adversaries start fresh.
+        sync_batchnorm: convert BatchNorm to SyncBatchNorm for multi-GPU runs.
+        progress: show tqdm progress bars.
+    """
+
+    data: TrainDataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    phases: PhasesConfig = field(default_factory=PhasesConfig)
+    seed: int = 0
+    deterministic: bool = True
+    device: str = "auto"
+    num_workers: int = 0
+    log_every: int = 10
+    ckpt_every: int = 100
+    init_from: str | None = None
+    sync_batchnorm: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name, phase in (("pretrain", self.phases.pretrain), ("adapt", self.phases.adapt)):
+            if phase.steps < 0:
+                raise ConfigError(f"phases.{name}.steps must be >= 0, got {phase.steps}")
+            if phase.batch_size < 1:
+                raise ConfigError(f"phases.{name}.batch_size must be >= 1, got {phase.batch_size}")
+        a = self.phases.adapt
+        if not 0.0 < a.target_fraction < 1.0:
+            raise ConfigError(f"phases.adapt.target_fraction must be in (0, 1), got {a.target_fraction}")
+        if self.log_every < 1 or self.ckpt_every < 1:
+            raise ConfigError("log_every and ckpt_every must be >= 1")
+        if self.num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
+
+
+# Fields that may differ between a run and its resumption without changing the result.
+RESUME_FREE_FIELDS = ("log_every", "ckpt_every", "progress", "num_workers", "device")
+
+
+def load_train_config(path: str | Path, overrides: list[str | Path] = ()) -> TrainConfig:
+    """Read a YAML config, then deep-merge each override YAML file over it (later wins)."""
+    data: dict[str, Any] = {}
+    for p in [path, *overrides]:
+        p = Path(p)
+        try:
+            layer = yaml.safe_load(p.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+        if not isinstance(layer, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level")
+        data = deep_merge(data, layer)
+    try:
+        return from_dict(TrainConfig, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``; nested mappings merge, everything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain config dicts."""
+    diffs = []
+    for k in sorted(set(a) | set(b)):
+        key = f"{prefix}{k}"
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs += config_differences(va, vb, key + ".")
+        elif va != vb:
+            diffs.append(key)
+    return diffs
+
+
+__all__ = [
+    "RESUME_FREE_FIELDS",
+    "AdaptPhaseConfig",
+    "OptimizerConfig",
+    "PhaseConfig",
+    "PhasesConfig",
+    "TrainConfig",
+    "TrainDataConfig",
+    "config_differences",
+    "deep_merge",
+    "load_train_config",
+    "to_dict",
+]

@@ -1,0 +1,192 @@
+"""Data-parallel training across processes (torchrun, one or many nodes), written out by hand.
+
+Every rank holds an identical replica of every module; each step, every rank computes its losses on
+its shard of the global batch, gradients are averaged with one flattened all-reduce per optimizer
+(mean over ranks), and every rank applies the same optimizer step. That is what PyTorch's
+``DistributedDataParallel`` does, but its reducer assumes one forward per backward through the
+wrapper: the step functions here call submodules directly and run several forwards per step (source
+and target halves, critic steps with frozen features), which the wrapper only tolerates with
+``static_graph`` and ``find_unused_parameters`` tricks. The explicit all-reduce is simple and exact.
+
+Process group: initialised from torchrun's environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``,
+``MASTER_ADDR``, ``MASTER_PORT``) when ``WORLD_SIZE > 1``; NCCL on CUDA, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from awhourglass.errors import AwhError
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: rank among ``world_size`` processes, and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def enabled(self) -> bool:
+        """True when a process group of more than one rank is active."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes logs and checkpoints."""
+        return self.rank == 0
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` → ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; other names are taken as given."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AwhError(f"device {name!r} requested but CUDA is not available")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def init_distributed(device: str = "auto", backend: str = "auto") -> DistInfo:
+    """Join the process group described by torchrun's environment, or run single-process.
+
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. Under torchrun ``cuda`` means ``cuda:LOCAL_RANK``.
+        backend: ``"auto"`` (NCCL for CUDA, gloo for CPU), ``"gloo"`` or ``"nccl"``.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world_size <= 1:
+        return DistInfo(0, 1, 0, dev)
+    for key in ("MASTER_ADDR", "MASTER_PORT"):
+        if key not in os.environ:
+            raise AwhError(f"WORLD_SIZE={world_size} but {key} is not set: launch with torchrun")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if backend == "auto":
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, init_method="env://", world_size=world_size, rank=rank)
+    return DistInfo(rank, world_size, local_rank, dev)
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group (no-op single-process)."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank (no-op single-process)."""
+    if info.enabled:
+        dist.barrier()
+
+
+def broadcast_parameters(modules: dict[str, nn.Module], info: DistInfo) -> None:
+    """Copy rank 0's parameters and buffers to every rank, so replicas start identical."""
+    if not info.enabled:
+        return
+    for name in sorted(modules):
+        for tensor in list(modules[name].parameters()) + list(modules[name].buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
+    """Mean of each parameter's gradient over ranks, in place (no-op single-process).
+
+    A parameter that got no gradient on any rank keeps ``grad=None`` (as single-process, so the
+    optimizer skips it); one that got a gradient on some rank only counts zeros on the others.
+    """
+    if not info.enabled or not params:
+        return
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=info.device)
+    dist.all_reduce(has)
+    live = [p for p, h in zip(params, has.tolist(), strict=True) if h > 0]
+    if not live:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in live]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for p in live:
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n
+
+
+def mean_over_ranks(values: dict[str, torch.Tensor], info: DistInfo) -> dict[str, float]:
+    """Scalar losses → Python floats averaged over ranks (one all-reduce); NaN anywhere stays NaN."""
+    names = sorted(values)
+    vec = torch.stack([values[k].detach().reshape(()).to(device=info.device, dtype=torch.float64) for k in names])
+    if info.enabled:
+        dist.all_reduce(vec)
+        vec /= info.world_size
+    return dict(zip(names, vec.tolist(), strict=True))
+
+
+def all_ranks_ok(ok: bool, info: DistInfo) -> bool:
+    """True only if ``ok`` on every rank; also acts as a barrier."""
+    if not info.enabled:
+        return ok
+    flag = torch.tensor([0.0 if ok else 1.0], device=info.device)
+    dist.all_reduce(flag)
+    return bool(flag.item() == 0.0)
+
+
+def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    """Every rank's ``obj`` (picklable) as a list indexed by rank, returned on every rank."""
+    if not info.enabled:
+        return [obj]
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def shard_range(count: int, info: DistInfo, what: str = "batch") -> tuple[int, int]:
+    """This rank's contiguous share ``[start, stop)`` of ``count`` items split evenly over ranks."""
+    if count % info.world_size:
+        raise AwhError(f"{what} of {count} cannot be split evenly over {info.world_size} processes")
+    share = count // info.world_size
+    return info.rank * share, (info.rank + 1) * share
+
+
+def convert_sync_batchnorm(module: nn.Module, info: DistInfo) -> nn.Module:
+    """BatchNorm → SyncBatchNorm under multi-GPU training, so statistics cover the global batch.
+
+    SyncBatchNorm has no CPU kernel: on gloo/CPU the BatchNorm statistics stay per rank (each rank
+    normalises its shard), which is what makes multi-process CPU runs differ from one process with
+    the full batch when a model uses BatchNorm in training mode.
+    """
+    if info.enabled and info.device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return module
+
+
+__all__ = [
+    "DistInfo",
+    "all_ranks_ok",
+    "average_gradients",
+    "barrier",
+    "broadcast_parameters",
+    "convert_sync_batchnorm",
+    "gather_objects",
+    "init_distributed",
+    "mean_over_ranks",
+    "resolve_device",
+    "shard_range",
+    "shutdown",
+]

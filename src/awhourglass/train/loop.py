@@ -1,0 +1,317 @@
+"""What both phases share: the parts of a run, one optimizer update, logging/checkpoint cadence.
+
+The phase loops (:mod:`.pretrain`, :mod:`.adapt`) are plain ``for step in range(start, steps)``
+loops over :class:`Trainer` helpers. A step function (:data:`LossFn`) maps a batch to a dict of
+named scalar losses whose ``"total"`` entry is minimised; the other entries are logged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from awhourglass import __version__
+from awhourglass.data.sample import Batch, Sample, collate
+from awhourglass.errors import AwhError
+from awhourglass.skeleton import JOINT_NAMES
+from awhourglass.train.batches import StepBatches
+from awhourglass.train.checkpoint import FORMAT, FORMAT_VERSION, CheckpointStore, rng_state
+from awhourglass.train.config import OptimizerConfig, PhaseConfig, TrainConfig
+from awhourglass.train.distributed import (
+    DistInfo,
+    all_ranks_ok,
+    average_gradients,
+    gather_objects,
+    mean_over_ranks,
+)
+from awhourglass.train.logging import MetricLogger, format_losses
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Which step a step function is computing: ``step`` is 0-based, ``total`` the phase length."""
+
+    phase: str
+    step: int
+    total: int
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the phase done before this step, in [0, 1) (e.g. for DANN's λ schedule)."""
+        return self.step / max(self.total, 1)
+
+
+LossFn = Callable[[Batch, StepInfo], dict[str, torch.Tensor]]
+
+
+@dataclass
+class TrainParts:
+    """The live objects of a run, built from a :class:`TrainConfig` (or by hand in tests).
+
+    Attributes:
+        network: modules updated by the network optimizer; ``"model"`` is the pose network, others
+            (depth regularizer, DANN domain classifier) are auxiliary. Saved under these names.
+        critic: the Wasserstein critic (updated by the critic optimizer), or ``None``.
+        source, target: indexable datasets of :class:`Sample` (``target`` may be ``None`` if the
+            adapt phase is skipped).
+        pretrain_loss: phase 1 step function (source batch, full 3D labels).
+        adapt_loss: phase 2 network step function (half/half batch).
+        critic_loss: phase 2 critic step function, or ``None`` (no critic steps).
+        collate_fn: samples → :class:`Batch`.
+        on_adapt_start: called once when phase 2 starts (not when it resumes), e.g. to copy the source's
+            domain-specific BatchNorm into the target's.
+    """
+
+    network: dict[str, nn.Module]
+    source: Sequence[Sample]
+    pretrain_loss: LossFn
+    target: Sequence[Sample] | None = None
+    adapt_loss: LossFn | None = None
+    critic: nn.Module | None = None
+    critic_loss: LossFn | None = None
+    collate_fn: Callable[[list[Sample]], Batch] = collate
+    on_adapt_start: Callable[[], None] | None = None
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every module by its checkpoint name (the critic as ``"critic"``)."""
+        out = dict(self.network)
+        if self.critic is not None:
+            out["critic"] = self.critic
+        return out
+
+
+class NonFiniteLossError(AwhError):
+    """A loss or gradient became NaN/inf: training stops, nothing is written for that step."""
+
+
+def make_optimizer(cfg: OptimizerConfig, params: list[nn.Parameter], lr: float | None = None) -> torch.optim.Optimizer:
+    """The optimizer ``cfg`` names over ``params`` (``lr`` overrides ``cfg.lr``)."""
+    lr = cfg.lr if lr is None else lr
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.name!r}")
+
+
+def lr_at(phase: PhaseConfig, base_lr: float, step: int) -> float:
+    """Step-decay learning rate of 0-based ``step``: ``base · gamma^(milestones passed)``."""
+    passed = sum(1 for m in phase.lr_milestones if step >= m)
+    return base_lr * phase.lr_gamma**passed
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def parameters(modules: dict[str, nn.Module]) -> list[nn.Parameter]:
+    """Trainable parameters of ``modules`` in a fixed order (sorted names), without duplicates."""
+    seen: set[int] = set()
+    out = []
+    for name in sorted(modules):
+        for p in modules[name].parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+    return out
+
+
+class Trainer:
+    """Run-wide state shared by the phase loops: config, parts, rank, logger, checkpoints."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        config_dict: dict[str, Any],
+        parts: TrainParts,
+        dist: DistInfo,
+        run_dir: Path,
+        logger: MetricLogger,
+        store: CheckpointStore,
+    ) -> None:
+        self.cfg, self.config_dict, self.parts, self.dist = cfg, config_dict, parts, dist
+        self.run_dir, self.logger, self.store = run_dir, logger, store
+        self.resume_optimizers: dict[str, Any] = {}  # optimizer states to load when the phase starts
+        self.resume_sampler: dict[str, Any] = {}  # sampler position of the checkpoint resumed from
+        self.last_checkpoint: str | None = None
+        self.global_step_offset = {"pretrain": 0, "adapt": cfg.phases.pretrain.steps}
+
+    def check_sampler(self, batches: StepBatches, start_step: int) -> None:
+        """Refuse to resume mid-phase on datasets whose sizes changed (the data order would differ)."""
+        saved, self.resume_sampler = self.resume_sampler, {}
+        if not saved or start_step == 0 or saved.get("phase_id") != batches.phase_id:
+            return
+        now = batches.position(start_step)
+        if saved["sizes"] != now["sizes"] or saved["counts"] != now["counts"]:
+            raise AwhError(
+                f"cannot resume: the checkpoint's datasets had {saved['sizes']} samples ({saved['counts']} per step), "
+                f"now {now['sizes']} ({now['counts']}); the batches would not be the same as in the original run"
+            )
+
+    # --- one update ----------------------------------------------------------------------------
+
+    def check_finite(self, values: dict[str, float], phase: str, step: int, what: str = "loss '{}'") -> None:
+        """Raise :class:`NonFiniteLossError` naming the first NaN/inf value and the 1-based step."""
+        for name, value in values.items():
+            if not math.isfinite(value):
+                last = self.last_checkpoint or "none written yet"
+                raise NonFiniteLossError(
+                    f"{what.format(name)} is {value} at {phase} step {step + 1}: training stopped; "
+                    f"no checkpoint was written for this step (last good checkpoint: {last})"
+                )
+
+    def optimize(
+        self,
+        losses: dict[str, torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        params: list[nn.Parameter],
+        clip: float | None,
+        phase: str,
+        step: int,
+        prefix: str = "",
+    ) -> dict[str, float]:
+        """Backward ``losses["total"]``, average gradients over ranks, check, clip, step.
+
+        Returns the losses (averaged over ranks) as floats, keys prefixed by ``prefix``.
+
+        Raises:
+            NonFiniteLossError: a loss or the gradient norm is NaN/inf (before any weight changes).
+        """
+        if "total" not in losses:
+            raise KeyError(f"{phase} step function returned {sorted(losses)}: no 'total' loss to minimise")
+        values = {prefix + k: v for k, v in mean_over_ranks(losses, self.dist).items()}
+        self.check_finite(values, phase, step)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        average_gradients(params, self.dist)
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            if clip is not None:
+                norm = torch.nn.utils.clip_grad_norm_(params, clip)
+            else:
+                norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            what = f"the gradient norm of {prefix or 'network '}loss 'total'"
+            self.check_finite({"": float(norm)}, phase, step, what=what)
+        optimizer.step()
+        return values
+
+    # --- progress, logs, checkpoints -----------------------------------------------------------
+
+    def progress_bar(self, phase: str, start: int, total: int) -> tqdm:
+        return tqdm(
+            total=total,
+            initial=start,
+            desc=phase,
+            disable=not (self.cfg.progress and self.dist.is_main),
+            dynamic_ncols=True,
+            leave=True,
+        )
+
+    def after_step(
+        self,
+        phase: str,
+        done: int,
+        total: int,
+        values: dict[str, float],
+        lr: float,
+        optimizers: dict[str, torch.optim.Optimizer],
+        batches: StepBatches,
+        bar: tqdm,
+    ) -> None:
+        """Progress bar, CSV row every ``log_every`` steps, checkpoint every ``ckpt_every`` and at the end."""
+        bar.update(1)
+        bar.set_postfix_str(format_losses(values), refresh=False)
+        if done % self.cfg.log_every == 0 or done == total:
+            self.logger.log(phase, done, values, lr)
+        if done % self.cfg.ckpt_every == 0 or done == total:
+            self.save(phase, done, optimizers, batches, values)
+
+    def checkpoint_dict(
+        self,
+        phase: str,
+        step: int,
+        optimizers: dict[str, torch.optim.Optimizer],
+        rng: list[Any],
+        sampler: dict[str, Any] | None,
+        metrics: dict[str, float],
+    ) -> dict[str, Any]:
+        """The self-describing checkpoint of the state after ``step`` completed steps of ``phase``."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "awhourglass_version": __version__,
+            "config": self.config_dict,
+            "joint_names": list(JOINT_NAMES),
+            "phase": phase,
+            "step": int(step),
+            "global_step": int(self.global_step_offset[phase] + step),
+            "modules": {k: _cpu_state(m.state_dict()) for k, m in self.parts.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            "rng": rng,
+            "world_size": self.dist.world_size,
+            "sampler": sampler or {},
+            "metrics": {k: float(v) for k, v in metrics.items()},
+        }
+
+    def save(
+        self,
+        phase: str,
+        step: int,
+        optimizers: dict[str, torch.optim.Optimizer],
+        batches: StepBatches | None,
+        metrics: dict[str, float],
+    ) -> None:
+        """Rank 0 writes the checkpoint; every rank waits and learns whether it succeeded."""
+        self._check_weights_finite(phase, step)
+        rng = gather_objects(rng_state(), self.dist)  # every rank's generators, for exact resume
+        ok, error = True, None
+        if self.dist.is_main:
+            try:
+                sampler = batches.position(step) if batches is not None else None
+                path = self.store.save(self.checkpoint_dict(phase, step, optimizers, rng, sampler, metrics))
+                self.last_checkpoint = f"{path} ({phase} step {step})"
+            except Exception as exc:  # report on every rank, not just hang the others
+                ok, error = False, exc
+        if not all_ranks_ok(ok, self.dist):
+            if error is not None:
+                raise error
+            raise AwhError(f"rank 0 failed to write the checkpoint at {phase} step {step}")
+        self.last_checkpoint = self.last_checkpoint or f"{self.store.last} ({phase} step {step})"
+
+    def _check_weights_finite(self, phase: str, step: int) -> None:
+        for name, module in self.parts.modules().items():
+            for pname, p in module.state_dict().items():
+                if p.is_floating_point() and not torch.isfinite(p).all():
+                    raise NonFiniteLossError(
+                        f"weight {name}.{pname} is not finite after {phase} step {step}: training stopped; "
+                        f"no checkpoint written (last good checkpoint: {self.last_checkpoint or 'none'})"
+                    )
+
+
+def _cpu_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+
+
+__all__ = [
+    "LossFn",
+    "NonFiniteLossError",
+    "StepInfo",
+    "TrainParts",
+    "Trainer",
+    "lr_at",
+    "make_optimizer",
+    "parameters",
+    "set_lr",
+]

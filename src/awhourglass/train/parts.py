@@ -1,0 +1,104 @@
+"""From a :class:`TrainConfig` to the live parts of a run: network, adversary, datasets, step functions.
+
+This is where ``models`` and ``data`` meet (the only place besides ``eval``). The step functions
+are :mod:`awhourglass.train.steps`; this module adapts them to the loop's ``fn(batch, info)`` form:
+
+* phase 1 runs ``generator_losses`` with the method switched to ``source_only`` (source 2.5D + depth
+  regularizer, the method's intermediate supervision, no adversary);
+* phase 2 splits each (rank-local) batch into its source and target halves for ``generator_losses``;
+  the critic step computes the detached features once per network step (the network does not change
+  during the critic steps) and reuses them for every critic update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from awhourglass.data.loader import build_dataset
+from awhourglass.data.sample import SOURCE, TARGET, Batch
+from awhourglass.errors import AwhError
+from awhourglass.models.hourglass import AWHourglassNet
+from awhourglass.train.config import TrainConfig
+from awhourglass.train.distributed import DistInfo
+from awhourglass.train.loop import StepInfo, TrainParts
+from awhourglass.train.steps import critic_features, critic_losses, generator_losses, make_adversary
+
+
+def split_domains(batch: Batch) -> tuple[Batch, Batch]:
+    """The source rows and the target rows of a mixed batch."""
+    return batch.select(batch.domain == SOURCE), batch.select(batch.domain == TARGET)
+
+
+def check_compatible(cfg: TrainConfig) -> None:
+    """Raise :class:`AwhError` for settings the data, model and method cannot run together."""
+    size = cfg.model.input_size
+    datasets = [("data.source", cfg.data.source)]
+    if cfg.data.target is not None:
+        datasets.append(("data.target", cfg.data.target))
+    for name, ds in datasets:
+        if ds.input_size != size:
+            raise AwhError(f"{name}.input_size is {ds.input_size} but model.input_size is {size}: they must match")
+    method = cfg.method
+    if cfg.phases.adapt.steps > 0 and method.uses_target:
+        if cfg.data.target is None:
+            raise AwhError(f"method {method.name!r} adapts to a target domain: set data.target")
+        if cfg.phases.adapt.target_fraction != 0.5:
+            raise AwhError(
+                f"method {method.name!r} pairs equal source and target halves: phases.adapt.target_fraction "
+                f"must be 0.5, got {cfg.phases.adapt.target_fraction}"
+            )
+        if method.name == "oracle" and cfg.data.target.labels != "3d":
+            raise AwhError("method 'oracle' trains on the target's 3D labels: set data.target.labels to 3d")
+
+
+def build_parts(cfg: TrainConfig, dist: DistInfo) -> TrainParts:
+    """Build the network, adversary, datasets and step functions that ``cfg`` describes."""
+    check_compatible(cfg)
+    method = cfg.method
+    model = AWHourglassNet(cfg.model)
+    adversary = make_adversary(cfg.model, method)
+    source = build_dataset(cfg.data.source, domain=SOURCE)
+    target = None
+    if cfg.phases.adapt.steps > 0 and method.uses_target:
+        tcfg = cfg.data.target
+        if method.name != "oracle":  # weak supervision: the target's 3D labels are not even loaded
+            tcfg = dataclasses.replace(tcfg, labels="2d")
+        target = build_dataset(tcfg, domain=TARGET)
+    pretrain_method = dataclasses.replace(method, name="source_only")
+
+    def pretrain_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
+        return generator_losses(model, None, batch, None, pretrain_method, info.progress)
+
+    def adapt_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
+        if target is None:
+            return generator_losses(model, None, batch, None, method, info.progress)
+        src, tgt = split_domains(batch)
+        return generator_losses(model, adversary, src, tgt, method, info.progress)
+
+    cache: dict[str, object] = {}
+
+    def critic_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
+        if cache.get("step") != info.step:
+            cache["features"] = critic_features(model, *split_domains(batch))
+            cache["step"] = info.step
+        fs, ft = cache["features"]
+        return critic_losses(fs, ft, adversary, method)
+
+    network = {"model": model}
+    if method.uses_domain_classifier:
+        network["domain_classifier"] = adversary  # trained by the network optimizer via gradient reversal
+    return TrainParts(
+        network=network,
+        source=source,
+        target=target,
+        pretrain_loss=pretrain_loss,
+        adapt_loss=adapt_loss,
+        critic=adversary if method.uses_critic else None,
+        critic_loss=critic_loss if method.uses_critic else None,
+        on_adapt_start=(lambda: model.copy_domain_bn(0, 1)) if cfg.model.domain_bn else None,
+    )
+
+
+__all__ = ["build_parts", "check_compatible", "split_domains"]

@@ -1,0 +1,219 @@
+"""Top level of training: ``train(cfg, out_dir, resume)`` runs phase 1 then phase 2, resumably.
+
+Run directory (written by rank 0)::
+
+    config.yaml        the config of the run (as loaded, defaults filled in)
+    last.pt            newest full checkpoint (weights, optimizers, RNG states, sampler position)
+    previous.pt        the one before (fallback if last.pt is damaged)
+    pretrain.pt        weights at the end of phase 1 (slim: for ``init_from``)
+    model.pt           final weights (slim: for eval / predict / export)
+    pretrain.csv, adapt.csv, train.log, tb/ (TensorBoard, if installed)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from awhourglass.config import dump_yaml, to_dict
+from awhourglass.errors import AwhError
+from awhourglass.skeleton import JOINT_NAMES
+from awhourglass.train.adapt import run_adapt
+from awhourglass.train.batches import derive_seed
+from awhourglass.train.checkpoint import CheckpointError, CheckpointStore, atomic_save, load_checkpoint, set_rng_state
+from awhourglass.train.config import RESUME_FREE_FIELDS, TrainConfig, config_differences
+from awhourglass.train.distributed import (
+    DistInfo,
+    barrier,
+    broadcast_parameters,
+    convert_sync_batchnorm,
+    gather_objects,
+    init_distributed,
+    shutdown,
+)
+from awhourglass.train.logging import MetricLogger
+from awhourglass.train.loop import Trainer, TrainParts
+from awhourglass.train.parts import build_parts
+from awhourglass.train.pretrain import run_pretrain
+
+PartsFactory = Callable[[TrainConfig, DistInfo], TrainParts]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))  # noqa: NPY002 (global generator, used by data pipelines)
+    torch.manual_seed(seed)
+
+
+def configure_determinism(enabled: bool, device: torch.device) -> None:
+    """Deterministic kernels where they exist (warn-only for ops without one)."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism
+        torch.backends.cudnn.benchmark = not enabled
+        torch.backends.cudnn.deterministic = enabled
+    if torch.are_deterministic_algorithms_enabled() != enabled:  # the call imports torch._inductor (seconds)
+        torch.use_deterministic_algorithms(enabled, warn_only=True)
+
+
+def slim_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Weights and description only (no optimizer, RNG or sampler state)."""
+    return {**ckpt, "optimizers": {}, "rng": [], "sampler": {}}
+
+
+def load_module_states(parts: TrainParts, states: dict[str, Any], source: str, strict_names: bool) -> list[str]:
+    """Load ``states[name]`` into each module of ``parts``; returns the names loaded."""
+    modules = parts.modules()
+    if strict_names and set(states) != set(modules):
+        raise CheckpointError(f"{source} holds modules {sorted(states)} but this run builds {sorted(modules)}")
+    loaded = []
+    for name, module in modules.items():
+        if name in states:
+            try:
+                module.load_state_dict(states[name])
+            except RuntimeError as exc:
+                raise CheckpointError(f"{source}: module {name!r} does not match this config: {exc}") from None
+            loaded.append(name)
+    return loaded
+
+
+def _check_resumable(cfg_dict: dict[str, Any], ckpt: dict[str, Any], path: Path) -> None:
+    diffs = [d for d in config_differences(cfg_dict, ckpt["config"]) if d.split(".")[0] not in RESUME_FREE_FIELDS]
+    if diffs:
+        raise CheckpointError(
+            f"cannot resume from {path}: the config differs from the run's in {diffs}; "
+            "resume with the run's config.yaml or start a new run with another --out"
+        )
+    if list(ckpt["joint_names"]) != list(JOINT_NAMES):
+        raise CheckpointError(f"{path} uses another joint order: {ckpt['joint_names']}")
+
+
+def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool, build_parts: PartsFactory) -> Path:
+    """:func:`train` with the parts factory given explicitly (tests pass small stand-ins)."""
+    created_group = not torch.distributed.is_initialized()
+    dist = init_distributed(cfg.device)
+    try:
+        return _fit(cfg, Path(out_dir), resume, build_parts, dist)
+    finally:
+        if created_group:
+            shutdown(dist)
+
+
+def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactory, dist: DistInfo) -> Path:
+    store = CheckpointStore(run_dir)
+    if store.exists() and not resume:
+        raise AwhError(f"{run_dir} already holds a run: pass --resume to continue it or use another --out")
+    configure_determinism(cfg.deterministic, dist.device)
+    seed_everything(cfg.seed)  # same on every rank: identical initial weights
+    parts = build_parts(cfg, dist)
+    for name, module in parts.modules().items():
+        # in place (children replaced), so step functions holding these modules see the change
+        if cfg.sync_batchnorm and convert_sync_batchnorm(module, dist) is not module:
+            raise AwhError(f"module {name!r} is itself a BatchNorm layer: wrap it to use sync_batchnorm")
+        module.to(dist.device)
+    config_dict = to_dict(cfg)
+    logger = MetricLogger(run_dir, enabled=dist.is_main)
+    trainer = Trainer(cfg, config_dict, parts, dist, run_dir, logger, store)
+
+    ckpt = None
+    if resume:
+        # rank 0 first: it may set a damaged last.pt aside, the others then read the same file
+        if dist.is_main:
+            found = store.load_latest(map_location=dist.device)
+        barrier(dist)
+        if not dist.is_main:
+            found = store.load_latest(map_location=dist.device)
+        if found is not None:
+            ckpt, path = found
+            _check_resumable(config_dict, ckpt, path)
+            load_module_states(parts, ckpt["modules"], str(path), strict_names=True)
+            trainer.resume_optimizers = dict(ckpt["optimizers"])
+            trainer.resume_sampler = dict(ckpt.get("sampler") or {})
+            trainer.last_checkpoint = f"{path} ({ckpt['phase']} step {ckpt['step']})"
+            logger.message(f"resumed from {trainer.last_checkpoint}")
+        else:
+            logger.message(f"--resume: no checkpoint in {run_dir}, starting from scratch")
+    if ckpt is None:
+        if cfg.init_from:
+            init = load_checkpoint(cfg.init_from, map_location=dist.device)
+            if list(init["joint_names"]) != list(JOINT_NAMES):
+                raise CheckpointError(f"{cfg.init_from} uses another joint order")
+            if "model" not in init["modules"]:
+                raise CheckpointError(f"{cfg.init_from} holds no 'model' weights")
+            # the pose network only: adversaries start fresh for the method being trained
+            loaded = load_module_states(parts, {"model": init["modules"]["model"]}, cfg.init_from, strict_names=False)
+            logger.message(f"initialised {loaded} from {cfg.init_from}")
+        broadcast_parameters(parts.modules(), dist)
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+        seed_everything(derive_seed(cfg.seed, 1 + dist.rank))  # per-rank streams for dropout, GP, ...
+    else:
+        rngs = ckpt["rng"]
+        if len(rngs) == dist.world_size:
+            set_rng_state(rngs[dist.rank])
+        else:
+            warnings.warn(
+                f"checkpoint was written by {len(rngs)} process(es), this run has {dist.world_size}: "
+                "data order is kept but random draws will differ from an uninterrupted run",
+                stacklevel=2,
+            )
+            seed_everything(derive_seed(cfg.seed, 1 + dist.rank, int(ckpt["global_step"])))
+
+    phase, step = (ckpt["phase"], int(ckpt["step"])) if ckpt is not None else ("pretrain", 0)
+    starts = gather_objects((phase, step), dist)
+    if len(set(starts)) > 1:  # e.g. a multi-node run whose run directory is not on a shared filesystem
+        raise AwhError(f"ranks would resume from different points {starts}: put --out on a filesystem every node sees")
+    try:
+        if phase == "pretrain":
+            logger.truncate("pretrain", step)
+            run_pretrain(trainer, step)
+            if cfg.phases.pretrain.steps > 0:
+                _write_slim(trainer, run_dir / "pretrain.pt", "pretrain", cfg.phases.pretrain.steps)
+            phase, step = "adapt", 0
+            trainer.resume_optimizers = {}  # a pretrain checkpoint's optimizer state is not the adapt phase's
+        if phase == "adapt":
+            logger.truncate("adapt", step)
+            run_adapt(trainer, step)
+        if trainer.last_checkpoint is None:  # both phases empty: still leave the weights
+            trainer.save("adapt", 0, {}, None, {})
+        final_phase = "adapt" if cfg.phases.adapt.steps > 0 or cfg.phases.pretrain.steps == 0 else "pretrain"
+        final_step = cfg.phases.adapt.steps if final_phase == "adapt" else cfg.phases.pretrain.steps
+        _write_slim(trainer, run_dir / "model.pt", final_phase, final_step)
+        logger.message("training complete")
+    except BaseException as exc:
+        logger.message(f"stopped: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        logger.close()
+    return run_dir / "model.pt"
+
+
+def _write_slim(trainer: Trainer, path: Path, phase: str, step: int) -> None:
+    if trainer.dist.is_main:
+        atomic_save(slim_checkpoint(trainer.checkpoint_dict(phase, step, {}, [], None, {})), path)
+    barrier(trainer.dist)
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> Path:
+    """Train as ``cfg`` says into ``out_dir``: pretrain, then adapt; returns the final ``model.pt``.
+
+    Args:
+        cfg: the training config.
+        out_dir: run directory (checkpoints, logs, config.yaml).
+        resume: continue from the newest usable checkpoint in ``out_dir`` (starts fresh if there is
+            none). Without it, an ``out_dir`` that already holds a run is an error.
+
+    Under torchrun (``WORLD_SIZE > 1``) every process calls this; rank 0 writes the files.
+    """
+    return fit(cfg, out_dir, resume, build_parts)
+
+
+__all__ = ["configure_determinism", "fit", "seed_everything", "train"]

@@ -1,0 +1,175 @@
+"""The loops with the real network, step functions and readers, on tiny generated RHD/STB-format data."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from awhourglass.data.config import DatasetConfig
+from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.synth.dataset import SynthConfig, write_dataset
+from awhourglass.train.checkpoint import load_checkpoint
+from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+from awhourglass.train.parts import build_parts
+from awhourglass.train.run import fit, train
+
+TINY_MODEL = ModelConfig(input_size=32, stem_stride=2, width=8, num_stacks=2, depth=2, depth_out_size=16, depth_width=8)
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp("synth")
+    write_dataset(SynthConfig(domain="source", n=8, out=str(base / "rhd"), size=64, split="training"), progress=False)
+    write_dataset(SynthConfig(domain="target", n=6, out=str(base / "stb"), size=64, split="training"), progress=False)
+    return base
+
+
+def _config(roots, method="awh", pretrain=2, adapt=3, **kw):
+    return TrainConfig(
+        data=TrainDataConfig(
+            source=DatasetConfig(format="rhd", root=str(roots / "rhd"), input_size=32),
+            target=DatasetConfig(format="stb", root=str(roots / "stb"), input_size=32, labels="3d"),
+        ),
+        model=TINY_MODEL,
+        method=MethodConfig(name=method, critic_steps=2, critic_width=8),
+        phases=PhasesConfig(
+            pretrain=PhaseConfig(steps=pretrain, batch_size=4, lr=1e-3),
+            adapt=AdaptPhaseConfig(steps=adapt, batch_size=4, lr=1e-3),
+        ),
+        device="cpu",
+        log_every=1,
+        ckpt_every=2,
+        progress=False,
+        **kw,
+    )
+
+
+def _losses(path):
+    rows = path.read_text().splitlines()
+    header = rows[0].split(",")
+    return header, [dict(zip(header, map(float, r.split(",")), strict=True)) for r in rows[1:]]
+
+
+@pytest.mark.parametrize("method", ["awh", "dann", "source_only", "oracle"])
+def test_every_method_trains_end_to_end(tmp_path, roots, method):
+    model_pt = train(_config(roots, method), tmp_path / "run")
+    header, rows = _losses(tmp_path / "run" / "adapt.csv")
+    assert len(rows) == 3 and all(math.isfinite(v) for r in rows for v in r.values())
+    ckpt = load_checkpoint(model_pt)
+    expected = {"awh": {"model", "critic"}, "dann": {"model", "domain_classifier"}}.get(method, {"model"})
+    assert set(ckpt["modules"]) == expected
+    if method == "awh":
+        assert {"wd", "critic_wd", "critic_gp", "alpha_mean"} <= set(header)
+    if method == "source_only":
+        assert rows[0]["tgt_2d"] == 0.0  # no target rows at all
+
+
+def _target_xyz(fill):
+    """A parts factory whose target samples carry ``fill`` (a number or a (21, 3) hand) as present 3D labels."""
+
+    def build(cfg, dist):
+        parts = build_parts(cfg, dist)
+        inner = parts.target
+
+        class Relabelled:
+            def __len__(self):
+                return len(inner)
+
+            def __getitem__(self, key):
+                xyz = fill if isinstance(fill, torch.Tensor) else torch.full((21, 3), fill)
+                return dataclasses.replace(inner[key], xyz_m=xyz)
+
+        parts.target = Relabelled()
+        return parts
+
+    return build
+
+
+def _weights(run):
+    return load_checkpoint(run / "last.pt")["modules"]["model"]
+
+
+def test_nan_target_xyz_keeps_every_weak_method_finite(tmp_path, roots):
+    for method in ("awh", "wh", "joint", "dann"):
+        out = tmp_path / method
+        fit(_config(roots, method, pretrain=1, adapt=2), out, resume=False, build_parts=_target_xyz(float("nan")))
+        _, rows = _losses(out / "adapt.csv")
+        assert all(math.isfinite(v) for r in rows for v in r.values()), method
+        assert all(torch.isfinite(v).all() for v in _weights(out).values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize(("method", "used"), [("awh", False), ("oracle", True)])
+def test_target_xyz_values_do_not_matter_unless_oracle(tmp_path, roots, method, used):
+    """NaN labels are masked as missing by the losses, so also try two different hands: weights must not move."""
+    runs = []
+    for seed in (0, 1):
+        hand = torch.randn(21, 3, generator=torch.Generator().manual_seed(seed)) * 0.04 + torch.tensor([0, 0, 0.5])
+        out = tmp_path / f"{method}-{seed}"
+        fit(_config(roots, method, pretrain=0, adapt=2), out, resume=False, build_parts=_target_xyz(hand))
+        runs.append(_weights(out))
+    same = all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert same != used
+
+
+def test_weak_target_is_loaded_without_3d(roots):
+    from awhourglass.train.distributed import DistInfo
+
+    parts = build_parts(_config(roots, "awh"), DistInfo())
+    assert parts.target[0].xyz_m is None
+    assert build_parts(_config(roots, "oracle"), DistInfo()).target[0].xyz_m is not None
+
+
+def test_resume_with_the_real_model(tmp_path, roots):
+    ref = tmp_path / "ref"
+    train(_config(roots), ref)
+
+    calls = {"n": 0}
+
+    def killed(cfg, dist):
+        parts = build_parts(cfg, dist)
+        inner = parts.adapt_loss
+
+        def wrapped(batch, info):
+            if info.step == 2:
+                raise KeyboardInterrupt
+            return inner(batch, info)
+
+        parts.adapt_loss = wrapped
+        calls["n"] += 1
+        return parts
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        fit(_config(roots), run, resume=False, build_parts=killed)
+    train(_config(roots), run, resume=True)
+    a, b = load_checkpoint(ref / "last.pt"), load_checkpoint(run / "last.pt")
+    for name in a["modules"]:
+        for k, v in a["modules"][name].items():
+            assert torch.equal(v, b["modules"][name][k]), f"{name}.{k}"
+
+
+def test_init_from_a_pretraining(tmp_path, roots):
+    pre = tmp_path / "pre"
+    train(_config(roots, pretrain=2, adapt=0), pre)
+    assert (pre / "pretrain.pt").exists()
+    run = tmp_path / "adapt"
+    cfg = _config(roots, pretrain=0, adapt=1, init_from=str(pre / "pretrain.pt"))
+    train(cfg, run)
+    log = (run / "train.log").read_text()
+    assert "initialised ['model']" in log
+    # no training at all: the run's weights are exactly the pretrained ones
+    copy = tmp_path / "copy"
+    train(_config(roots, pretrain=0, adapt=0, init_from=str(pre / "pretrain.pt")), copy)
+    w_pre = load_checkpoint(pre / "pretrain.pt")["modules"]["model"]
+    w_copy = load_checkpoint(copy / "model.pt")["modules"]["model"]
+    assert all(torch.equal(w_pre[k], w_copy[k]) for k in w_pre)
+    w_fresh = load_checkpoint(run / "model.pt")["modules"]["model"]
+    assert not all(torch.equal(w_pre[k], w_fresh[k]) for k in w_pre)
+
+
+def test_mismatched_sizes_are_reported(roots, tmp_path):
+    cfg = _config(roots)
+    cfg.model = dataclasses.replace(TINY_MODEL, input_size=64, depth_out_size=16)
+    with pytest.raises(Exception, match=r"input_size is 32 but model\.input_size is 64"):
+        train(cfg, tmp_path)
