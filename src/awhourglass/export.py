@@ -6,13 +6,17 @@ import dataclasses
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from awhourglass.errors import AwhError
+
+if TYPE_CHECKING:
+    from awhourglass.models import AWHourglassNet
 
 
 def named_output_tensors(out: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
@@ -41,12 +45,14 @@ def named_output_tensors(out: Any, prefix: str = "") -> list[tuple[str, torch.Te
 class _TupleOutputs(nn.Module):
     """Wraps a model so that it returns a flat tuple of tensors (what ONNX graphs can return)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, keep: list[int]) -> None:
         super().__init__()
         self.model = model
+        self.keep = keep
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(t for _, t in named_output_tensors(self.model(image)))
+        flat = named_output_tensors(self.model(image))
+        return tuple(flat[i][1] for i in self.keep)
 
 
 def _size_hw(input_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -65,6 +71,7 @@ def export_onnx(
     *,
     dynamic_batch: bool = True,
     opset: int = 18,
+    outputs: Sequence[str] | None = None,
 ) -> list[str]:
     """Write ``model`` (eval mode) as an ONNX graph taking ``image: (B, 3, H, W)`` float32.
 
@@ -78,6 +85,7 @@ def export_onnx(
         input_size: H (= W) or (H, W) in pixels.
         dynamic_batch: let the batch dimension vary at run time.
         opset: ONNX opset version.
+        outputs: names (see :func:`named_output_tensors`) of the outputs to keep, in this order; None keeps all.
 
     Returns:
         The graph's output names, in order (see :func:`named_output_tensors`).
@@ -98,8 +106,12 @@ def export_onnx(
     try:
         example = torch.zeros(2, 3, h, w)
         with torch.no_grad():
-            names = [n for n, _ in named_output_tensors(model(example))]
-        wrapper = _TupleOutputs(model).eval()
+            available = [n for n, _ in named_output_tensors(model(example))]
+        names = list(outputs) if outputs is not None else available
+        unknown = [n for n in names if n not in available]
+        if unknown or not names:
+            raise ValueError(f"outputs {unknown or names} not among the model's outputs {available}")
+        wrapper = _TupleOutputs(model, [available.index(n) for n in names]).eval()
         dynamic = {"image": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None
         fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
         os.close(fd)
@@ -124,3 +136,42 @@ def export_onnx(
     finally:
         model.train(was_training)
     return names
+
+
+def load_network(ckpt_path: str | Path) -> AWHourglassNet:
+    """The pose network of a training checkpoint (``model.pt``, ``pretrain.pt``, ``last.pt``), in eval mode.
+
+    Read with the restricted unpickler (:func:`awhourglass.train.checkpoint.load_checkpoint`); the architecture
+    comes from the checkpoint's own config, so no other file is needed.
+    """
+    from awhourglass.config import from_dict
+    from awhourglass.models import AWHourglassNet, ModelConfig
+    from awhourglass.train.checkpoint import CheckpointError, load_checkpoint
+
+    ckpt = load_checkpoint(ckpt_path)
+    try:
+        cfg = from_dict(ModelConfig, ckpt["config"]["model"])
+        state = ckpt["modules"]["model"]
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {ckpt_path} has no pose network (config.model / modules.model)") from exc
+    model = AWHourglassNet(cfg)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+DEPLOY_OUTPUTS = ("uv_px", "z_norm")
+
+
+def export_checkpoint(ckpt_path: str | Path, onnx_path: str | Path) -> list[str]:
+    """Export the pose network of ``ckpt_path`` to ONNX at its configured input size.
+
+    The graph returns what deployment needs: ``uv_px (B, 21, 2)`` joint pixels in the input crop and ``z_norm
+    (B, 21)`` normalized root-relative depths (decode to metres with :func:`awhourglass.geometry.decode_25d`,
+    given the crop's K and a bone length), plus the last stack's ``heatmap`` as a confidence map.
+
+    Returns:
+        The output names.
+    """
+    model = load_network(ckpt_path)
+    heatmap = f"stacks_{model.cfg.num_stacks - 1}_heatmap"
+    return export_onnx(model, onnx_path, model.cfg.input_size, outputs=[*DEPLOY_OUTPUTS, heatmap])
