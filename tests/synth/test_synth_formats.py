@@ -82,33 +82,68 @@ def test_rhd_round_trip(tmp_path):
         np.testing.assert_allclose(depth, batch["depth_m"][i], atol=5 / 65535)
 
 
-def test_stb_round_trip(tmp_path):
+def _read_stb_depth(path: Path) -> np.ndarray:
+    d = np.asarray(Image.open(path)).astype(np.float64)
+    return (d[..., 0] + 256 * d[..., 1]) / 1000  # mm = R + 256·G
+
+
+def _depth_at(depth_m, xyz, K, vis):
+    """|depth image at the projected visible joints − joint z| for joints inside the image."""
+    h, w = depth_m.shape
+    uvw = xyz[vis] @ K.T
+    u, v = np.round(uvw[:, :2] / uvw[:, 2:]).astype(int).T
+    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    return list(np.abs(depth_m[v[ok], u[ok]] - xyz[vis, 2][ok]))
+
+
+def test_stb_round_trip_registered_depth(tmp_path):
     batch = generate_batch(5, "target", 4, 48, gap=0.0)
     (tmp_path / "B1Counting").mkdir()
     (tmp_path / "labels").mkdir()
     writers.write_stb_images(tmp_path, "B1Counting", 0, batch)
     writers.write_stb_labels(tmp_path, "B1Counting", batch["xyz_m"])
-    writers.write_stb_intrinsics(tmp_path, 48, 36, batch["K"][0])
+    writers.write_stb_intrinsics(tmp_path, 48, 36)
     xyz = _read_stb_colour_frame_m(tmp_path, "B1Counting")
     np.testing.assert_allclose(xyz, batch["xyz_m"], atol=1e-4)
     intr = json.loads((tmp_path / "intrinsics.json").read_text())
-    K = np.array(intr["color_K"])
-    assert (intr["width"], intr["height"]) == (48, 36)
-    np.testing.assert_allclose(K[0, 0], 607.92271 * 48 / 640, rtol=1e-6)
-    uv = xyz @ K.T
-    uv = uv[..., :2] / uv[..., 2:]
+    assert (intr["width"], intr["height"]) == (48, 36) and intr["depth_png_registered_to_color"] is True
+    K_c, K_d = np.array(intr["color_K"]), np.array(intr["depth_K"])
+    # Scaled by 48/640 with pixel centres at integers: c' = (c + ½)·s − ½.
+    np.testing.assert_allclose(K_c[0], [607.92271 * 0.075, 0, (314.78337 + 0.5) * 0.075 - 0.5], rtol=1e-9)
+    np.testing.assert_allclose(K_d[1], [0, 474.77709 * 0.075, (238.77962 + 0.5) * 0.075 - 0.5], rtol=1e-9)
+    np.testing.assert_allclose(batch["K"][0], K_c, rtol=1e-6)
+    np.testing.assert_allclose(intr["rvec_depth_from_color"], [0.00531, -0.01196, 0.00301])
+    close = []
     for i in range(5):
-        d = np.asarray(Image.open(tmp_path / "B1Counting" / f"SK_depth_{i}.png")).astype(np.float64)
-        depth_m = (d[..., 0] + 256 * d[..., 1]) / 1000
+        depth_m = _read_stb_depth(tmp_path / "B1Counting" / f"SK_depth_{i}.png")
         np.testing.assert_allclose(depth_m, batch["depth_m"][i], atol=0.0005 + 1e-6)
-        vis = batch["vis"][i]
-        u, v = np.round(uv[i, vis]).astype(int).T
-        z = xyz[i, vis, 2]
-        assert np.mean(np.abs(depth_m[v.clip(0, 35), u.clip(0, 47)] - z) < 0.03) > 0.9  # registered depth
+        close += _depth_at(depth_m, xyz[i], K_c, batch["vis"][i])
+    assert len(close) > 20 and np.mean(np.array(close) < 0.03) > 0.9
+
+
+def test_stb_sensor_depth_is_the_depth_cameras_view(tmp_path):
+    batch = generate_batch(5, "target", 4, 48, gap=0.0, sensor_depth=True)
+    (tmp_path / "B1Random").mkdir()
+    (tmp_path / "labels").mkdir()
+    writers.write_stb_images(tmp_path, "B1Random", 0, batch)
+    writers.write_stb_labels(tmp_path, "B1Random", batch["xyz_m"])
+    # handPara is in the depth camera frame: project it with the (scaled) SK depth intrinsics.
+    para = scipy.io.loadmat(tmp_path / "labels" / "B1Random_SK.mat")["handPara"]
+    x_depth = stb_to_canonical(para.transpose(2, 1, 0) / 1000.0)
+    s = 48 / 640
+    K_d = np.array([[475.62768 * s, 0, (336.41179 + 0.5) * s - 0.5], [0, 474.77709 * s, (238.77962 + 0.5) * s - 0.5]])
+    K_d = np.vstack([K_d, [0, 0, 1]])
+    close = []
+    for i in range(5):
+        depth_m = _read_stb_depth(tmp_path / "B1Random" / f"SK_depth_{i}.png")
+        np.testing.assert_allclose(depth_m, batch["sensor_depth_m"][i], atol=0.0005 + 1e-6)
+        close += _depth_at(depth_m, x_depth[i], K_d, batch["vis"][i])
+    assert len(close) > 20 and np.mean(np.array(close) < 0.03) > 0.9
+    assert not np.array_equal(batch["sensor_depth_m"], batch["depth_m"])  # a different camera
 
 
 def test_stb_sizes_need_intrinsics_only_when_not_640(tmp_path):
-    assert writers.write_stb_intrinsics(tmp_path, 640, 480, np.eye(3)) is None
+    assert writers.write_stb_intrinsics(tmp_path, 640, 480) is None
     assert not (tmp_path / "intrinsics.json").exists()
 
 
@@ -118,7 +153,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("domain", ["source", "target"])
 def test_same_seed_same_bytes(tmp_path, domain):
-    args = ["synth", "--domain", domain, "--n", "13", "--size", "32", "--no-progress"]
+    # The target writes 12 sequences for --split both; the evaluation split (2 sequences) is enough here.
+    split = "both" if domain == "source" else "evaluation"
+    args = ["synth", "--domain", domain, "--n", "13", "--size", "32", "--split", split, "--no-progress"]
     assert main([*args, "--seed", "5", "--out", str(tmp_path / "a")]) == 0
     assert main([*args, "--seed", "5", "--out", str(tmp_path / "b")]) == 0
     assert main([*args, "--seed", "6", "--out", str(tmp_path / "c")]) == 0
@@ -218,3 +255,32 @@ def test_library_rejects_bad_values():
         generate_batch(0, "source", 0)
     with pytest.raises(ValueError, match="size"):
         generate_batch(2, "source", 0, size=4)
+
+
+def test_full_size_stb_is_exactly_stb(tmp_path):
+    # At 640×480 nothing says the files are generated: no intrinsics.json, the published calibration
+    # applies, and the depth PNG is the depth camera's own image.
+    write_dataset(SynthConfig("target", 2, str(tmp_path), size=640, split="evaluation", gap=0.0), progress=False)
+    assert not (tmp_path / "intrinsics.json").exists()
+    K_d = np.array([[475.62768, 0, 336.41179], [0, 474.77709, 238.77962], [0, 0, 1]])
+    close = []
+    for seq in ("B1Counting", "B1Random"):
+        para = scipy.io.loadmat(tmp_path / "labels" / f"{seq}_SK.mat")["handPara"]
+        x_depth = stb_to_canonical(para.transpose(2, 1, 0) / 1000.0)[0]
+        depth_m = _read_stb_depth(tmp_path / seq / "SK_depth_0.png")
+        assert depth_m.shape == (480, 640)
+        close += _depth_at(depth_m, x_depth, K_d, np.ones(21, bool))
+    assert np.median(close) < 0.03
+
+
+def test_thread_setting_is_restored():
+    import torch
+
+    before = torch.get_num_threads()
+    a = generate_batch(3, "target", 8, 32, threads=1)
+    assert torch.get_num_threads() == before
+    b = generate_batch(3, "target", 8, 32, threads=None)
+    for key in ("rgb", "depth_m", "mask", "xyz_m", "vis"):
+        np.testing.assert_array_equal(a[key], b[key])
+    with pytest.raises(ValueError, match="threads"):
+        generate_batch(1, "source", 0, 32, threads=0)

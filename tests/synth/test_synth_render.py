@@ -107,3 +107,47 @@ def test_visible_joints_land_on_the_rendered_hand(domain):
     hidden = ~vis & (b["uv_px"][..., 0] > 0) & (b["uv_px"][..., 0] < w - 1)
     hidden &= (b["uv_px"][..., 1] > 0) & (b["uv_px"][..., 1] < h - 1)
     assert (depth[hidden] < xyz[..., 2][hidden] - radius[np.nonzero(hidden)[1]]).mean() > 0.9
+
+
+def test_gap_grades_the_target_artefacts():
+    holes, noise = [], []
+    clean = generate_batch(8, "target", 2, 48, gap=0.25)  # the same scenes at every gap > 0
+    for gap in (0.25, 0.5, 1.0):
+        b = generate_batch(8, "target", 2, 48, gap=gap)
+        holes.append((b["depth_m"] == 0).mean())
+        noise.append(np.abs(b["rgb"].astype(float) - clean["rgb"]).mean())
+    assert holes[0] < holes[1] < holes[2]
+    assert noise[0] == 0 and noise[0] < noise[1] < noise[2]
+    zero_gap = generate_batch(8, "target", 2, 48, gap=0.0)
+    assert (zero_gap["depth_m"] == 0).mean() == 0  # no sensor artefacts at gap 0
+    source = generate_batch(8, "source", 2, 48)
+    assert (source["depth_m"] == 0).mean() == 0
+
+
+def _dist_to_segment(p, a, b):
+    ab = b - a
+    s = np.clip(((p - a) * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
+    return np.linalg.norm(p - (a + s[..., None] * ab), axis=-1)
+
+
+def test_hits_lie_on_the_capsule_surface_and_are_the_first():
+    rng = np.random.default_rng(1)
+    n = 4000
+    a = rng.uniform([-0.1, -0.1, 0.3], [0.1, 0.1, 0.6], (n, 3))
+    b = a + rng.normal(0, 0.05, (n, 3))
+    r = rng.uniform(0.005, 0.03, n)
+    mid = (a + b) / 2  # aim the rays near the capsules
+    x, y = mid[:, 0] / mid[:, 2] + rng.normal(0, 0.06, n), mid[:, 1] / mid[:, 2] + rng.normal(0, 0.06, n)
+    t = ray_capsule_depth(*map(_t, (x, y, a, b, r))).numpy()
+    hit = np.isfinite(t)
+    assert 0.05 < hit.mean() < 0.95
+    d = np.stack([x, y, np.ones(n)], -1)
+    on = _dist_to_segment(t[hit, None] * d[hit], a[hit], b[hit])
+    np.testing.assert_allclose(on, r[hit], atol=1e-9)  # on the surface
+    before = _dist_to_segment((t[hit, None] - 1e-4) * d[hit], a[hit], b[hit])
+    assert np.all(before > r[hit] - 1e-9)  # outside just before: the first hit
+    # Misses: no point along the ray comes within r of the segment (sampled densely).
+    ts = np.linspace(0.2, 0.9, 1500)
+    miss = np.nonzero(~hit)[0][:300]
+    closest = np.min(_dist_to_segment(ts[None, :, None] * d[miss, None], a[miss, None], b[miss, None]), axis=1)
+    assert np.all(closest > r[miss] - 1e-3)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from awhourglass.config import ConfigError, from_dict
 from awhourglass.models import AWHourglassNet, MethodConfig, ModelConfig, SimilarityConfig
 from awhourglass.train.steps import (
     concat_batches,
@@ -220,3 +221,22 @@ def test_domain_bn_step_runs_and_trains_both_domains(make_batch):
     generator_losses(model, critic, src, tgt, mcfg)["total"].backward()
     bn = model.stem[0][1]
     assert bn.bns[0].weight.grad.abs().sum() > 0 and bn.bns[1].weight.grad.abs().sum() > 0
+
+
+def test_oracle_without_source_ignores_source_half(make_batch):
+    model = tiny_model()
+    src, tgt = halves(make_batch, tgt_3d=True)
+    losses = generator_losses(model, None, src, tgt, MethodConfig(name="oracle", oracle_with_source=False))
+    assert losses["src_2d"].item() == 0.0 and losses["src_reg"].item() == 0.0
+    assert losses["tgt_z"].item() > 0.0
+
+
+def test_method_config_from_yaml_data():
+    cfg = from_dict(MethodConfig, {"name": "awh", "intermediate": ["src_2d", "tgt_2d"], "critic_at": "all",
+                                   "similarity": {"pairing": "paired", "weight": "affine"}})
+    assert cfg.intermediate == ("src_2d", "tgt_2d") and cfg.similarity.weight == "affine"
+    assert cfg.uses_critic and cfg.critic_stacks(2) == [0, 1]
+    with pytest.raises(ConfigError, match="not one of"):
+        from_dict(MethodConfig, {"name": "adda"})
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(MethodConfig, {"similarity": {"pairng": "paired"}})

@@ -5,44 +5,20 @@ import math
 
 import pytest
 import torch
+from train_standins import TINY_MODEL, tiny_real_config, write_tiny_synth
 
-from awhourglass.data.config import DatasetConfig
-from awhourglass.models.config import MethodConfig, ModelConfig
-from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.train.checkpoint import load_checkpoint
-from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
 from awhourglass.train.parts import build_parts
 from awhourglass.train.run import fit, train
-
-TINY_MODEL = ModelConfig(input_size=32, stem_stride=2, width=8, num_stacks=2, depth=2, depth_out_size=16, depth_width=8)
 
 
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory):
-    base = tmp_path_factory.mktemp("synth")
-    write_dataset(SynthConfig(domain="source", n=8, out=str(base / "rhd"), size=64, split="training"), progress=False)
-    write_dataset(SynthConfig(domain="target", n=6, out=str(base / "stb"), size=64, split="training"), progress=False)
-    return base
+    return write_tiny_synth(tmp_path_factory.mktemp("synth"))
 
 
 def _config(roots, method="awh", pretrain=2, adapt=3, **kw):
-    return TrainConfig(
-        data=TrainDataConfig(
-            source=DatasetConfig(format="rhd", root=str(roots / "rhd"), input_size=32),
-            target=DatasetConfig(format="stb", root=str(roots / "stb"), input_size=32, labels="3d"),
-        ),
-        model=TINY_MODEL,
-        method=MethodConfig(name=method, critic_steps=2, critic_width=8),
-        phases=PhasesConfig(
-            pretrain=PhaseConfig(steps=pretrain, batch_size=4, lr=1e-3),
-            adapt=AdaptPhaseConfig(steps=adapt, batch_size=4, lr=1e-3),
-        ),
-        device="cpu",
-        log_every=1,
-        ckpt_every=2,
-        progress=False,
-        **kw,
-    )
+    return tiny_real_config(roots, method, pretrain, adapt, **kw)
 
 
 def _losses(path):

@@ -12,7 +12,8 @@ from torch import nn
 
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
-from awhourglass.models.config import MethodConfig
+from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
@@ -182,3 +183,34 @@ def kill_at(factory, phase: str, step: int):
         return parts
 
     return build
+
+
+TINY_MODEL = ModelConfig(input_size=32, stem_stride=2, width=8, num_stacks=2, depth=2, depth_out_size=16, depth_width=8)
+
+
+def write_tiny_synth(base):
+    """8 generated RHD-format source and 6 STB-format target images (training split) under ``base``."""
+    write_dataset(SynthConfig(domain="source", n=8, out=str(base / "rhd"), size=64, split="training"), progress=False)
+    write_dataset(SynthConfig(domain="target", n=6, out=str(base / "stb"), size=64, split="training"), progress=False)
+    return base
+
+
+def tiny_real_config(roots, method="awh", pretrain=2, adapt=3, **kw) -> TrainConfig:
+    """The real network (tiny), step functions and readers on :func:`write_tiny_synth` data."""
+    return TrainConfig(
+        data=TrainDataConfig(
+            source=DatasetConfig(format="rhd", root=str(roots / "rhd"), input_size=32),
+            target=DatasetConfig(format="stb", root=str(roots / "stb"), input_size=32, labels="3d"),
+        ),
+        model=TINY_MODEL,
+        method=MethodConfig(name=method, critic_steps=2, critic_width=8),
+        phases=PhasesConfig(
+            pretrain=PhaseConfig(steps=pretrain, batch_size=4, lr=1e-3),
+            adapt=AdaptPhaseConfig(steps=adapt, batch_size=4, lr=1e-3),
+        ),
+        device="cpu",
+        log_every=1,
+        ckpt_every=2,
+        progress=False,
+        **kw,
+    )

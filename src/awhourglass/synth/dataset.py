@@ -97,12 +97,15 @@ def write_dataset(cfg: SynthConfig, progress: bool = True) -> list[Path]:
             for k, (seq, m) in enumerate(zip(seqs, _even(n, len(seqs)), strict=True)):
                 if m > 0:
                     units.append((seq, 100 * sid + k, m, "counting" if seq.endswith("Counting") else "random"))
+    # At STB's own size there is no intrinsics.json, so the depth PNGs must be what STB stores: the
+    # depth camera's image. At other sizes they are registered to colour and intrinsics.json says so.
+    sensor = cfg.domain == "target" and (spec.width, spec.height) == writers.STB_SIZE
     written: list[Path] = []
     bar = tqdm(total=cfg.n, desc=f"awh synth {cfg.domain}", unit="img", disable=not progress)
     try:
         if cfg.domain == "target":
             (root / "labels").mkdir(parents=True, exist_ok=True)
-            path = writers.write_stb_intrinsics(root, spec.width, spec.height, spec.K)
+            path = writers.write_stb_intrinsics(root, spec.width, spec.height)
             if path is not None:
                 written.append(path)
         for name, uid, n, mode in units:
@@ -114,7 +117,7 @@ def write_dataset(cfg: SynthConfig, progress: bool = True) -> list[Path]:
             for c, start in enumerate(range(0, n, CHUNK)):
                 k = min(CHUNK, n - start)
                 ss = np.random.SeedSequence([cfg.seed, dom, uid, c])
-                batch = generate_batch(k, cfg.domain, ss, cfg.size, cfg.gap, mode)
+                batch = generate_batch(k, cfg.domain, ss, cfg.size, cfg.gap, mode, sensor_depth=sensor)
                 if cfg.domain == "source":
                     records += writers.write_rhd_images(root, name, start, batch)
                 else:

@@ -54,6 +54,7 @@ class DomainSpec:
     width: int
     height: int
     K: np.ndarray  # (3, 3)
+    K_depth: np.ndarray | None  # (3, 3) of the target's separate depth camera (STB SK depth)
     depth_range_m: tuple[float, float]
     centre_jitter: float  # max offset of the palm centre from the image centre, fraction of the width
     frontal: bool  # STB-like orientations instead of uniform rotations
@@ -69,7 +70,8 @@ def domain_spec(domain: str, size: int) -> DomainSpec:
     if domain == "source":
         c = (size - 1) / 2.0
         K = np.array([[0.9 * size, 0.0, c], [0.0, 0.9 * size, c], [0.0, 0.0, 1.0]])
-        return DomainSpec("source", size, size, K, (0.26, 0.45), 0.12, False, False, "mixed")
+        return DomainSpec("source", size, size, K, None, (0.26, 0.45), 0.12, False, False, "mixed")
     height = round(size * STB_SIZE[1] / STB_SIZE[0])
     K = scaled_intrinsics(STB_COLOR_FXFYCXCY, size / STB_SIZE[0])
-    return DomainSpec("target", size, height, K, (0.32, 0.55), 0.10, True, True, "mixed")
+    K_depth = scaled_intrinsics(STB_DEPTH_FXFYCXCY, size / STB_SIZE[0])
+    return DomainSpec("target", size, height, K, K_depth, (0.32, 0.55), 0.10, True, True, "mixed")

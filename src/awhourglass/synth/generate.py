@@ -8,13 +8,15 @@ put these arrays on disk in the RHD and STB formats.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
 from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
 from awhourglass.synth import kinematics as kin
-from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
+from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec, stb_extrinsics
 from awhourglass.synth.poses import frontal_rotation, random_rotation, sample_articulation
 from awhourglass.synth.render import first_hit_depth, render_capsules
 from awhourglass.synth.style import appearance, depth_image
@@ -24,6 +26,23 @@ LEFT, RIGHT = 0, 1
 # Mask ids as RHD: 0 background, 1 person (our forearm), 2–17 left-hand parts, 18–33 right-hand parts.
 MASK_PERSON, MASK_LEFT0, MASK_RIGHT0 = 1, 2, 18
 VIS_RADII = 1.5
+
+
+# Rendering runs on one torch thread: its ops are memory-bound (a second thread gains little) and on a
+# shared machine OpenMP barriers stall whenever the other core is busy (measured: 10× slower small batches).
+RENDER_THREADS = 1
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    if n < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check(n: int, gap: float) -> None:
@@ -58,6 +77,8 @@ def generate_batch(
     size: int = 64,
     gap: float = DEFAULT_GAP,
     pose_mode: str | None = None,
+    sensor_depth: bool = False,
+    threads: int | None = RENDER_THREADS,
 ) -> dict[str, np.ndarray]:
     """Render ``n`` labelled hand images of ``domain`` ('source' RHD-like or 'target' STB-like).
 
@@ -66,6 +87,10 @@ def generate_batch(
         size: image width in pixels (source images are square, target images 4:3).
         gap: target harshness in [0, 1] (ignored by the source).
         pose_mode: 'mixed', 'counting' or 'random' articulations (default: the domain's).
+        sensor_depth: target only: also render ``sensor_depth_m (N, H, W)``, the depth image as the STB
+            SK depth camera sees it (its own intrinsics and pose, not registered to the colour image).
+        threads: torch threads while rendering; torch's (process-wide) setting is restored afterwards.
+            None leaves it alone (e.g. when another thread of the process is training).
 
     Returns:
         ``rgb (N, H, W, 3) uint8``; ``depth_m (N, H, W) float32`` (registered to the RGB image, 0 = no
@@ -77,7 +102,15 @@ def generate_batch(
     """
     _check(n, gap)
     spec = domain_spec(check_domain(domain), size)
-    rng = np.random.default_rng(seed)
+    if threads is None:
+        return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
+    with _torch_threads(threads):
+        return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
+
+
+def _generate(
+    n: int, spec: DomainSpec, rng: np.random.Generator, gap: float, pose_mode: str | None, sensor_depth: bool
+) -> dict[str, np.ndarray]:
     shape = kin.sample_shape(rng, n)
     angles = sample_articulation(rng, n, pose_mode or spec.pose_mode)
     local = kin.body_points(kin.forward_kinematics(angles, shape), shape.scale, kin.sample_forearm_dir(rng, n))
@@ -109,7 +142,11 @@ def generate_batch(
     target = spec.name == "target"
     rgb = appearance(rng, target, gap, hit, is_arm, out.normal)
     depth = depth_image(rng, target, gap, out.depth_m)
+    extra = {}
+    if sensor_depth and target:
+        extra["sensor_depth_m"] = _sensor_depth(rng, spec, tp, radius, gap)
     return {
+        **extra,
         "rgb": rgb,
         "depth_m": depth,
         "mask": mask,
@@ -121,6 +158,18 @@ def generate_batch(
         "bone_length_m": shape.bone_length_m,
         "angles_rad": angles,
     }
+
+
+def _sensor_depth(rng: np.random.Generator, spec: DomainSpec, pts: torch.Tensor, radius: torch.Tensor, gap: float):
+    """Depth ``(N, H, W)`` seen by the STB SK depth camera: X_depth = R·X_colour + t, depth intrinsics."""
+    rot, t_m = stb_extrinsics()
+    pd = pts @ torch.as_tensor(rot.T, dtype=torch.float32) + torch.as_tensor(t_m, dtype=torch.float32)
+    n = pts.shape[0]
+    K = torch.as_tensor(np.repeat(spec.K_depth[None], n, axis=0), dtype=torch.float32)
+    out = render_capsules(
+        pd[:, kin.CAPSULE_ENDS[:, 0]], pd[:, kin.CAPSULE_ENDS[:, 1]], radius, K, spec.height, spec.width
+    )
+    return depth_image(rng, True, gap, out.depth_m)
 
 
 def bench_throughput(size: int = 64, n: int = 256, domain: str = "source", batch: int = 64) -> float:

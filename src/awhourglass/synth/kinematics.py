@@ -90,7 +90,7 @@ ANGLE_LIMITS_RAD = np.deg2rad(ANGLE_LIMITS_DEG)
 _SPLAY_RAD = np.deg2rad([0.0, -6.0, 0.0, 5.0, 11.0])  # rest direction of each finger in the palm plane
 
 
-def _rot(axis: int, angle: np.ndarray) -> np.ndarray:
+def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
     """Rotation matrices ``(..., 3, 3)`` about local axis 0/1/2 by ``angle`` (radians, right-handed)."""
     c, s = np.cos(angle), np.sin(angle)
     out = np.zeros((*np.shape(angle), 3, 3))
@@ -154,15 +154,14 @@ def forward_kinematics(angles_rad: np.ndarray, shape: HandShape) -> np.ndarray:
         a = angles_rad[:, f]
         base_dir = _WRIST_TO_BASE[f] / np.linalg.norm(_WRIST_TO_BASE[f])
         joints[:, 1 + 4 * f] = base_dir[None] * lengths[:, f, 0:1]
-        if f == 0:  # thumb: CMC has two degrees of freedom, then two hinges
-            r = _REST_FRAMES[0][None] @ _rot(2, a[:, 0]) @ _rot(0, -a[:, 1])
-            hinges = (a[:, 2], a[:, 3])
+        # First joint: two degrees of freedom (thumb CMC: abduction, opposition; MCP: abduction, flexion).
+        if f == 0:
+            r = _REST_FRAMES[0][None] @ axis_rotation(2, a[:, 0]) @ axis_rotation(0, -a[:, 1])
         else:
-            r = _REST_FRAMES[f][None] @ _rot(2, a[:, 1]) @ _rot(0, -a[:, 0])
-            hinges = (a[:, 2], a[:, 3])
+            r = _REST_FRAMES[f][None] @ axis_rotation(2, a[:, 1]) @ axis_rotation(0, -a[:, 0])
         for k in range(3):
-            if k > 0:
-                r = r @ _rot(0, -hinges[k - 1])
+            if k > 0:  # then two hinges about the bone's own lateral axis (parameters 2 and 3)
+                r = r @ axis_rotation(0, -a[:, 1 + k])
             joints[:, 2 + 4 * f + k] = joints[:, 1 + 4 * f + k] + r[:, :, 1] * lengths[:, f, 1 + k : 2 + k]
     return joints
 
@@ -221,4 +220,4 @@ def sample_forearm_dir(rng: np.random.Generator, n: int) -> np.ndarray:
     """Direction ``(N, 3)`` wrist → elbow: straight back (−y) with wrist flexion ±40° and deviation ±20°."""
     flex = rng.uniform(-np.deg2rad(40), np.deg2rad(40), n)
     dev = rng.uniform(-np.deg2rad(20), np.deg2rad(20), n)
-    return _rot(0, flex) @ _rot(2, dev) @ np.array([0.0, -1.0, 0.0])
+    return axis_rotation(0, flex) @ axis_rotation(2, dev) @ np.array([0.0, -1.0, 0.0])

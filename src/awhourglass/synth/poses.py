@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from awhourglass.synth.kinematics import ANGLE_LIMITS_RAD, _rot, clip_angles
+from awhourglass.synth.kinematics import ANGLE_LIMITS_RAD, axis_rotation, clip_angles
 
 # name: (curl of thumb, index, middle, ring, little; spread)
 GESTURES: dict[str, tuple[tuple[float, float, float, float, float], float]] = {
@@ -108,4 +108,4 @@ def frontal_rotation(rng: np.random.Generator, n: int) -> np.ndarray:
     roll = rng.uniform(-np.pi / 4, np.pi / 4, n)
     pitch = rng.uniform(-np.pi / 6, np.pi / 6, n)
     yaw = rng.uniform(-np.deg2rad(40), np.deg2rad(40), n) + np.pi * (rng.uniform(size=n) < 0.3)
-    return _rot(2, roll) @ _rot(0, pitch) @ _rot(1, yaw) @ _PALM_TO_CAMERA[None]
+    return axis_rotation(2, roll) @ axis_rotation(0, pitch) @ axis_rotation(1, yaw) @ _PALM_TO_CAMERA[None]

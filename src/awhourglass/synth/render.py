@@ -78,7 +78,7 @@ def _pixel_bounds(c: torch.Tensor, r: torch.Tensor, f: torch.Tensor, cc: torch.T
 
 
 def render_capsules(
-    p0: torch.Tensor, p1: torch.Tensor, radius: torch.Tensor, K: torch.Tensor, height: int, width: int, tile: int = 16
+    p0: torch.Tensor, p1: torch.Tensor, radius: torch.Tensor, K: torch.Tensor, height: int, width: int, tile: int = 8
 ) -> Render:
     """Ray-cast ``B`` scenes of ``P`` capsules each.
 
@@ -137,19 +137,20 @@ def render_capsules(
 def _normals(depth: torch.Tensor, capsule: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, K: torch.Tensor):
     """Surface normals ``(B, H, W, 3)`` of the visible capsules: hit point minus the closest axis point."""
     b, h, w = depth.shape
-    idx = capsule.clamp_min(0).view(b, -1, 1).expand(-1, -1, 3)
-    a = torch.gather(p0, 1, idx).view(b, h, w, 3)
-    e = torch.gather(p1, 1, idx).view(b, h, w, 3)
-    vv, uu = torch.meshgrid(torch.arange(h, dtype=depth.dtype), torch.arange(w, dtype=depth.dtype), indexing="ij")
-    x = (uu[None] - K[:, 0, 2, None, None]) / K[:, 0, 0, None, None]
-    y = (vv[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    z = torch.where(torch.isfinite(depth), depth, 0.0)
-    pt = torch.stack([x * z, y * z, z], -1)
+    bi, vi, ui = torch.nonzero(capsule >= 0, as_tuple=True)  # only pixels with a surface
+    ci = capsule[bi, vi, ui]
+    a, e = p0[bi, ci], p1[bi, ci]
+    z = depth[bi, vi, ui]
+    x = (ui.to(depth.dtype) - K[bi, 0, 2]) / K[bi, 0, 0] * z
+    y = (vi.to(depth.dtype) - K[bi, 1, 2]) / K[bi, 1, 1] * z
+    pt = torch.stack([x, y, z], -1)
     ax = e - a
     s = (((pt - a) * ax).sum(-1) / (ax * ax).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)
-    n = pt - (a + s[..., None] * ax)
+    n = pt - (a + s[:, None] * ax)
     n = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True).clamp_min(1e-9)
-    return torch.where((capsule >= 0)[..., None], n, 0.0)
+    out = torch.zeros(b, h, w, 3, dtype=depth.dtype)
+    out[bi, vi, ui] = n
+    return out
 
 
 def first_hit_depth(points: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:

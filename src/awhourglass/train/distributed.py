@@ -104,6 +104,26 @@ def broadcast_parameters(modules: dict[str, nn.Module], info: DistInfo) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
+def average_buffers(modules: dict[str, nn.Module], info: DistInfo) -> None:
+    """Mean of floating-point buffers (BatchNorm running statistics) over ranks, in place.
+
+    Each rank updates running statistics from its own shard; averaging them before a checkpoint keeps
+    the replicas identical (what is saved is what every rank holds) and uses every rank's data.
+    """
+    if not info.enabled:
+        return
+    bufs = [b for name in sorted(modules) for b in modules[name].buffers() if b.is_floating_point()]
+    if not bufs:
+        return
+    flat = torch.cat([b.reshape(-1) for b in bufs])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for b in bufs:
+        b.copy_(flat[offset : offset + b.numel()].view_as(b))
+        offset += b.numel()
+
+
 def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
     """Mean of each parameter's gradient over ranks, in place (no-op single-process).
 
@@ -179,6 +199,7 @@ def convert_sync_batchnorm(module: nn.Module, info: DistInfo) -> nn.Module:
 __all__ = [
     "DistInfo",
     "all_ranks_ok",
+    "average_buffers",
     "average_gradients",
     "barrier",
     "broadcast_parameters",

@@ -27,6 +27,7 @@ from awhourglass.train.config import OptimizerConfig, PhaseConfig, TrainConfig
 from awhourglass.train.distributed import (
     DistInfo,
     all_ranks_ok,
+    average_buffers,
     average_gradients,
     gather_objects,
     mean_over_ranks,
@@ -274,6 +275,7 @@ class Trainer:
         metrics: dict[str, float],
     ) -> None:
         """Rank 0 writes the checkpoint; every rank waits and learns whether it succeeded."""
+        average_buffers(self.parts.modules(), self.dist)
         self._check_weights_finite(phase, step)
         rng = gather_objects(rng_state(), self.dist)  # every rank's generators, for exact resume
         ok, error = True, None

@@ -122,10 +122,10 @@ def pose_losses(out: HourglassOutput, batch: Batch, method_cfg: MethodConfig,
         if "tgt_2d" in terms:
             inter = inter + eq8(stack, tgt, torch.zeros_like(tgt))["2d"]
     losses["intermediate"] = inter
-    zero = inter.new_zeros(())
-    losses["total"] = total_loss_eq11(s["total"], t["total"], losses["src_reg"], losses["tgt_reg"], zero,
-                                      method_cfg.lambda_res, method_cfg.lambda_reg, 0.0) \
-        + method_cfg.lambda_intermediate * inter
+    # Eq. 11 without its adversarial term (added by generator_losses), plus the intermediate supervision.
+    task = total_loss_eq11(s["total"], t["total"], losses["src_reg"], losses["tgt_reg"], inter.new_zeros(()),
+                           method_cfg.lambda_res, method_cfg.lambda_reg, lambda_adv=0.0)
+    losses["total"] = task + method_cfg.lambda_intermediate * inter
     return losses
 
 
