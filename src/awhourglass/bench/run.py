@@ -96,6 +96,10 @@ class BenchReport:
         raise KeyError(name)
 
 
+# Utilization targets of the default network (issue 8), each against the matmul peak of the same run.
+TARGETS = {"inference": 0.85, "train step": 0.80, "adaptation step": 0.60}
+
+
 def machine_info() -> dict[str, Any]:
     """Where the numbers come from (they are only comparable on the same machine and load)."""
     try:
@@ -238,19 +242,26 @@ def _fmt_rate(flops_per_s: float) -> str:
     return f"{flops_per_s / 1e9:7.1f}"
 
 
+def _target(r: SpeedResult) -> str:
+    goal = TARGETS.get(r.name)
+    if goal is None:
+        return ""
+    return f"  >= {goal:.0%} {'ok' if r.utilization >= goal else 'SHORT'}"
+
+
 def format_table(report: BenchReport) -> str:
     """Human-readable table of a report."""
     cfg = report.config
     pk = report.peak
     lines = [
         f"awh bench: {report.network.get('name', '?')} ({report.network.get('parameters', 0) / 1e6:.2f} M params), "
-        f"input {cfg.size}x{cfg.size}, batch {cfg.batch}, {pk.threads} threads, "
+        f"input {cfg.size}x{cfg.size}, batch {cfg.batch}, {pk.threads} thread(s), "
         f"load avg {report.machine['loadavg_1_5_15'][0]:.2f}",
         f"yardstick: fp32 matmul {pk.n}x{pk.n}: {pk.flops_per_s / 1e9:.1f} GFLOP/s "
         f"(best {pk.best_s * 1e3:.1f} ms, median {pk.median_s * 1e3:.1f} ms)",
         "",
         f"{'workload':34s} {'img/s':>9s} {'ms/call':>9s} {'median':>9s} {'GFLOP/img':>10s} "
-        f"{'GFLOP/s':>8s} {'util':>6s}",
+        f"{'GFLOP/s':>8s} {'util':>6s}  target",
     ]
     rows = list(report.results)
     if report.onnx is not None and report.onnx.available:
@@ -258,7 +269,7 @@ def format_table(report: BenchReport) -> str:
     for r in rows:
         lines.append(
             f"{r.name:34s} {r.images_per_s:9.1f} {r.best_s * 1e3:9.2f} {r.median_s * 1e3:9.2f} "
-            f"{r.flops_per_image / 1e9:10.3f} {_fmt_rate(r.achieved_flops_per_s):>8s} {r.utilization:6.1%}"
+            f"{r.flops_per_image / 1e9:10.3f} {_fmt_rate(r.achieved_flops_per_s):>8s} {r.utilization:6.1%}" + _target(r)
         )
     if report.onnx is not None and not report.onnx.available:
         lines.append(f"{'onnxruntime':34s} not measured: {report.onnx.reason}")
