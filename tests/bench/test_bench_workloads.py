@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from awhourglass.bench.pipeline import measure_pipeline
-from awhourglass.bench.workloads import adaptation_step, build_workloads, random_batch, supervised_step
+from awhourglass.bench.workloads import (
+    adaptation_step,
+    build_workloads,
+    random_batch,
+    supervised_step,
+    supervised_update,
+)
 from awhourglass.data.sample import SOURCE, TARGET
 from awhourglass.models import AWHourglassNet, ModelConfig
 
@@ -57,8 +63,22 @@ def test_build_workloads_rejects_a_batch_without_two_halves():
 
 
 def test_pipeline_figures_from_files_written_and_read_back():
-    p = measure_pipeline(32, 4, train_step_img_s=10.0, batch=4, workers=0, repeats=1, loader_epochs=1)
+    torch.manual_seed(0)
+    update = supervised_update(AWHourglassNet(TINY))
+    p = measure_pipeline(
+        32,
+        4,
+        train_step_img_s=10.0,
+        batch=4,
+        workers=0,
+        repeats=1,
+        loader_epochs=1,
+        update=update,
+        fed_workers=(0,),
+        fed_steps=1,
+    )
     assert p.images == 4 and p.loader_workers == 0
+    assert list(p.fed_train_img_s) == ["0"] and p.fed_train_img_s["0"] > 0
     for v in (
         p.generator_source_img_s,
         p.generator_target_img_s,

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 from awhourglass.bench.timing import Clock, time_fn
-from awhourglass.data import DatasetConfig, LoaderConfig, build_dataset, make_two_domain_loader
+from awhourglass.data import Batch, DatasetConfig, LoaderConfig, build_dataset, make_loader, make_two_domain_loader
+from awhourglass.data.base import HandDataset
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.synth.generate import generate_batch
 
@@ -33,6 +36,8 @@ class PipelineSpeed:
             over whole epochs after a first (untimed) epoch, measured while the main thread waits (the upper
             bound: in training the workers share the cores with the step).
         loader_workers: worker processes of the loader.
+        fed_train_img_s: training steps (stage 1) fed by the RHD loader, wall clock, by worker count
+            (``{"0": ..., "1": ...}``): 0 reads on the training thread; empty when no update function was given.
         train_step_img_s: the training step's consumption, for comparison.
         images: images written per domain.
     """
@@ -45,6 +50,7 @@ class PipelineSpeed:
     reader_target_img_s: float
     loader_img_s: float
     loader_workers: int
+    fed_train_img_s: dict[str, float]
     train_step_img_s: float
     images: int
 
@@ -54,6 +60,35 @@ def measure_generator(size: int, batch: int, domain: str, *, repeats: int = 3, c
     seeds = iter(range(1, 10_000))
     timing = time_fn(lambda: generate_batch(batch, domain, next(seeds), size), warmup=1, repeats=repeats, clock=clock)
     return batch / timing.best_s
+
+
+def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch: int, workers: int, steps: int):
+    """Images/s of ``steps`` updates whose batches come from a shuffled loader with ``workers`` processes."""
+    cfg = LoaderConfig(batch_size=batch, num_workers=workers, persistent_workers=workers > 0, seed=0)
+    loader = make_loader(dataset, cfg, train=True)
+    if len(loader) == 0:
+        raise ValueError(f"{len(dataset)} samples make no batch of {batch}")
+    threads = torch.get_num_threads()
+
+    def batches(dl: DataLoader) -> Iterator[Batch]:
+        epoch = 0
+        while True:
+            dl.sampler.set_epoch(epoch)
+            yield from dl
+            epoch += 1
+
+    stream = batches(loader)
+    try:
+        update(next(stream))  # starts the workers; first-call costs
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            update(next(stream))
+        dt = time.perf_counter() - t0
+    finally:
+        stream.close()
+        torch.set_num_threads(threads)
+        del stream, loader  # shuts the persistent workers down
+    return steps * batch / dt
 
 
 def _read_all(dataset, n: int) -> None:
@@ -71,6 +106,9 @@ def measure_pipeline(
     repeats: int = 3,
     loader_epochs: int = 2,
     clock: Clock = "wall",
+    update: Callable[[Batch], object] | None = None,
+    fed_workers: tuple[int, ...] = (0, 1),
+    fed_steps: int = 4,
 ) -> PipelineSpeed:
     """Measure generator, file writer, readers and the two-domain loader at ``size``² network input.
 
@@ -84,6 +122,9 @@ def measure_pipeline(
         loader_epochs: timed loader epochs, after one untimed epoch that starts the workers.
         clock: see :func:`~awhourglass.bench.timing.time_fn`; the loader is always timed by the wall clock
             (its work happens in other processes).
+        update: a training update taking a batch (e.g. :func:`~awhourglass.bench.workloads.supervised_update`):
+            when given, ``fed_steps`` updates fed by a single-domain RHD loader are timed (wall clock) for each
+            worker count in ``fed_workers``, after one untimed update.
     """
     if images < 2:
         raise ValueError(f"images must be >= 2, got {images}")
@@ -126,6 +167,10 @@ def measure_pipeline(
         finally:
             torch.set_num_threads(threads)
             del loader
+        fed = {}
+        if update is not None:
+            for w in fed_workers:
+                fed[str(w)] = _fed_training(src, update, batch, w, fed_steps)
     return PipelineSpeed(
         generator_source_img_s=gen_src,
         generator_target_img_s=gen_tgt,
@@ -135,6 +180,7 @@ def measure_pipeline(
         reader_target_img_s=reader_tgt,
         loader_img_s=seen / dt,
         loader_workers=workers,
+        fed_train_img_s=fed,
         train_step_img_s=train_step_img_s,
         images=images,
     )

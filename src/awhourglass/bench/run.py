@@ -21,7 +21,8 @@ from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
 from awhourglass.bench.peak import MatmulPeak, measure_matmul_peak
 from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline
 from awhourglass.bench.timing import Clock
-from awhourglass.bench.workloads import Workloads, build_workloads
+from awhourglass.bench.workloads import Workloads, build_workloads, supervised_update
+from awhourglass.models import AWHourglassNet
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,18 @@ def run_bench(
         report.mediapipe = measure_mediapipe_landmark(clock=clock)
     if cfg.pipeline:
         log("generator, file writer, readers and two-domain loader")
+        fed_update = None
+        if isinstance(w.model, AWHourglassNet):  # a fresh copy: the timed steps must not train w.model further
+            fed_model = AWHourglassNet(w.model.cfg)
+            if cfg.channels_last:  # channels-last weights make every conv NHWC, whatever the loader's layout
+                fed_model = fed_model.to(memory_format=torch.channels_last)
+            fed_update = supervised_update(fed_model)
         report.pipeline = measure_pipeline(
-            cfg.size, cfg.pipeline_images, report.result("train step").images_per_s, clock=clock
+            cfg.size,
+            cfg.pipeline_images,
+            report.result("train step").images_per_s,
+            clock=clock,
+            update=fed_update,
         )
         torch.set_num_threads(threads)
 
@@ -296,6 +307,8 @@ def format_table(report: BenchReport) -> str:
             f"{pl.reader_target_img_s:.1f}",
             f"  two-domain loader, {pl.loader_workers} workers                 {pl.loader_img_s:8.1f}",
         ]
+        for w, v in pl.fed_train_img_s.items():
+            lines.append(f"  training fed from RHD files, {w} worker(s)     {v:8.1f}  (wall clock)")
     for note in report.notes:
         lines.append(f"note: {note}")
     lines.append("")

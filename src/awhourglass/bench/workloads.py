@@ -81,12 +81,12 @@ def random_batch(n: int, size: int, domain: int, gen: torch.Generator, channels_
     )
 
 
-def supervised_step(model: AWHourglassNet, batch: Batch, lr: float = 1e-3) -> Callable[[], dict]:
-    """Stage-1 step (``source_only``): Eq. 8 + depth regularizer, backward, Adam."""
+def supervised_update(model: AWHourglassNet, lr: float = 1e-3) -> Callable[[Batch], dict]:
+    """Stage-1 update (``source_only``) on a given batch: Eq. 8 + depth regularizer, backward, Adam."""
     method = MethodConfig(name="source_only")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
-    def step() -> dict:
+    def update(batch: Batch) -> dict:
         model.train()
         losses = generator_losses(model, None, batch, None, method)
         opt.zero_grad(set_to_none=True)
@@ -94,7 +94,13 @@ def supervised_step(model: AWHourglassNet, batch: Batch, lr: float = 1e-3) -> Ca
         opt.step()
         return losses
 
-    return step
+    return update
+
+
+def supervised_step(model: AWHourglassNet, batch: Batch, lr: float = 1e-3) -> Callable[[], dict]:
+    """Stage-1 step on a fixed ``batch`` (see :func:`supervised_update`)."""
+    update = supervised_update(model, lr)
+    return lambda: update(batch)
 
 
 def adaptation_step(
