@@ -86,6 +86,21 @@ def to_cpu_layout(model: nn.Module, x: torch.Tensor, channels_last: bool) -> tup
     return model, image_layout(x, channels_last)
 
 
+def inference_call(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """``model(x)`` in eval mode under ``torch.inference_mode`` (the model's mode is restored after each call)."""
+
+    def call() -> None:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                model(x)
+        finally:
+            model.train(was_training)
+
+    return call
+
+
 def measure_inference(
     model: nn.Module,
     x: torch.Tensor,

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,12 +16,13 @@ from typing import Any, Literal
 
 import torch
 
+from awhourglass.bench.flops import count_flops
 from awhourglass.bench.mediapipe_ref import MediaPipeLatency, measure_mediapipe_landmark
-from awhourglass.bench.model_speed import SpeedResult, image_layout, measure_inference, measure_step
+from awhourglass.bench.model_speed import SpeedResult, image_layout, inference_call
 from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
 from awhourglass.bench.peak import MatmulPeak, measure_matmul_peak
 from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline
-from awhourglass.bench.timing import Clock
+from awhourglass.bench.timing import Clock, Timing, time_fn
 from awhourglass.bench.workloads import Workloads, build_workloads, supervised_update
 from awhourglass.models import AWHourglassNet
 
@@ -97,6 +99,18 @@ class BenchReport:
         raise KeyError(name)
 
 
+@dataclass
+class _Job:
+    """One timed workload of the interleaved rounds."""
+
+    name: str
+    fn: Callable[[], object]
+    images: int
+    min_time_s: float = 0.0
+    flops: int = 0
+    times: list[float] = field(default_factory=list)
+
+
 # Utilization targets of the default network (issue 8), each against the matmul peak of the same run.
 TARGETS = {"inference": 0.85, "train step": 0.80, "adaptation step": 0.60}
 
@@ -139,9 +153,9 @@ def run_bench(
     clock = cfg.clock
     peaks: list[MatmulPeak] = []
 
-    def measure_peak() -> float:
+    def measure_peak(repeats: int = max(cfg.repeats, 5)) -> float:
         # measured between sections too: the best of all is the yardstick (load only ever lowers it)
-        peaks.append(measure_matmul_peak(cfg.peak_n, repeats=max(cfg.repeats, 5), warmup=1, clock=clock))
+        peaks.append(measure_matmul_peak(cfg.peak_n, repeats=repeats, warmup=1, clock=clock))
         return max(q.flops_per_s for q in peaks)
 
     log(f"matmul peak ({cfg.peak_n}², fp32, {threads} thread(s), {clock} clock)")
@@ -162,21 +176,34 @@ def run_bench(
         "channels_last": cfg.channels_last,
     }
     kw = {"warmup": cfg.warmup, "repeats": cfg.repeats, "clock": clock}
-    lat_kw = {**kw, "min_time_s": cfg.latency_min_time_s}
     gen = torch.Generator().manual_seed(1)
     x = image_layout(torch.rand(cfg.batch, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
     x1 = image_layout(torch.rand(1, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
 
-    log(f"inference, batch {cfg.batch}; latency, batch 1")
-    report.results.append(measure_inference(w.model, x, p, name="inference", **kw))
-    report.results.append(measure_inference(w.model, x1, p, name="latency (batch 1)", **lat_kw))
-    p = measure_peak()
-    log(f"training step, batch {cfg.batch}")
-    report.results.append(measure_step(w.train_step, w.train_images, p, name="train step", **kw))
+    jobs = [
+        _Job("inference", inference_call(w.model, x), cfg.batch),
+        _Job("latency (batch 1)", inference_call(w.model, x1), 1, min_time_s=cfg.latency_min_time_s),
+        _Job("train step", w.train_step, w.train_images),
+    ]
     if w.adapt_step is not None:
-        log("adaptation step (critic steps, gradient penalty, depth regularizer, optimizers)")
-        report.results.append(measure_step(w.adapt_step, w.adapt_images, p, name="adaptation step", **kw))
-    p = measure_peak()
+        jobs.append(_Job("adaptation step", w.adapt_step, w.adapt_images))
+    for job in jobs:
+        log(f"{job.name}: FLOP count and warm-up")
+        job.flops = count_flops(job.fn)  # also the first warm-up call
+        for _ in range(max(0, cfg.warmup - 1)):
+            job.fn()
+    # Interleaved rounds: each round times every workload once and the yardstick once, so a burst of load
+    # from other processes hits one round of everything rather than all repeats of one figure.
+    for r in range(cfg.repeats):
+        log(f"round {r + 1}/{cfg.repeats}: " + ", ".join(j.name for j in jobs) + ", matmul peak")
+        for job in jobs:
+            job.times.append(
+                time_fn(job.fn, warmup=0, repeats=1, min_time_s=job.min_time_s / cfg.repeats, clock=clock).best_s
+            )
+        p = measure_peak(repeats=2)
+    for job in jobs:
+        timing = Timing(min(job.times), statistics.median(job.times), len(job.times))
+        report.results.append(SpeedResult.from_timing(job.name, job.images, timing, job.flops, p))
 
     if cfg.onnx:
         log("ONNX export and onnxruntime")
