@@ -68,7 +68,9 @@ def test_run_bench_reports_counted_flops_and_consistent_utilization(tmp_path):
     assert [r["name"] for r in data["results"]] == names
 
 
-@pytest.mark.parametrize("kw", [{"size": 100}, {"batch": 0}, {"threads": -1}])
+@pytest.mark.parametrize(
+    "kw", [{"size": 100}, {"batch": 1}, {"threads": -1}, {"clock": "cpu", "threads": 2}, {"repeats": 0}]
+)
 def test_bench_config_rejects_bad_values(kw):
     with pytest.raises(ValueError):
         _tiny_config(**kw)

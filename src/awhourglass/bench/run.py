@@ -65,7 +65,11 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if self.size not in (64, 128, 256):
             raise ValueError(f"size must be 64, 128 or 256, got {self.size}")
-        for name in ("batch", "repeats", "peak_n", "pipeline_images"):
+        if self.batch < 2:
+            raise ValueError(
+                f"batch must be >= 2 (the adaptation step needs a source and a target half), got {self.batch}"
+            )
+        for name in ("repeats", "peak_n", "pipeline_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.threads < 0 or self.warmup < 0:
