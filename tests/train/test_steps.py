@@ -64,16 +64,19 @@ def test_target_3d_labels_never_read_except_by_oracle(make_batch, name):
     assert with_3d["tgt_z"].detach().item() == 0.0
 
 
-def test_oracle_uses_target_3d(make_batch):
+@pytest.mark.parametrize("mcfg", [MethodConfig(name="oracle"), MethodConfig(name="awh", target_3d=True)])
+def test_fully_supervised_target_uses_target_3d(make_batch, mcfg):
     model = tiny_model()
-    mcfg = MethodConfig(name="oracle")
+    adv = make_adversary(model.cfg, mcfg)
     src, tgt = halves(make_batch, tgt_3d=True)
-    a = generator_losses(model, None, src, tgt, mcfg)
+    torch.manual_seed(3)
+    a = generator_losses(model, adv, src, tgt, mcfg)
     assert a["tgt_z"].detach().item() > 0
     tgt.xyz_m = tgt.xyz_m.clone()
     tgt.xyz_m[..., 2] *= 1.3  # a different relative depth pattern
     tgt.xyz_m[:, 5, 2] += 0.02
-    b = generator_losses(model, None, src, tgt, mcfg)
+    torch.manual_seed(3)
+    b = generator_losses(model, adv, src, tgt, mcfg)
     assert not torch.allclose(a["tgt_z"], b["tgt_z"])
 
 

@@ -1,10 +1,15 @@
-"""Two gloo processes (torchrun's environment variables) reach the weights of one process with the same global batch.
+"""Two gloo processes (torchrun's environment variables) against one process with the same global batch.
 
-The step functions here draw nothing at random (no dropout, GP interpolation at t = 0.5) and the
-network has no BatchNorm: per-rank random streams and per-rank BatchNorm statistics (SyncBatchNorm
-has no CPU kernel) are the two things that legitimately differ between 1 and N processes. Gradients
-are averaged in a different order than one process sums them, so the comparison allows float
-round-off (atol 1e-5 after 10 Adam steps) rather than bit equality.
+One spawn serves two checks (process start-up dominates their cost):
+
+1. Stand-in network: the step functions draw nothing at random (no dropout, GP interpolation at
+   t = 0.5) and there is no BatchNorm: per-rank random streams and per-rank BatchNorm statistics
+   (SyncBatchNorm has no CPU kernel) are the two things that legitimately differ between 1 and N
+   processes. Gradients are averaged in another order than one process sums them, so the comparison
+   allows float round-off (atol 1e-5) rather than bit equality. SGD for the network: unlike Adam it is
+   sensitive to the scale of the averaged gradient.
+2. The real AWH network (BatchNorm in training mode, so per-rank statistics on CPU): every rank ends with
+   the same weights and buffers as rank 0's checkpoint, and the losses stay finite.
 """
 
 import os
@@ -14,20 +19,21 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from train_standins import make_parts_factory, tiny_config
+from train_standins import make_parts_factory, tiny_config, tiny_real_config, write_tiny_synth
 
 from awhourglass.train.checkpoint import load_checkpoint
 from awhourglass.train.config import OptimizerConfig
+from awhourglass.train.distributed import init_distributed, shutdown
+from awhourglass.train.parts import build_parts
 from awhourglass.train.run import fit
 
 
-def _config():
-    # global batch 4: per rank 1 source + 1 target in the adapt phase, 2 source in pretraining.
-    # SGD for the network: unlike Adam it is sensitive to the scale of the averaged gradient.
+def _standin_config():
+    # global batch 4: per rank 1 source + 1 target in the adapt phase, 2 source in pretraining
     return tiny_config(deterministic=False, optimizer=OptimizerConfig(name="sgd"))
 
 
-def _factory():
+def _standin_factory():
     return make_parts_factory(dropout=0.0, gp_random=False)
 
 
@@ -37,34 +43,55 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _spawn(worker, *args):
+def _worker(rank, world, port, base):
+    torch.set_num_threads(1)
+    os.environ.update(
+        {"WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank),
+         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    )
+    base = Path(base)
+    info = init_distributed("cpu")  # one process group for both runs (fit leaves a group it did not create)
+    try:
+        fit(_standin_config(), base / "multi", resume=False, build_parts=_standin_factory())
+        built = {}
+
+        def factory(cfg, dist):
+            built["parts"] = build_parts(cfg, dist)
+            return built["parts"]
+
+        cfg = tiny_real_config(base / "synth", "awh", pretrain=1, adapt=2, deterministic=False)
+        fit(cfg, base / "real", resume=False, build_parts=factory)
+        states = {k: m.state_dict() for k, m in built["parts"].modules().items()}
+        torch.save(states, base / "real" / f"rank{rank}.pt")
+    finally:
+        shutdown(info)
+
+
+def _spawn(base):
     """``mp.spawn`` on 2 ranks with a fresh port; retried if another process took the port meanwhile."""
     for attempt in range(3):
         try:
-            mp.spawn(worker, args=(2, _free_port(), *args), nprocs=2, join=True)
+            mp.spawn(_worker, args=(2, _free_port(), str(base)), nprocs=2, join=True)
             return
         except mp.ProcessRaisedException as exc:
             if "address already in use" not in str(exc).lower() or attempt == 2:
                 raise
 
 
-def _worker(rank, world, port, out):
-    torch.set_num_threads(1)
-    os.environ.update(
-        {"WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank),
-         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-    )
-    fit(_config(), out, resume=False, build_parts=_factory())
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ddp")
+    write_tiny_synth(base / "synth")
+    _spawn(base)
+    return base
 
 
 @pytest.mark.slow
-def test_two_processes_match_one(tmp_path):
-    single, multi = tmp_path / "single", tmp_path / "multi"
-    fit(_config(), single, resume=False, build_parts=_factory())
-    _spawn(_worker, str(multi))
+def test_two_processes_match_one(two_ranks, tmp_path):
+    single, multi = tmp_path / "single", two_ranks / "multi"
+    fit(_standin_config(), single, resume=False, build_parts=_standin_factory())
     a, b = load_checkpoint(single / "last.pt"), load_checkpoint(multi / "last.pt")
     assert b["world_size"] == 2 and len(b["rng"]) == 2
-    moved = 0.0
     for name in ("model", "critic"):
         for k, v in a["modules"][name].items():
             torch.testing.assert_close(b["modules"][name][k], v, atol=1e-5, rtol=1e-4, msg=f"{name}.{k}")
@@ -76,38 +103,14 @@ def test_two_processes_match_one(tmp_path):
     rows_a = (single / "adapt.csv").read_text().splitlines()
     rows_b = (multi / "adapt.csv").read_text().splitlines()
     assert rows_a[0] == rows_b[0] and len(rows_a) == len(rows_b)
-
-
-def _real_worker(rank, world, port, out, roots):
-    from train_standins import tiny_real_config
-
-    from awhourglass.train.parts import build_parts
-
-    torch.set_num_threads(1)
-    os.environ.update(
-        {"WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank),
-         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-    )
-    built = {}
-
-    def factory(cfg, dist):
-        built["parts"] = build_parts(cfg, dist)
-        return built["parts"]
-
-    fit(tiny_real_config(Path(roots), "awh", pretrain=1, adapt=2, deterministic=False), out, False, factory)
-    states = {k: m.state_dict() for k, m in built["parts"].modules().items()}
-    torch.save(states, Path(out) / f"rank{rank}.pt")
+    for ra, rb in zip(rows_a[1:], rows_b[1:], strict=True):
+        la, lb = ra.split(",")[3:], rb.split(",")[3:]  # after step, time_s, lr
+        assert all(abs(float(x) - float(y)) <= 1e-4 * (1 + abs(float(x))) for x, y in zip(la, lb, strict=True))
 
 
 @pytest.mark.slow
-def test_real_model_replicas_stay_identical(tmp_path):
-    """The AWH network (BatchNorm in training mode, per-rank statistics on CPU) on 2 gloo ranks: every rank
-    ends with the same weights and buffers as rank 0's checkpoint, and the losses stay finite."""
-    from train_standins import write_tiny_synth
-
-    roots = write_tiny_synth(tmp_path / "synth")
-    out = tmp_path / "run"
-    _spawn(_real_worker, str(out), str(roots))
+def test_real_model_replicas_stay_identical(two_ranks):
+    out = two_ranks / "real"
     r0, r1 = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     saved = load_checkpoint(out / "last.pt")["modules"]
     for name in r0:

@@ -149,3 +149,22 @@ def test_mismatched_sizes_are_reported(roots, tmp_path):
     cfg.model = dataclasses.replace(TINY_MODEL, input_size=64, depth_out_size=16)
     with pytest.raises(Exception, match=r"input_size is 32 but model\.input_size is 64"):
         train(cfg, tmp_path)
+
+
+def test_in_memory_datasets_can_replace_the_readers(tmp_path, roots):
+    """functools.partial(build_parts, source=..., target=...): the real network on given sample lists."""
+    import functools
+
+    from awhourglass.data.config import DatasetConfig
+    from awhourglass.data.loader import build_dataset
+    from awhourglass.data.sample import SOURCE, TARGET
+
+    src_ds = build_dataset(DatasetConfig(format="rhd", root=str(roots / "rhd"), input_size=32), SOURCE)
+    src = [src_ds[i] for i in range(4)]
+    tgt_ds = build_dataset(DatasetConfig(format="stb", root=str(roots / "stb"), input_size=32, labels="2d"), TARGET)
+    tgt = [tgt_ds[i] for i in range(3)]
+    cfg = _config(roots, "awh", pretrain=1, adapt=2)
+    cfg.data = dataclasses.replace(cfg.data, source=dataclasses.replace(cfg.data.source, root="/nonexistent"))
+    fit(cfg, tmp_path, resume=False, build_parts=functools.partial(build_parts, source=src, target=tgt))
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["sampler"]["sizes"] == [4, 3]

@@ -208,9 +208,5 @@ def tiny_real_config(roots, method="awh", pretrain=2, adapt=3, **kw) -> TrainCon
             pretrain=PhaseConfig(steps=pretrain, batch_size=4, lr=1e-3),
             adapt=AdaptPhaseConfig(steps=adapt, batch_size=4, lr=1e-3),
         ),
-        device="cpu",
-        log_every=1,
-        ckpt_every=2,
-        progress=False,
-        **kw,
+        **{"device": "cpu", "log_every": 1, "ckpt_every": 2, "progress": False, **kw},
     )

@@ -14,13 +14,13 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh train`."""
-    parser.add_argument("config", help="training config (YAML), e.g. configs/demo-awh.yaml")
+    parser.add_argument("config", help="training config (YAML), e.g. configs/demo.yaml")
     parser.add_argument(
         "--override",
         action="append",
         default=[],
         metavar="FILE",
-        help="YAML merged over the config (repeatable, later wins), e.g. configs/table1/r2d.yaml",
+        help="YAML merged over the config (repeatable, later wins), e.g. configs/rhd-stb/table1-r2d.yaml",
     )
     parser.add_argument("--out", help="run directory (default: runs/<config name>[+<override names>])")
     parser.add_argument(

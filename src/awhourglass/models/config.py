@@ -123,6 +123,8 @@ class MethodConfig:
         critic_width: channels of the critic.
         similarity: the Eq. 5 options.
         oracle_with_source: the oracle also trains on the source half (False: target only).
+        target_3d: also supervise the target's 3D labels (the paper's fully supervised MPD scenario,
+            e.g. "RHD+MPD+w/AWH"); always on for the ``oracle``, off for the weakly supervised setting.
     """
 
     name: MethodName = "awh"
@@ -141,6 +143,12 @@ class MethodConfig:
     critic_width: int = 64
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
     oracle_with_source: bool = True
+    target_3d: bool = False
+
+    @property
+    def uses_target_3d(self) -> bool:
+        """Whether the target's 3D labels are supervised (oracle, or a fully supervised target)."""
+        return self.name == "oracle" or self.target_3d
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.intermediate) - {"src_2d", "src_3d", "tgt_2d"})

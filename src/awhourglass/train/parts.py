@@ -13,11 +13,12 @@ are :mod:`awhourglass.train.steps`; this module adapts them to the loop's ``fn(b
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 
 from awhourglass.data.loader import build_dataset
-from awhourglass.data.sample import SOURCE, TARGET, Batch
+from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
 from awhourglass.errors import AwhError
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.train.config import TrainConfig
@@ -49,21 +50,35 @@ def check_compatible(cfg: TrainConfig) -> None:
                 f"method {method.name!r} pairs equal source and target halves: phases.adapt.target_fraction "
                 f"must be 0.5, got {cfg.phases.adapt.target_fraction}"
             )
-        if method.name == "oracle" and cfg.data.target.labels != "3d":
-            raise AwhError("method 'oracle' trains on the target's 3D labels: set data.target.labels to 3d")
+        if method.uses_target_3d and cfg.data.target.labels != "3d":
+            raise AwhError(f"method {method.name!r} trains on the target's 3D labels: set data.target.labels to 3d")
 
 
-def build_parts(cfg: TrainConfig, dist: DistInfo) -> TrainParts:
-    """Build the network, adversary, datasets and step functions that ``cfg`` describes."""
+def build_parts(
+    cfg: TrainConfig,
+    dist: DistInfo,
+    source: Sequence[Sample] | None = None,
+    target: Sequence[Sample] | None = None,
+) -> TrainParts:
+    """Build the network, adversary, datasets and step functions that ``cfg`` describes.
+
+    Args:
+        source, target: datasets to use instead of reading ``cfg.data`` (e.g. in-memory generated
+            samples: ``fit(cfg, out, resume, functools.partial(build_parts, source=..., target=...))``).
+            Their samples must match ``cfg.model.input_size``; a given target is used as it is (the
+            caller keeps its 3D labels out for weakly supervised methods).
+    """
     check_compatible(cfg)
     method = cfg.method
     model = AWHourglassNet(cfg.model)
     adversary = make_adversary(cfg.model, method)
-    source = build_dataset(cfg.data.source, domain=SOURCE)
-    target = None
-    if cfg.phases.adapt.steps > 0 and method.uses_target:
+    if source is None:
+        source = build_dataset(cfg.data.source, domain=SOURCE)
+    if not (cfg.phases.adapt.steps > 0 and method.uses_target):
+        target = None
+    elif target is None:
         tcfg = cfg.data.target
-        if method.name != "oracle":  # weak supervision: the target's 3D labels are not even loaded
+        if not method.uses_target_3d:  # weak supervision: the target's 3D labels are not even loaded
             tcfg = dataclasses.replace(tcfg, labels="2d")
         target = build_dataset(tcfg, domain=TARGET)
     pretrain_method = dataclasses.replace(method, name="source_only")

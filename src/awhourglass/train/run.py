@@ -31,6 +31,7 @@ from awhourglass.train.checkpoint import CheckpointError, CheckpointStore, atomi
 from awhourglass.train.config import RESUME_FREE_FIELDS, TrainConfig, config_differences
 from awhourglass.train.distributed import (
     DistInfo,
+    all_ranks_ok,
     barrier,
     broadcast_parameters,
     convert_sync_batchnorm,
@@ -125,9 +126,14 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
     ckpt = None
     if resume:
         # rank 0 first: it may set a damaged last.pt aside, the others then read the same file
+        found, error = None, None
         if dist.is_main:
-            found = store.load_latest(map_location=dist.device)
-        barrier(dist)
+            try:
+                found = store.load_latest(map_location=dist.device)
+            except CheckpointError as exc:
+                error = exc
+        if not all_ranks_ok(error is None, dist):  # every rank stops, none waits forever
+            raise error if error is not None else CheckpointError(f"rank 0 could not read a checkpoint in {run_dir}")
         if not dist.is_main:
             found = store.load_latest(map_location=dist.device)
         if found is not None:

@@ -13,7 +13,8 @@ Per critic step (``wh``/``awh`` only, ``method_cfg.critic_steps`` per generator 
     c = critic_losses(fs, ft, critic, method_cfg)
     opt_critic.zero_grad(); c["total"].backward(); opt_critic.step()
 
-The real domain's 3D labels (``xyz_m`` of target rows) are read only by the ``oracle``.
+The real domain's 3D labels (``xyz_m`` of target rows) are read only by the ``oracle`` (or a method with
+``target_3d`` set: the fully supervised scenario).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def pose_losses(out: HourglassOutput, batch: Batch, method_cfg: MethodConfig,
         tgt = torch.zeros_like(tgt)
     has3d = batch.has_3d.bool()
     src_3d = src & has3d
-    tgt_3d = tgt & has3d if method_cfg.name == "oracle" else torch.zeros_like(tgt)
+    tgt_3d = tgt & has3d if method_cfg.uses_target_3d else torch.zeros_like(tgt)
     la = method_cfg.lambda_alpha
 
     def eq8(stack, rows_2d, rows_3d):
