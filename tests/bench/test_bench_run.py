@@ -90,3 +90,13 @@ def test_cli_bench_rejects_unsupported_size(capsys):
         main(["bench", "--size", "100"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_onnxruntime_absent_is_reported_not_raised(monkeypatch):
+    import sys
+
+    from awhourglass.bench.onnx_speed import measure_onnx
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    r = measure_onnx(nn.Conv2d(3, 4, 3), 64, 2, 1.0, 1.0, threads=1)
+    assert not r.available and "not installed" in r.reason
