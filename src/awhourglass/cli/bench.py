@@ -1,16 +1,50 @@
-"""`awh bench`."""
+"""`awh bench`: speed of the default network, its training and adaptation steps, the generator and the
+data readers, each against this machine's fp32 matmul peak measured in the same run."""
 
 from __future__ import annotations
 
 import argparse
-
-from awhourglass.cli._stub import not_built
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh bench`."""
+    parser.add_argument("--size", type=int, choices=(64, 128, 256), default=64, help="input side in pixels")
+    parser.add_argument("--batch", type=int, default=32, help="batch size of the throughput figures (default 32)")
+    parser.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per figure; the best is reported")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: elapsed time (default; take final numbers on an idle machine); cpu: CPU time of one thread, "
+        "robust to other load on a shared machine",
+    )
+    parser.add_argument("--nchw", action="store_true", help="use the NCHW memory format instead of channels-last")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export/onnxruntime figures")
+    parser.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference latency")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the generator and data-loader figures")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `awh bench`."""
-    return not_built("bench")
+    from awhourglass.bench.run import BenchConfig, format_table, run_bench, write_json
+
+    cfg = BenchConfig(
+        size=args.size,
+        batch=args.batch,
+        threads=args.threads,
+        repeats=args.repeats,
+        channels_last=not args.nchw,
+        onnx=not args.no_onnx,
+        mediapipe=not args.no_mediapipe,
+        pipeline=not args.no_pipeline,
+        clock=args.clock,
+    )
+    report = run_bench(cfg, log=lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
+    print(format_table(report))
+    if args.json:
+        write_json(report, args.json)
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,186 @@
+"""Input pipeline speed: the synthetic generator (in memory) and the RHD/STB readers (from files on disk).
+
+Both are compared with what the training step consumes: a producer slower than the step starves it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from awhourglass.bench.timing import Clock, time_fn
+from awhourglass.data import Batch, DatasetConfig, LoaderConfig, build_dataset, make_loader, make_two_domain_loader
+from awhourglass.data.base import HandDataset
+from awhourglass.synth.dataset import SynthConfig, write_dataset
+from awhourglass.synth.generate import generate_batch
+
+
+@dataclass(frozen=True)
+class PipelineSpeed:
+    """Images/s of the input pipeline next to the training step's consumption.
+
+    Attributes:
+        generator_source_img_s / generator_target_img_s: in-memory generation (render + style), one process.
+        generate_inline_train_img_s: training images/s if each batch were generated on the training thread
+            (1 / (1/train + 1/generator)).
+        write_img_s: generation plus writing RHD/STB files (``awh synth``), both domains.
+        reader_source_img_s / reader_target_img_s: one process reading, decoding, cropping and collating
+            samples from the RHD / STB files (what one loader worker delivers).
+        loader_img_s: the two-domain DataLoader with ``loader_workers`` persistent worker processes, images/s
+            over whole epochs after a first (untimed) epoch, measured while the main thread waits (the upper
+            bound: in training the workers share the cores with the step).
+        loader_workers: worker processes of the loader.
+        fed_train_img_s: training steps (stage 1) fed by the RHD loader, wall clock, by worker count
+            (``{"0": ..., "1": ...}``): 0 reads on the training thread; empty when no update function was given.
+        train_step_img_s: the training step's consumption, for comparison.
+        images: images written per domain.
+    """
+
+    generator_source_img_s: float
+    generator_target_img_s: float
+    generate_inline_train_img_s: float
+    write_img_s: float
+    reader_source_img_s: float
+    reader_target_img_s: float
+    loader_img_s: float
+    loader_workers: int
+    fed_train_img_s: dict[str, float]
+    train_step_img_s: float
+    images: int
+
+
+def measure_generator(size: int, batch: int, domain: str, *, repeats: int = 3, clock: Clock = "wall") -> float:
+    """Images/s of ``generate_batch(batch, domain, seed, size)`` (best of ``repeats``)."""
+    seeds = iter(range(1, 10_000))
+    timing = time_fn(lambda: generate_batch(batch, domain, next(seeds), size), warmup=1, repeats=repeats, clock=clock)
+    return batch / timing.best_s
+
+
+def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch: int, workers: int, steps: int):
+    """Images/s of ``steps`` updates whose batches come from a shuffled loader with ``workers`` processes."""
+    cfg = LoaderConfig(batch_size=batch, num_workers=workers, persistent_workers=workers > 0, seed=0)
+    loader = make_loader(dataset, cfg, train=True)
+    if len(loader) == 0:
+        raise ValueError(f"{len(dataset)} samples make no batch of {batch}")
+    threads = torch.get_num_threads()
+
+    def batches(dl: DataLoader) -> Iterator[Batch]:
+        epoch = 0
+        while True:
+            dl.sampler.set_epoch(epoch)
+            yield from dl
+            epoch += 1
+
+    stream = batches(loader)
+    try:
+        update(next(stream))  # starts the workers; first-call costs
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            update(next(stream))
+        dt = time.perf_counter() - t0
+    finally:
+        stream.close()
+        torch.set_num_threads(threads)
+        del stream, loader  # shuts the persistent workers down
+    return steps * batch / dt
+
+
+def _read_all(dataset, n: int) -> None:
+    for i in range(n):
+        dataset[i]
+
+
+def measure_pipeline(
+    size: int,
+    images: int,
+    train_step_img_s: float,
+    *,
+    batch: int = 16,
+    workers: int = 2,
+    repeats: int = 3,
+    loader_epochs: int = 2,
+    clock: Clock = "wall",
+    update: Callable[[Batch], object] | None = None,
+    fed_workers: tuple[int, ...] = (0, 1),
+    fed_steps: int = 4,
+) -> PipelineSpeed:
+    """Measure generator, file writer, readers and the two-domain loader at ``size``² network input.
+
+    Args:
+        size: network input side (the files are written at 2× that, cropped back by the readers).
+        images: images written per domain into a temporary folder (deleted afterwards).
+        train_step_img_s: the training step's images/s measured in the same run.
+        batch: generator chunk and loader batch size.
+        workers: loader worker processes.
+        repeats: timed repeats of the in-memory figures.
+        loader_epochs: timed loader epochs, after one untimed epoch that starts the workers.
+        clock: see :func:`~awhourglass.bench.timing.time_fn`; the loader is always timed by the wall clock
+            (its work happens in other processes).
+        update: a training update taking a batch (e.g. :func:`~awhourglass.bench.workloads.supervised_update`):
+            when given, ``fed_steps`` updates fed by a single-domain RHD loader are timed (wall clock) for each
+            worker count in ``fed_workers``, after one untimed update.
+    """
+    if images < 2:
+        raise ValueError(f"images must be >= 2, got {images}")
+    batch = min(batch, images)
+    batch += batch % 2  # two-domain batches are half/half
+    gen_src = measure_generator(size, batch, "source", repeats=repeats, clock=clock)
+    gen_tgt = measure_generator(size, batch, "target", repeats=repeats, clock=clock)
+    inline = 1.0 / (1.0 / train_step_img_s + 1.0 / min(gen_src, gen_tgt))
+    file_size = 2 * size
+    with tempfile.TemporaryDirectory(prefix="awh-bench-") as tmp:
+        roots = {d: Path(tmp) / d for d in ("source", "target")}
+        t0 = time.perf_counter()
+        for d, root in roots.items():
+            write_dataset(SynthConfig(d, images, str(root), seed=0, size=file_size, split="training"), progress=False)
+        write_img_s = 2 * images / (time.perf_counter() - t0)
+        src = build_dataset(DatasetConfig(format="rhd", root=str(roots["source"]), split="train", input_size=size))
+        tgt = build_dataset(
+            DatasetConfig(format="stb", root=str(roots["target"]), split="train", input_size=size, labels="2d")
+        )
+        n_src, n_tgt = min(len(src), images), min(len(tgt), images)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in a loader worker (data.loader sets one thread per worker)
+        try:
+            reader_src = n_src / time_fn(lambda: _read_all(src, n_src), warmup=1, repeats=2, clock=clock).best_s
+            reader_tgt = n_tgt / time_fn(lambda: _read_all(tgt, n_tgt), warmup=1, repeats=2, clock=clock).best_s
+        finally:
+            torch.set_num_threads(threads)
+        loader_batch = min(batch, 2 * min(n_src, n_tgt))
+        loader_batch -= loader_batch % 2
+        cfg = LoaderConfig(batch_size=loader_batch, num_workers=workers, persistent_workers=workers > 0, seed=0)
+        loader = make_two_domain_loader(src, tgt, cfg)
+        try:
+            for _ in loader:  # epoch 1 starts the (persistent) workers
+                pass
+            t0 = time.perf_counter()
+            seen = 0
+            for _ in range(loader_epochs):  # timed from iter(): each epoch's prefetch is inside the timing
+                seen += sum(len(b) for b in loader)
+            dt = time.perf_counter() - t0
+        finally:
+            torch.set_num_threads(threads)
+            del loader
+        fed = {}
+        if update is not None:
+            for w in fed_workers:
+                fed[str(w)] = _fed_training(src, update, batch, w, fed_steps)
+    return PipelineSpeed(
+        generator_source_img_s=gen_src,
+        generator_target_img_s=gen_tgt,
+        generate_inline_train_img_s=inline,
+        write_img_s=write_img_s,
+        reader_source_img_s=reader_src,
+        reader_target_img_s=reader_tgt,
+        loader_img_s=seen / dt,
+        loader_workers=workers,
+        fed_train_img_s=fed,
+        train_step_img_s=train_step_img_s,
+        images=images,
+    )

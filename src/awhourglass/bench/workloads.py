@@ -1,0 +1,178 @@
+"""The package's network and its real training steps, as zero-argument callables that bench can time.
+
+The batches are random but well-formed (labels of the right shapes, units and ranges), so every loss
+term runs; their values do not matter for speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from awhourglass.data.sample import SOURCE, TARGET, Batch
+from awhourglass.models import AWHourglassNet, MethodConfig, ModelConfig
+from awhourglass.skeleton import NUM_JOINTS
+from awhourglass.train.steps import critic_features, critic_losses, generator_losses, make_adversary
+
+
+@dataclass
+class Workloads:
+    """What `awh bench` times.
+
+    Attributes:
+        name: the network's description.
+        model: the network (already in the memory format used for timing).
+        train_step: one supervised (stage-1, ``source_only``) step: forward, all losses, backward, Adam.
+        train_images: images per ``train_step`` call.
+        adapt_step: one whole adaptation step (``awh``): critic steps with gradient penalty, then the network
+            step with pose, depth-regularizer and Wasserstein terms, each with its Adam; or None.
+        adapt_images: images per ``adapt_step`` call (source + target).
+    """
+
+    name: str
+    model: nn.Module
+    train_step: Callable[[], object]
+    train_images: int
+    adapt_step: Callable[[], object] | None = None
+    adapt_images: int = 0
+
+
+def default_model_config(size: int) -> ModelConfig:
+    """The default network at ``size``² input: stride-2 stem at 64², stride 4 above (docs/model.md)."""
+    return ModelConfig(input_size=size, stem_stride=2 if size <= 64 else 4)
+
+
+def random_batch(n: int, size: int, domain: int, gen: torch.Generator, channels_last: bool = True) -> Batch:
+    """A well-formed random :class:`Batch` of ``n`` crops of ``size``² pixels from ``domain``.
+
+    Source rows carry 3D labels; target rows do not (NaN + ``has_3d`` False), as in the real data.
+    Both carry 2D labels and an Eq. 9 depth image on a central hand mask.
+    """
+    image = torch.rand(n, 3, size, size, generator=gen)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    uv = (0.2 + 0.6 * torch.rand(n, NUM_JOINTS, 2, generator=gen)) * (size - 1)
+    f = 1.5 * size
+    K = torch.tensor([[f, 0.0, (size - 1) / 2], [0.0, f, (size - 1) / 2], [0.0, 0.0, 1.0]]).expand(n, 3, 3).clone()
+    z = 0.5 + 0.05 * torch.rand(n, NUM_JOINTS, 1, generator=gen)
+    xy = (uv - (size - 1) / 2) / f * z  # back-projected through K: consistent 2D/3D labels
+    xyz = torch.cat([xy, z], dim=-1)
+    has_3d = torch.full((n,), domain == SOURCE)
+    if domain != SOURCE:
+        xyz = torch.full_like(xyz, float("nan"))
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    centre = (yy - size / 2).abs().le(size / 3) & (xx - size / 2).abs().le(size / 3)
+    mask = centre.expand(n, 1, size, size).clone()
+    depth = torch.where(mask, torch.rand(n, 1, size, size, generator=gen), torch.zeros(()))
+    return Batch(
+        image=image,
+        K=K,
+        uv_px=uv,
+        vis=torch.ones(n, NUM_JOINTS, dtype=torch.bool),
+        xyz_m=xyz,
+        has_3d=has_3d,
+        depth=depth,
+        depth_mask=mask,
+        has_depth=torch.ones(n, dtype=torch.bool),
+        domain=torch.full((n,), domain, dtype=torch.long),
+    )
+
+
+def supervised_update(model: AWHourglassNet, lr: float = 1e-3) -> Callable[[Batch], dict]:
+    """Stage-1 update (``source_only``) on a given batch: Eq. 8 + depth regularizer, backward, Adam."""
+    method = MethodConfig(name="source_only")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def update(batch: Batch) -> dict:
+        model.train()
+        losses = generator_losses(model, None, batch, None, method)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt.step()
+        return losses
+
+    return update
+
+
+def supervised_step(model: AWHourglassNet, batch: Batch, lr: float = 1e-3) -> Callable[[], dict]:
+    """Stage-1 step on a fixed ``batch`` (see :func:`supervised_update`)."""
+    update = supervised_update(model, lr)
+    return lambda: update(batch)
+
+
+def adaptation_step(
+    model: AWHourglassNet,
+    batch_src: Batch,
+    batch_tgt: Batch,
+    method: MethodConfig | None = None,
+    lr: float = 1e-4,
+    features_once: bool = True,
+) -> Callable[[], dict]:
+    """Stage-2 step of ``method`` (default ``awh``): ``critic_steps`` critic updates, then one network update.
+
+    Args:
+        features_once: compute the critic's (detached) features with one no-grad forward per step and reuse
+            them for every critic update. The network does not change during the critic updates, so with
+            train-mode BatchNorm the features are identical to recomputing them each time (only the BN running
+            statistics see one update instead of ``critic_steps``); False recomputes them per critic update.
+    """
+    method = method or MethodConfig(name="awh")
+    critic = make_adversary(model.cfg, method)
+    if critic is None:
+        raise ValueError(f"method {method.name!r} has no critic")
+    if batch_src.image.is_contiguous(memory_format=torch.channels_last):
+        critic = critic.to(memory_format=torch.channels_last)
+    opt_net = torch.optim.Adam(model.parameters(), lr=lr)
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=method.critic_lr, betas=method.critic_betas)
+
+    def step() -> dict:
+        model.train()
+        critic.train()
+        feats = critic_features(model, batch_src, batch_tgt) if features_once else None
+        for _ in range(method.critic_steps):
+            fs, ft = feats if feats is not None else critic_features(model, batch_src, batch_tgt)
+            c = critic_losses(fs, ft, critic, method)
+            opt_critic.zero_grad(set_to_none=True)
+            c["total"].backward()
+            opt_critic.step()
+        losses = generator_losses(model, critic, batch_src, batch_tgt, method)
+        opt_net.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt_net.step()
+        return losses
+
+    return step
+
+
+def build_workloads(size: int, batch: int, channels_last: bool) -> Workloads:
+    """The default network at ``size``², its stage-1 step on ``batch`` source images and its ``awh`` step on
+    ``batch`` images (``batch // 2`` source + ``batch // 2`` target, as the paper's half/half batches)."""
+    if batch < 2:
+        raise ValueError(f"batch must be >= 2 (the adaptation step needs a source and a target half), got {batch}")
+    cfg = default_model_config(size)
+    model = AWHourglassNet(cfg)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(0)
+    src = random_batch(batch, size, SOURCE, gen, channels_last)
+    half_src = random_batch(batch // 2, size, SOURCE, gen, channels_last)
+    half_tgt = random_batch(batch // 2, size, TARGET, gen, channels_last)
+    # the adaptation step trains its own copy so the two steps never share optimizer state
+    adapt_model = AWHourglassNet(cfg)
+    adapt_model.load_state_dict(model.state_dict())
+    if channels_last:
+        adapt_model = adapt_model.to(memory_format=torch.channels_last)
+    name = (
+        f"AWHourglassNet {cfg.num_stacks} stacks, width {cfg.width}, depth {cfg.depth}, stem stride {cfg.stem_stride}"
+    )
+    return Workloads(
+        name=name,
+        model=model,
+        train_step=supervised_step(model, src),
+        train_images=batch,
+        adapt_step=adaptation_step(adapt_model, half_src, half_tgt),
+        adapt_images=2 * (batch // 2),
+    )

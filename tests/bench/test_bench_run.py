@@ -1,0 +1,102 @@
+"""`awh bench` end to end on a one-convolution network whose FLOPs are known by hand."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from awhourglass.bench.mediapipe_ref import measure_mediapipe_landmark
+from awhourglass.bench.model_speed import mse_train_step
+from awhourglass.bench.run import BenchConfig, format_table, run_bench, write_json
+from awhourglass.bench.workloads import Workloads
+from awhourglass.cli import main
+
+SIZE, BATCH = 64, 2
+# Conv2d(3, 4, 3, stride 2, padding 1) on 64x64: 32x32 outputs x 4 channels x 27 multiply-adds x 2 FLOPs
+CONV_FLOPS_PER_IMAGE = 32 * 32 * 4 * 27 * 2
+
+
+def _one_conv(size: int, batch: int, channels_last: bool) -> Workloads:
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 4, 3, 2, 1)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, size, size)
+    return Workloads("one conv", model, mse_train_step(model, x), batch)
+
+
+def _tiny_config(**kw) -> BenchConfig:
+    base = dict(
+        size=SIZE,
+        batch=BATCH,
+        repeats=1,
+        warmup=0,
+        peak_n=64,
+        latency_min_time_s=0.0,
+        onnx=False,
+        mediapipe=False,
+        pipeline=False,
+    )
+    base.update(kw)
+    return BenchConfig(**base)
+
+
+def test_run_bench_reports_counted_flops_and_consistent_utilization(tmp_path):
+    report = run_bench(_tiny_config(), workloads_factory=_one_conv)
+    names = [r.name for r in report.results]
+    assert names == [
+        "inference",
+        "latency (batch 1)",
+        "train step",
+    ]
+    for r in report.results:
+        expected = CONV_FLOPS_PER_IMAGE * (2 if r.name == "train step" else 1)  # + weight gradient only
+        assert r.flops_per_image == expected, r.name
+        assert r.utilization == pytest.approx(r.achieved_flops_per_s / report.peak.flops_per_s)
+        assert r.images_per_s == pytest.approx(r.images_per_step / r.best_s)
+    assert report.result("latency (batch 1)").images_per_step == 1
+    assert report.network["parameters"] == 4 * 27 + 4
+
+    table = format_table(report)
+    assert "train step" in table and "GFLOP/s" in table
+    out = tmp_path / "b.json"
+    write_json(report, out)
+    data = json.loads(out.read_text())
+    assert data["config"]["size"] == SIZE
+    assert data["peak"]["flops_per_s"] == pytest.approx(report.peak.flops_per_s)
+    assert [r["name"] for r in data["results"]] == names
+
+
+@pytest.mark.parametrize(
+    "kw", [{"size": 100}, {"batch": 1}, {"threads": -1}, {"clock": "cpu", "threads": 2}, {"repeats": 0}]
+)
+def test_bench_config_rejects_bad_values(kw):
+    with pytest.raises(ValueError):
+        _tiny_config(**kw)
+
+
+def test_mediapipe_absent_is_reported_not_raised(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # import of mediapipe now raises ImportError
+    r = measure_mediapipe_landmark()
+    assert not r.available
+    assert "not installed" in r.reason
+
+
+def test_cli_bench_rejects_unsupported_size(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--size", "100"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_onnxruntime_absent_is_reported_not_raised(monkeypatch):
+    import sys
+
+    from awhourglass.bench.onnx_speed import measure_onnx
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    r = measure_onnx(nn.Conv2d(3, 4, 3), 64, 2, 1.0, 1.0, threads=1)
+    assert not r.available and "not installed" in r.reason

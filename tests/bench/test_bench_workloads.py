@@ -1,0 +1,92 @@
+"""The benchmarked steps are the package's real steps on well-formed batches."""
+
+import copy
+
+import pytest
+import torch
+
+from awhourglass.bench.pipeline import measure_pipeline
+from awhourglass.bench.workloads import (
+    adaptation_step,
+    build_workloads,
+    random_batch,
+    supervised_step,
+    supervised_update,
+)
+from awhourglass.data.sample import SOURCE, TARGET
+from awhourglass.models import AWHourglassNet, ModelConfig
+
+TINY = ModelConfig(input_size=32, width=8, num_stacks=2, depth=2, depth_out_size=16, depth_width=4)
+
+
+def test_random_batch_labels_are_consistent_with_the_camera():
+    b = random_batch(3, 32, SOURCE, torch.Generator().manual_seed(0))
+    uvw = torch.einsum("bij,bkj->bki", b.K, b.xyz_m)  # project with K: (u·w, v·w, w)
+    torch.testing.assert_close(uvw[..., :2] / uvw[..., 2:], b.uv_px, atol=1e-4, rtol=0)
+    assert b.image.is_contiguous(memory_format=torch.channels_last)
+    assert bool(b.has_3d.all()) and bool((b.domain == SOURCE).all())
+    t = random_batch(3, 32, TARGET, torch.Generator().manual_seed(0), channels_last=False)
+    assert not bool(t.has_3d.any()) and bool(torch.isnan(t.xyz_m).all())  # weak target: no 3D labels
+    assert bool((t.depth[~t.depth_mask] == 0).all()) and float(t.depth.max()) <= 1.0
+
+
+def test_supervised_step_trains_with_finite_losses():
+    torch.manual_seed(0)
+    model = AWHourglassNet(TINY)
+    before = copy.deepcopy(model.state_dict())
+    losses = supervised_step(model, random_batch(2, 32, SOURCE, torch.Generator().manual_seed(1)))()
+    assert all(bool(torch.isfinite(v)) for v in losses.values())
+    assert losses["src_reg"] > 0  # the depth regularizer ran
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_critic_features_once_per_step_equals_recomputing_them():
+    """The network does not move during the critic updates, so computing its features once is exact."""
+    g = torch.Generator().manual_seed(2)
+    src, tgt = random_batch(2, 32, SOURCE, g), random_batch(2, 32, TARGET, g)
+    torch.manual_seed(0)
+    a = AWHourglassNet(TINY)
+    b = copy.deepcopy(a)
+    torch.manual_seed(5)  # same critic initialisation for both
+    la = adaptation_step(a, src, tgt, features_once=True)()
+    torch.manual_seed(5)
+    lb = adaptation_step(b, src, tgt, features_once=False)()
+    for k in ("total", "wd", "src_2d", "tgt_2d", "src_reg", "tgt_reg"):
+        torch.testing.assert_close(la[k], lb[k], atol=1e-5, rtol=1e-5)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_build_workloads_rejects_a_batch_without_two_halves():
+    with pytest.raises(ValueError, match="batch must be >= 2"):
+        build_workloads(64, 1, True)
+
+
+def test_pipeline_figures_from_files_written_and_read_back():
+    torch.manual_seed(0)
+    update = supervised_update(AWHourglassNet(TINY))
+    p = measure_pipeline(
+        32,
+        4,
+        train_step_img_s=10.0,
+        batch=4,
+        workers=0,
+        repeats=1,
+        loader_epochs=1,
+        update=update,
+        fed_workers=(0,),
+        fed_steps=1,
+    )
+    assert p.images == 4 and p.loader_workers == 0
+    assert list(p.fed_train_img_s) == ["0"] and p.fed_train_img_s["0"] > 0
+    for v in (
+        p.generator_source_img_s,
+        p.generator_target_img_s,
+        p.write_img_s,
+        p.reader_source_img_s,
+        p.reader_target_img_s,
+        p.loader_img_s,
+    ):
+        assert v > 0
+    slowest = min(p.generator_source_img_s, p.generator_target_img_s)
+    assert p.generate_inline_train_img_s == pytest.approx(1 / (1 / 10.0 + 1 / slowest))
