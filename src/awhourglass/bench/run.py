@@ -39,7 +39,8 @@ class BenchConfig:
         warmup: untimed calls before timing.
         peak_n: side of the matmul that measures the peak.
         latency_min_time_s: keep repeating batch-1 calls for at least this long.
-        channels_last: run convolutions in NHWC (faster with oneDNN on CPU).
+        channels_last: feed channels-last (NHWC) inputs; the network converts its input and weights to NHWC
+            itself (faster oneDNN convolutions on CPU), so this only changes the bench's input tensors.
         onnx: also export and time the ONNX graph when onnxruntime is installed.
         mediapipe: also time MediaPipe's hand landmark network when mediapipe is installed.
         pipeline: also time the synthetic generator and the RHD/STB readers.

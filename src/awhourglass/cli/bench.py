@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="wall: elapsed time (default; take final numbers on an idle machine); cpu: CPU time of one thread, "
         "robust to other load on a shared machine",
     )
-    parser.add_argument("--nchw", action="store_true", help="use the NCHW memory format instead of channels-last")
+    parser.add_argument("--nchw", action="store_true", help="feed NCHW inputs (the network itself runs channels-last)")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export/onnxruntime figures")
     parser.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference latency")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the generator and data-loader figures")
