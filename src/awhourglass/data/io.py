@@ -68,8 +68,13 @@ def _allow() -> None:
     from collections import OrderedDict
 
     import numpy.dtypes as npd
-    from numpy._core import multiarray as ma
-    from numpy._core import numeric
+
+    try:
+        from numpy._core import multiarray as ma
+        from numpy._core import numeric
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray as ma
+        from numpy.core import numeric
 
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x and 2.x pickles
         _ALLOWED_GLOBALS[(mod, "_reconstruct")] = ma._reconstruct
