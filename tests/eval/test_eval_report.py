@@ -61,3 +61,11 @@ def test_report_refuses_mixed_settings_and_empty(tmp_path):
     with pytest.raises(ValueError, match="no results"):
         write_report(tmp_path, {"a": []})
     assert not (tmp_path / "report.md").exists()
+
+
+def test_figure_captions_are_printed_under_their_image(tmp_path):
+    fig = tmp_path / "tsne.png"
+    fig.write_bytes(b"png")
+    md_path, _ = write_report(tmp_path, {"a": _result(0.01, 0)}, figures=[(fig, "red = source, blue = target")])
+    md = md_path.read_text()
+    assert "![tsne](tsne.png)\n\n*red = source, blue = target*" in md

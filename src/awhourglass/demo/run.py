@@ -190,23 +190,30 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
     figures = _figures(cfg, out, results, outputs0, source0)
     t = clock.stamp("figures", t)
     conf = _confidence_check(cfg, out, outputs0)
-    figures.append(conf["figure"])
+    figures.append((conf["figure"], "Confidence behind `hand_detected` of the model used by `awh predict`: target "
+                    "test crops (hands) against hand-free images, with the threshold."))
     return _write_report(cfg, out, results, figures, clock, conf)
 
 
 def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], outputs0: dict[str, ModelOutputs],
-             source0: dict[str, ModelOutputs]) -> list[Path]:
+             source0: dict[str, ModelOutputs]) -> list[tuple[Path, str]]:
+    """The report's figures as ``(path, caption)`` pairs."""
     curves = {}
     for m, rs in results.items():
         values = np.mean([r.pck_values for r in rs], axis=0)
         curves[METHOD_LABELS[m]] = (rs[0].pck_thresholds_mm, values)
-    figs = [plots.plot_pck_curves(curves, out / "pck.png", title="3D PCK on the target test split (B1)")]
+    seeds = f"mean over {cfg.seeds} seeds" if cfg.seeds > 1 else "one seed"
+    figs = [(plots.plot_pck_curves(curves, out / "pck.png", title="3D PCK on the target test split (B1)"),
+             f"3D PCK curves of every method on the target test split (B1), {seeds}: the fraction of joints whose "
+             "palm-relative 3D error is below each threshold; the legend gives each curve's AUC.")]
     for m, src in source0.items():
         tgt = outputs0[m]
         feats = np.concatenate([src.features, tgt.features])
         dom = np.concatenate([np.zeros(len(src), int), np.ones(len(tgt), int)])
-        figs.append(plots.plot_tsne(feats, dom, out / f"tsne_{m}.png", max_points=cfg.tsne_points,
-                                    title=f"t-SNE, {METHOD_LABELS[m]}: source (red) vs target (blue)"))
+        figs.append((plots.plot_tsne(feats, dom, out / f"tsne_{m}.png", max_points=cfg.tsne_points,
+                                     title=f"t-SNE, {METHOD_LABELS[m]}: source (red) vs target (blue)"),
+                     f"t-SNE of the last stack's bottleneck features of {METHOD_LABELS[m]} (seed {cfg.seed}) on "
+                     "source test images (red) and target test images (blue), as the paper's Fig. 6."))
     for m in ("source_only", "awh"):
         if m not in outputs0:
             continue
@@ -214,15 +221,21 @@ def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], o
         model_cfg = cfg.model
         xyz = lifted_xyz(o, model_cfg)
         for i in range(min(cfg.qualitative, len(o.images))):
-            figs.append(plots.plot_skeleton_2d(o.images[i], o.uv_px[i], out / f"qualitative_{m}_{i}_2d.png",
-                                               gt_uv_px=o.gt_uv_px[i]))
+            figs.append((plots.plot_skeleton_2d(o.images[i], o.uv_px[i], out / f"qualitative_{m}_{i}_2d.png",
+                                                gt_uv_px=o.gt_uv_px[i]),
+                         f"{METHOD_LABELS[m]}, target test sample {i}: predicted 2D skeleton over the input crop, "
+                         "with the ground truth for comparison."))
             rp, rg = 0.5 * (xyz[i, 0] + xyz[i, 9]), 0.5 * (o.gt_xyz_m[i, 0] + o.gt_xyz_m[i, 9])
-            figs.append(plots.plot_skeleton_3d({"prediction": xyz[i] - rp, "ground truth": o.gt_xyz_m[i] - rg},
-                                               out / f"qualitative_{m}_{i}_3d.png",
-                                               title=f"{METHOD_LABELS[m]}, test sample {i}"))
+            figs.append((plots.plot_skeleton_3d({"prediction": xyz[i] - rp, "ground truth": o.gt_xyz_m[i] - rg},
+                                                out / f"qualitative_{m}_{i}_3d.png",
+                                                title=f"{METHOD_LABELS[m]}, test sample {i}"),
+                         f"{METHOD_LABELS[m]}, target test sample {i}: predicted and ground-truth 3D skeletons, "
+                         "palm-relative (the prediction lifted with the ground-truth scale and root depth)."))
         if len(o.images):
-            figs.append(plots.plot_heatmap_grid(o.images[0], o.heatmaps[0], out / f"heatmaps_{m}_0.png",
-                                                uv_px=o.uv_px[0]))
+            figs.append((plots.plot_heatmap_grid(o.images[0], o.heatmaps[0], out / f"heatmaps_{m}_0.png",
+                                                 uv_px=o.uv_px[0]),
+                         f"{METHOD_LABELS[m]}, target test sample 0: the input crop and the last stack's latent 2D "
+                         "heatmap of each joint (spatial softmax), with the soft-argmax location."))
     return figs
 
 
@@ -270,7 +283,7 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
     return path
 
 
-def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], figures: list[Path],
+def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], figures: list[tuple[Path, str]],
                   clock: _Clock, conf: dict[str, Any]) -> dict[str, Any]:
     doc = report_document({METHOD_LABELS[m]: rs for m, rs in results.items()})
     total = time.perf_counter() - clock.start
@@ -285,7 +298,7 @@ def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult
         "torch_threads": cfg.threads,
         "cpu_count": os.cpu_count(),
     }
-    rel = [Path(f).resolve().relative_to(out.resolve()) for f in figures]
+    rel = [(Path(f).resolve().relative_to(out.resolve()), caption) for f, caption in figures]
     md = render_markdown(doc, rel, title="awh demo: weakly supervised adaptation on the embedded benchmark")
     table_end = md.index("## Figures") if "## Figures" in md else len(md)
     notes = _notes(cfg, doc, conf, total)

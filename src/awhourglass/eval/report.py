@@ -62,8 +62,18 @@ def _cell(mean: float, std: float, runs: int, decimals: int) -> str:
     return f"{mean:.{decimals}f}" if runs == 1 else f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
-def render_markdown(doc: Mapping[str, Any], figures: Sequence[str | os.PathLike] = (), title: str = "Results") -> str:
-    """Markdown for a report document (:func:`report_document`); figure paths are used as given."""
+Figure = str | os.PathLike | tuple[str | os.PathLike, str]  # a PNG path, or (path, caption)
+
+
+def _figure_path_caption(f: Figure) -> tuple[Path, str]:
+    return (Path(f[0]), f[1]) if isinstance(f, tuple) else (Path(f), "")
+
+
+def render_markdown(doc: Mapping[str, Any], figures: Sequence[Figure] = (), title: str = "Results") -> str:
+    """Markdown for a report document (:func:`report_document`); figure paths are used as given.
+
+    Each figure is a path or a ``(path, caption)`` pair; a caption is printed in italics under its image.
+    """
     lines = [f"# {title}", ""]
     lines.append(
         f"3D errors on canonical 21 joints, alignment `{doc['align']}`, averaging `{doc['average']}`; "
@@ -79,22 +89,24 @@ def render_markdown(doc: Mapping[str, Any], figures: Sequence[str | os.PathLike]
     if figures:
         lines += ["", "## Figures", ""]
         for f in figures:
-            p = Path(f)
+            p, caption = _figure_path_caption(f)
             lines += [f"![{p.stem}]({p.as_posix()})", ""]
+            if caption:
+                lines += [f"*{caption}*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def write_report(
     out_dir: str | os.PathLike,
     methods: Mapping[str, EvalResult | Sequence[EvalResult]],
-    figures: Sequence[str | os.PathLike] = (),
+    figures: Sequence[Figure] = (),
     title: str = "Results",
 ) -> tuple[Path, Path]:
     """Write ``out_dir/results.json`` then ``out_dir/report.md`` (both atomically).
 
     Args:
         methods: method name → one result, or a list of results (e.g. one per seed: mean ± std).
-        figures: PNG paths; those inside ``out_dir`` are linked relative to it.
+        figures: PNG paths or ``(path, caption)`` pairs; those inside ``out_dir`` are linked relative to it.
     Returns:
         ``(report_md_path, results_json_path)``.
     """
@@ -102,11 +114,11 @@ def write_report(
     doc = report_document(methods)
     rel = []
     for f in figures:
-        p = Path(f)
+        p, caption = _figure_path_caption(f)
         try:
-            rel.append(p.resolve().relative_to(out.resolve()))
+            rel.append((p.resolve().relative_to(out.resolve()), caption))
         except ValueError:
-            rel.append(p)
+            rel.append((p, caption))
     json_path = atomic_write_text(out / "results.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
     md_path = atomic_write_text(out / "report.md", render_markdown(doc, rel, title))
     return md_path, json_path
