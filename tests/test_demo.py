@@ -49,6 +49,10 @@ def test_tiny_demo_report_matches_results_json(tmp_path):
                 "qualitative_awh_0_3d.png", "heatmaps_awh_0.png", "confidence.png"):
         assert (out / fig).stat().st_size > 0
         assert f"]({fig})" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    conf = saved["demo"]["confidence_check"]
+    assert f"with threshold {conf['threshold']}, hand_detected on" in report  # the notes are filled in
+    assert "*t-SNE of the last stack's bottleneck features" in report  # figures carry captions
     # The written test split is a real STB-format dataset: `awh eval` scores a demo model on it.
     assert main(["eval", str(out / "runs" / "seed0" / "awh" / "model.pt"), "--data", str(out / "data" / "stb"),
                  "--format", "stb", "--out", str(tmp_path / "ev"), "--no-progress"]) == 0

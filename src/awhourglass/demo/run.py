@@ -327,7 +327,7 @@ def _notes(cfg: DemoConfig, doc: dict[str, Any], conf: dict[str, Any], total: fl
         "depth, palm-relative EPE (docs/evaluation.md).",
         f"- Hand confidence ({METHOD_LABELS[conf['method']]}): median {conf['hand_median']:.3f} on hand crops, "
         f"{conf['no_hand_median']:.3f} on hand-free images (noise, flat colours, gradients, hand-free quadrants "
-        "of target renders); with threshold {conf['threshold']}, hand_detected on "
+        f"of target renders); with threshold {conf['threshold']}, hand_detected on "
         f"{100 * conf['hand_detected_rate_on_hands']:.0f}% of hands and "
         f"{100 * conf['hand_detected_rate_on_no_hand']:.0f}% of hand-free images.",
         f"- Wall time {total:.0f} s with {cfg.threads} torch thread(s) on {os.cpu_count()} CPU(s): "
