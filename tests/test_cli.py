@@ -21,3 +21,16 @@ def test_parser_has_subcommands():
     parser = build_parser()
     args = parser.parse_args(["synth"])
     assert args.command == "synth"
+
+
+def test_importing_the_cli_leaves_openmp_waiting_alone():
+    # Only `awh demo` asks for passive OpenMP waiting (set in its run()); bench/predict keep the default,
+    # whose spinning threads halve batch-1 latency.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = "import os, awhourglass.cli; print(os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"

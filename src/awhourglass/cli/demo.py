@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 
-# On a shared 2-core machine, OpenMP threads that spin while waiting made training ~10× slower
-# (docs/demo.md). Passive waiting only takes effect if set before torch is first imported, which the
-# `awh` entry point does not do before a subcommand runs.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh demo`."""
@@ -24,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `awh demo`."""
+    # The demo's many small training steps share 2 cores with whatever else runs: OpenMP threads that
+    # spin while waiting made them ~10x slower on a busy machine (docs/demo.md), so the demo waits
+    # passively. It only takes effect before torch is first imported, hence here and for this command
+    # alone: passive waiting doubles batch-1 latency (docs/performance.md), so `awh bench`/`predict` keep
+    # OpenMP's default.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from awhourglass.demo.config import full_config, quick_config
     from awhourglass.demo.run import run_demo
 
