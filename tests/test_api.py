@@ -180,3 +180,22 @@ def test_cli_bad_flags_and_checkpoints(ckpt, tmp_path, capsys):
     assert "not a readable checkpoint" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "missing.pt"), str(img)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_runs_the_fused_path_with_the_eager_networks_output(ckpt):
+    """predict() uses the BN-folded snapshot; its 2D output equals the eager network's on the same crop."""
+    est = api.load(ckpt)
+    assert est.fast is not None
+    with torch.no_grad():  # non-trivial BN statistics, so a fold that ignored them would differ
+        for m in est.model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    est = api.HandPoseEstimator(est.model)
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    pred = est.predict(rgb)  # a 32² image is the crop itself: affine = identity
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255.0)[None]
+    with torch.no_grad():
+        ref = est.model.eval()(x)
+    np.testing.assert_allclose(pred.uv_px, ref.uv_px[0].numpy(), atol=1e-3)
+    np.testing.assert_allclose(pred.heatmaps, ref.stacks[-1].heatmap[0].numpy(), atol=1e-5)

@@ -33,6 +33,7 @@ from awhourglass import geometry
 from awhourglass.config import from_dict
 from awhourglass.errors import AwhError
 from awhourglass.models.config import ModelConfig
+from awhourglass.models.fused import FusedHourglass
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.skeleton import JOINT_NAMES, NUM_JOINTS
 
@@ -375,6 +376,9 @@ class HandPoseEstimator:
     def __init__(self, model: AWHourglassNet, threshold: float = DEFAULT_HAND_THRESHOLD,
                  max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.model = model.eval()
+        # A BN-folded snapshot runs predict (faster at batch 1 on a CPU, same outputs; models/fused.py), unless
+        # a subclass changed forward. Rebuild the estimator if the model's weights change afterwards.
+        self.fast = FusedHourglass(self.model) if type(model).forward is AWHourglassNet.forward else None
         self.threshold = float(threshold)
         self.max_pixels = int(max_pixels)
 
@@ -424,11 +428,16 @@ class HandPoseEstimator:
             _, K_crop = geometry.flip_horizontal(np.zeros((1, 2)), K_crop, S)
             notes.append("left hand: mirrored for the right-handed model and mirrored back")
         x = torch.from_numpy(np.array(net_in, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0)[None]
-        out = self.model(x)
-        heat = out.stacks[-1].heatmap
+        x = x.to(self.model.mean.device)
+        if self.fast is not None:
+            out = self.fast(x)
+            heat = out.heatmap.cpu()
+        else:
+            out = self.model(x)
+            heat = out.stacks[-1].heatmap.cpu()
         joint_conf = heatmap_confidence(heat)[0].numpy().astype(np.float64)
-        uv_crop = out.uv_px[0].double().numpy()
-        z_norm = out.z_norm[0].double().numpy()
+        uv_crop = out.uv_px[0].cpu().double().numpy()
+        z_norm = out.z_norm[0].cpu().double().numpy()
         heatmaps = heat[0].numpy()
         # Root-relative 3D in scale-bone units: decode with bone 1 and the closed-form root depth.
         bone_bones = np.ones(())

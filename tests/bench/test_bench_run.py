@@ -1,16 +1,19 @@
 """`awh bench` end to end on a one-convolution network whose FLOPs are known by hand."""
 
 import json
+import time
 
 import pytest
 import torch
 from torch import nn
 
-from awhourglass.bench.mediapipe_ref import measure_mediapipe_landmark
+from awhourglass.bench import run as bench_run
+from awhourglass.bench.mediapipe_ref import MediaPipeLatency, measure_mediapipe_landmark
 from awhourglass.bench.model_speed import mse_train_step
 from awhourglass.bench.run import BenchConfig, format_table, run_bench, write_json
 from awhourglass.bench.workloads import Workloads
 from awhourglass.cli import main
+from awhourglass.models import AWHourglassNet, ModelConfig
 
 SIZE, BATCH = 64, 2
 # Conv2d(3, 4, 3, stride 2, padding 1) on 64x64: 32x32 outputs x 4 channels x 27 multiply-adds x 2 FLOPs
@@ -100,3 +103,49 @@ def test_onnxruntime_absent_is_reported_not_raised(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     r = measure_onnx(nn.Conv2d(3, 4, 3), 64, 2, 1.0, 1.0, threads=1)
     assert not r.available and "not installed" in r.reason
+
+
+def _tiny_hourglass(size: int, batch: int, channels_last: bool) -> Workloads:
+    torch.manual_seed(0)
+    cfg = ModelConfig(input_size=size, width=8, depth=2, depth_out_size=16, depth_width=8)
+    model = AWHourglassNet(cfg)
+    return Workloads("tiny hourglass", model, mse_train_step(model, torch.rand(batch, 3, size, size)), batch)
+
+
+class _FakeMediaPipe:
+    """Stands in for MediaPipe's graph: 2 ms per call, and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        time.sleep(0.002)
+
+    def result(self, timing):
+        return MediaPipeLatency(True, "", "fake", "fake.tflite", timing.best_s, timing.median_s, timing.repeats)
+
+
+def test_bench_times_the_fused_path_and_mediapipe_in_the_same_rounds(monkeypatch):
+    fake = _FakeMediaPipe()
+    monkeypatch.setattr(bench_run.MediaPipeLandmark, "open", classmethod(lambda cls, variant="full": fake))
+    report = run_bench(_tiny_config(repeats=3, mediapipe=True), workloads_factory=_tiny_hourglass)
+    names = [r.name for r in report.results]
+    assert names == ["inference", "latency (batch 1)", bench_run.FUSED_INFERENCE, bench_run.FUSED_LATENCY,
+                     "train step"]
+    # BN folding removes no convolution and the fused path skips only uncounted ops: same FLOPs per image
+    assert report.result(bench_run.FUSED_INFERENCE).flops_per_image == report.result("inference").flops_per_image
+    assert report.result(bench_run.FUSED_LATENCY).flops_per_image == report.result("inference").flops_per_image
+    assert report.result(bench_run.FUSED_LATENCY).images_per_step == 1
+    mp = report.mediapipe
+    assert mp.available and mp.repeats == 3 and mp.best_s >= 0.002
+    assert fake.calls >= 5 + 3  # warm-up, then one call per round
+    assert "batch 1 vs MediaPipe" in format_table(report)
+
+
+def test_mediapipe_not_available_reason_reaches_the_report(monkeypatch):
+    why = MediaPipeLatency(False, "mediapipe (0.10.x) is not installed")
+    monkeypatch.setattr(bench_run.MediaPipeLandmark, "open", classmethod(lambda cls, variant="full": why))
+    report = run_bench(_tiny_config(mediapipe=True), workloads_factory=_one_conv)
+    assert report.mediapipe is why
+    assert "not measured: mediapipe (0.10.x) is not installed" in format_table(report)

@@ -10,12 +10,13 @@ and downloading one at run time is not allowed here), through a two-node MediaPi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from awhourglass.bench.timing import Clock, time_fn
+from awhourglass.bench.timing import Clock, Timing, time_fn
 
 _GRAPH = """
 input_stream: "image"
@@ -58,6 +59,65 @@ class MediaPipeLatency:
     repeats: int = 0
 
 
+class MediaPipeLandmark:
+    """MediaPipe's hand landmark network, ready to run at batch 1: ``call()`` runs one 224² image through it.
+
+    Build with :meth:`open`, which returns a reason string instead when mediapipe cannot run here; ``close()``
+    the graph when done. Used by :func:`measure_mediapipe_landmark` and by ``awh bench``, which interleaves
+    its calls with the other timed workloads.
+    """
+
+    def __init__(self, graph: Any, image_frame: Callable[[], Any], version: str, model: str) -> None:
+        self.version, self.model = version, model
+        self._graph, self._image_frame = graph, image_frame
+        self._seen: list[int] = []
+        self._ts = 0
+        graph.observe_output_stream("tensors", lambda _stream, _packet: self._seen.append(1))
+        graph.start_run()
+
+    @classmethod
+    def open(cls, variant: Literal["full", "lite"] = "full") -> MediaPipeLandmark | MediaPipeLatency:
+        """The runnable network, or a not-available :class:`MediaPipeLatency` that says why."""
+        try:
+            import mediapipe as mp
+            from mediapipe.python import packet_creator
+            from mediapipe.python._framework_bindings import calculator_graph, resource_util
+        except ImportError as exc:
+            return MediaPipeLatency(False, f"mediapipe (0.10.x) is not installed or lacks its graph API: {exc}")
+        version = getattr(mp, "__version__", "?")
+        root = os.path.dirname(os.path.dirname(mp.__file__))
+        model = f"mediapipe/modules/hand_landmark/hand_landmark_{variant}.tflite"
+        if not os.path.isfile(os.path.join(root, model)):
+            return MediaPipeLatency(False, f"mediapipe {version} does not ship {model} (0.10.x wheels do)", version)
+        resource_util.set_resource_dir(root)
+        graph = calculator_graph.CalculatorGraph(graph_config=_GRAPH.format(model=model))
+        image = np.random.default_rng(0).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
+
+        def frame() -> Any:
+            return packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=image)
+
+        return cls(graph, frame, version, model)
+
+    def __call__(self) -> None:
+        self._graph.add_packet_to_input_stream("image", self._image_frame().at(self._ts))
+        self._ts += 1
+        self._graph.wait_until_idle()
+
+    def close(self) -> str:
+        """Close the graph; returns "" if every input gave an output, else what went wrong."""
+        self._graph.close()
+        if len(self._seen) != self._ts:
+            return f"graph produced {len(self._seen)} outputs for {self._ts} inputs"
+        return ""
+
+    def result(self, timing: Timing) -> MediaPipeLatency:
+        """Close the graph and report ``timing`` (or why it is not valid)."""
+        problem = self.close()
+        if problem:
+            return MediaPipeLatency(False, problem, self.version, self.model)
+        return MediaPipeLatency(True, "", self.version, self.model, timing.best_s, timing.median_s, timing.repeats)
+
+
 def measure_mediapipe_landmark(
     variant: Literal["full", "lite"] = "full",
     *,
@@ -71,35 +131,12 @@ def measure_mediapipe_landmark(
     With ``clock="cpu"`` the figure is the CPU time of the whole process (MediaPipe runs its graph on its own
     threads), so XNNPACK's worker threads count too.
     """
+    net = MediaPipeLandmark.open(variant)
+    if isinstance(net, MediaPipeLatency):
+        return net
     try:
-        import mediapipe as mp
-        from mediapipe.python import packet_creator
-        from mediapipe.python._framework_bindings import calculator_graph, resource_util
-    except ImportError as exc:
-        return MediaPipeLatency(False, f"mediapipe (0.10.x) is not installed or lacks its graph API: {exc}")
-    version = getattr(mp, "__version__", "?")
-    root = os.path.dirname(os.path.dirname(mp.__file__))
-    model = f"mediapipe/modules/hand_landmark/hand_landmark_{variant}.tflite"
-    if not os.path.isfile(os.path.join(root, model)):
-        return MediaPipeLatency(False, f"mediapipe {version} does not ship {model} (0.10.x wheels do)", version)
-    resource_util.set_resource_dir(root)
-    graph = calculator_graph.CalculatorGraph(graph_config=_GRAPH.format(model=model))
-    seen: list[int] = []
-    graph.observe_output_stream("tensors", lambda _stream, _packet: seen.append(1))
-    graph.start_run()
-    image = np.random.default_rng(0).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
-    ts = [0]
-
-    def one() -> None:
-        packet = packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=image)
-        graph.add_packet_to_input_stream("image", packet.at(ts[0]))
-        ts[0] += 1
-        graph.wait_until_idle()
-
-    try:
-        timing = time_fn(one, warmup=warmup, repeats=repeats, min_time_s=min_time_s, clock=clock)
-    finally:
-        graph.close()
-    if len(seen) != ts[0]:
-        return MediaPipeLatency(False, f"graph produced {len(seen)} outputs for {ts[0]} inputs", version, model)
-    return MediaPipeLatency(True, "", version, model, timing.best_s, timing.median_s, timing.repeats)
+        timing = time_fn(net, warmup=warmup, repeats=repeats, min_time_s=min_time_s, clock=clock)
+    except BaseException:
+        net.close()
+        raise
+    return net.result(timing)

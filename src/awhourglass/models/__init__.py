@@ -3,6 +3,7 @@
 from awhourglass.models.config import MethodConfig, ModelConfig, SimilarityConfig
 from awhourglass.models.critic import FeatureCritic, dann_lambda, grad_reverse
 from awhourglass.models.depth import DepthDecoder, masked_avg_pool, normalize_depth_eq9
+from awhourglass.models.fused import FusedHourglass, InferenceOutput
 from awhourglass.models.head import heatmap_weighted_depth, latent_25d, soft_argmax, spatial_softmax
 from awhourglass.models.hourglass import AWHourglassNet, DomainBatchNorm2d, HourglassOutput, StackOutput
 from awhourglass.models.similarity import channel_similarity, channel_weights, normalize_channels, weight_features
@@ -12,7 +13,9 @@ __all__ = [
     "DepthDecoder",
     "DomainBatchNorm2d",
     "FeatureCritic",
+    "FusedHourglass",
     "HourglassOutput",
+    "InferenceOutput",
     "MethodConfig",
     "ModelConfig",
     "SimilarityConfig",

@@ -1,0 +1,156 @@
+"""Inference-only forward of a trained :class:`AWHourglassNet`, with batch norm folded into the convolutions.
+
+Why: at batch 1 on a CPU the eager network spends a third of its time outside the convolutions (≈ 200 small
+ops: BN, ReLU, adds, module calls). In eval mode every ``conv → BN`` pair is one affine convolution
+(``w' = w·s``, ``b' = b·s + t`` with ``s = γ/√(σ²+ε)``, ``t = β − μ·s``), ReLUs and residual adds can run in
+place, and the first stack's 2.5D decoding is not needed. Pre-activation BNs (those right after a residual
+add) cannot be folded into a convolution, because a ReLU sits between them and the next one; they become a
+single ``addcmul``. docs/performance.md has the measurements.
+
+The result is a *snapshot*: it copies (folded) weights at construction, so build it again after the network
+changes. It computes exactly what ``net.eval()(image)`` computes for the last stack (up to float rounding),
+with each BN's running statistics (for ``domain_bn`` networks, those of the default domain, as the eager
+forward without ``domain``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from awhourglass.models.head import latent_25d
+from awhourglass.models.hourglass import AWHourglassNet, DomainBatchNorm2d, Hourglass, Residual
+from awhourglass.skeleton import NUM_JOINTS
+
+
+@dataclass
+class InferenceOutput:
+    """Last-stack output: ``heatmap (B, 21, h, w)`` spatial softmax, ``uv_px (B, 21, 2)`` input-crop pixels,
+    ``z_norm (B, 21)`` normalized root-relative depth (as :class:`~awhourglass.models.hourglass.StackOutput`)."""
+
+    heatmap: torch.Tensor
+    uv_px: torch.Tensor
+    z_norm: torch.Tensor
+
+
+def bn_scale_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode batch norm as ``y = x·s + t``: per-channel ``(s, t)``, each ``(C,)``.
+
+    ``bn`` is a ``BatchNorm2d`` with running statistics, or a :class:`DomainBatchNorm2d` (its default domain).
+    """
+    if isinstance(bn, DomainBatchNorm2d):
+        bn = bn.bns[bn.default_domain]
+    if not isinstance(bn, nn.BatchNorm2d) or bn.running_mean is None or bn.running_var is None:
+        raise TypeError(f"expected BatchNorm2d with running statistics, got {type(bn).__name__}")
+    s = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        s = s * bn.weight
+    t = -bn.running_mean * s
+    if bn.bias is not None:
+        t = t + bn.bias
+    return s.detach().clone(), t.detach().clone()
+
+
+class FusedConv:
+    """A ``Conv2d`` with the following BN (if any) folded in, an optional in-place ReLU, and an optional
+    in-place residual add (``conv(x) + add``, added after the ReLU; the network never uses both)."""
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.Module | None = None, relu: bool = False) -> None:
+        if conv.groups != 1 or conv.padding_mode != "zeros":
+            raise ValueError("FusedConv: only groups=1 and zero padding are supported")
+        w = conv.weight.detach().clone()
+        b = conv.bias.detach().clone() if conv.bias is not None else w.new_zeros(w.shape[0])
+        if bn is not None:
+            s, t = bn_scale_shift(bn)
+            w, b = w * s.reshape(-1, 1, 1, 1), b * s + t
+        # channels-last weights run oneDNN's NHWC kernels (docs/performance.md)
+        self.weight = w.contiguous(memory_format=torch.channels_last)
+        self.bias = b.contiguous()
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.relu = relu
+
+    def __call__(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        if self.relu:
+            y = y.relu_()
+        return y if add is None else y.add_(add)
+
+
+def _conv_bn_relu(block: nn.Sequential) -> FusedConv:
+    conv, bn, _relu = block
+    return FusedConv(conv, bn, relu=True)
+
+
+class FusedResidual:
+    """``x + conv2(relu(bn2(conv1(relu(bn1(x))))))`` as ``addcmul``+ReLU, one fused conv, one conv with add."""
+
+    def __init__(self, block: Residual) -> None:
+        bn1, _, conv1, bn2, _, conv2 = block.body
+        s, t = bn_scale_shift(bn1)
+        self.scale, self.shift = s.reshape(1, -1, 1, 1), t.reshape(1, -1, 1, 1)
+        self.conv1 = FusedConv(conv1, bn2, relu=True)
+        self.conv2 = FusedConv(conv2)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv1(torch.addcmul(self.shift, x, self.scale).relu_()), add=x)
+
+
+class FusedHourglassModule:
+    """One hourglass (output only: the bottleneck features are not needed for inference)."""
+
+    def __init__(self, hg: Hourglass) -> None:
+        self.skip, self.down, self.up = FusedResidual(hg.skip), FusedResidual(hg.down), FusedResidual(hg.up)
+        self.inner = FusedHourglassModule(hg.inner) if isinstance(hg.inner, Hourglass) else FusedResidual(hg.inner)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        low = self.up(self.inner(self.down(F.max_pool2d(x, 2))))
+        return self.skip(x).add_(F.interpolate(low, scale_factor=2.0, mode="nearest"))
+
+
+class FusedHourglass:
+    """Fast inference of a trained network: ``fused(image) → InferenceOutput`` (see module docstring).
+
+    Example::
+
+        fast = FusedHourglass(net)          # net: a trained AWHourglassNet (its mode does not matter)
+        out = fast(images)                  # (B, 3, S, S) RGB in [0, 1]; out.uv_px, out.z_norm, out.heatmap
+    """
+
+    def __init__(self, net: AWHourglassNet) -> None:
+        self.cfg = net.cfg
+        self._check = net.check_image
+        self.scale = (1.0 / net.std).detach().clone()
+        self.shift = (-net.mean / net.std).detach().clone()
+        self.stem = [_conv_bn_relu(b) for b in net.stem[:-1]]
+        self.stem_res = FusedResidual(net.stem[-1])
+        self.hourglasses = [FusedHourglassModule(h) for h in net.hourglasses]
+        self.post = [(FusedResidual(p[0]), _conv_bn_relu(p[1])) for p in net.post]
+        self.extra = [[] if isinstance(e, nn.Identity) else [_conv_bn_relu(b) for b in e] for e in net.extra]
+        self.heads = [FusedConv(h) for h in net.heads]
+        self.remap_features = [FusedConv(c) for c in net.remap_features]
+        self.remap_heads = [FusedConv(c) for c in net.remap_heads]
+        self._fssc = net._fssc
+
+    @torch.inference_mode()
+    def __call__(self, image: torch.Tensor) -> InferenceOutput:
+        """Run on ``image (B, 3, S, S)`` RGB in [0, 1]; raises ``ValueError`` on a wrong shape."""
+        self._check(image)
+        x = torch.addcmul(self.shift, image, self.scale).contiguous(memory_format=torch.channels_last)
+        for conv in self.stem:
+            x = conv(x)
+        x = self.stem_res(x)
+        n = len(self.hourglasses)
+        for i in range(n):
+            res, conv = self.post[i]
+            f = conv(res(self.hourglasses[i](x)))
+            g = f
+            for c in self.extra[i]:
+                g = c(g)
+            heads = self.heads[i](g)
+            if i < n - 1:
+                x = self.remap_heads[i](g if self._fssc else heads, add=self.remap_features[i](f, add=x))
+        heatmap, uv_px, z_norm = latent_25d(heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:], self.cfg.stem_stride)
+        return InferenceOutput(heatmap, uv_px, z_norm)
