@@ -2,6 +2,7 @@
 
 import json
 import time
+from typing import ClassVar
 
 import pytest
 import torch
@@ -113,23 +114,31 @@ def _tiny_hourglass(size: int, batch: int, channels_last: bool) -> Workloads:
 
 
 class _FakeMediaPipe:
-    """Stands in for MediaPipe's graph: 2 ms per call, and counts its calls."""
+    """Stands in for MediaPipe's graph: 2 ms per call; remembers the threads asked for and counts its calls."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+    opened: ClassVar[list["_FakeMediaPipe"]] = []
+
+    def __init__(self, threads) -> None:
+        self.threads, self.calls = threads, 0
+
+    @classmethod
+    def open(cls, variant="full", threads=None):
+        cls.opened.append(cls(threads))
+        return cls.opened[-1]
 
     def __call__(self) -> None:
         self.calls += 1
         time.sleep(0.002)
 
     def result(self, timing):
-        return MediaPipeLatency(True, "", "fake", "fake.tflite", timing.best_s, timing.median_s, timing.repeats)
+        return MediaPipeLatency(True, "", "fake", "fake.tflite", timing.best_s, timing.median_s, timing.repeats,
+                                self.threads or 0)
 
 
 def test_bench_times_the_fused_path_and_mediapipe_in_the_same_rounds(monkeypatch):
-    fake = _FakeMediaPipe()
-    monkeypatch.setattr(bench_run.MediaPipeLandmark, "open", classmethod(lambda cls, variant="full": fake))
-    report = run_bench(_tiny_config(repeats=3, mediapipe=True), workloads_factory=_tiny_hourglass)
+    monkeypatch.setattr(_FakeMediaPipe, "opened", [])
+    monkeypatch.setattr(bench_run, "MediaPipeLandmark", _FakeMediaPipe)
+    report = run_bench(_tiny_config(repeats=3, mediapipe=True, threads=2), workloads_factory=_tiny_hourglass)
     names = [r.name for r in report.results]
     assert names == ["inference", "latency (batch 1)", bench_run.FUSED_INFERENCE, bench_run.FUSED_LATENCY,
                      "train step"]
@@ -137,15 +146,27 @@ def test_bench_times_the_fused_path_and_mediapipe_in_the_same_rounds(monkeypatch
     assert report.result(bench_run.FUSED_INFERENCE).flops_per_image == report.result("inference").flops_per_image
     assert report.result(bench_run.FUSED_LATENCY).flops_per_image == report.result("inference").flops_per_image
     assert report.result(bench_run.FUSED_LATENCY).images_per_step == 1
-    mp = report.mediapipe
-    assert mp.available and mp.repeats == 3 and mp.best_s >= 0.002
-    assert fake.calls >= 5 + 3  # warm-up, then one call per round
-    assert "batch 1 vs MediaPipe" in format_table(report)
+    # MediaPipe as shipped (default threads) and with our 2 threads, each warmed up then once per round
+    assert [f.threads for f in _FakeMediaPipe.opened] == [None, 2]
+    assert all(f.calls == 5 + 3 for f in _FakeMediaPipe.opened)
+    for mp, threads in ((report.mediapipe, 0), (report.mediapipe_threaded, 2)):
+        assert mp.available and mp.repeats == 3 and mp.best_s >= 0.002 and mp.threads == threads
+    table = format_table(report)
+    assert "MediaPipe landmark, default 1 thr" in table and "MediaPipe landmark, 2 thr" in table
+    assert table.count("ours / it") == 2
+
+
+def test_bench_with_one_thread_times_mediapipe_once(monkeypatch):
+    monkeypatch.setattr(_FakeMediaPipe, "opened", [])
+    monkeypatch.setattr(bench_run, "MediaPipeLandmark", _FakeMediaPipe)
+    report = run_bench(_tiny_config(mediapipe=True, threads=1), workloads_factory=_one_conv)
+    assert [f.threads for f in _FakeMediaPipe.opened] == [None]
+    assert report.mediapipe.available and report.mediapipe_threaded is None
 
 
 def test_mediapipe_not_available_reason_reaches_the_report(monkeypatch):
     why = MediaPipeLatency(False, "mediapipe (0.10.x) is not installed")
-    monkeypatch.setattr(bench_run.MediaPipeLandmark, "open", classmethod(lambda cls, variant="full": why))
+    monkeypatch.setattr(bench_run.MediaPipeLandmark, "open", classmethod(lambda cls, variant="full", threads=None: why))
     report = run_bench(_tiny_config(mediapipe=True), workloads_factory=_one_conv)
-    assert report.mediapipe is why
+    assert report.mediapipe is why and report.mediapipe_threaded is None
     assert "not measured: mediapipe (0.10.x) is not installed" in format_table(report)

@@ -33,7 +33,8 @@ node {{
   calculator: "InferenceCalculator"
   input_stream: "TENSORS:input_tensors"
   output_stream: "TENSORS:tensors"
-  options {{ [mediapipe.InferenceCalculatorOptions.ext] {{ model_path: "{model}" delegate {{ xnnpack {{}} }} }} }}
+  options {{ [mediapipe.InferenceCalculatorOptions.ext] {{
+    model_path: "{model}" delegate {{ xnnpack {{{threads}}} }} }} }}
 }}
 """
 
@@ -48,6 +49,7 @@ class MediaPipeLatency:
         version: the mediapipe version found ("" when not installed).
         model: the model file timed, relative to the mediapipe package's parent directory.
         best_s / median_s / repeats: batch-1 seconds per image (0 when not available).
+        threads: XNNPACK threads asked for (0: MediaPipe's default, one thread).
     """
 
     available: bool
@@ -57,6 +59,7 @@ class MediaPipeLatency:
     best_s: float = 0.0
     median_s: float = 0.0
     repeats: int = 0
+    threads: int = 0
 
 
 class MediaPipeLandmark:
@@ -67,8 +70,10 @@ class MediaPipeLandmark:
     its calls with the other timed workloads.
     """
 
-    def __init__(self, graph: Any, image_frame: Callable[[], Any], version: str, model: str) -> None:
-        self.version, self.model = version, model
+    def __init__(
+        self, graph: Any, image_frame: Callable[[], Any], version: str, model: str, threads: int = 0
+    ) -> None:
+        self.version, self.model, self.threads = version, model, threads
         self._graph, self._image_frame = graph, image_frame
         self._seen: list[int] = []
         self._ts = 0
@@ -76,8 +81,16 @@ class MediaPipeLandmark:
         graph.start_run()
 
     @classmethod
-    def open(cls, variant: Literal["full", "lite"] = "full") -> MediaPipeLandmark | MediaPipeLatency:
-        """The runnable network, or a not-available :class:`MediaPipeLatency` that says why."""
+    def open(
+        cls, variant: Literal["full", "lite"] = "full", threads: int | None = None
+    ) -> MediaPipeLandmark | MediaPipeLatency:
+        """The runnable network, or a not-available :class:`MediaPipeLatency` that says why.
+
+        ``threads``: XNNPACK threads; ``None`` keeps MediaPipe's default (one thread in 0.10.21: its CPU time
+        equals its wall time), which is what a user of MediaPipe gets.
+        """
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1 or None, got {threads}")
         try:
             import mediapipe as mp
             from mediapipe.python import packet_creator
@@ -90,13 +103,14 @@ class MediaPipeLandmark:
         if not os.path.isfile(os.path.join(root, model)):
             return MediaPipeLatency(False, f"mediapipe {version} does not ship {model} (0.10.x wheels do)", version)
         resource_util.set_resource_dir(root)
-        graph = calculator_graph.CalculatorGraph(graph_config=_GRAPH.format(model=model))
+        xnnpack = "" if threads is None else f" num_threads: {threads} "
+        graph = calculator_graph.CalculatorGraph(graph_config=_GRAPH.format(model=model, threads=xnnpack))
         image = np.random.default_rng(0).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
 
         def frame() -> Any:
             return packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=image)
 
-        return cls(graph, frame, version, model)
+        return cls(graph, frame, version, model, threads or 0)
 
     def __call__(self) -> None:
         self._graph.add_packet_to_input_stream("image", self._image_frame().at(self._ts))
@@ -115,7 +129,9 @@ class MediaPipeLandmark:
         problem = self.close()
         if problem:
             return MediaPipeLatency(False, problem, self.version, self.model)
-        return MediaPipeLatency(True, "", self.version, self.model, timing.best_s, timing.median_s, timing.repeats)
+        return MediaPipeLatency(
+            True, "", self.version, self.model, timing.best_s, timing.median_s, timing.repeats, self.threads
+        )
 
 
 def measure_mediapipe_landmark(
@@ -125,13 +141,14 @@ def measure_mediapipe_landmark(
     repeats: int = 20,
     min_time_s: float = 0.5,
     clock: Clock = "wall",
+    threads: int | None = None,
 ) -> MediaPipeLatency:
     """Time MediaPipe's hand landmark network at batch 1, or say why it cannot run here.
 
     With ``clock="cpu"`` the figure is the CPU time of the whole process (MediaPipe runs its graph on its own
     threads), so XNNPACK's worker threads count too.
     """
-    net = MediaPipeLandmark.open(variant)
+    net = MediaPipeLandmark.open(variant, threads)
     if isinstance(net, MediaPipeLatency):
         return net
     try:
