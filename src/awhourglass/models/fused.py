@@ -1,7 +1,7 @@
 """Inference-only forward of a trained :class:`AWHourglassNet`, with batch norm folded into the convolutions.
 
-Why: at batch 1 on a CPU the eager network spends a third of its time outside the convolutions (≈ 200 small
-ops: BN, ReLU, adds, module calls). In eval mode every ``conv → BN`` pair is one affine convolution
+Why: at batch 1 on a CPU the eager network spends about a quarter of its time outside the convolutions
+(≈ 200 small ops: BN, ReLU, adds, module calls). In eval mode every ``conv → BN`` pair is one affine convolution
 (``w' = w·s``, ``b' = b·s + t`` with ``s = γ/√(σ²+ε)``, ``t = β − μ·s``), ReLUs and residual adds can run in
 place, and the first stack's 2.5D decoding is not needed. Pre-activation BNs (those right after a residual
 add) cannot be folded into a convolution, because a ReLU sits between them and the next one; they become a
