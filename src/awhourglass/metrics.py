@@ -205,6 +205,17 @@ def joint_errors_px(pred_uv_px: object, gt_uv_px: object, vis: object | None = N
     return np.linalg.norm(p - g, axis=-1)
 
 
+def hand_box_side_px(gt_uv_px: object, vis: object | None = None) -> np.ndarray:
+    """Side of each hand's 2D box ``(N,)`` [px]: the longer side of the bounding box of all 21 ground-truth
+    joints (labelled joints are in the box whether visible or not; ``vis`` only checks the shape)."""
+    g = check_joints(gt_uv_px, "gt_uv_px", 2)
+    check_vis(vis, g.shape[0])
+    side = (g.max(1) - g.min(1)).max(-1)
+    if not (side > 0).all():
+        raise ValueError("hand_box_side_px: a hand whose 21 joints share one pixel has no box")
+    return side
+
+
 def epe_mean_median(errors: object, vis: object | None = None, average: Average = "joints") -> tuple[float, float]:
     """Mean and median of per-joint errors ``(N, 21)`` (any unit) over visible joints.
 

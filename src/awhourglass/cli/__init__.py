@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from awhourglass import __version__
-from awhourglass.cli import bench, data, demo, evaluate, export, predict, synth, train
+from awhourglass.cli import bench, benchmark, data, demo, evaluate, export, predict, synth, train
 from awhourglass.errors import AwhError
 
 _COMMANDS = {
@@ -20,6 +20,7 @@ _COMMANDS = {
     "train": (train, "pretrain on the source domain, then adapt to the target domain"),
     "eval": (evaluate, "evaluate a checkpoint (or a predictions JSON) on a dataset"),
     "predict": (predict, "predict 2D/3D hand joints on your own images"),
+    "benchmark": (benchmark, "the converged comparison of every method on the embedded data (hours on a CPU)"),
     "bench": (bench, "measure speed against this machine's matmul peak"),
     "data": (data, "check or show a dataset on disk"),
     "export": (export, "export a checkpoint to ONNX"),

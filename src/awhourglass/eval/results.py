@@ -26,6 +26,8 @@ RESULTS_FORMAT = "awhourglass-results/1"
 # The PCK curve stored with each result: 0–50 mm in 1 mm steps (the AUCs below use their own grids of
 # metrics.DEFAULT_NUM_THRESHOLDS; with 1 mm spacing both agree on shared thresholds).
 CURVE_LO_MM, CURVE_HI_MM, CURVE_NUM = 0.0, 50.0, 51
+# Added after the first results files were written: absent keys read as None.
+OPTIONAL_KEYS: tuple[str, ...] = ("pa_epe_mean_mm", "epe2d_mean_pct")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class EvalResult:
         count: number of samples; num_joints: number of visible (sample, joint) pairs evaluated.
         align: ``"root"`` (palm-centre-relative), ``"procrustes"`` (similarity) or ``"none"``.
         average: ``"joints"`` (per joint, then over joints: hand3d/FreiHAND) or ``"all"`` (pooled).
+        pa_epe_mean_mm: mean 3D error after a per-sample similarity (Procrustes, proper rotation) alignment of
+            the same predictions, whatever ``align`` says (``None`` in files written before it existed).
+        epe2d_mean_pct: mean 2D error as a percentage of each hand's box side (the longer side of the box of
+            its ground-truth 2D joints), ``None`` without 2D.
     """
 
     epe_mean_mm: float
@@ -57,6 +63,8 @@ class EvalResult:
     num_joints: int
     align: str
     average: str
+    pa_epe_mean_mm: float | None = None
+    epe2d_mean_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -77,7 +85,7 @@ class EvalResult:
         if fmt != RESULTS_FORMAT:
             raise ValueError(f"results: format {fmt!r} is not {RESULTS_FORMAT!r}")
         names = {f.name for f in fields(cls)}
-        unknown, missing = set(d) - names, names - set(d)
+        unknown, missing = set(d) - names, names - set(d) - set(OPTIONAL_KEYS)
         if unknown or missing:
             raise ValueError(f"results: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         d["pck_thresholds_mm"] = tuple(float(x) for x in d["pck_thresholds_mm"])
@@ -115,6 +123,10 @@ def evaluate_arrays(
     pred = metrics.check_joints(pred_xyz_m, "pred_xyz_m", 3)
     gt = metrics.check_joints(gt_xyz_m, "gt_xyz_m", 3)
     v = metrics.check_vis(vis, pred.shape[0])
+    pa_mean = None
+    if (v.sum(1) >= 3).all():  # a similarity needs 3 points per hand
+        pa_err = metrics.joint_errors_mm(metrics.procrustes_align(pred, gt, v), gt, v)
+        pa_mean = metrics.epe_mean_median(pa_err, v, average)[0]
     if align == "root":
         pred, gt = metrics.root_align(pred, gt, root)
     elif align == "procrustes":
@@ -124,7 +136,7 @@ def evaluate_arrays(
     t = np.linspace(CURVE_LO_MM, CURVE_HI_MM, CURVE_NUM)
     curve = metrics.pck_curve(err, t, v, average)
     h3d = metrics.hand3d_aucs(err, v, average)
-    mean2d = median2d = None
+    mean2d = median2d = pct2d = None
     if (pred_uv_px is None) != (gt_uv_px is None):
         raise ValueError("pred_uv_px and gt_uv_px must be given together")
     if pred_uv_px is not None:
@@ -132,6 +144,8 @@ def evaluate_arrays(
         if e2d.shape[0] != pred.shape[0]:
             raise ValueError(f"uv arrays have {e2d.shape[0]} samples, xyz arrays {pred.shape[0]}")
         mean2d, median2d = metrics.epe_mean_median(e2d, v, average)
+        box = metrics.hand_box_side_px(gt_uv_px, v)
+        pct2d = metrics.epe_mean_median(100.0 * e2d / box[:, None], v, average)[0]
     return EvalResult(
         epe_mean_mm=mean,
         epe_median_mm=median,
@@ -147,6 +161,8 @@ def evaluate_arrays(
         num_joints=int(v.sum()),
         align=align,
         average=average,
+        pa_epe_mean_mm=pa_mean,
+        epe2d_mean_pct=pct2d,
     )
 
 

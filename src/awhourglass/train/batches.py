@@ -4,7 +4,9 @@ The global batch of step ``s`` is a pure function of ``(seed, phase, s)``: each 
 its own sequence of shuffled epochs (a fresh permutation per epoch, seeded by ``(seed, phase,
 domain, epoch)``), and step ``s`` takes the next ``count_d`` positions of domain ``d``. The smaller
 domain therefore simply cycles more often (the paper replicates real images to match the synthetic
-count). Consequences:
+count). A dataset with ``fresh = True`` (an endless stream of new renders,
+:class:`awhourglass.demo.stream.GeneratedStream`) is read position by position instead: no epochs,
+no shuffling, no sample twice. Consequences:
 
 * resuming needs only the step number (the "sampler position" stored in checkpoints is derived
   from it, plus the dataset sizes to detect a changed dataset);
@@ -97,6 +99,8 @@ class StepBatches(Dataset):
         self._perm: dict[tuple[int, int], torch.Tensor] = {}
 
     def _index(self, domain: int, position: int) -> int:
+        if getattr(self.domains[domain], "fresh", False):  # an endless stream: every position is a new sample
+            return position
         size = self.sizes[domain]
         epoch, offset = divmod(position, size)
         key = (domain, epoch)

@@ -1,0 +1,38 @@
+"""`awh benchmark`: the converged comparison on the embedded data (and the pretraining the demo ships)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of `awh benchmark`."""
+    parser.add_argument("--stage", choices=("pretrain", "compare", "all"), default="all",
+                        help="pretrain: phase 1 on the source stream only (what the demo ships); compare: every "
+                             "method from that network over paired seeds; all: both (default)")
+    parser.add_argument("--out", default="awh_benchmark", help="output folder (default ./awh_benchmark)")
+    parser.add_argument("--seeds", type=int, default=None, help="paired training seeds (default 5)")
+    parser.add_argument("--pretrained", default=None,
+                        help="compare from this pretrain.pt instead of the shipped network (or the one the "
+                             "pretrain stage just made)")
+    parser.add_argument("--ship", action="store_true",
+                        help="pretrain stage: copy the network into the package with its manifest (maintainers)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted pretraining in --out")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `awh benchmark`."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `awh demo`: many small steps on a shared CPU
+    from awhourglass.demo.benchmark import BenchmarkConfig, run_benchmark
+
+    overrides = {"out": args.out, "progress": not args.no_progress}
+    if args.seeds is not None:
+        overrides["seeds"] = args.seeds
+    if args.threads is not None:
+        overrides["threads"] = args.threads
+    cfg = BenchmarkConfig(**overrides)
+    run_benchmark(cfg, stage=args.stage, pretrained=args.pretrained, ship=args.ship, resume=args.resume)
+    return 0

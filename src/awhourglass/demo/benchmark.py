@@ -1,0 +1,87 @@
+"""``awh benchmark``: pretrain the source network on the stream, then compare every method over paired seeds.
+
+Stage ``pretrain`` trains phase 1 on fresh source renders (:mod:`awhourglass.demo.stream`) and is what the
+package ships as the demo's starting point (:mod:`awhourglass.demo.pretrained`). Stage ``compare`` runs each
+method from that network for every seed (the seed fixes the data stream: every method of a seed sees the same
+images in the same order), picks each run's checkpoint on the target *validation* split with the weakly
+supervised setting's labels only (2D joints), and scores the picked checkpoints once on the test split.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from awhourglass.models.config import ModelConfig
+
+
+def default_model() -> ModelConfig:
+    """The benchmark's (and demo's) network: 2 stacks, width 64, stride-4 stem (16² heatmaps, 4² bottleneck)."""
+    return ModelConfig(input_size=64, stem_stride=4, width=64, num_stacks=2, depth=2, depth_out_size=32,
+                       depth_width=32)
+
+
+@dataclass
+class BenchmarkConfig:
+    """Settings of ``awh benchmark`` (docs/benchmark.md says why each default is what it is).
+
+    Attributes:
+        out: output folder. seeds: paired training seeds of the compare stage. data_seed: seed of the
+            on-disk validation/test splits and of the pretraining stream.
+        image_size, gap: rendering settings of both domains. model: the network.
+        pretrain_steps, pretrain_lr, pretrain_milestones, lr_gamma, batch_size: phase 1 on the source stream.
+    """
+
+    out: str = "awh_benchmark"
+    seeds: int = 5
+    data_seed: int = 0
+    threads: int = 2
+    image_size: int = 128
+    gap: float = 0.5
+    model: ModelConfig = field(default_factory=default_model)
+    pretrain_steps: int = 7000
+    pretrain_lr: float = 2e-3
+    pretrain_milestones: tuple[int, ...] = (5500, 6500)
+    lr_gamma: float = 0.2
+    batch_size: int = 32
+    progress: bool = True
+
+    def pretrain_command(self) -> str:
+        return "awh benchmark --stage pretrain --ship"
+
+
+def run_pretrain_stage(cfg: BenchmarkConfig, resume: bool = False, ship: bool = False) -> Path:
+    """Phase 1 on the source stream of ``cfg.data_seed``; with ``ship`` copy it into the package + manifest."""
+    from awhourglass.demo.pretrained import SHIPPED, pretrain_source, write_manifest
+
+    out = Path(cfg.out) / "pretrain"
+    path = pretrain_source(out, cfg.model, steps=cfg.pretrain_steps, batch_size=cfg.batch_size, lr=cfg.pretrain_lr,
+                           milestones=cfg.pretrain_milestones, lr_gamma=cfg.lr_gamma, seed=cfg.data_seed,
+                           image_size=cfg.image_size, gap=cfg.gap, progress=cfg.progress, resume=resume)
+    if ship:
+        SHIPPED.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, SHIPPED)
+        write_manifest(SHIPPED, cfg.pretrain_command(), cfg.data_seed, cfg.model, cfg.pretrain_steps,
+                       extra={"batch_size": cfg.batch_size, "lr": cfg.pretrain_lr,
+                              "lr_milestones": list(cfg.pretrain_milestones), "lr_gamma": cfg.lr_gamma,
+                              "image_size": cfg.image_size, "gap": cfg.gap})
+    return path
+
+
+def run_benchmark(cfg: BenchmarkConfig, stage: str = "all", pretrained: str | None = None, ship: bool = False,
+                  resume: bool = False) -> None:
+    """Run the stages ``stage`` names (``pretrain``, ``compare`` or ``all``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        if stage in ("pretrain", "all"):
+            pretrained = str(run_pretrain_stage(cfg, resume=resume, ship=ship))
+        if stage in ("compare", "all"):
+            from awhourglass.demo.compare import run_compare
+
+            run_compare(cfg, pretrained)
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,151 @@
+"""The shipped source network: pretrained on the embedded source stream, verified by its recorded sha256.
+
+Pretraining from nothing does not fit in the demo's ten minutes on two cores (docs/benchmark.md: the network
+needs thousands of steps on fresh images before it beats a constant hand), so the package ships the phase-1
+network that ``awh benchmark --stage pretrain`` makes (:func:`pretrain_source`), with a manifest recording
+the command, the data seed, the code version and the file's sha256. ``awh demo`` starts every method from it;
+``awh demo --from-scratch`` retrains it first with the same function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from awhourglass.atomic import atomic_write_text
+from awhourglass.data.config import DatasetConfig
+from awhourglass.demo.stream import GeneratedStream
+from awhourglass.errors import AwhError
+from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED = WEIGHTS_DIR / "source.pt"
+MANIFEST = WEIGHTS_DIR / "source.json"
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(path: str | Path = MANIFEST) -> dict[str, Any]:
+    """The manifest beside the shipped network (command, data seed, code version, sha256, model config)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AwhError(f"cannot read the pretrained network's manifest {path}: {exc}") from None
+    for key in ("file", "sha256", "command", "data_seed", "code_version", "model", "steps"):
+        if key not in doc:
+            raise AwhError(f"manifest {path} lacks {key!r}")
+    return doc
+
+
+def shipped_network(manifest: str | Path = MANIFEST) -> tuple[Path, dict[str, Any]]:
+    """Path of the shipped pretrained network and its manifest, after checking the file's sha256.
+
+    Raises:
+        AwhError: the file is missing or its bytes differ from the recorded sha256.
+    """
+    doc = read_manifest(manifest)
+    path = Path(manifest).parent / doc["file"]
+    if not path.is_file():
+        raise AwhError(f"the shipped pretrained network {path} is missing; run `awh demo --from-scratch`")
+    digest = sha256_of(path)
+    if digest != doc["sha256"]:
+        raise AwhError(f"{path}: sha256 {digest} differs from the manifest's {doc['sha256']}: the file is damaged "
+                       "or was replaced; run `awh demo --from-scratch` to retrain it")
+    return path, doc
+
+
+def stream_data(model: ModelConfig, seed: int, image_size: int, gap: float,
+                target_3d: bool) -> tuple[GeneratedStream, GeneratedStream]:
+    """The source stream (3D labels) and the target stream (2D + depth; 3D only for ``target_3d``) of ``seed``."""
+    size = model.input_size
+    return (GeneratedStream("source", seed, image_size, size, gap, labels_3d=True),
+            GeneratedStream("target", seed, image_size, size, gap, labels_3d=target_3d))
+
+
+def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, pretrain_steps: int = 0,
+                        adapt_steps: int = 0, batch_size: int = 32, lr: float = 1e-3, adapt_lr: float = 2.5e-4,
+                        pretrain_milestones: tuple[int, ...] = (), adapt_milestones: tuple[int, ...] = (),
+                        lr_gamma: float = 0.1, init_from: str | None = None, num_workers: int = 1,
+                        ckpt_every: int = 10**9, log_every: int = 10, progress: bool = True) -> TrainConfig:
+    """A :class:`TrainConfig` for a run on the generated streams (``data`` only describes them)."""
+    size = model.input_size
+    labels = "3d" if method.uses_target_3d else "2d"
+    data = TrainDataConfig(source=DatasetConfig(format="rhd", root="(generated stream)", input_size=size),
+                           target=DatasetConfig(format="stb", root="(generated stream)", input_size=size,
+                                                labels=labels))
+    return TrainConfig(
+        data=data, model=model, method=method,
+        phases=PhasesConfig(
+            pretrain=PhaseConfig(steps=pretrain_steps, batch_size=batch_size, lr=lr, lr_milestones=pretrain_milestones,
+                                 lr_gamma=lr_gamma),
+            adapt=AdaptPhaseConfig(steps=adapt_steps, batch_size=batch_size, lr=adapt_lr,
+                                   lr_milestones=adapt_milestones, lr_gamma=lr_gamma),
+        ),
+        seed=seed, device="cpu", num_workers=num_workers, log_every=log_every, ckpt_every=ckpt_every,
+        init_from=init_from, sync_batchnorm=False, progress=progress,
+    )
+
+
+def stream_parts_factory(image_size: int, gap: float) -> Callable:
+    """A ``fit`` parts factory that trains on the streams of the run's seed (fresh images every step)."""
+    from awhourglass.train.parts import build_parts
+
+    def factory(tc: TrainConfig, dist):
+        src, tgt = stream_data(tc.model, tc.seed, image_size, gap, tc.method.uses_target_3d)
+        return build_parts(tc, dist, source=src, target=tgt)
+
+    return factory
+
+
+def pretrain_source(out_dir: str | Path, model: ModelConfig, *, steps: int, batch_size: int, lr: float,
+                    milestones: tuple[int, ...], lr_gamma: float, seed: int, image_size: int, gap: float,
+                    num_workers: int = 1, progress: bool = True, resume: bool = False) -> Path:
+    """Phase 1 on the source stream of ``seed``; returns the run's ``pretrain.pt`` (slim, for ``init_from``)."""
+    from awhourglass.train.run import fit
+
+    cfg = stream_train_config(model, MethodConfig(name="source_only"), seed, pretrain_steps=steps,
+                              batch_size=batch_size, lr=lr, pretrain_milestones=milestones, lr_gamma=lr_gamma,
+                              num_workers=num_workers, ckpt_every=500, log_every=50, progress=progress)
+    fit(cfg, out_dir, resume, stream_parts_factory(image_size, gap))
+    return Path(out_dir) / "pretrain.pt"
+
+
+def write_manifest(weights: Path, command: str, data_seed: int, model: ModelConfig, steps: int,
+                   extra: dict[str, Any] | None = None, manifest: str | Path | None = None) -> Path:
+    """Record how ``weights`` was made beside it (``source.json`` by default)."""
+    from awhourglass import __version__
+    from awhourglass.config import to_dict
+
+    doc = {"file": weights.name, "sha256": sha256_of(weights), "bytes": weights.stat().st_size, "command": command,
+           "data_seed": data_seed, "code_version": _code_version(), "awhourglass_version": __version__,
+           "model": to_dict(model), "steps": steps, **(extra or {})}
+    path = Path(manifest) if manifest is not None else weights.with_suffix(".json")
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def _code_version() -> str:
+    """``git describe`` of the checkout the package runs from, or ``unknown`` outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+__all__ = ["MANIFEST", "SHIPPED", "pretrain_source", "read_manifest", "sha256_of", "shipped_network",
+           "stream_parts_factory", "stream_train_config", "write_manifest"]

@@ -1,0 +1,79 @@
+"""Fresh training images: an endless, deterministic stream of newly rendered samples of one domain.
+
+A fixed in-memory training set of a few thousand renders is memorised within a few thousand steps
+(issue 12: 2.9 px on the training images against 6.4 px held out). The generator renders faster than
+training consumes, so training reads this stream instead and never sees the same image twice.
+
+:class:`GeneratedStream` looks like an (effectively endless) indexable dataset: position ``i`` is the
+``i``-th sample of the stream, rendered in chunks of :data:`CHUNK` images from
+``SeedSequence([STREAM_SEED_BASE + seed, domain, chunk])``, so the samples depend only on ``(seed,
+domain, i)`` (and the rendering settings), never on the batch size, the number of DataLoader workers or
+where a run was resumed. :class:`awhourglass.train.batches.StepBatches` reads a stream position by
+position (``fresh = True``: no epochs, no shuffling). Rendering runs wherever the samples are read: in
+a DataLoader worker process with ``num_workers >= 1`` (the background worker), else inline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from awhourglass.data.sample import SOURCE, TARGET, Sample
+from awhourglass.demo.data import _samples_from_batch
+from awhourglass.synth.generate import generate_batch
+
+CHUNK = 32
+# Far from the seeds of the on-disk validation/test splits and of the fixed in-memory sets.
+STREAM_SEED_BASE = 2_000_029
+STREAM_LENGTH = 2**40  # positions; a run of 10^6 steps of 64 uses 2^26 of them
+
+
+class GeneratedStream:
+    """Sample ``i`` of an endless stream of fresh renders of ``domain`` (deterministic in ``seed``).
+
+    Args:
+        domain: ``"source"`` (RHD-like, 3D labels) or ``"target"`` (STB-like).
+        seed: stream seed; the same seed gives the same samples, another seed other samples.
+        image_size: rendered image width in pixels; input_size: crop side.
+        gap: the target's harshness (docs/synth.md).
+        labels_3d: keep the 3D labels (``False`` for the weakly labelled target: 2D + depth only).
+    """
+
+    fresh = True  # StepBatches: read positions in order, never reshuffle
+
+    def __init__(self, domain: str, seed: int, image_size: int, input_size: int, gap: float,
+                 labels_3d: bool = True) -> None:
+        if domain not in ("source", "target"):
+            raise ValueError(f"GeneratedStream: domain must be 'source' or 'target', got {domain!r}")
+        self.domain, self.seed = domain, int(seed)
+        self.image_size, self.input_size, self.gap, self.labels_3d = image_size, input_size, gap, labels_3d
+        self._chunk: tuple[int, list[Sample]] | None = None
+
+    def __len__(self) -> int:
+        return STREAM_LENGTH
+
+    def chunk(self, c: int) -> list[Sample]:
+        """The :data:`CHUNK` samples of chunk ``c`` (positions ``c·CHUNK ..``), rendered or cached."""
+        if self._chunk is None or self._chunk[0] != c:
+            dom = SOURCE if self.domain == "source" else TARGET
+            ss = np.random.SeedSequence([STREAM_SEED_BASE + self.seed, dom, c])
+            b = generate_batch(CHUNK, self.domain, ss, self.image_size, self.gap)
+            samples = _samples_from_batch(b, dom, self.input_size, f"stream-{self.domain}-s{self.seed}", c * CHUNK,
+                                          labels_3d=True)
+            if not self.labels_3d:
+                samples = [replace(s, xyz_m=None) for s in samples]
+            self._chunk = (c, samples)
+        return self._chunk[1]
+
+    def __getitem__(self, index: int) -> Sample:
+        if isinstance(index, tuple):  # (index, augmentation seed) as StepBatches passes to readers
+            index = index[0]
+        i = int(index)
+        if not 0 <= i < STREAM_LENGTH:
+            raise IndexError(f"stream position {i} out of range")
+        c, k = divmod(i, CHUNK)
+        return self.chunk(c)[k]
+
+
+__all__ = ["CHUNK", "GeneratedStream"]
