@@ -10,15 +10,18 @@ import pytest
 from awhourglass.cli import main
 from awhourglass.demo.config import METHOD_LABELS, DemoConfig, tiny_config
 from awhourglass.demo.run import run_demo
+from awhourglass.eval.report import DECIMALS, table_keys
 from awhourglass.eval.results import read_results_json
 
 
 def _table(md: str) -> dict[str, list[str]]:
     rows = {}
     for line in md.splitlines():
+        if not line.startswith("| "):
+            continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0] not in ("Method",) and not cells[0].startswith("---"):
-            rows[cells[0]] = cells[1:]
+        if cells[0] != "Method" and not cells[0].startswith("---"):
+            rows[cells[0].strip("*")] = cells[1:]
     return rows
 
 
@@ -30,13 +33,16 @@ def test_tiny_demo_report_matches_results_json(tmp_path):
     assert list(saved["methods"]) == [METHOD_LABELS[m] for m in ("source_only", "joint", "wh", "dann", "awh",
                                                                     "oracle")]
     rows = _table((out / "report.md").read_text())
-    assert set(rows) == set(saved["methods"])
+    assert set(rows) == set(saved["methods"]) | set(saved["baselines"])
+    assert len(saved["baselines"]) == 2  # the source's and the target's constant hands
+    keys = table_keys(saved)
+    assert {"pa_epe_mean_mm", "epe2d_mean_px", "epe2d_mean_pct"} <= set(keys)
     for name, m in saved["methods"].items():
         assert m["runs"] == 2 and len(m["results"]) == 2
         runs, *cells = rows[name]
         assert runs == "2"
-        for key, cell, dec in zip(("epe_mean_mm", "epe_median_mm", "auc_0_30", "auc_20_50"), cells, (2, 2, 3, 3),
-                                  strict=True):
+        for key, cell in zip(keys, cells, strict=True):
+            dec = DECIMALS[key]
             mean, std = (float(x) for x in re.match(r"([-\d.]+) ± ([-\d.]+)", cell).groups())
             assert mean == pytest.approx(round(m["mean"][key], dec), abs=10 ** -dec / 2 + 1e-12)
             assert std == pytest.approx(round(m["std"][key], dec), abs=10 ** -dec / 2 + 1e-12)

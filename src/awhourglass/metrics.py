@@ -207,13 +207,11 @@ def joint_errors_px(pred_uv_px: object, gt_uv_px: object, vis: object | None = N
 
 def hand_box_side_px(gt_uv_px: object, vis: object | None = None) -> np.ndarray:
     """Side of each hand's 2D box ``(N,)`` [px]: the longer side of the bounding box of all 21 ground-truth
-    joints (labelled joints are in the box whether visible or not; ``vis`` only checks the shape)."""
+    joints (labelled joints are in the box whether visible or not; ``vis`` only checks the shape); 0 for a
+    degenerate hand whose joints share one pixel."""
     g = check_joints(gt_uv_px, "gt_uv_px", 2)
     check_vis(vis, g.shape[0])
-    side = (g.max(1) - g.min(1)).max(-1)
-    if not (side > 0).all():
-        raise ValueError("hand_box_side_px: a hand whose 21 joints share one pixel has no box")
-    return side
+    return (g.max(1) - g.min(1)).max(-1)
 
 
 def epe_mean_median(errors: object, vis: object | None = None, average: Average = "joints") -> tuple[float, float]:

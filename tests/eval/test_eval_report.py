@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from awhourglass.eval.report import DECIMALS, write_report
+from awhourglass.eval.report import DECIMALS, table_keys, write_report
 from awhourglass.eval.results import SUMMARY_KEYS, evaluate_arrays
 
 
@@ -37,7 +37,7 @@ def test_report_numbers_are_those_of_results_json(tmp_path):
     for name, cells in rows.items():
         m = doc["methods"][name]
         assert int(cells[0]) == m["runs"]
-        for k, cell in zip(SUMMARY_KEYS, cells[1:], strict=True):
+        for k, cell in zip(table_keys(doc), cells[1:], strict=True):
             nums = [float(x) for x in re.findall(r"-?\d+\.\d+", cell)]
             half_unit = 0.5 * 10 ** -DECIMALS[k] + 1e-12
             assert abs(nums[0] - m["mean"][k]) <= half_unit
@@ -51,6 +51,7 @@ def test_report_numbers_are_those_of_results_json(tmp_path):
     assert doc["methods"]["AWH"]["std"]["epe_mean_mm"] == pytest.approx(np.std(per_seed, ddof=1))
     assert [r.epe_mean_mm for r in seeds] == per_seed
     assert "![pck](figs/pck.png)" in md_path.read_text()  # linked relative to the report
+    assert table_keys(doc)[: len(SUMMARY_KEYS)] == list(SUMMARY_KEYS) and "pa_epe_mean_mm" in table_keys(doc)
 
 
 def test_report_refuses_mixed_settings_and_empty(tmp_path):
@@ -69,3 +70,27 @@ def test_figure_captions_are_printed_under_their_image(tmp_path):
     md_path, _ = write_report(tmp_path, {"a": _result(0.01, 0)}, figures=[(fig, "red = source, blue = target")])
     md = md_path.read_text()
     assert "![tsne](tsne.png)\n\n*red = source, blue = target*" in md
+
+
+def test_a_method_that_loses_to_the_constant_is_flagged(tmp_path):
+    rng = np.random.default_rng(3)
+    gt = rng.normal(scale=0.03, size=(8, 21, 3))
+    uv = rng.uniform(0, 64, size=(8, 21, 2))
+
+    def res(noise_m, noise_px):
+        return evaluate_arrays(gt + rng.normal(scale=noise_m, size=gt.shape), gt,
+                               pred_uv_px=uv + rng.normal(scale=noise_px, size=uv.shape), gt_uv_px=uv)
+
+    const = res(0.02, 5.0)
+    md_path, json_path = write_report(tmp_path, {"good": res(0.002, 0.5), "bad": res(0.05, 10.0)},
+                                      baselines={"constant": const})
+    md, doc = md_path.read_text(), json.loads(json_path.read_text())
+    assert "NOT BETTER THAN A CONSTANT HAND: bad." in md
+    rows = _table(md)
+    assert "⚠" in rows["bad"][1] and all("⚠" not in c for c in rows["good"])
+    assert rows["*constant*"][0] == "–"
+    flagged = {(f["method"], f["metric"]) for f in doc["loses_to_constant"]}
+    assert ("bad", "epe_mean_mm") in flagged and ("bad", "pa_epe_mean_mm") in flagged
+    assert not any(m == "good" for m, _ in flagged)
+    # the PA-EPE and 2D columns are shown
+    assert "PA-EPE (mm)" in md and "2D (% box)" in md

@@ -114,3 +114,18 @@ def test_aggregate_mean_std_by_hand():
     assert agg.mean["epe_mean_mm"] == pytest.approx(11.0)
     assert agg.std["epe_mean_mm"] == pytest.approx(math.sqrt(2.0))  # sample std of {10, 12}
     assert agg.runs == 2 and R.aggregate(a).std["auc_0_30"] == 0.0
+
+
+def test_pa_epe_removes_exactly_a_similarity():
+    rng = np.random.default_rng(11)
+    gt = rng.normal(scale=0.03, size=(5, 21, 3)) + np.array([0, 0, 0.5])
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q if np.linalg.det(q) > 0 else -q
+    moved = 1.3 * gt @ q.T + 0.01  # a similarity of each hand: no shape error
+    r = R.evaluate_arrays(moved, gt)
+    assert r.pa_epe_mean_mm == pytest.approx(0.0, abs=1e-6) and r.epe_mean_mm > 1.0
+    # one joint displaced by 10 mm along z in every hand, the rest exact: PA-EPE > 0 but below the raw error
+    bent = gt.copy()
+    bent[:, 8, 2] += 0.010
+    r2 = R.evaluate_arrays(bent, gt)
+    assert 0.0 < r2.pa_epe_mean_mm < r2.epe_mean_mm + 1e-9

@@ -97,12 +97,21 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
     )
 
 
+# Phase-2 runs read other streams than the pretraining of the same seed (no pretraining image again).
+ADAPT_STREAM_OFFSET = 7919
+
+
+def stream_seed(tc: TrainConfig) -> int:
+    """The stream seed of a run: its seed, offset for a run that only adapts (from a pretrained network)."""
+    return tc.seed if tc.phases.pretrain.steps > 0 else tc.seed + ADAPT_STREAM_OFFSET
+
+
 def stream_parts_factory(image_size: int, gap: float) -> Callable:
     """A ``fit`` parts factory that trains on the streams of the run's seed (fresh images every step)."""
     from awhourglass.train.parts import build_parts
 
     def factory(tc: TrainConfig, dist):
-        src, tgt = stream_data(tc.model, tc.seed, image_size, gap, tc.method.uses_target_3d)
+        src, tgt = stream_data(tc.model, stream_seed(tc), image_size, gap, tc.method.uses_target_3d)
         return build_parts(tc, dist, source=src, target=tgt)
 
     return factory
@@ -147,5 +156,6 @@ def _code_version() -> str:
     return out.stdout.strip() or "unknown"
 
 
-__all__ = ["MANIFEST", "SHIPPED", "pretrain_source", "read_manifest", "sha256_of", "shipped_network",
-           "stream_parts_factory", "stream_train_config", "write_manifest"]
+__all__ = ["ADAPT_STREAM_OFFSET", "MANIFEST", "SHIPPED", "pretrain_source", "read_manifest", "sha256_of",
+           "shipped_network", "stream_data", "stream_parts_factory", "stream_seed", "stream_train_config",
+           "write_manifest"]

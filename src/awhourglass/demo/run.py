@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,27 @@ import numpy as np
 import torch
 
 from awhourglass.atomic import atomic_write_text
-from awhourglass.config import to_dict
-from awhourglass.data.config import DatasetConfig
-from awhourglass.data.sample import Sample
+from awhourglass.config import from_dict, to_dict
+from awhourglass.data.sample import Sample, collate
 from awhourglass.demo.config import METHOD_LABELS, DemoConfig
-from awhourglass.demo.data import read_split, render_samples, write_test_sets
+from awhourglass.demo.data import read_split, write_test_sets
+from awhourglass.demo.pretrained import (
+    pretrain_source,
+    read_manifest,
+    shipped_network,
+    stream_data,
+    stream_parts_factory,
+    stream_seed,
+    stream_train_config,
+)
 from awhourglass.eval import plots
-from awhourglass.eval.report import render_markdown, report_document
+from awhourglass.eval.baselines import fit_constant, score_constant
+from awhourglass.eval.report import LOSES, render_markdown, report_document
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
-from awhourglass.models.config import MethodConfig
+from awhourglass.models.config import MethodConfig, ModelConfig
 from awhourglass.synth.generate import generate_batch
-from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
-from awhourglass.train.parts import build_parts
+from awhourglass.train.config import TrainConfig
 from awhourglass.train.run import fit
 
 
@@ -54,32 +62,53 @@ class _Clock:
         return now
 
 
-def train_config(cfg: DemoConfig, method: str, seed: int, init_from: str | None) -> TrainConfig:
-    """The library's training config of one demo run (datasets are in memory: ``data`` only describes them)."""
-    size = cfg.model.input_size
-    data = TrainDataConfig(source=DatasetConfig(format="rhd", root="(in memory: awh demo)", input_size=size),
-                           target=DatasetConfig(format="stb", root="(in memory: awh demo)", input_size=size,
-                                                labels="3d" if method == "oracle" else "2d"))
-    pretrain = init_from is None
-    return TrainConfig(
-        data=data,
-        model=cfg.model,
-        method=MethodConfig(name="source_only" if pretrain else method),
-        phases=PhasesConfig(
-            pretrain=PhaseConfig(steps=cfg.pretrain_steps if pretrain else 0, batch_size=cfg.batch_size, lr=cfg.lr,
-                                 lr_milestones=cfg.pretrain_milestones),
-            adapt=AdaptPhaseConfig(steps=0 if pretrain else cfg.adapt_steps, batch_size=cfg.batch_size,
-                                   lr=cfg.adapt_lr),
-        ),
-        seed=seed,
-        device="cpu",
-        num_workers=0,
-        log_every=10,
-        ckpt_every=10**9,  # one checkpoint at each phase end: the demo is short and restarts cheaply
-        init_from=init_from,
-        sync_batchnorm=False,
-        progress=cfg.progress,
-    )
+def adapt_config(cfg: DemoConfig, model: ModelConfig, method: str, seed: int, init_from: str) -> TrainConfig:
+    """The library's training config of one method's phase 2 on the generated streams."""
+    return stream_train_config(model, MethodConfig(name=method), seed, adapt_steps=cfg.adapt_steps,
+                               batch_size=cfg.batch_size, adapt_lr=cfg.adapt_lr,
+                               adapt_milestones=cfg.adapt_milestones, lr_gamma=cfg.lr_gamma, init_from=init_from,
+                               num_workers=cfg.num_workers, progress=cfg.progress)
+
+
+def constant_hands(cfg: DemoConfig, model: ModelConfig, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """The constant mean hands of the training labels: the first ``n_constant`` samples of each domain's
+    phase-2 training stream of ``seed`` (the target's 3D labels here only make the oracle's yardstick)."""
+    probe = adapt_config(cfg, model, "oracle", seed, init_from="-")
+    out = {}
+    for name, stream in zip(("source", "target"), stream_data(model, stream_seed(probe), cfg.image_size, cfg.gap,
+                                                              target_3d=True), strict=True):
+        samples = [stream[i] for i in range(cfg.n_constant)]
+        out[name] = fit_constant(np.stack([s.xyz_m.double().numpy() for s in samples]),
+                                 np.stack([s.uv_px.double().numpy() for s in samples]), tuple(model.scale_bone))
+    return out
+
+
+def score_constants(constants: dict[str, dict[str, np.ndarray]], test: list[Sample],
+                    model: ModelConfig) -> dict[str, EvalResult]:
+    """Each constant hand scored on ``test`` by the methods' protocol, under its report label."""
+    b = collate(test)
+    gt, uv, vis = b.xyz_m.double().numpy(), b.uv_px.double().numpy(), b.vis.numpy()
+    return {CONSTANT_LABELS[k]: score_constant(c, gt, uv, vis, tuple(model.scale_bone)) for k, c in constants.items()}
+
+
+CONSTANT_LABELS = {"source": "constant: mean hand of the source labels",
+                   "target": "constant: mean hand of the target labels (oracle's yardstick)"}
+
+
+def pretrained_network(cfg: DemoConfig, runs: Path, seed: int, echo: Callable[[str], None]) -> tuple[Path, ModelConfig]:
+    """The phase-1 network every method starts from: the shipped one, or (``from_scratch``) trained now."""
+    if cfg.from_scratch:
+        echo(f"seed {seed}: pretraining on the source stream ({cfg.pretrain_steps} steps of {cfg.batch_size})")
+        path = pretrain_source(runs / "pretrain", cfg.model, steps=cfg.pretrain_steps, batch_size=cfg.batch_size,
+                               lr=cfg.pretrain_lr, milestones=cfg.pretrain_milestones, lr_gamma=cfg.lr_gamma,
+                               seed=seed, image_size=cfg.image_size, gap=cfg.gap, num_workers=cfg.num_workers,
+                               progress=cfg.progress)
+        return path, cfg.model
+    path, manifest = shipped_network()
+    model = from_dict(ModelConfig, manifest["model"])
+    echo(f"pretrained source network: {path.name} ({manifest['steps']} steps, `{manifest['command']}`, "
+         f"code {manifest['code_version']}, sha256 {manifest['sha256'][:12]}… verified)")
+    return path, model
 
 
 def _load_model(path: Path):
@@ -135,68 +164,66 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict[str, 
 
 
 def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None]) -> dict[str, Any]:
-    size = cfg.model.input_size
     echo(f"awh demo: {cfg.seeds} seed(s), methods source-only + {', '.join(cfg.methods)}; output in {out}")
     t = time.perf_counter()
     src_root, tgt_root = write_test_sets(out / "data", cfg.seed, cfg.image_size, cfg.n_source_test,
                                          cfg.n_target_test, cfg.gap, progress=cfg.progress)
-    src_test = read_split(src_root, "rhd", "test", size)
-    tgt_test = read_split(tgt_root, "stb", "test", size)
-    t = clock.stamp(f"test splits written and read back ({len(src_test)} source RHD, {len(tgt_test)} target STB B1)",
-                    t)
-    src_train = render_samples("source", cfg.n_source_train, cfg.seed, cfg.image_size, size, cfg.gap,
-                               progress=cfg.progress)
-    tgt_train_3d = render_samples("target", cfg.n_target_train, cfg.seed, cfg.image_size, size, cfg.gap,
-                                  progress=cfg.progress)
-    tgt_train_2d = [replace(s, xyz_m=None) for s in tgt_train_3d]  # weak supervision: 2D (and depth) only
-    t = clock.stamp(f"training sets rendered ({len(src_train)} source, {len(tgt_train_3d)} target)", t)
+    t = clock.stamp("test splits written", t)
 
     results: dict[str, list[EvalResult]] = {m: [] for m in ["source_only", *cfg.methods]}
     outputs0: dict[str, ModelOutputs] = {}
     source0: dict[str, ModelOutputs] = {}
+    baselines: dict[str, EvalResult] = {}
+    model_cfg = cfg.model
     for k in range(cfg.seeds):
         seed = cfg.seed + k
         runs = out / "runs" / f"seed{seed}"
-
-        def factory(tc, dist, _t2=tgt_train_2d, _t3=tgt_train_3d):
-            return build_parts(tc, dist, source=src_train, target=_t3 if tc.method.uses_target_3d else _t2)
-
-        t = time.perf_counter()
-        echo(f"seed {seed}: pretraining on the source ({cfg.pretrain_steps} steps of {cfg.batch_size})")
-        fit(train_config(cfg, "source_only", seed, None), runs / "pretrain", True, factory)
-        pre = runs / "pretrain" / "pretrain.pt"
-        t = clock.stamp(f"seed {seed}: pretraining", t)
-        models = {"source_only": runs / "pretrain" / "model.pt"}
+        pre, model_cfg = pretrained_network(cfg, runs, seed, echo)
+        t = clock.stamp(f"seed {seed}: pretrained network", t)
+        if k == 0:
+            size = model_cfg.input_size
+            src_test = read_split(src_root, "rhd", "test", size)
+            tgt_test = read_split(tgt_root, "stb", "test", size)
+            baselines = score_constants(constant_hands(cfg, model_cfg, seed), tgt_test, model_cfg)
+            t = clock.stamp(f"test splits read back ({len(src_test)} source RHD, {len(tgt_test)} target STB B1), "
+                            "constant hands fitted", t)
+        factory = stream_parts_factory(cfg.image_size, cfg.gap)
+        models = {"source_only": pre}
         for method in cfg.methods:
-            echo(f"seed {seed}: {METHOD_LABELS[method]} from the pretrained weights ({cfg.adapt_steps} steps)")
-            fit(train_config(cfg, method, seed, str(pre)), runs / method, True, factory)
+            echo(f"seed {seed}: {METHOD_LABELS[method]} from the pretrained weights ({cfg.adapt_steps} steps of "
+                 "fresh images)")
+            fit(adapt_config(cfg, model_cfg, method, seed, str(pre)), runs / method, True, factory)
             models[method] = runs / method / "model.pt"
             t = clock.stamp(f"seed {seed}: {method}", t)
         for method, path in models.items():
             model = _load_model(path)
             o = run_model(model, tgt_test, batch_size=64, keep=cfg.qualitative, progress=False)
             r = score_outputs(o, model.cfg)
-            write_results_json(path.parent / "target_test_results.json", r)
+            if method != "source_only":
+                write_results_json(path.parent / "target_test_results.json", r)
             results[method].append(r)
             if k == 0:
                 outputs0[method] = o
                 if method in ("source_only", "awh", "joint"):
                     source0[method] = run_model(model, src_test, batch_size=64, keep=0, progress=False)
-            echo(f"  {METHOD_LABELS[method]:<20} EPE {r.epe_mean_mm:7.2f} mm  AUC 0-30 {r.auc_0_30:.3f}  "
-                 f"AUC 20-50 {r.auc_20_50:.3f}")
+            echo(f"  {METHOD_LABELS[method]:<20} EPE {r.epe_mean_mm:7.2f} mm  PA-EPE {r.pa_epe_mean_mm:6.2f} mm  "
+                 f"2D {r.epe2d_mean_px:5.2f} px ({r.epe2d_mean_pct:4.1f} %)  AUC 0-30 {r.auc_0_30:.3f}")
         t = clock.stamp(f"seed {seed}: evaluation", t)
+    for name, r in baselines.items():
+        echo(f"  {name:<20} EPE {r.epe_mean_mm:7.2f} mm  PA-EPE {r.pa_epe_mean_mm:6.2f} mm  "
+             f"2D {r.epe2d_mean_px:5.2f} px ({r.epe2d_mean_pct:4.1f} %)")
 
     t = time.perf_counter()
-    figures = _figures(cfg, out, results, outputs0, source0)
+    figures = _figures(cfg, out, results, outputs0, source0, model_cfg)
     t = clock.stamp("figures", t)
-    conf = _confidence_check(cfg, out, outputs0)
+    conf = _confidence_check(cfg, out, outputs0, model_cfg)
     figures.append((conf["figure"], "Confidence behind `hand_detected` of the model used by `awh predict`: target "
                     "test crops (hands) against hand-free images, with the threshold."))
-    return _write_report(cfg, out, results, figures, clock, conf)
+    return _write_report(cfg, out, results, figures, clock, conf, baselines, model_cfg)
 
 
 def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], outputs0: dict[str, ModelOutputs],
-             source0: dict[str, ModelOutputs]) -> list[tuple[Path, str]]:
+             source0: dict[str, ModelOutputs], model_cfg: ModelConfig) -> list[tuple[Path, str]]:
     """The report's figures as ``(path, caption)`` pairs."""
     curves = {}
     for m, rs in results.items():
@@ -218,7 +245,6 @@ def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], o
         if m not in outputs0:
             continue
         o = outputs0[m]
-        model_cfg = cfg.model
         xyz = lifted_xyz(o, model_cfg)
         for i in range(min(cfg.qualitative, len(o.images))):
             figs.append((plots.plot_skeleton_2d(o.images[i], o.uv_px[i], out / f"qualitative_{m}_{i}_2d.png",
@@ -239,14 +265,16 @@ def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], o
     return figs
 
 
-def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutputs]) -> dict[str, Any]:
+def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutputs],
+                      model_cfg: ModelConfig) -> dict[str, Any]:
     """Heatmap confidence of the AWH model (or the last method) on hand crops vs hand-free images."""
     from awhourglass.api import DEFAULT_HAND_THRESHOLD
 
     method = "awh" if "awh" in outputs0 else list(outputs0)[-1]
-    path = out / "runs" / f"seed{cfg.seed}" / ("pretrain" if method == "source_only" else method) / "model.pt"
+    runs = out / "runs" / f"seed{cfg.seed}"
+    path = runs / method / "model.pt" if method != "source_only" else pretrained_network(cfg, runs, cfg.seed, _quiet)[0]
     model = _load_model(path)
-    nohand = run_model(model, _no_hand_images(64, cfg.model.input_size, cfg.seed, cfg.image_size, cfg.gap),
+    nohand = run_model(model, _no_hand_images(64, model_cfg.input_size, cfg.seed, cfg.image_size, cfg.gap),
                        keep=0, features=False,
                        progress=False)
     hand = outputs0[method].confidence
@@ -283,12 +311,17 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
     return path
 
 
+def _quiet(_: str) -> None:
+    pass
+
+
 def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], figures: list[tuple[Path, str]],
-                  clock: _Clock, conf: dict[str, Any]) -> dict[str, Any]:
-    doc = report_document({METHOD_LABELS[m]: rs for m, rs in results.items()})
+                  clock: _Clock, conf: dict[str, Any], baselines: dict[str, EvalResult],
+                  model_cfg: ModelConfig) -> dict[str, Any]:
+    doc = report_document({METHOD_LABELS[m]: rs for m, rs in results.items()}, baselines)
     total = time.perf_counter() - clock.start
     setup = {k: v for k, v in asdict(cfg).items() if k not in ("model", "progress", "out")}
-    setup["model"] = to_dict(cfg.model)
+    setup["model"] = to_dict(model_cfg)
     doc["demo"] = {
         "config": setup,
         "test_split": "target B1 (STB format), GT scale and root depth, palm-relative 3D EPE",
@@ -301,30 +334,43 @@ def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult
     rel = [(Path(f).resolve().relative_to(out.resolve()), caption) for f, caption in figures]
     md = render_markdown(doc, rel, title="awh demo: weakly supervised adaptation on the embedded benchmark")
     table_end = md.index("## Figures") if "## Figures" in md else len(md)
-    notes = _notes(cfg, doc, conf, total)
+    notes = _notes(cfg, doc, conf, total, model_cfg)
     md = md[:table_end] + notes + "\n" + md[table_end:]
     atomic_write_text(out / "results.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "report.md", md)
     return doc
 
 
-def _notes(cfg: DemoConfig, doc: dict[str, Any], conf: dict[str, Any], total: float) -> str:
-    m = cfg.model
+def _notes(cfg: DemoConfig, doc: dict[str, Any], conf: dict[str, Any], total: float, m: ModelConfig) -> str:
+    if cfg.from_scratch:
+        pre = (f"pretrained here: {cfg.pretrain_steps} steps of {cfg.batch_size} fresh source images (Adam "
+               f"{cfg.pretrain_lr}, ×{cfg.lr_gamma} at steps {', '.join(map(str, cfg.pretrain_milestones))})")
+    else:
+        manifest = read_manifest()
+        pre = (f"the shipped network `{manifest['file']}` (sha256 verified): {manifest['steps']} steps of "
+               f"{manifest.get('batch_size', '?')} fresh source images, made by `{manifest['command']}` at code "
+               f"{manifest['code_version']}")
     lines = [
         "",
         "## Setup",
         "",
-        f"- Source: {cfg.n_source_train} synthetic RHD-like training images (3D labels, depth); target: "
-        f"{cfg.n_target_train} STB-like images (B2–B6 poses; 2D labels and depth only, 3D for the oracle); "
-        f"test: {cfg.n_target_test} target images of B1 (STB format, `data/stb`), rendered at {cfg.image_size} px "
-        f"wide, generator gap {cfg.gap}.",
-        f"- Network: {m.num_stacks}-stack hourglass, width {m.width}, depth {m.depth}, {m.input_size}² input. "
-        f"Pretraining: {cfg.pretrain_steps} steps of {cfg.batch_size} source images (Adam {cfg.lr}); every method "
-        f"then trains {cfg.adapt_steps} steps of {cfg.batch_size // 2} source + {cfg.batch_size // 2} target images "
-        f"(Adam {cfg.adapt_lr}) from the same pretrained weights. Source-only is the pretrained network.",
+        "- Rows in italics are constant hands: the same hand predicted for every image, fitted on "
+        f"{cfg.n_constant} training labels of each domain (plain mean of the palm-relative, scale-normalized poses "
+        "and of the crops' 2D joints for EPE/AUC/2D; their generalized-Procrustes mean shape for PA-EPE), scored "
+        f"by the same protocol. A method that does not beat the best constant on a metric is marked {LOSES}.",
+        "- Training data: an endless stream of freshly rendered images (`awhourglass.demo.stream`), deterministic "
+        "in the seed: source (RHD-like, 3D labels) and target (STB-like, B2–B6 poses; 2D labels and depth only, "
+        f"3D for the oracle); no image is seen twice. Test: {cfg.n_target_test} target images of B1 (STB format, "
+        f"`data/stb`), rendered at {cfg.image_size} px wide, generator gap {cfg.gap}.",
+        f"- Network: {m.num_stacks}-stack hourglass, width {m.width}, depth {m.depth}, stem stride {m.stem_stride}, "
+        f"{m.input_size}² input. Source-only is the pretrained network: {pre}. Every method then trains "
+        f"{cfg.adapt_steps} steps of {cfg.batch_size // 2} source + {cfg.batch_size // 2} target images (Adam "
+        f"{cfg.adapt_lr}, ×{cfg.lr_gamma} at steps {', '.join(map(str, cfg.adapt_milestones)) or 'none'}) from it.",
         f"- {cfg.seeds} seed(s) ({', '.join(str(cfg.seed + k) for k in range(cfg.seeds))}); with several seeds each "
         "cell is mean ± sample std. Protocol: predicted 2.5D lifted with the ground truth's scale bone and root "
-        "depth, palm-relative EPE (docs/evaluation.md).",
+        "depth, palm-relative EPE; PA-EPE after a per-hand similarity alignment; 2D error in crop pixels and as a "
+        "percentage of the hand's box (docs/evaluation.md). The demo keeps each run's last step; `awh benchmark` "
+        "picks checkpoints on a validation split.",
         f"- Hand confidence ({METHOD_LABELS[conf['method']]}): median {conf['hand_median']:.3f} on hand crops, "
         f"{conf['no_hand_median']:.3f} on hand-free images (noise, flat colours, gradients, hand-free quadrants "
         f"of target renders); with threshold {conf['threshold']}, hand_detected on "

@@ -46,7 +46,7 @@ class EvalResult:
         pa_epe_mean_mm: mean 3D error after a per-sample similarity (Procrustes, proper rotation) alignment of
             the same predictions, whatever ``align`` says (``None`` in files written before it existed).
         epe2d_mean_pct: mean 2D error as a percentage of each hand's box side (the longer side of the box of
-            its ground-truth 2D joints), ``None`` without 2D.
+            its ground-truth 2D joints), ``None`` without 2D (or when a ground-truth hand has no box).
     """
 
     epe_mean_mm: float
@@ -145,7 +145,8 @@ def evaluate_arrays(
             raise ValueError(f"uv arrays have {e2d.shape[0]} samples, xyz arrays {pred.shape[0]}")
         mean2d, median2d = metrics.epe_mean_median(e2d, v, average)
         box = metrics.hand_box_side_px(gt_uv_px, v)
-        pct2d = metrics.epe_mean_median(100.0 * e2d / box[:, None], v, average)[0]
+        if (box > 0).all():
+            pct2d = metrics.epe_mean_median(100.0 * e2d / box[:, None], v, average)[0]
     return EvalResult(
         epe_mean_mm=mean,
         epe_median_mm=median,
@@ -180,6 +181,8 @@ def read_results_json(path: str | os.PathLike) -> EvalResult:
 
 
 SUMMARY_KEYS: tuple[str, ...] = ("epe_mean_mm", "epe_median_mm", "auc_0_30", "auc_20_50")
+# Aggregated too when every run has them (None: no 2D given, or a results file older than the field).
+EXTRA_KEYS: tuple[str, ...] = ("pa_epe_mean_mm", "epe2d_mean_px", "epe2d_mean_pct")
 
 
 @dataclass(frozen=True)
@@ -195,12 +198,13 @@ class Aggregate:
 
 
 def aggregate(results: list[EvalResult] | EvalResult) -> Aggregate:
-    """Mean ± std of :data:`SUMMARY_KEYS` over one or more results."""
+    """Mean ± std of :data:`SUMMARY_KEYS` (and of each of :data:`EXTRA_KEYS` that every run has) over results."""
     rs = [results] if isinstance(results, EvalResult) else list(results)
     if not rs:
         raise ValueError("aggregate: no results")
     mean, std = {}, {}
-    for k in SUMMARY_KEYS:
+    keys = [*SUMMARY_KEYS, *(k for k in EXTRA_KEYS if all(getattr(r, k) is not None for r in rs))]
+    for k in keys:
         vals = np.array([getattr(r, k) for r in rs], dtype=np.float64)
         mean[k] = float(vals.mean())
         std[k] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
