@@ -31,6 +31,13 @@ class BenchmarkConfig:
             on-disk validation/test splits and of the pretraining stream.
         image_size, gap: rendering settings of both domains. model: the network.
         pretrain_steps, pretrain_lr, pretrain_milestones, lr_gamma, batch_size: phase 1 on the source stream.
+        methods: the compare stage's methods (``fss``: AWH with first-stack supervision R2D+R3D+S2D, the
+            paper's w/FSS; ``awh`` is wo/IL, the paper's final choice).
+        adapt_steps, adapt_lr, adapt_milestones: phase 2 of every method from the pretrained network.
+        eval_every: steps between validation scores (checkpoint candidates) in phase 2.
+        n_target_val, n_target_test, n_source_test, n_constant: split sizes (validation: target images of
+            another seed, used with their 2D labels only); training labels fitted by the constant hands.
+        probe_steps: steps of the held-out critic of the alignment measures.
     """
 
     out: str = "awh_benchmark"
@@ -45,6 +52,17 @@ class BenchmarkConfig:
     pretrain_milestones: tuple[int, ...] = (5500, 6500)
     lr_gamma: float = 0.2
     batch_size: int = 32
+    methods: tuple[str, ...] = ("joint", "wh", "dann", "awh", "fss", "oracle")
+    adapt_steps: int = 400
+    adapt_lr: float = 3e-4
+    adapt_milestones: tuple[int, ...] = (300,)
+    eval_every: int = 50
+    n_target_val: int = 200
+    n_target_test: int = 300
+    n_source_test: int = 200
+    n_constant: int = 1024
+    probe_steps: int = 500
+    num_workers: int = 1
     progress: bool = True
 
     def pretrain_command(self) -> str:

@@ -68,6 +68,8 @@ class TrainParts:
         collate_fn: samples → :class:`Batch`.
         on_adapt_start: called once when phase 2 starts (not when it resumes), e.g. to copy the source's
             domain-specific BatchNorm into the target's.
+        on_checkpoint: called as ``on_checkpoint(phase, step)`` on every rank after each checkpoint is written
+            (e.g. to score the network on a validation split and keep the best weights).
     """
 
     network: dict[str, nn.Module]
@@ -79,6 +81,7 @@ class TrainParts:
     critic_loss: LossFn | None = None
     collate_fn: Callable[[list[Sample]], Batch] = collate
     on_adapt_start: Callable[[], None] | None = None
+    on_checkpoint: Callable[[str, int], None] | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         """Every module by its checkpoint name (the critic as ``"critic"``)."""
@@ -291,6 +294,8 @@ class Trainer:
                 raise error
             raise AwhError(f"rank 0 failed to write the checkpoint at {phase} step {step}")
         self.last_checkpoint = self.last_checkpoint or f"{self.store.last} ({phase} step {step})"
+        if self.parts.on_checkpoint is not None:
+            self.parts.on_checkpoint(phase, step)
 
     def _check_weights_finite(self, phase: str, step: int) -> None:
         for name, module in self.parts.modules().items():

@@ -1,0 +1,60 @@
+"""`awh benchmark --stage compare`: selection on validation only, intervals by hand, paired differences."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from awhourglass.demo.benchmark import BenchmarkConfig, run_pretrain_stage
+from awhourglass.demo.compare import paired_differences, run_compare, select_step, t_interval
+from awhourglass.models.config import ModelConfig
+from awhourglass.synth.dataset import SynthConfig, write_dataset
+
+
+def test_select_step_reads_the_validation_2d_error_only():
+    curve = [{"step": 50, "val_2d_px": 3.0, "val_epe_mm": 10.0}, {"step": 100, "val_2d_px": 2.5, "val_epe_mm": 90.0},
+             {"step": 150, "val_2d_px": 2.5, "val_epe_mm": 1.0}]
+    assert select_step(curve) == 100  # lowest 2D error, earliest on ties; the 3D column is ignored
+    with pytest.raises(ValueError):
+        select_step([])
+
+
+def test_t_interval_and_paired_differences_by_hand():
+    r = t_interval([1.0, 2.0, 3.0])
+    # mean 2, sd 1, n 3: t_{0.975, 2} = 4.302653 → half-width 4.302653 / sqrt(3)
+    assert r["mean"] == pytest.approx(2.0) and r["ci95"] == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
+    d = paired_differences({"joint": [10.0, 12.0, 11.0], "awh": [9.0, 11.5, 10.0]})
+    assert list(d) == ["awh"]
+    assert d["awh"]["mean"] == pytest.approx(-2.5 / 3)  # differences -1, -0.5, -1
+    assert d["awh"]["ci95"] == pytest.approx(4.302653 * np.std([-1, -0.5, -1], ddof=1) / np.sqrt(3), rel=1e-6)
+
+
+def _cfg(out) -> BenchmarkConfig:
+    m = ModelConfig(input_size=32, stem_stride=2, width=8, num_stacks=2, depth=2, depth_out_size=16, depth_width=8)
+    return BenchmarkConfig(out=str(out), pretrain_steps=3, pretrain_milestones=(), batch_size=8, progress=False,
+                           model=m, seeds=2, methods=("joint", "awh"), adapt_steps=6, adapt_milestones=(),
+                           eval_every=2, n_target_val=8, n_target_test=8, n_source_test=8, n_constant=16,
+                           probe_steps=3, image_size=64, num_workers=0, threads=1)
+
+
+def test_model_selection_never_reads_the_test_split(tmp_path):
+    a, b = _cfg(tmp_path / "a"), _cfg(tmp_path / "b")
+    pre = run_pretrain_stage(a)
+    # run b gets a different test split (another seed), written before the run; everything else is the same
+    write_dataset(SynthConfig(domain="target", n=8, out=str(tmp_path / "b" / "data" / "stb"), seed=99, size=64,
+                              split="evaluation"), progress=False)
+    da = run_compare(a, str(pre), echo=lambda s: None)
+    db = run_compare(b, str(pre), echo=lambda s: None)
+    for method in ("joint (wo/AWH)", "AWH (wo/IL)"):
+        ra, rb = da["benchmark"]["runs"][method], db["benchmark"]["runs"][method]
+        for seed in ("0", "1"):
+            assert ra[seed]["curve"] == rb[seed]["curve"]  # the validation scores do not depend on the test split
+            assert ra[seed]["step"] == rb[seed]["step"]
+            assert len(ra[seed]["curve"]) == 3
+        # ... while the test scores do: the two runs really had different test splits
+        assert ra["0"]["test"]["epe_mean_mm"] != rb["0"]["test"]["epe_mean_mm"]
+    assert da["baselines"] and "paired_vs_joint_epe_mm" in da["benchmark"]
+    assert (tmp_path / "a" / "learning_curves.png").stat().st_size > 0
+    shutil.rmtree(tmp_path / "b" / "runs")
