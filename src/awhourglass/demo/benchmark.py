@@ -47,9 +47,9 @@ class BenchmarkConfig:
     image_size: int = 128
     gap: float = 0.5
     model: ModelConfig = field(default_factory=default_model)
-    pretrain_steps: int = 7000
+    pretrain_steps: int = 10000
     pretrain_lr: float = 2e-3
-    pretrain_milestones: tuple[int, ...] = (5500, 6500)
+    pretrain_milestones: tuple[int, ...] = (8000, 9300)
     lr_gamma: float = 0.2
     batch_size: int = 32
     methods: tuple[str, ...] = ("joint", "wh", "dann", "awh", "fss", "oracle")

@@ -57,9 +57,9 @@ class DemoConfig:
     gap: float = 0.5
     from_scratch: bool = False
     model: ModelConfig = field(default_factory=default_model)
-    pretrain_steps: int = 7000
+    pretrain_steps: int = 10000
     pretrain_lr: float = 2e-3
-    pretrain_milestones: tuple[int, ...] = (5500, 6500)
+    pretrain_milestones: tuple[int, ...] = (8000, 9300)
     lr_gamma: float = 0.2
     adapt_steps: int = 150
     batch_size: int = 32

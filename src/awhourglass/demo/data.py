@@ -1,9 +1,9 @@
-"""The demo's data: both synthetic domains rendered in memory and cropped by the data pipeline.
+"""The demo's data: renders cropped by the data pipeline, and the on-disk test splits.
 
-Training sets live in memory (rendering straight into :class:`Sample` crops is several times faster than
-writing PNGs and reading them back). The test splits are also written to disk in their dataset formats
-(source: RHD ``evaluation``; target: STB ``B1Counting``/``B1Random``) and read back with the dataset
-readers, so the reported numbers come through the same path as ``awh eval`` on those folders.
+Training images are rendered in memory straight into :class:`Sample` crops (:mod:`awhourglass.demo.stream`:
+several times faster than writing PNGs and reading them back). The test splits are written to disk in their
+dataset formats (source: RHD ``evaluation``; target: STB ``B1Counting``/``B1Random``) and read back with the
+dataset readers, so the reported numbers come through the same path as ``awh eval`` on those folders.
 """
 
 from __future__ import annotations
@@ -12,19 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from awhourglass.data.crop import RawSample, make_sample
-from awhourglass.data.sample import SOURCE, TARGET, Sample
-from awhourglass.synth.generate import LEFT, MASK_LEFT0, generate_batch
-
-CHUNK = 64
-# Seed streams: in-memory training sets use a base seed offset from the on-disk test sets, so no image is
-# shared between a training set and a test set.
-TRAIN_SEED_OFFSET = 1_000_003
+from awhourglass.data.sample import TARGET, Sample
+from awhourglass.synth.generate import LEFT, MASK_LEFT0
 
 
-def _samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, name: str, start: int,
+def samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, name: str, start: int,
                         labels_3d: bool) -> list[Sample]:
     out = []
     for i in range(b["rgb"].shape[0]):
@@ -38,24 +32,6 @@ def _samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, 
                         hand_side=side, source=f"{name}/{start + i}")
         s = make_sample(raw, input_size=input_size, mirror=side == "left", domain=domain)
         out.append(s if labels_3d else replace(s, xyz_m=None))
-    return out
-
-
-def render_samples(domain: str, n: int, seed: int, image_size: int, input_size: int, gap: float,
-                   pose_mode: str | None = None, labels_3d: bool = True, progress: bool = True) -> list[Sample]:
-    """``n`` cropped samples of ``domain`` ('source' / 'target'), deterministic in ``seed``."""
-    dom = SOURCE if domain == "source" else TARGET
-    out: list[Sample] = []
-    bar = tqdm(total=n, desc=f"render {domain}", unit="img", disable=not progress, leave=False)
-    try:
-        for c, start in enumerate(range(0, n, CHUNK)):
-            k = min(CHUNK, n - start)
-            ss = np.random.SeedSequence([TRAIN_SEED_OFFSET + seed, dom, 7, c])
-            b = generate_batch(k, domain, ss, image_size, gap, pose_mode)
-            out += _samples_from_batch(b, dom, input_size, f"mem-{domain}", start, labels_3d)
-            bar.update(k)
-    finally:
-        bar.close()
     return out
 
 

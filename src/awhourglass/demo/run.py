@@ -24,20 +24,18 @@ import torch
 
 from awhourglass.atomic import atomic_write_text
 from awhourglass.config import from_dict, to_dict
-from awhourglass.data.sample import Sample, collate
+from awhourglass.data.sample import Sample
+from awhourglass.demo.compare import constant_hands, score_constants
 from awhourglass.demo.config import METHOD_LABELS, DemoConfig
 from awhourglass.demo.data import read_split, write_test_sets
 from awhourglass.demo.pretrained import (
     pretrain_source,
     read_manifest,
     shipped_network,
-    stream_data,
     stream_parts_factory,
-    stream_seed,
     stream_train_config,
 )
 from awhourglass.eval import plots
-from awhourglass.eval.baselines import fit_constant, score_constant
 from awhourglass.eval.report import LOSES, render_markdown, report_document
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
@@ -68,31 +66,6 @@ def adapt_config(cfg: DemoConfig, model: ModelConfig, method: str, seed: int, in
                                batch_size=cfg.batch_size, adapt_lr=cfg.adapt_lr,
                                adapt_milestones=cfg.adapt_milestones, lr_gamma=cfg.lr_gamma, init_from=init_from,
                                num_workers=cfg.num_workers, progress=cfg.progress)
-
-
-def constant_hands(cfg: DemoConfig, model: ModelConfig, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """The constant mean hands of the training labels: the first ``n_constant`` samples of each domain's
-    phase-2 training stream of ``seed`` (the target's 3D labels here only make the oracle's yardstick)."""
-    probe = adapt_config(cfg, model, "oracle", seed, init_from="-")
-    out = {}
-    for name, stream in zip(("source", "target"), stream_data(model, stream_seed(probe), cfg.image_size, cfg.gap,
-                                                              target_3d=True), strict=True):
-        samples = [stream[i] for i in range(cfg.n_constant)]
-        out[name] = fit_constant(np.stack([s.xyz_m.double().numpy() for s in samples]),
-                                 np.stack([s.uv_px.double().numpy() for s in samples]), tuple(model.scale_bone))
-    return out
-
-
-def score_constants(constants: dict[str, dict[str, np.ndarray]], test: list[Sample],
-                    model: ModelConfig) -> dict[str, EvalResult]:
-    """Each constant hand scored on ``test`` by the methods' protocol, under its report label."""
-    b = collate(test)
-    gt, uv, vis = b.xyz_m.double().numpy(), b.uv_px.double().numpy(), b.vis.numpy()
-    return {CONSTANT_LABELS[k]: score_constant(c, gt, uv, vis, tuple(model.scale_bone)) for k, c in constants.items()}
-
-
-CONSTANT_LABELS = {"source": "constant: mean hand of the source labels",
-                   "target": "constant: mean hand of the target labels (oracle's yardstick)"}
 
 
 def pretrained_network(cfg: DemoConfig, runs: Path, seed: int, echo: Callable[[str], None]) -> tuple[Path, ModelConfig]:
@@ -184,7 +157,8 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
             size = model_cfg.input_size
             src_test = read_split(src_root, "rhd", "test", size)
             tgt_test = read_split(tgt_root, "stb", "test", size)
-            baselines = score_constants(constant_hands(cfg, model_cfg, seed), tgt_test, model_cfg)
+            constants = constant_hands(model_cfg, seed, cfg.n_constant, cfg.image_size, cfg.gap)
+            baselines = score_constants(constants, tgt_test, model_cfg)
             t = clock.stamp(f"test splits read back ({len(src_test)} source RHD, {len(tgt_test)} target STB B1), "
                             "constant hands fitted", t)
         factory = stream_parts_factory(cfg.image_size, cfg.gap)

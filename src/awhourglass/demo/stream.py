@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from awhourglass.data.sample import SOURCE, TARGET, Sample
-from awhourglass.demo.data import _samples_from_batch
+from awhourglass.demo.data import samples_from_batch
 from awhourglass.synth.generate import generate_batch
 
 CHUNK = 32
@@ -59,7 +59,7 @@ class GeneratedStream:
             dom = SOURCE if self.domain == "source" else TARGET
             ss = np.random.SeedSequence([STREAM_SEED_BASE + self.seed, dom, c])
             b = generate_batch(CHUNK, self.domain, ss, self.image_size, self.gap)
-            samples = _samples_from_batch(b, dom, self.input_size, f"stream-{self.domain}-s{self.seed}", c * CHUNK,
+            samples = samples_from_batch(b, dom, self.input_size, f"stream-{self.domain}-s{self.seed}", c * CHUNK,
                                           labels_3d=True)
             if not self.labels_3d:
                 samples = [replace(s, xyz_m=None) for s in samples]
