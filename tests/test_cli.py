@@ -8,8 +8,13 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for name in ("demo", "synth", "train", "eval", "predict", "bench"):
+    for name in ("demo", "synth", "train", "eval", "predict", "bench", "benchmark"):
         assert name in out
+
+
+def test_benchmark_bad_seeds_is_one_line(capsys, tmp_path):
+    assert main(["benchmark", "--seeds", "0", "--out", str(tmp_path / "b")]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
 
 
 def test_no_command_prints_help_and_fails(capsys):

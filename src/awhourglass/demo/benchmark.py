@@ -65,6 +65,18 @@ class BenchmarkConfig:
     num_workers: int = 1
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        known = ("joint", "wh", "dann", "awh", "fss", "oracle")
+        bad = [m for m in self.methods if m not in known]
+        if bad:
+            raise ValueError(f"benchmark methods {bad} unknown; choose from {', '.join(known)}")
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.eval_every < 1 or self.adapt_steps < self.eval_every:
+            raise ValueError(f"benchmark: need 1 <= eval_every ({self.eval_every}) <= adapt_steps ({self.adapt_steps})")
+        if self.pretrain_steps < 1:
+            raise ValueError(f"benchmark pretrain_steps must be >= 1, got {self.pretrain_steps}")
+
     def pretrain_command(self) -> str:
         return "awh benchmark --stage pretrain --ship"
 

@@ -51,7 +51,7 @@ class DemoConfig:
     seed: int = 0
     threads: int = 2
     image_size: int = 128
-    n_constant: int = 1024
+    n_constant: int = 512
     n_source_test: int = 200
     n_target_test: int = 300
     gap: float = 0.5

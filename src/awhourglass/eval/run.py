@@ -278,6 +278,9 @@ def summary_lines(result: EvalResult) -> list[str]:
         f"3D EPE mean {result.epe_mean_mm:.2f} mm, median {result.epe_median_mm:.2f} mm",
         f"AUC 0-30 mm {result.auc_0_30:.3f}, AUC 20-50 mm {result.auc_20_50:.3f}",
     ]
+    if result.pa_epe_mean_mm is not None:
+        lines.append(f"PA-EPE (Procrustes-aligned) mean {result.pa_epe_mean_mm:.2f} mm")
     if result.epe2d_mean_px is not None:
-        lines.append(f"2D EPE mean {result.epe2d_mean_px:.2f} px, median {result.epe2d_median_px:.2f} px (crop)")
+        pct = f", {result.epe2d_mean_pct:.1f} % of the hand's box" if result.epe2d_mean_pct is not None else ""
+        lines.append(f"2D EPE mean {result.epe2d_mean_px:.2f} px, median {result.epe2d_median_px:.2f} px (crop){pct}")
     return lines
