@@ -9,6 +9,7 @@ import pytest
 
 from awhourglass.demo.benchmark import BenchmarkConfig, run_pretrain_stage
 from awhourglass.demo.compare import paired_differences, run_compare, select_step, t_interval
+from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 
@@ -33,7 +34,8 @@ def test_t_interval_and_paired_differences_by_hand():
 
 def _cfg(out) -> BenchmarkConfig:
     m = ModelConfig(input_size=32, stem_stride=2, width=8, num_stacks=2, depth=2, depth_out_size=16, depth_width=8)
-    return BenchmarkConfig(out=str(out), pretrain_steps=3, pretrain_milestones=(), batch_size=8, progress=False,
+    return BenchmarkConfig(out=str(out), pretrain=PretrainSchedule(steps=3, batch_size=8, milestones=()),
+                           batch_size=8, progress=False,
                            model=m, seeds=2, methods=("joint", "awh"), adapt_steps=6, adapt_milestones=(),
                            eval_every=2, n_target_val=8, n_target_test=8, n_source_test=8, n_constant=16,
                            probe_steps=3, image_size=64, num_workers=0, threads=1)

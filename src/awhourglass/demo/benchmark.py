@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
 
 
@@ -30,7 +31,8 @@ class BenchmarkConfig:
         out: output folder. seeds: paired training seeds of the compare stage. data_seed: seed of the
             on-disk validation/test splits and of the pretraining stream.
         image_size, gap: rendering settings of both domains. model: the network.
-        pretrain_steps, pretrain_lr, pretrain_milestones, lr_gamma, batch_size: phase 1 on the source stream.
+        pretrain: phase 1 on the source stream (the shipped network's recipe).
+        batch_size, lr_gamma: phase 2's batch (half source, half target) and step-decay factor.
         methods: the compare stage's methods (``fss``: AWH with first-stack supervision R2D+R3D+S2D, the
             paper's w/FSS; ``awh`` is wo/IL, the paper's final choice).
         adapt_steps, adapt_lr, adapt_milestones: phase 2 of every method from the pretrained network.
@@ -47,9 +49,7 @@ class BenchmarkConfig:
     image_size: int = 128
     gap: float = 0.5
     model: ModelConfig = field(default_factory=default_model)
-    pretrain_steps: int = 10000
-    pretrain_lr: float = 2e-3
-    pretrain_milestones: tuple[int, ...] = (8000, 9300)
+    pretrain: PretrainSchedule = field(default_factory=PretrainSchedule)
     lr_gamma: float = 0.2
     batch_size: int = 32
     methods: tuple[str, ...] = ("joint", "wh", "dann", "awh", "fss", "oracle")
@@ -74,8 +74,6 @@ class BenchmarkConfig:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
         if self.eval_every < 1 or self.adapt_steps < self.eval_every:
             raise ValueError(f"benchmark: need 1 <= eval_every ({self.eval_every}) <= adapt_steps ({self.adapt_steps})")
-        if self.pretrain_steps < 1:
-            raise ValueError(f"benchmark pretrain_steps must be >= 1, got {self.pretrain_steps}")
 
     def pretrain_command(self) -> str:
         return "awh benchmark --stage pretrain --ship"
@@ -86,16 +84,15 @@ def run_pretrain_stage(cfg: BenchmarkConfig, resume: bool = False, ship: bool = 
     from awhourglass.demo.pretrained import SHIPPED, pretrain_source, write_manifest
 
     out = Path(cfg.out) / "pretrain"
-    path = pretrain_source(out, cfg.model, steps=cfg.pretrain_steps, batch_size=cfg.batch_size, lr=cfg.pretrain_lr,
-                           milestones=cfg.pretrain_milestones, lr_gamma=cfg.lr_gamma, seed=cfg.data_seed,
-                           image_size=cfg.image_size, gap=cfg.gap, progress=cfg.progress, resume=resume)
+    path = pretrain_source(out, cfg.model, cfg.pretrain, seed=cfg.data_seed, image_size=cfg.image_size, gap=cfg.gap,
+                           num_workers=cfg.num_workers, progress=cfg.progress, resume=resume)
     if ship:
         SHIPPED.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, SHIPPED)
-        write_manifest(SHIPPED, cfg.pretrain_command(), cfg.data_seed, cfg.model, cfg.pretrain_steps,
-                       extra={"batch_size": cfg.batch_size, "lr": cfg.pretrain_lr,
-                              "lr_milestones": list(cfg.pretrain_milestones), "lr_gamma": cfg.lr_gamma,
-                              "image_size": cfg.image_size, "gap": cfg.gap})
+        p = cfg.pretrain
+        write_manifest(SHIPPED, cfg.pretrain_command(), cfg.data_seed, cfg.model, p.steps,
+                       extra={"batch_size": p.batch_size, "lr": p.lr, "lr_milestones": list(p.milestones),
+                              "lr_gamma": p.lr_gamma, "image_size": cfg.image_size, "gap": cfg.gap})
     return path
 
 

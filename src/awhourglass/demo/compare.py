@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -95,14 +96,19 @@ def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, 
     """Phase 2 of ``method``; returns the kept checkpoint (lowest validation 2D error) and the validation curve.
 
     The curve also holds ``val_epe_mm`` (palm-relative 3D error on the validation split) for the learning-curve
-    figure; selection never reads it.
+    figure; selection never reads it. A finished run (``val_curve.json`` + ``best.pt``) is reused, so an
+    interrupted benchmark continues where it stopped; an unfinished one is run again.
     """
     tc = stream_train_config(model, method_config(method), seed, adapt_steps=cfg.adapt_steps,
                              batch_size=cfg.batch_size, adapt_lr=cfg.adapt_lr, adapt_milestones=cfg.adapt_milestones,
                              lr_gamma=cfg.lr_gamma, init_from=str(init_from), num_workers=cfg.num_workers,
                              ckpt_every=cfg.eval_every, log_every=cfg.eval_every, progress=cfg.progress)
     curve: list[dict[str, float]] = []
-    best = run_dir / "best.pt"
+    best, done = run_dir / "best.pt", run_dir / "val_curve.json"
+    if done.is_file() and best.is_file():  # finished in an earlier, interrupted benchmark: keep it
+        return best, json.loads(done.read_text())
+    if run_dir.exists():  # an unfinished run: its validation curve was in memory, so run it again whole
+        shutil.rmtree(run_dir)
     base = stream_parts_factory(cfg.image_size, cfg.gap)
 
     def factory(train_cfg, dist):
@@ -124,6 +130,7 @@ def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, 
         return parts
 
     fit(tc, run_dir, False, factory)
+    atomic_write_text(done, json.dumps(curve) + "\n")
     return best, curve
 
 
@@ -276,14 +283,24 @@ def _summary(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _figures(out: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> list[tuple[Path, str]]:
+def _figure(width_in: float, panels: int):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figs = []
-    fig = Figure(figsize=(9, 3.4), dpi=100)
+    fig = Figure(figsize=(width_in, 3.3), dpi=100)
     FigureCanvasAgg(fig)
-    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    return fig, [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def _figures(out: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> list[tuple[Path, str]]:
+    figs = []
+    fig, (ax1, ax2) = _figure(9, 2)
     for method, by_seed in runs.items():
         curves = [r["curve"] for r in by_seed.values() if r["curve"]]
         if not curves:
@@ -294,23 +311,17 @@ def _figures(out: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> list[tupl
     ax1.set(xlabel="adaptation step", ylabel="val 2D error (px)", title="selection criterion")
     ax2.set(xlabel="adaptation step", ylabel="val palm-relative EPE (mm)", title="3D error (not used to select)")
     ax1.legend(fontsize=6)
-    fig.tight_layout()
-    p = out / "learning_curves.png"
-    fig.savefig(p, format="png")
-    figs.append((p, "Learning curves on the target validation split, mean over seeds: the 2D error that picks "
+    figs.append((_save(fig, out / "learning_curves.png"),
+                 "Learning curves on the target validation split, mean over seeds: the 2D error that picks "
                  "the checkpoint (left) and the palm-relative 3D error, shown only (right)."))
-    fig = Figure(figsize=(5, 3.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, (ax,) = _figure(5, 1)
     for method, by_seed in runs.items():
         alphas = np.concatenate([r["measures"]["alpha"] for r in by_seed.values()])
         ax.hist(alphas, bins=np.linspace(0, 1, 26), histtype="step", label=LABELS[method])
     ax.set(xlabel="α (Eq. 5) of a bottleneck channel", ylabel="channels", title="α on held-out test features")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    p = out / "alpha_hist.png"
-    fig.savefig(p, format="png")
-    figs.append((p, "Histogram of the Eq. 5 channel weights α of each method's bottleneck features on held-out "
+    figs.append((_save(fig, out / "alpha_hist.png"),
+                 "Histogram of the Eq. 5 channel weights α of each method's bottleneck features on held-out "
                  "source vs target test images (all seeds)."))
     return figs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from awhourglass.demo.benchmark import default_model
+from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
 
 ADAPT_METHODS = ("joint", "wh", "dann", "awh", "oracle")
@@ -33,10 +34,10 @@ class DemoConfig:
             fitted on.
         n_source_test, n_target_test: test images written in RHD (``evaluation``) / STB (``B1``) format.
         gap: target harshness of the generator in [0, 1] (docs/synth.md).
-        from_scratch: pretrain the source network (``pretrain_*``) instead of starting from the shipped one
+        from_scratch: pretrain the source network (``pretrain``) instead of starting from the shipped one
             (:mod:`awhourglass.demo.pretrained`); ``model`` is then the network, else the manifest's is used.
         model: the network of a from-scratch run (the same for every method).
-        pretrain_steps, pretrain_lr, pretrain_milestones, lr_gamma: phase 1 of a from-scratch run.
+        pretrain: phase 1 of a from-scratch run (default: the shipped network's recipe).
         adapt_steps, batch_size, adapt_lr, adapt_milestones: phase 2 of every method (half/half batches of
             fresh images), from the same pretrained weights; the rate is multiplied by ``lr_gamma`` at each
             milestone.
@@ -57,9 +58,7 @@ class DemoConfig:
     gap: float = 0.5
     from_scratch: bool = False
     model: ModelConfig = field(default_factory=default_model)
-    pretrain_steps: int = 10000
-    pretrain_lr: float = 2e-3
-    pretrain_milestones: tuple[int, ...] = (8000, 9300)
+    pretrain: PretrainSchedule = field(default_factory=PretrainSchedule)
     lr_gamma: float = 0.2
     adapt_steps: int = 150
     batch_size: int = 32
@@ -82,8 +81,8 @@ class DemoConfig:
         for name in ("n_constant", "n_source_test", "n_target_test", "batch_size"):
             if getattr(self, name) < 2:
                 raise ValueError(f"demo {name} must be >= 2, got {getattr(self, name)}")
-        if self.pretrain_steps < 1 or self.adapt_steps < 1:
-            raise ValueError("demo pretrain_steps and adapt_steps must be >= 1")
+        if self.adapt_steps < 1:
+            raise ValueError("demo adapt_steps must be >= 1")
 
 
 def full_config(**overrides) -> DemoConfig:
@@ -104,7 +103,8 @@ def tiny_config(**overrides) -> DemoConfig:
         image_size=64, n_constant=16, n_source_test=8, n_target_test=8, from_scratch=True,
         model=ModelConfig(input_size=32, stem_stride=2, width=8, num_stacks=1, depth=2, depth_out_size=16,
                           depth_width=8),
-        pretrain_steps=2, pretrain_milestones=(), adapt_steps=1, adapt_milestones=(), batch_size=4, tsne_points=8,
+        pretrain=PretrainSchedule(steps=2, batch_size=4, milestones=()), adapt_steps=1, adapt_milestones=(),
+        batch_size=4, tsne_points=8,
         qualitative=1, threads=1, num_workers=0, progress=False,
     )
     return replace(base, **overrides)

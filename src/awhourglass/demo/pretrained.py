@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +118,37 @@ def stream_parts_factory(image_size: int, gap: float) -> Callable:
     return factory
 
 
-def pretrain_source(out_dir: str | Path, model: ModelConfig, *, steps: int, batch_size: int, lr: float,
-                    milestones: tuple[int, ...], lr_gamma: float, seed: int, image_size: int, gap: float,
-                    num_workers: int = 1, progress: bool = True, resume: bool = False) -> Path:
+@dataclass
+class PretrainSchedule:
+    """Phase 1 on the source stream (Adam, step decay): the recipe of the shipped network (docs/benchmark.md).
+
+    Attributes:
+        steps, batch_size: optimizer steps of ``batch_size`` fresh source images.
+        lr, milestones, lr_gamma: the rate, multiplied by ``lr_gamma`` at each milestone step.
+    """
+
+    steps: int = 10000
+    batch_size: int = 32
+    lr: float = 2e-3
+    milestones: tuple[int, ...] = (8000, 9300)
+    lr_gamma: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"pretraining needs steps >= 1, batch_size >= 1 and lr > 0, got {self}")
+
+
+def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainSchedule, *, seed: int,
+                    image_size: int, gap: float, num_workers: int = 1, progress: bool = True,
+                    resume: bool = False) -> Path:
     """Phase 1 on the source stream of ``seed``; returns the run's ``pretrain.pt`` (slim, for ``init_from``)."""
     from awhourglass.train.run import fit
 
-    cfg = stream_train_config(model, MethodConfig(name="source_only"), seed, pretrain_steps=steps,
-                              batch_size=batch_size, lr=lr, pretrain_milestones=milestones, lr_gamma=lr_gamma,
-                              num_workers=num_workers, ckpt_every=500, log_every=50, progress=progress)
+    s = schedule
+    cfg = stream_train_config(model, MethodConfig(name="source_only"), seed, pretrain_steps=s.steps,
+                              batch_size=s.batch_size, lr=s.lr, pretrain_milestones=s.milestones,
+                              lr_gamma=s.lr_gamma, num_workers=num_workers, ckpt_every=500, log_every=50,
+                              progress=progress)
     fit(cfg, out_dir, resume, stream_parts_factory(image_size, gap))
     return Path(out_dir) / "pretrain.pt"
 
@@ -156,6 +179,6 @@ def _code_version() -> str:
     return out.stdout.strip() or "unknown"
 
 
-__all__ = ["ADAPT_STREAM_OFFSET", "MANIFEST", "SHIPPED", "pretrain_source", "read_manifest", "sha256_of",
-           "shipped_network", "stream_data", "stream_parts_factory", "stream_seed", "stream_train_config",
+__all__ = ["ADAPT_STREAM_OFFSET", "MANIFEST", "SHIPPED", "PretrainSchedule", "pretrain_source", "read_manifest",
+           "sha256_of", "shipped_network", "stream_data", "stream_parts_factory", "stream_seed", "stream_train_config",
            "write_manifest"]

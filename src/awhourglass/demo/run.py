@@ -71,11 +71,10 @@ def adapt_config(cfg: DemoConfig, model: ModelConfig, method: str, seed: int, in
 def pretrained_network(cfg: DemoConfig, runs: Path, seed: int, echo: Callable[[str], None]) -> tuple[Path, ModelConfig]:
     """The phase-1 network every method starts from: the shipped one, or (``from_scratch``) trained now."""
     if cfg.from_scratch:
-        echo(f"seed {seed}: pretraining on the source stream ({cfg.pretrain_steps} steps of {cfg.batch_size})")
-        path = pretrain_source(runs / "pretrain", cfg.model, steps=cfg.pretrain_steps, batch_size=cfg.batch_size,
-                               lr=cfg.pretrain_lr, milestones=cfg.pretrain_milestones, lr_gamma=cfg.lr_gamma,
-                               seed=seed, image_size=cfg.image_size, gap=cfg.gap, num_workers=cfg.num_workers,
-                               progress=cfg.progress)
+        p = cfg.pretrain
+        echo(f"seed {seed}: pretraining on the source stream ({p.steps} steps of {p.batch_size})")
+        path = pretrain_source(runs / "pretrain", cfg.model, p, seed=seed, image_size=cfg.image_size, gap=cfg.gap,
+                               num_workers=cfg.num_workers, progress=cfg.progress)
         return path, cfg.model
     path, manifest = shipped_network()
     model = from_dict(ModelConfig, manifest["model"])
@@ -317,8 +316,9 @@ def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult
 
 def _notes(cfg: DemoConfig, doc: dict[str, Any], conf: dict[str, Any], total: float, m: ModelConfig) -> str:
     if cfg.from_scratch:
-        pre = (f"pretrained here: {cfg.pretrain_steps} steps of {cfg.batch_size} fresh source images (Adam "
-               f"{cfg.pretrain_lr}, ×{cfg.lr_gamma} at steps {', '.join(map(str, cfg.pretrain_milestones))})")
+        p = cfg.pretrain
+        pre = (f"pretrained here: {p.steps} steps of {p.batch_size} fresh source images (Adam {p.lr}, "
+               f"×{p.lr_gamma} at steps {', '.join(map(str, p.milestones)) or 'none'})")
     else:
         manifest = read_manifest()
         pre = (f"the shipped network `{manifest['file']}` (sha256 verified): {manifest['steps']} steps of "
