@@ -40,6 +40,7 @@ class BenchmarkConfig:
         n_target_val, n_target_test, n_source_test, n_constant: split sizes (validation: target images of
             another seed, used with their 2D labels only); training labels fitted by the constant hands.
         probe_steps: steps of the held-out critic of the alignment measures.
+        device: ``auto`` (a GPU if there is one), ``cpu`` or ``cuda[:N]`` for the training of both stages.
     """
 
     out: str = "awh_benchmark"
@@ -63,6 +64,7 @@ class BenchmarkConfig:
     n_constant: int = 1024
     probe_steps: int = 500
     num_workers: int = 1
+    device: str = "auto"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -85,7 +87,7 @@ def run_pretrain_stage(cfg: BenchmarkConfig, resume: bool = False, ship: bool = 
 
     out = Path(cfg.out) / "pretrain"
     path = pretrain_source(out, cfg.model, cfg.pretrain, seed=cfg.data_seed, image_size=cfg.image_size, gap=cfg.gap,
-                           num_workers=cfg.num_workers, progress=cfg.progress, resume=resume)
+                           num_workers=cfg.num_workers, progress=cfg.progress, resume=resume, device=cfg.device)
     if ship:
         SHIPPED.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, SHIPPED)

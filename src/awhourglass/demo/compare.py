@@ -102,7 +102,8 @@ def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, 
     tc = stream_train_config(model, method_config(method), seed, adapt_steps=cfg.adapt_steps,
                              batch_size=cfg.batch_size, adapt_lr=cfg.adapt_lr, adapt_milestones=cfg.adapt_milestones,
                              lr_gamma=cfg.lr_gamma, init_from=str(init_from), num_workers=cfg.num_workers,
-                             ckpt_every=cfg.eval_every, log_every=cfg.eval_every, progress=cfg.progress)
+                             ckpt_every=cfg.eval_every, log_every=cfg.eval_every, progress=cfg.progress,
+                             device=cfg.device)
     curve: list[dict[str, float]] = []
     best, done = run_dir / "best.pt", run_dir / "val_curve.json"
     if done.is_file() and best.is_file():  # finished in an earlier, interrupted benchmark: keep it
@@ -140,7 +141,8 @@ def critic_input(model: AWHourglassNet, samples: Sequence[Sample]) -> np.ndarray
     with torch.no_grad():
         for i in range(0, len(samples), 64):
             b = collate(list(samples[i:i + 64]))
-            out.append(model(b.image, domain=b.domain).features[-1].float().numpy())
+            dev = next(model.parameters()).device
+            out.append(model(b.image.to(dev), domain=b.domain.to(dev)).features[-1].float().cpu().numpy())
     return np.concatenate(out)
 
 

@@ -78,7 +78,8 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
                         adapt_steps: int = 0, batch_size: int = 32, lr: float = 1e-3, adapt_lr: float = 2.5e-4,
                         pretrain_milestones: tuple[int, ...] = (), adapt_milestones: tuple[int, ...] = (),
                         lr_gamma: float = 0.1, init_from: str | None = None, num_workers: int = 1,
-                        ckpt_every: int = 10**9, log_every: int = 10, progress: bool = True) -> TrainConfig:
+                        ckpt_every: int = 10**9, log_every: int = 10, progress: bool = True,
+                        device: str = "cpu") -> TrainConfig:
     """A :class:`TrainConfig` for a run on the generated streams (``data`` only describes them)."""
     size = model.input_size
     labels = "3d" if method.uses_target_3d else "2d"
@@ -93,7 +94,7 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
             adapt=AdaptPhaseConfig(steps=adapt_steps, batch_size=batch_size, lr=adapt_lr,
                                    lr_milestones=adapt_milestones, lr_gamma=lr_gamma),
         ),
-        seed=seed, device="cpu", num_workers=num_workers, log_every=log_every, ckpt_every=ckpt_every,
+        seed=seed, device=device, num_workers=num_workers, log_every=log_every, ckpt_every=ckpt_every,
         init_from=init_from, sync_batchnorm=False, progress=progress,
     )
 
@@ -140,7 +141,7 @@ class PretrainSchedule:
 
 def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainSchedule, *, seed: int,
                     image_size: int, gap: float, num_workers: int = 1, progress: bool = True,
-                    resume: bool = False) -> Path:
+                    resume: bool = False, device: str = "cpu") -> Path:
     """Phase 1 on the source stream of ``seed``; returns the run's ``pretrain.pt`` (slim, for ``init_from``)."""
     from awhourglass.train.run import fit
 
@@ -148,7 +149,7 @@ def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainS
     cfg = stream_train_config(model, MethodConfig(name="source_only"), seed, pretrain_steps=s.steps,
                               batch_size=s.batch_size, lr=s.lr, pretrain_milestones=s.milestones,
                               lr_gamma=s.lr_gamma, num_workers=num_workers, ckpt_every=500, log_every=50,
-                              progress=progress)
+                              progress=progress, device=device)
     fit(cfg, out_dir, resume, stream_parts_factory(image_size, gap))
     return Path(out_dir) / "pretrain.pt"
 

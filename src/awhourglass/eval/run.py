@@ -88,27 +88,28 @@ def run_model(
     if n == 0:
         raise AwhError("the dataset holds no samples")
     was_training = model.training
+    device = next(model.parameters()).device  # the samples are CPU tensors; the network may sit on a GPU
     model.eval()
     ids, uv, z, K, gxyz, guv, vis, conf, feats, imgs, heats = ([] for _ in range(11))
     try:
         for start in tqdm(range(0, n, batch_size), desc=desc, unit="batch", disable=not progress):
             batch = collate([samples[i] for i in range(start, min(n, start + batch_size))])
-            out = model(batch.image, domain=batch.domain)
+            out = model(batch.image.to(device), domain=batch.domain.to(device))
             last = out.stacks[-1]
             ids += list(batch.source)
-            uv.append(out.uv_px.double().numpy())
-            z.append(out.z_norm.double().numpy())
+            uv.append(out.uv_px.double().cpu().numpy())
+            z.append(out.z_norm.double().cpu().numpy())
             K.append(batch.K.double().numpy())
             gxyz.append(batch.xyz_m.double().numpy())
             guv.append(batch.uv_px.double().numpy())
             vis.append(batch.vis.numpy())
-            conf.append(heatmap_confidence(last.heatmap).mean(1).double().numpy())
+            conf.append(heatmap_confidence(last.heatmap).mean(1).double().cpu().numpy())
             if features:
-                feats.append(last.features.flatten(1).float().numpy())
+                feats.append(last.features.flatten(1).float().cpu().numpy())
             k = keep - sum(len(i) for i in imgs)
             if k > 0:
                 imgs.append(batch.image[:k].numpy())
-                heats.append(last.heatmap[:k].numpy())
+                heats.append(last.heatmap[:k].cpu().numpy())
     finally:
         model.train(was_training)
     return ModelOutputs(
