@@ -43,7 +43,7 @@ from awhourglass.eval.run import run_model, score_outputs
 from awhourglass.models.config import MethodConfig, ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.train.checkpoint import atomic_save, load_checkpoint
-from awhourglass.train.run import fit
+from awhourglass.train.run import fit, slim_checkpoint
 
 LABELS = {"source_only": "source-only", "joint": "joint (wo/AWH)", "wh": "WH", "dann": "DANN", "awh": "AWH (wo/IL)",
           "fss": "AWH w/FSS (R2D+R3D+S2D)", "oracle": "oracle (target 3D)"}
@@ -84,13 +84,6 @@ def select_step(curve: Sequence[dict[str, float]]) -> int:
     return int(min(curve, key=lambda r: (r["val_2d_px"], r["step"]))["step"])
 
 
-def _load(path: Path) -> AWHourglassNet:
-    ck = load_checkpoint(path)
-    net = AWHourglassNet(from_dict(ModelConfig, ck["config"]["model"]))
-    net.load_state_dict(ck["modules"]["model"])
-    return net.eval()
-
-
 def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, seed: int, init_from: Path,
                          run_dir: Path, val: Sequence[Sample]) -> tuple[Path, list[dict[str, float]]]:
     """Phase 2 of ``method``; returns the kept checkpoint (lowest validation 2D error) and the validation curve.
@@ -124,8 +117,7 @@ def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, 
             row = {"step": step, "val_2d_px": err2d, "val_epe_mm": score_outputs(o, model).epe_mean_mm}
             curve.append(row)
             if select_step(curve) == step:
-                atomic_save({**load_checkpoint(run_dir / "last.pt"), "optimizers": {}, "rng": [], "sampler": {}},
-                            best)
+                atomic_save(slim_checkpoint(load_checkpoint(run_dir / "last.pt")), best)
 
         parts.on_checkpoint = on_checkpoint
         return parts
@@ -181,6 +173,7 @@ def paired_differences(per_seed: dict[str, list[float]], reference: str = "joint
 def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
                 echo: Callable[[str], None] = print) -> dict[str, Any]:
     """The compare stage; writes ``results.json``, ``report.md`` and figures under ``cfg.out``."""
+    from awhourglass.api import model_from_checkpoint
     from awhourglass.synth.dataset import SynthConfig, write_dataset
 
     out = Path(cfg.out)
@@ -221,7 +214,7 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
     results: dict[str, list[EvalResult]] = {m: [] for m in runs}
     for method, by_seed in runs.items():
         for seed, run in by_seed.items():
-            net = _load(Path(run["kept"]))
+            net = model_from_checkpoint(run["kept"])
             r = score_outputs(run_model(net, test, batch_size=64, keep=0, features=False, progress=False), model_cfg)
             results[method].append(r)
             run["test"] = r.to_dict()

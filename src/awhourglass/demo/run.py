@@ -145,6 +145,7 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
     results: dict[str, list[EvalResult]] = {m: [] for m in ["source_only", *cfg.methods]}
     outputs0: dict[str, ModelOutputs] = {}
     source0: dict[str, ModelOutputs] = {}
+    paths0: dict[str, Path] = {}
     baselines: dict[str, EvalResult] = {}
     model_cfg = cfg.model
     for k in range(cfg.seeds):
@@ -177,6 +178,7 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
             results[method].append(r)
             if k == 0:
                 outputs0[method] = o
+                paths0[method] = path
                 if method in ("source_only", "awh", "joint"):
                     source0[method] = run_model(model, src_test, batch_size=64, keep=0, progress=False)
             echo(f"  {METHOD_LABELS[method]:<20} EPE {r.epe_mean_mm:7.2f} mm  PA-EPE {r.pa_epe_mean_mm:6.2f} mm  "
@@ -189,7 +191,7 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
     t = time.perf_counter()
     figures = _figures(cfg, out, results, outputs0, source0, model_cfg)
     t = clock.stamp("figures", t)
-    conf = _confidence_check(cfg, out, outputs0, model_cfg)
+    conf = _confidence_check(cfg, out, outputs0, paths0, model_cfg)
     figures.append((conf["figure"], "Confidence behind `hand_detected` of the model used by `awh predict`: target "
                     "test crops (hands) against hand-free images, with the threshold."))
     return _write_report(cfg, out, results, figures, clock, conf, baselines, model_cfg)
@@ -238,15 +240,15 @@ def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], o
     return figs
 
 
-def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutputs],
+def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutputs], paths0: dict[str, Path],
                       model_cfg: ModelConfig) -> dict[str, Any]:
-    """Heatmap confidence of the AWH model (or the last method) on hand crops vs hand-free images."""
+    """Heatmap confidence of the AWH model (or the last method) on hand crops vs hand-free images.
+
+    ``paths0``: the first seed's model file of each method (the same runs as ``outputs0``)."""
     from awhourglass.api import DEFAULT_HAND_THRESHOLD
 
     method = "awh" if "awh" in outputs0 else list(outputs0)[-1]
-    runs = out / "runs" / f"seed{cfg.seed}"
-    path = runs / method / "model.pt" if method != "source_only" else pretrained_network(cfg, runs, cfg.seed, _quiet)[0]
-    model = _load_model(path)
+    model = _load_model(paths0[method])
     nohand = run_model(model, _no_hand_images(64, model_cfg.input_size, cfg.seed, cfg.image_size, cfg.gap),
                        keep=0, features=False,
                        progress=False)
@@ -282,10 +284,6 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
     fig.tight_layout()
     fig.savefig(path, format="png")
     return path
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], figures: list[tuple[Path, str]],

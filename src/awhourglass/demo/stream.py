@@ -67,8 +67,6 @@ class GeneratedStream:
         return self._chunk[1]
 
     def __getitem__(self, index: int) -> Sample:
-        if isinstance(index, tuple):  # (index, augmentation seed) as StepBatches passes to readers
-            index = index[0]
         i = int(index)
         if not 0 <= i < STREAM_LENGTH:
             raise IndexError(f"stream position {i} out of range")
