@@ -98,7 +98,7 @@ def run_pretrain_stage(cfg: BenchmarkConfig, resume: bool = False, ship: bool = 
     return path
 
 
-def run_benchmark(cfg: BenchmarkConfig, stage: str = "all", pretrained: str | None = None, ship: bool = False,
+def run_benchmark(cfg: BenchmarkConfig, stage: str = "compare", pretrained: str | None = None, ship: bool = False,
                   resume: bool = False) -> None:
     """Run the stages ``stage`` names (``pretrain``, ``compare`` or ``all``)."""
     import torch
