@@ -16,7 +16,10 @@ from PIL import Image
 import awhourglass
 from awhourglass import api, geometry
 from awhourglass.cli import main
+from awhourglass.data.crop import crop_box, crop_resize
 from awhourglass.models import AWHourglassNet, HourglassOutput, ModelConfig, StackOutput
+from awhourglass.models.head import heatmap_confidence
+from awhourglass.models.load import network_checkpoint
 
 TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
 
@@ -25,7 +28,7 @@ TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size
 def ckpt(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    torch.save(api.make_checkpoint(AWHourglassNet(TINY)), path)
+    torch.save(network_checkpoint(AWHourglassNet(TINY)), path)
     return path
 
 
@@ -83,12 +86,12 @@ def test_predict_recovers_known_hand_through_crop_and_lift():
 def test_crop_resize_places_a_marker_where_the_affine_says():
     img = np.zeros((100, 150, 3), np.uint8)
     img[40:44, 90:94] = 255  # a 4×4 block centred at (91.5, 41.5)
-    crop, A = api.crop_resize(img, 70, 20, 40, 40)  # 1:1 scale: a pure shift by (70, 20)
+    crop, A = crop_resize(img, 70, 20, 40, 40)  # 1:1 scale: a pure shift by (70, 20)
     ys, xs = np.nonzero(crop[..., 0] > 128)
     assert (xs.mean(), ys.mean()) == pytest.approx((21.5, 21.5))
     np.testing.assert_allclose(geometry.apply_affine(A, np.array([[91.5, 41.5]])), [[21.5, 21.5]], atol=1e-9)
     # Whole-image square of a 150×100 image pads 25 rows above and below.
-    x0, y0, side = api.crop_box(None, 150, 100)
+    x0, y0, side = crop_box(None, 150, 100)
     assert (x0, y0, side) == (0, -25, 150)
 
 
@@ -98,7 +101,7 @@ def test_heatmap_confidence_by_hand():
     heat[0, 0, 3, 4] = 1.0  # one-hot: no spread
     heat[0, 1] = 1.0 / (h * w)  # flat: the spread of a flat map
     heat[0, 2, 5, 2] = heat[0, 2, 5, 3] = 0.5  # two neighbours: var_u = 0.25, var_v = 0 -> spread 0.5
-    conf = api.heatmap_confidence(heat)[0]
+    conf = heatmap_confidence(heat)[0]
     flat = np.sqrt(2 * (64 - 1) / 12)  # a flat 8-pixel axis has variance (8² − 1)/12
     assert conf[0] == pytest.approx(1.0)
     assert conf[1] == pytest.approx(0.0, abs=1e-6)

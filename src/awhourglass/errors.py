@@ -6,3 +6,7 @@ class AwhError(Exception):
 
     The CLI catches it (and ``ValueError``/``OSError``) and prints ``awh <cmd>: error: <message>``.
     """
+
+
+class PredictError(AwhError):
+    """An input that cannot be predicted on (not an image, too large, a bad box or camera)."""

@@ -16,7 +16,7 @@ from torch import nn
 from awhourglass.errors import AwhError
 
 if TYPE_CHECKING:
-    from awhourglass.models import AWHourglassNet
+    pass
 
 
 def named_output_tensors(out: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
@@ -138,27 +138,6 @@ def export_onnx(
     return names
 
 
-def load_network(ckpt_path: str | Path) -> AWHourglassNet:
-    """The pose network of a training checkpoint (``model.pt``, ``pretrain.pt``, ``last.pt``), in eval mode.
-
-    Read with the restricted unpickler (:func:`awhourglass.train.checkpoint.load_checkpoint`); the architecture
-    comes from the checkpoint's own config, so no other file is needed.
-    """
-    from awhourglass.config import from_dict
-    from awhourglass.models import AWHourglassNet, ModelConfig
-    from awhourglass.train.checkpoint import CheckpointError, load_checkpoint
-
-    ckpt = load_checkpoint(ckpt_path)
-    try:
-        cfg = from_dict(ModelConfig, ckpt["config"]["model"])
-        state = ckpt["modules"]["model"]
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {ckpt_path} has no pose network (config.model / modules.model)") from exc
-    model = AWHourglassNet(cfg)
-    model.load_state_dict(state)
-    return model.eval()
-
-
 DEPLOY_OUTPUTS = ("uv_px", "z_norm")
 
 
@@ -172,6 +151,8 @@ def export_checkpoint(ckpt_path: str | Path, onnx_path: str | Path) -> list[str]
     Returns:
         The output names.
     """
-    model = load_network(ckpt_path)
+    from awhourglass.models.load import network_from_checkpoint
+
+    model = network_from_checkpoint(ckpt_path)
     heatmap = f"stacks_{model.cfg.num_stacks - 1}_heatmap"
     return export_onnx(model, onnx_path, model.cfg.input_size, outputs=[*DEPLOY_OUTPUTS, heatmap])

@@ -210,6 +210,30 @@ def decode_25d(
     return backproject(uv_px, depth, K)
 
 
+def lift_root_relative(
+    uv_px: Array,
+    z_norm: Array,
+    K: Array,
+    bone: tuple[int, int] = DEFAULT_SCALE_BONE,
+    C: float = 1.0,
+):
+    """The network's 2.5D output → root-relative 3D in scale-bone units, with the closed-form root depth.
+
+    Args:
+        uv_px: ``(..., 21, 2)`` joints in the pixels of the image ``K`` describes. z_norm: ``(..., 21)`` (Eq. 7).
+        K: ``(..., 3, 3)``. bone, C: as in the encoding.
+
+    Returns:
+        ``(xyz (..., 21, 3), ok (...))``: joints relative to the palm centre, in units of the scale bone (its
+        length is ``C``; multiply by the bone length in mm for millimetres), and whether the root depth had a
+        real solution (:func:`solve_root_depth`).
+    """
+    z_root, ok = solve_root_depth(uv_px, z_norm, K, bone, C)
+    one = z_root * 0 + 1.0  # a bone of length 1 in the shape (and array type) of the root depth
+    xyz = decode_25d(uv_px, z_norm, K, one, z_root_m=z_root / C, bone=bone, C=C, validate=False)
+    return xyz - root_and_scale(xyz, bone, validate=False)[0][..., None, :], ok
+
+
 # --- Affine image maps (crop, resize, rotation) that carry K along -------------------------------------------
 
 

@@ -82,8 +82,8 @@ def _write_checkpoint(path, model, cfg):
     import dataclasses
 
     from awhourglass import __version__
+    from awhourglass.checkpoint import FORMAT, FORMAT_VERSION, atomic_save
     from awhourglass.skeleton import JOINT_NAMES
-    from awhourglass.train.checkpoint import FORMAT, FORMAT_VERSION, atomic_save
 
     atomic_save(
         {

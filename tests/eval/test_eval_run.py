@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from awhourglass import api
 from awhourglass.cli import main
 from awhourglass.eval.run import EvalConfig, evaluate_checkpoint
 from awhourglass.models import AWHourglassNet, ModelConfig
+from awhourglass.models.load import network_checkpoint, network_from_checkpoint
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 
 TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
@@ -26,7 +26,7 @@ def setup(tmp_path_factory):
                   progress=False)
     torch.manual_seed(0)
     ckpt = root / "model.pt"
-    torch.save(api.make_checkpoint(AWHourglassNet(TINY)), ckpt)
+    torch.save(network_checkpoint(AWHourglassNet(TINY)), ckpt)
     return root, ckpt
 
 
@@ -46,7 +46,7 @@ def test_eval_matches_a_hand_written_lift_and_the_prediction_files(setup, tmp_pa
     from awhourglass.eval.run import load_dataset
 
     ds = load_dataset(str(root / "stb"), "stb", "test", 32)
-    model = api.model_from_checkpoint(ckpt)
+    model = network_from_checkpoint(ckpt)
     errs = []
     for i in range(len(ds)):
         s = ds[i]

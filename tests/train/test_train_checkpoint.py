@@ -8,21 +8,13 @@ import torch
 from train_standins import make_parts_factory, tiny_config
 
 import awhourglass.train.checkpoint as ck
-from awhourglass.train.checkpoint import CheckpointError, CheckpointStore, load_checkpoint, rng_state, set_rng_state
+from awhourglass.checkpoint import CheckpointError, checkpoint_dict, load_checkpoint
+from awhourglass.train.checkpoint import CheckpointStore, rng_state, set_rng_state
 from awhourglass.train.run import fit
 
 
 def _ckpt(step):
-    return {
-        "format": ck.FORMAT,
-        "format_version": ck.FORMAT_VERSION,
-        "awhourglass_version": "x",
-        "config": {"seed": 0},
-        "joint_names": ["wrist"],
-        "phase": "adapt",
-        "step": step,
-        "modules": {"model": {"w": torch.full((3,), float(step))}},
-    }
+    return checkpoint_dict({"seed": 0}, {"model": {"w": torch.full((3,), float(step))}}, "adapt", step)
 
 
 def test_store_keeps_previous_and_falls_back_on_truncated_last(tmp_path):
@@ -32,9 +24,9 @@ def test_store_keeps_previous_and_falls_back_on_truncated_last(tmp_path):
     assert load_checkpoint(store.last)["step"] == 2 and load_checkpoint(store.previous)["step"] == 1
     data = store.last.read_bytes()
     store.last.write_bytes(data[: len(data) // 2])  # a kill mid-copy, a full disk, ...
-    with pytest.raises(CheckpointError, match=r"last\.pt is corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=r"last\.pt is not a readable checkpoint"):
         load_checkpoint(store.last)
-    with pytest.warns(UserWarning, match=r"corrupt or truncated.*resuming from previous\.pt"):
+    with pytest.warns(UserWarning, match=r"not a readable checkpoint.*resuming from previous\.pt"):
         ckpt, path = store.load_latest()
     assert path == store.previous and ckpt["step"] == 1
     assert (tmp_path / "last.pt.corrupt").exists()

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from awhourglass.checkpoint import load_checkpoint
 from awhourglass.cli import main
 from awhourglass.config import ConfigError
 from awhourglass.synth.dataset import SynthConfig, write_dataset
-from awhourglass.train.checkpoint import load_checkpoint
 from awhourglass.train.config import deep_merge, load_train_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

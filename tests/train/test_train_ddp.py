@@ -21,7 +21,7 @@ import torch
 import torch.multiprocessing as mp
 from train_standins import make_parts_factory, tiny_config, tiny_real_config, write_tiny_synth
 
-from awhourglass.train.checkpoint import load_checkpoint
+from awhourglass.checkpoint import load_checkpoint
 from awhourglass.train.config import OptimizerConfig
 from awhourglass.train.distributed import init_distributed, shutdown
 from awhourglass.train.parts import build_parts

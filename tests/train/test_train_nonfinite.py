@@ -4,7 +4,7 @@ import pytest
 import torch
 from train_standins import make_parts_factory, tiny_config
 
-from awhourglass.train.checkpoint import load_checkpoint
+from awhourglass.checkpoint import load_checkpoint
 from awhourglass.train.loop import NonFiniteLossError
 from awhourglass.train.run import fit
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from train_standins import TINY_MODEL, tiny_real_config, write_tiny_synth
 
-from awhourglass.train.checkpoint import load_checkpoint
+from awhourglass.checkpoint import load_checkpoint
 from awhourglass.train.parts import build_parts
 from awhourglass.train.run import fit, train
 

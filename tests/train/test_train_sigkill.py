@@ -11,9 +11,9 @@ import torch
 import yaml
 from train_standins import tiny_real_config, write_tiny_synth
 
+from awhourglass.checkpoint import load_checkpoint
 from awhourglass.cli import main
 from awhourglass.config import to_dict
-from awhourglass.train.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import math
 
 from train_standins import make_parts_factory, tiny_config
 
-from awhourglass.train.checkpoint import load_checkpoint
+from awhourglass.checkpoint import load_checkpoint
 from awhourglass.train.run import fit
 
 

@@ -34,8 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `awh predict`: one ``<stem>.json`` and ``<stem>_overlay.png`` per image; errors per image."""
-    from awhourglass.api import DEFAULT_HAND_THRESHOLD, PredictError, draw_overlay, load
+    from awhourglass.api import load
     from awhourglass.atomic import atomic_write_text
+    from awhourglass.errors import PredictError
+    from awhourglass.eval.plots import draw_overlay
+    from awhourglass.models.head import DEFAULT_HAND_THRESHOLD
 
     bbox = _numbers(args.bbox, 4, "--bbox") if args.bbox else None
     K = _numbers(args.K, 4, "--K") if args.K else None
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         doc = {"image": str(image), **pred.to_dict()}
         json_path = atomic_write_text(out / f"{name}.json", json.dumps(doc, indent=2) + "\n")
-        png = draw_overlay(pred, out / f"{name}_overlay.png")
+        png = draw_overlay(pred.rgb, pred.uv_px, pred.bbox, pred.label, out / f"{name}_overlay.png")
         verdict = "hand" if pred.hand_detected else "NO HAND detected"
         print(f"{image}: {verdict} (confidence {pred.confidence:.3f}, threshold {threshold}); "
               f"3D {'mm' if pred.metric else 'scale-normalized'}; wrote {json_path} and {png}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from awhourglass.data.config import AugmentConfig
 from awhourglass.data.depth import hand_mask_from_depth, normalize_depth_eq9
 from awhourglass.data.sample import SOURCE, Sample
+from awhourglass.errors import PredictError
 from awhourglass.geometry import apply_affine, crop_affine, flip_horizontal
 from awhourglass.skeleton import mirror_xyz
 
@@ -195,3 +197,75 @@ def make_sample(
         source=raw.source,
         mirrored=mirrored,
     )
+
+
+# --- a user's box on a photo ----------------------------------------------------------------------------
+
+
+def parse_bbox(bbox: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    """``(x, y, w, h)`` in original pixels (x, y = top-left corner); must overlap the image and be positive."""
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise PredictError(f"bbox: expected 4 numbers x,y,w,h, got {bbox!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        raise PredictError(f"bbox: width and height must be positive finite pixels, got {bbox!r}")
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise PredictError(f"bbox {bbox!r} lies outside the {width}x{height} image")
+    return x, y, w, h
+
+
+def parse_intrinsics(K: Any) -> np.ndarray:
+    """``fx, fy, cx, cy`` (4 numbers) or a 3×3 matrix → ``K (3, 3)``; focal lengths must be positive."""
+    a = np.asarray(K, dtype=np.float64) if not isinstance(K, str) else None
+    if a is None:
+        raise PredictError(f"K: expected fx,fy,cx,cy, got {K!r}")
+    if a.shape == (4,):
+        fx, fy, cx, cy = a
+        a = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    if a.shape != (3, 3) or not np.isfinite(a).all():
+        raise PredictError(f"K: expected fx,fy,cx,cy or a finite 3x3 matrix, got shape {a.shape}")
+    if a[0, 0] <= 0 or a[1, 1] <= 0:
+        raise PredictError(f"K: focal lengths must be positive pixels, got fx={a[0, 0]}, fy={a[1, 1]}")
+    return a
+
+
+def crop_box(bbox: tuple[float, float, float, float] | None, width: int, height: int) -> tuple[int, int, int]:
+    """Integer square ``(x0, y0, side)`` (corner coordinates) around ``bbox`` or the whole image, centred.
+
+    The square covers the box's longer side; the whole-image square is ``max(W, H)`` (padded with black).
+    """
+    if bbox is None:
+        x, y, w, h = 0.0, 0.0, float(width), float(height)
+    else:
+        x, y, w, h = bbox
+    side = max(1, round(max(w, h)))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return round(cx - side / 2.0), round(cy - side / 2.0), side
+
+
+def crop_resize(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Square crop (black outside the image) resized to ``size``; returns ``(crop (size, size, 3) uint8, A)``.
+
+    ``A`` maps original pixels to crop pixels (pixel-centre convention), as :func:`crop_affine`:
+    crop pixel ``i`` covers original ``[x0 + i·side/size, x0 + (i+1)·side/size)`` in corner coordinates.
+    """
+    from PIL import Image
+
+    H, W = rgb.shape[:2]
+    # Only the part of the square inside the image is decoded/resized; the rest is black padding.
+    ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x0 + side, W), min(y0 + side, H)
+    canvas = np.zeros((side, side, 3), np.uint8) if side <= 4096 else None
+    if canvas is not None:
+        canvas[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = rgb[iy0:iy1, ix0:ix1]
+        out = np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0))
+    else:  # a huge square: resize the inside part alone, then paste it at its scaled place
+        s = size / side
+        inner = Image.fromarray(np.ascontiguousarray(rgb[iy0:iy1, ix0:ix1]))
+        px0, py0 = round((ix0 - x0) * s), round((iy0 - y0) * s)
+        pw, ph = max(1, round((ix1 - ix0) * s)), max(1, round((iy1 - iy0) * s))
+        small = np.asarray(inner.resize((pw, ph), Image.Resampling.BILINEAR, reducing_gap=3.0))
+        out = np.zeros((size, size, 3), np.uint8)
+        out[py0:py0 + ph, px0:px0 + pw] = small[: size - py0, : size - px0]
+    centre = (x0 - 0.5 + side / 2.0, y0 - 0.5 + side / 2.0)
+    return np.ascontiguousarray(out), crop_affine(centre, float(side), size)

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from awhourglass.errors import AwhError
+from awhourglass.errors import AwhError, PredictError
+
+# Larger images are refused before decoding (PIL's decompression-bomb limit is about 179 M pixels).
+DEFAULT_MAX_PIXELS = 150_000_000
 
 
 class DataError(AwhError):
@@ -53,6 +59,102 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
 def read_image_raw(path: str | Path) -> np.ndarray:
     """Read an image without mode conversion (keeps 16-bit / palette / channel layout as stored)."""
     return read_image(path, mode=None)
+
+
+# --- Users' images (any mode a real file can have) ---------------------------------------------------------
+
+
+@dataclass
+class LoadedImage:
+    """An RGB image as ``(H, W, 3)`` uint8 plus what was done to read it."""
+
+    rgb: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def load_image(image: str | os.PathLike | np.ndarray | Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read an image path, a PIL image or an array into RGB uint8 ``(H, W, 3)``.
+
+    Arrays: ``(H, W)``, ``(H, W, 1|3|4)``, uint8 or float in [0, 1]. Grayscale is replicated to RGB, alpha
+    dropped, 16-bit and float images scaled to their maximum, EXIF orientation applied.
+
+    Raises:
+        PredictError: not an image, empty, larger than ``max_pixels``, or an unusable array.
+    """
+    notes: list[str] = []
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.exists():
+            raise PredictError(f"{path}: no such file")
+        if path.is_dir():
+            raise PredictError(f"{path}: is a folder, not an image")
+        try:
+            with warnings.catch_warnings(), Image.open(path) as im:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                _check_size(im.size, max_pixels, str(path))
+                im.load()
+                return _from_pil(im, notes)
+        except UnidentifiedImageError:
+            raise PredictError(f"{path}: not an image file PIL can read") from None
+        except Image.DecompressionBombError as exc:
+            raise PredictError(f"{path}: image too large ({exc})") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise PredictError(f"{path}: cannot decode the image ({exc})") from None
+    if hasattr(image, "mode") and hasattr(image, "size") and hasattr(image, "convert"):  # a PIL image
+        _check_size(image.size, max_pixels, "image")
+        return _from_pil(image, notes)
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        notes.append("grayscale image: replicated to RGB")
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise PredictError(f"image array: expected (H, W), (H, W, 3) or (H, W, 4), got shape {arr.shape}")
+    _check_size((arr.shape[1], arr.shape[0]), max_pixels, "image")
+    if arr.shape[-1] == 4:
+        notes.append("alpha channel dropped")
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        f = arr.astype(np.float64)
+        if not np.isfinite(f).all():
+            raise PredictError("image array: contains NaN or infinity")
+        if f.max() > 1.0:
+            raise PredictError("image array: float images must be in [0, 1] (or pass uint8)")
+        arr = np.round(np.clip(f, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return LoadedImage(np.ascontiguousarray(arr), notes)
+
+
+def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise PredictError(f"{name}: empty image ({w}x{h})")
+    if w * h > max_pixels:
+        raise PredictError(
+            f"{name}: image too large ({w}x{h} = {w * h / 1e6:.0f} M pixels; the limit is {max_pixels / 1e6:.0f} M): "
+            "downscale it first"
+        )
+
+
+def _from_pil(im: Any, notes: list[str]) -> LoadedImage:
+    transposed = ImageOps.exif_transpose(im)
+    if transposed is not None and transposed.size != im.size:
+        notes.append("EXIF orientation applied (pixel coordinates refer to the upright image)")
+    im = transposed if transposed is not None else im
+    mode = im.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = a.max() if a.size and a.max() > 0 else 1.0
+        a = np.round(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
+        notes.append(f"{mode} image scaled to 8 bits and replicated to RGB")
+        return LoadedImage(np.repeat(a[..., None], 3, axis=-1), notes)
+    if mode in ("L", "LA", "1"):
+        notes.append("grayscale image: replicated to RGB")
+    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+        notes.append("alpha channel dropped")
+    elif mode not in ("RGB",):
+        notes.append(f"{mode} image converted to RGB")
+    return LoadedImage(np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8)), notes)
 
 
 # --- Restricted unpickling ----------------------------------------------------------------------------------------

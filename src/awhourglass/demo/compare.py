@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from awhourglass.atomic import atomic_write_text
+from awhourglass.checkpoint import atomic_save, load_checkpoint, slim
 from awhourglass.config import from_dict, to_dict
 from awhourglass.data.sample import Sample, collate
 from awhourglass.demo.benchmark import BenchmarkConfig
@@ -42,8 +43,8 @@ from awhourglass.eval.results import EvalResult
 from awhourglass.eval.run import run_model, score_outputs
 from awhourglass.models.config import MethodConfig, ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
-from awhourglass.train.checkpoint import atomic_save, load_checkpoint
-from awhourglass.train.run import fit, slim_checkpoint
+from awhourglass.models.load import network_from_checkpoint
+from awhourglass.train.run import fit
 
 LABELS = {"source_only": "source-only", "joint": "joint (wo/AWH)", "wh": "WH", "dann": "DANN", "awh": "AWH (wo/IL)",
           "fss": "AWH w/FSS (R2D+R3D+S2D)", "oracle": "oracle (target 3D)"}
@@ -117,7 +118,7 @@ def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, 
             row = {"step": step, "val_2d_px": err2d, "val_epe_mm": score_outputs(o, model).epe_mean_mm}
             curve.append(row)
             if select_step(curve) == step:
-                atomic_save(slim_checkpoint(load_checkpoint(run_dir / "last.pt")), best)
+                atomic_save(slim(load_checkpoint(run_dir / "last.pt")), best)
 
         parts.on_checkpoint = on_checkpoint
         return parts
@@ -173,7 +174,6 @@ def paired_differences(per_seed: dict[str, list[float]], reference: str = "joint
 def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
                 echo: Callable[[str], None] = print) -> dict[str, Any]:
     """The compare stage; writes ``results.json``, ``report.md`` and figures under ``cfg.out``."""
-    from awhourglass.api import model_from_checkpoint
     from awhourglass.synth.dataset import SynthConfig, write_dataset
 
     out = Path(cfg.out)
@@ -214,7 +214,7 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
     results: dict[str, list[EvalResult]] = {m: [] for m in runs}
     for method, by_seed in runs.items():
         for seed, run in by_seed.items():
-            net = model_from_checkpoint(run["kept"])
+            net = network_from_checkpoint(run["kept"])
             r = score_outputs(run_model(net, test, batch_size=64, keep=0, features=False, progress=False), model_cfg)
             results[method].append(r)
             run["test"] = r.to_dict()

@@ -84,9 +84,9 @@ def pretrained_network(cfg: DemoConfig, runs: Path, seed: int, echo: Callable[[s
 
 
 def _load_model(path: Path):
-    from awhourglass.api import model_from_checkpoint
+    from awhourglass.models.load import network_from_checkpoint
 
-    return model_from_checkpoint(path)
+    return network_from_checkpoint(path)
 
 
 def _no_hand_images(n: int, size: int, seed: int, image_size: int, gap: float) -> list[Sample]:
@@ -245,7 +245,7 @@ def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutpu
     """Heatmap confidence of the AWH model (or the last method) on hand crops vs hand-free images.
 
     ``paths0``: the first seed's model file of each method (the same runs as ``outputs0``)."""
-    from awhourglass.api import DEFAULT_HAND_THRESHOLD
+    from awhourglass.models.head import DEFAULT_HAND_THRESHOLD
 
     method = "awh" if "awh" in outputs0 else list(outputs0)[-1]
     model = _load_model(paths0[method])

@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from awhourglass import metrics
+from awhourglass.atomic import atomic_open
 from awhourglass.eval.results import EvalResult
 from awhourglass.skeleton import BONES, FINGERS, JOINT_NAMES, NUM_JOINTS
 
@@ -45,8 +46,8 @@ def _figure(figsize: tuple[float, float], dpi: int) -> Figure:
 
 def _save(fig: Figure, path: str | os.PathLike, **kwargs) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", **kwargs)
+    with atomic_open(path, "wb", fsync=False) as fh:
+        fig.savefig(fh, format="png", **kwargs)
     return path
 
 
@@ -329,3 +330,40 @@ def plot_skeleton_2d(
     ax.set_ylim(H - 0.5, -0.5)
     ax.set_axis_off()
     return _save(fig, path, dpi=dpi)
+def draw_overlay(rgb: np.ndarray, uv_px: np.ndarray, box: tuple[float, float, float, float], label: str,
+                 path: str | os.PathLike, max_side: int = 1024) -> Path:
+    """PNG of ``rgb (H, W, 3)`` uint8 (downscaled to ``max_side``, small ones magnified) with the skeleton
+    ``uv_px (21, 2)`` (original pixels), the crop square ``box = (x, y, w, h)`` and a ``label`` (written atomically)."""
+    from matplotlib.colors import to_rgb
+    from PIL import Image, ImageDraw
+
+    H, W = rgb.shape[:2]
+    s = min(1.0, max_side / max(W, H))
+    if max(W, H) < 256:  # small images are magnified (nearest) so the skeleton stays readable
+        s = float(256 // max(W, H) or 1)
+    im = Image.fromarray(rgb)
+    if s < 1.0:
+        im = im.resize((max(1, round(W * s)), max(1, round(H * s))), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    elif s > 1.0:
+        im = im.resize((round(W * s), round(H * s)), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(im)
+    pts = (np.asarray(uv_px) + 0.5) * s  # pixel-centre coordinates → PIL corner coordinates
+    lw = max(2, round(max(im.size) / 200))
+    x, y, w, h = box
+    draw.rectangle([x * s, y * s, (x + w) * s, (y + h) * s], outline=(255, 255, 255), width=1)
+
+    def colour(j: int) -> tuple[int, int, int]:
+        return tuple(round(255 * c) for c in to_rgb(joint_colour(j)))
+
+    for a, b in BONES:
+        draw.line([tuple(pts[a]), tuple(pts[b])], fill=colour(b), width=lw)
+    for j in range(NUM_JOINTS):
+        u, v = pts[j]
+        draw.ellipse([u - lw, v - lw, u + lw, v + lw], fill=colour(j))
+    draw.rectangle([0, 0, 8 + 6 * len(label), 14], fill=(0, 0, 0))
+    draw.text((4, 2), label, fill=(255, 255, 255))
+    with atomic_open(path, "wb", fsync=False) as fh:
+        im.save(fh, format="PNG")
+    return Path(path)
+
+

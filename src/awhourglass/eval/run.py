@@ -38,7 +38,7 @@ class ModelOutputs:
         ids: unique sample ids. uv_px: ``(N, 21, 2)`` predicted crop pixels. z_norm: ``(N, 21)``.
         K: ``(N, 3, 3)`` crop intrinsics. gt_xyz_m: ``(N, 21, 3)`` (NaN rows without 3D), gt_uv_px, vis.
         features: ``(N, D)`` flattened last-stack features (for t-SNE) or ``None``.
-        confidence: ``(N,)`` mean heatmap concentration (see :func:`awhourglass.api.heatmap_confidence`).
+        confidence: ``(N,)`` mean heatmap concentration (see :func:`awhourglass.models.head.heatmap_confidence`).
         images, heatmaps: the first ``keep`` samples' crops ``(k, 3, S, S)`` and last-stack heatmaps.
     """
 
@@ -82,7 +82,7 @@ def run_model(
     desc: str = "eval",
 ) -> ModelOutputs:
     """Batched inference over ``samples`` in eval mode (the model's mode is restored afterwards)."""
-    from awhourglass.api import heatmap_confidence
+    from awhourglass.models.head import heatmap_confidence
 
     n = len(samples) if max_samples is None else min(len(samples), max_samples)
     if n == 0:
@@ -244,9 +244,9 @@ class EvalConfig:
 
 def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
     """Run ``cfg.checkpoint`` over the dataset, score it and write the outputs to ``cfg.out``."""
-    from awhourglass.api import model_from_checkpoint
+    from awhourglass.models.load import network_from_checkpoint
 
-    model = model_from_checkpoint(cfg.checkpoint)
+    model = network_from_checkpoint(cfg.checkpoint)
     size = model.cfg.input_size
     ds = load_dataset(cfg.data, cfg.format, cfg.split, size, cfg.max_samples)
     outputs = run_model(model, ds, cfg.batch_size, keep=cfg.qualitative, progress=cfg.progress,

@@ -8,9 +8,15 @@ input coordinate ``(i + 0.5)·stride − 0.5``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from awhourglass.geometry import heatmap_to_input_px
+
+# Confidence below which "no hand" is reported by prediction (docs/demo.md says how it was calibrated, and on
+# which network; recalibrate it for another model with ``threshold=`` / ``--threshold``).
+DEFAULT_HAND_THRESHOLD = 0.075
 
 
 def spatial_softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -51,3 +57,21 @@ def latent_25d(logits: torch.Tensor, depthmap: torch.Tensor, stride: float):
     heatmap = spatial_softmax(logits)
     uv_px = heatmap_to_input_px(soft_argmax(heatmap), stride)
     return heatmap, uv_px, heatmap_weighted_depth(heatmap, depthmap)
+
+
+def heatmap_confidence(heatmap: torch.Tensor) -> torch.Tensor:
+    """Per-joint confidence ``(B, J)`` in [0, 1] from the spread of each heatmap.
+
+    ``heatmap (B, J, h, w)`` must be a spatial softmax (each map sums to 1). The spread is the standard
+    deviation of the map around its mean, ``sqrt(var_u + var_v)`` in heatmap pixels; the confidence is
+    ``1 − spread / spread_uniform`` clipped to [0, 1], where ``spread_uniform = sqrt((w² − 1)/12 + (h² − 1)/12)``
+    is that of a flat map: 1 = all mass on one pixel, 0 = as spread as a flat map (or more).
+    """
+    h, w = heatmap.shape[-2:]
+    xs = torch.arange(w, dtype=heatmap.dtype, device=heatmap.device)
+    ys = torch.arange(h, dtype=heatmap.dtype, device=heatmap.device)
+    pu, pv = heatmap.sum(2), heatmap.sum(3)  # marginals over columns (u) and rows (v)
+    mu, mv = (pu * xs).sum(-1), (pv * ys).sum(-1)
+    var = (pu * (xs - mu[..., None]) ** 2).sum(-1) + (pv * (ys - mv[..., None]) ** 2).sum(-1)
+    flat = math.sqrt((w * w - 1) / 12.0 + (h * h - 1) / 12.0)
+    return (1.0 - var.clamp_min(0).sqrt() / flat).clamp(0.0, 1.0)

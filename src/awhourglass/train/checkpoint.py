@@ -1,13 +1,6 @@
-"""Self-describing training checkpoints, written atomically, read with ``torch.load(weights_only=True)``.
+"""A run directory's checkpoints (``last.pt`` + ``previous.pt``) and the RNG state they carry.
 
-A checkpoint is a plain dict of tensors, dicts, lists, strings and numbers (so the restricted
-unpickler of ``weights_only=True`` reads it and nothing in it can run code)::
-
-    format, format_version, awhourglass_version, config (plain dict), joint_names,
-    phase ("pretrain" | "adapt" | "done"), step (steps completed in that phase), global_step,
-    modules {name: state_dict}, optimizers {name: state_dict},
-    rng [per rank: {python, numpy, torch, cuda}], sampler {...}, world_size
-
+The file format, its writer and its reader with every check live in :mod:`awhourglass.checkpoint`.
 A run directory keeps ``last.pt`` and ``previous.pt``. Saving writes a temp file in the same
 directory (fsync), renames ``last.pt`` → ``previous.pt``, then the temp file → ``last.pt`` (both
 ``os.replace``, atomic on POSIX), then fsyncs the directory. A kill at any moment leaves at least one
@@ -17,7 +10,6 @@ complete checkpoint; a truncated or corrupt ``last.pt`` is set aside and ``previ
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import warnings
 from pathlib import Path
@@ -26,65 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from awhourglass import __version__
 from awhourglass.atomic import atomic_open, fsync_dir
-from awhourglass.errors import AwhError
+from awhourglass.checkpoint import CheckpointError, load_checkpoint
 
-FORMAT = "awhourglass-checkpoint"
-FORMAT_VERSION = 1
 LAST, PREVIOUS = "last.pt", "previous.pt"
-REQUIRED_KEYS = ("format", "format_version", "awhourglass_version", "config", "joint_names", "phase", "step")
-
-
-class CheckpointError(AwhError):
-    """A checkpoint that cannot be read or does not describe a training run."""
-
-
-def atomic_save(obj: dict[str, Any], path: str | Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``.
-
-    On any failure the temp file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    with atomic_open(path, "wb") as f:
-        torch.save(obj, f)
-    fsync_dir(path.parent)
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and validate a checkpoint with the restricted (``weights_only=True``) unpickler.
-
-    Raises:
-        CheckpointError: missing, truncated/corrupt, not a dict of plain data, or not an awhourglass checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc).lower() or "weights only" in str(exc).lower():
-            raise CheckpointError(
-                f"{path} holds objects other than tensors and plain data; refusing to unpickle it "
-                "(checkpoints are read with torch.load(weights_only=True))"
-            ) from None
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
-    except Exception as exc:  # torch raises RuntimeError/EOFError/... for damaged files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({path.stat().st_size} bytes): {first}"
-        ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an awhourglass checkpoint (no format={FORMAT!r} entry)")
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} lacks {missing}")
-    if ckpt["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {ckpt['format_version']}; this awhourglass "
-            f"{__version__} reads up to {FORMAT_VERSION}"
-        )
-    return ckpt
 
 
 # --- RNG state as plain data (weights_only cannot hold numpy arrays) -------------------------------
@@ -181,13 +118,4 @@ class CheckpointStore:
         return None
 
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "CheckpointError",
-    "CheckpointStore",
-    "atomic_save",
-    "load_checkpoint",
-    "rng_state",
-    "set_rng_state",
-]
+__all__ = ["CheckpointStore", "rng_state", "set_rng_state"]

@@ -17,12 +17,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from awhourglass import __version__
+from awhourglass.checkpoint import checkpoint_dict
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
-from awhourglass.skeleton import JOINT_NAMES
 from awhourglass.train.batches import StepBatches
-from awhourglass.train.checkpoint import FORMAT, FORMAT_VERSION, CheckpointStore, rng_state
+from awhourglass.train.checkpoint import CheckpointStore, rng_state
 from awhourglass.train.config import OptimizerConfig, PhaseConfig, TrainConfig
 from awhourglass.train.distributed import (
     DistInfo,
@@ -252,22 +251,11 @@ class Trainer:
         metrics: dict[str, float],
     ) -> dict[str, Any]:
         """The self-describing checkpoint of the state after ``step`` completed steps of ``phase``."""
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "awhourglass_version": __version__,
-            "config": self.config_dict,
-            "joint_names": list(JOINT_NAMES),
-            "phase": phase,
-            "step": int(step),
-            "global_step": int(self.global_step_offset[phase] + step),
-            "modules": {k: _cpu_state(m.state_dict()) for k, m in self.parts.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-            "rng": rng,
-            "world_size": self.dist.world_size,
-            "sampler": sampler or {},
-            "metrics": {k: float(v) for k, v in metrics.items()},
-        }
+        return checkpoint_dict(
+            self.config_dict, {k: m.state_dict() for k, m in self.parts.modules().items()}, phase, step,
+            global_step=self.global_step_offset[phase] + step,
+            optimizers={k: o.state_dict() for k, o in optimizers.items()}, rng=rng, world_size=self.dist.world_size,
+            sampler=sampler or {}, metrics={k: float(v) for k, v in metrics.items()})
 
     def save(
         self,
@@ -305,10 +293,6 @@ class Trainer:
                         f"weight {name}.{pname} is not finite after {phase} step {step}: training stopped; "
                         f"no checkpoint written (last good checkpoint: {self.last_checkpoint or 'none'})"
                     )
-
-
-def _cpu_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
 
 
 __all__ = [

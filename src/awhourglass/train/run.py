@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from awhourglass.checkpoint import CheckpointError, atomic_save, load_checkpoint, slim
 from awhourglass.config import dump_yaml, to_dict
 from awhourglass.errors import AwhError
-from awhourglass.skeleton import JOINT_NAMES
+from awhourglass.models.load import network_from_dict
 from awhourglass.train.adapt import run_adapt
 from awhourglass.train.batches import derive_seed
-from awhourglass.train.checkpoint import CheckpointError, CheckpointStore, atomic_save, load_checkpoint, set_rng_state
+from awhourglass.train.checkpoint import CheckpointStore, set_rng_state
 from awhourglass.train.config import RESUME_FREE_FIELDS, TrainConfig, config_differences
 from awhourglass.train.distributed import (
     DistInfo,
@@ -64,11 +65,6 @@ def configure_determinism(enabled: bool, device: torch.device) -> None:
         torch.use_deterministic_algorithms(enabled, warn_only=True)
 
 
-def slim_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
-    """Weights and description only (no optimizer, RNG or sampler state)."""
-    return {**ckpt, "optimizers": {}, "rng": [], "sampler": {}}
-
-
 def load_module_states(parts: TrainParts, states: dict[str, Any], source: str, strict_names: bool) -> list[str]:
     """Load ``states[name]`` into each module of ``parts``; returns the names loaded."""
     modules = parts.modules()
@@ -92,8 +88,6 @@ def _check_resumable(cfg_dict: dict[str, Any], ckpt: dict[str, Any], path: Path)
             f"cannot resume from {path}: the config differs from the run's in {diffs}; "
             "resume with the run's config.yaml or start a new run with another --out"
         )
-    if list(ckpt["joint_names"]) != list(JOINT_NAMES):
-        raise CheckpointError(f"{path} uses another joint order: {ckpt['joint_names']}")
 
 
 def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool, build_parts: PartsFactory) -> Path:
@@ -148,13 +142,10 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             logger.message(f"--resume: no checkpoint in {run_dir}, starting from scratch")
     if ckpt is None:
         if cfg.init_from:
-            init = load_checkpoint(cfg.init_from, map_location=dist.device)
-            if list(init["joint_names"]) != list(JOINT_NAMES):
-                raise CheckpointError(f"{cfg.init_from} uses another joint order")
-            if "model" not in init["modules"]:
-                raise CheckpointError(f"{cfg.init_from} holds no 'model' weights")
-            # the pose network only: adversaries start fresh for the method being trained
-            loaded = load_module_states(parts, {"model": init["modules"]["model"]}, cfg.init_from, strict_names=False)
+            # the same reader and checks as every other command; the pose network only (adversaries start
+            # fresh for the method being trained), which must also fit this run's model config
+            init = network_from_dict(load_checkpoint(cfg.init_from), cfg.init_from)
+            loaded = load_module_states(parts, {"model": init.state_dict()}, cfg.init_from, strict_names=False)
             logger.message(f"initialised {loaded} from {cfg.init_from}")
         broadcast_parameters(parts.modules(), dist)
         if dist.is_main:
@@ -204,7 +195,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
 
 def _write_slim(trainer: Trainer, path: Path, phase: str, step: int) -> None:
     if trainer.dist.is_main:
-        atomic_save(slim_checkpoint(trainer.checkpoint_dict(phase, step, {}, [], None, {})), path)
+        atomic_save(slim(trainer.checkpoint_dict(phase, step, {}, [], None, {})), path)
     barrier(trainer.dist)
 
 

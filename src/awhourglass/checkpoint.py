@@ -1,0 +1,149 @@
+"""The one home of checkpoint files: how they are built, written and read, with one set of checks.
+
+A checkpoint is a plain dict of tensors, dicts, lists, strings and numbers (so the restricted unpickler of
+``torch.load(weights_only=True)`` reads it and nothing in it can run code)::
+
+    format, format_version, awhourglass_version, config (plain dict), joint_names,
+    phase ("pretrain" | "adapt" | "done"), step (steps completed in that phase), global_step,
+    modules {name: state_dict}, optimizers {name: state_dict},
+    rng [per rank: {python, numpy, torch, cuda}], sampler {...}, world_size, metrics {...}
+
+Every command reads checkpoints through :func:`load_checkpoint`, so a checkpoint is accepted or refused alike
+by ``awh train --init-from``, ``awh eval``, ``awh predict``, ``awh export`` and the API, with one
+:class:`CheckpointError` and one message per problem. The network itself is rebuilt by
+:func:`awhourglass.models.load.network_from_checkpoint` (this module knows no network).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from awhourglass import __version__
+from awhourglass.atomic import atomic_open, fsync_dir
+from awhourglass.errors import AwhError
+from awhourglass.skeleton import JOINT_NAMES
+
+FORMAT = "awhourglass-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "format_version", "awhourglass_version", "config", "joint_names", "phase", "step")
+
+
+class CheckpointError(AwhError):
+    """A checkpoint that cannot be read, is not an awhourglass checkpoint, or does not fit its use."""
+
+
+def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], phase: str = "done", step: int = 0,
+                    global_step: int | None = None, **state: Any) -> dict[str, Any]:
+    """A self-describing checkpoint: the header, ``config``, module states (moved to the CPU) and ``state``.
+
+    Args:
+        config: the run's config as a plain dict (``config["model"]`` describes the pose network).
+        modules: ``{name: state_dict}``; ``"model"`` is the pose network.
+        phase, step, global_step: where the run stood (``global_step`` defaults to ``step``).
+        state: the resumable rest (``optimizers``, ``rng``, ``sampler``, ``world_size``, ``metrics``).
+    """
+    out = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "awhourglass_version": __version__,
+        "config": config,
+        "joint_names": list(JOINT_NAMES),
+        "phase": phase,
+        "step": int(step),
+        "global_step": int(step if global_step is None else global_step),
+        "modules": {name: _cpu_state(sd) for name, sd in modules.items()},
+        "optimizers": {},
+        "rng": [],
+        "sampler": {},
+    }
+    out.update(state)
+    return out
+
+
+def slim(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Weights and description only (no optimizer, RNG or sampler state): what ``model.pt`` holds."""
+    return {**ckpt, "optimizers": {}, "rng": [], "sampler": {}}
+
+
+def atomic_save(ckpt: dict[str, Any], path: str | Path) -> None:
+    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``.
+
+    On any failure the temp file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    with atomic_open(path, "wb") as f:
+        torch.save(ckpt, f)
+    fsync_dir(path.parent)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and validate a checkpoint with the restricted (``weights_only=True``) unpickler.
+
+    Checks, in order: the file exists; it unpickles with ``weights_only=True``; it is a dict with
+    ``format == FORMAT``; it has every :data:`REQUIRED_KEYS` entry; its ``format_version`` is one this code
+    reads; its ``joint_names`` are the package's joint order.
+
+    Raises:
+        CheckpointError: naming the file and the first check that failed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" in str(exc).lower():  # the restricted unpickler met a class or function
+            raise CheckpointError(
+                f"{path} holds objects other than tensors and plain data; refusing to unpickle it "
+                "(checkpoints are read with torch.load(weights_only=True))"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or another kind of "
+                              f"file, {path.stat().st_size} bytes)") from None
+    except Exception as exc:  # torch raises RuntimeError/EOFError/... for damaged or foreign files
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or another kind of "
+                              f"file, {path.stat().st_size} bytes): {_first_line(exc)}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an awhourglass checkpoint (no format={FORMAT!r} entry)")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {missing}")
+    version = ckpt["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version!r}; this awhourglass {__version__} reads "
+            f"versions 1 to {FORMAT_VERSION}"
+        )
+    if list(ckpt["joint_names"]) != list(JOINT_NAMES):
+        raise CheckpointError(f"{path} uses another joint order: {list(ckpt['joint_names'])}")
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"checkpoint {path}: 'config' is not a mapping")
+    return ckpt
+
+
+def model_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pose network's ``(config["model"], modules["model"])`` of a loaded checkpoint.
+
+    Raises:
+        CheckpointError: the checkpoint holds no pose network.
+    """
+    model_cfg, modules = ckpt["config"].get("model"), ckpt.get("modules")
+    if not isinstance(model_cfg, dict) or not isinstance(modules, dict) or not isinstance(modules.get("model"), dict):
+        raise CheckpointError(f"checkpoint {path} holds no pose network (needs config.model and modules.model)")
+    return model_cfg, modules["model"]
+
+
+def _cpu_state(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "atomic_save", "checkpoint_dict",
+           "load_checkpoint", "model_entry", "slim"]

@@ -1,0 +1,157 @@
+"""One reader for every command: each bad checkpoint is refused by train, eval, predict, export and the API
+alike, in one line that names the file and the problem."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import awhourglass
+from awhourglass.checkpoint import FORMAT_VERSION, CheckpointError, checkpoint_dict, load_checkpoint
+from awhourglass.cli import main
+from awhourglass.config import to_dict
+from awhourglass.data.config import DatasetConfig
+from awhourglass.models import AWHourglassNet, ModelConfig
+from awhourglass.models.load import network_checkpoint, network_from_checkpoint
+from awhourglass.synth.dataset import SynthConfig, write_dataset
+from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+
+TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
+
+
+class Opaque:  # a class: the restricted unpickler must refuse it
+    pass
+
+
+def _good() -> dict:
+    torch.manual_seed(0)
+    return network_checkpoint(AWHourglassNet(TINY))
+
+
+def _bad_cases() -> dict[str, tuple[object, str]]:
+    """name → (what to write: bytes, or a dict/object for torch.save, or None for no file; expected phrase)."""
+    good = _good()
+    other = to_dict(TINY)
+    other["width"] = 16
+    return {
+        "missing": (None, "does not exist"),
+        "garbage": (b"not a checkpoint at all", "is not a readable checkpoint"),
+        "object": ({"format": "awhourglass-checkpoint", "x": Opaque()}, "objects other than tensors"),
+        "foreign": ({"state_dict": {}}, "is not an awhourglass checkpoint"),
+        "no_phase": ({k: v for k, v in good.items() if k != "phase"}, "lacks ['phase']"),
+        "version2": ({**good, "format_version": FORMAT_VERSION + 1}, f"format version {FORMAT_VERSION + 1}"),
+        "joints": ({**good, "joint_names": list(reversed(good["joint_names"]))}, "another joint order"),
+        "no_model": ({**good, "modules": {}}, "holds no pose network"),
+        "mismatch": ({**good, "config": {"model": other}}, "weights do not match its model config"),
+    }
+
+
+def _write(path, what) -> None:
+    if what is None:
+        return
+    if isinstance(what, bytes):
+        path.write_bytes(what)
+    else:
+        torch.save(what, path)
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ckpt")
+    write_dataset(SynthConfig(domain="source", n=4, out=str(base / "rhd"), size=64, split="training"), progress=False)
+    write_dataset(SynthConfig(domain="target", n=4, out=str(base / "stb"), size=64, split="training"), progress=False)
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(base / "photo.png")
+    cases = {}
+    for name, (what, phrase) in _bad_cases().items():
+        path = base / f"{name}.pt"
+        _write(path, what)
+        cases[name] = (path, phrase)
+    return base, cases
+
+
+def _train_yaml(base, init_from) -> str:
+    cfg = TrainConfig(
+        data=TrainDataConfig(source=DatasetConfig(format="rhd", root=str(base / "rhd"), input_size=32),
+                             target=DatasetConfig(format="stb", root=str(base / "stb"), input_size=32)),
+        model=TINY, phases=PhasesConfig(pretrain=PhaseConfig(steps=0, batch_size=2),
+                                        adapt=AdaptPhaseConfig(steps=1, batch_size=2)),
+        device="cpu", progress=False, init_from=str(init_from))
+    path = base / f"train_{init_from.stem}.yaml"
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    return str(path)
+
+
+def _commands(base, ckpt, tmp):
+    return {
+        "eval": ["eval", str(ckpt), "--data", str(base / "stb"), "--format", "stb", "--split", "train",
+                 "--out", str(tmp / "e"), "--no-progress"],
+        "predict": ["predict", str(ckpt), str(base / "photo.png"), "--out", str(tmp / "p")],
+        "export": ["export", str(ckpt), "--onnx", str(tmp / "m.onnx")],
+        "train": ["train", _train_yaml(base, ckpt), "--out", str(tmp / f"t_{ckpt.stem}")],
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_cases()))
+def test_every_command_refuses_a_bad_checkpoint_in_one_line(setting, case, tmp_path, capsys):
+    base, cases = setting
+    path, phrase = cases[case]
+    with pytest.raises(CheckpointError) as direct:
+        network_from_checkpoint(path)
+    assert phrase in str(direct.value) and str(path) in str(direct.value)
+    with pytest.raises(CheckpointError) as via_api:
+        awhourglass.load(path)
+    assert str(via_api.value) == str(direct.value)
+    for command, argv in _commands(base, path, tmp_path).items():
+        assert main(argv) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"awh {command}: error: {direct.value}"], (command, err)
+
+
+def test_a_good_checkpoint_is_read_by_every_command(setting, tmp_path, capsys):
+    base, _ = setting
+    path = base / "good.pt"
+    torch.save(_good(), path)
+    for command, argv in _commands(base, path, tmp_path).items():
+        assert main(argv) == 0, (command, capsys.readouterr().err)
+    capsys.readouterr()
+    ckpt = load_checkpoint(path)
+    assert ckpt["format_version"] == FORMAT_VERSION and ckpt["phase"] == "done"
+    net = network_from_checkpoint(path)
+    ref = AWHourglassNet(TINY)
+    ref.load_state_dict(ckpt["modules"]["model"])
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(net(x).uv_px, ref.eval()(x).uv_px)
+
+
+def test_checkpoint_dict_round_trips_and_moves_tensors_to_the_cpu(tmp_path):
+    from awhourglass.checkpoint import atomic_save, slim
+
+    state = {"w": torch.arange(3.0, requires_grad=True) * 2}
+    ck = checkpoint_dict({"seed": 3}, {"model": state}, "adapt", 7, global_step=12,
+                         optimizers={"model": {"lr": 0.1}}, rng=[{"torch": torch.get_rng_state()}])
+    assert not ck["modules"]["model"]["w"].requires_grad
+    atomic_save(ck, tmp_path / "c.pt")
+    back = load_checkpoint(tmp_path / "c.pt")
+    assert (back["phase"], back["step"], back["global_step"], back["config"]) == ("adapt", 7, 12, {"seed": 3})
+    assert torch.equal(back["modules"]["model"]["w"], torch.tensor([0.0, 2.0, 4.0]))
+    s = slim(back)
+    assert s["optimizers"] == {} and s["rng"] == [] and s["modules"] == back["modules"]
+
+
+def test_plain_pickle_payload_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"format": "awhourglass-checkpoint", "x": Payload()}))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    assert not marker.exists()
