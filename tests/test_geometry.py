@@ -185,3 +185,19 @@ def test_bad_inputs_are_clear_errors():
         g.project(-xyz, K)
     with pytest.raises(ValueError, match="side_px"):
         g.crop_affine((0, 0), 0.0, 64)
+
+
+@pytest.mark.parametrize("C", [1.0, 2.5])
+def test_lift_root_relative_is_the_pose_in_bone_units(C):
+    xyz = random_hands(200, seed=5)
+    K = random_K(200, seed=5)
+    uv, z_norm = g.encode_25d(xyz, K, C=C)
+    root, bone = g.root_and_scale(xyz)
+    lifted, ok = g.lift_root_relative(uv, z_norm, K, C=C)
+    clear = _bone_ray_angle_deg(xyz) > 20.0  # where the larger root of the quadratic is the true one
+    want = (xyz - root[:, None]) / bone[:, None, None]
+    assert ok[clear].all()
+    np.testing.assert_allclose(lifted[clear], want[clear], atol=1e-6)
+    # the palm centre is the origin and the scale bone has length 1, whichever root was taken
+    np.testing.assert_allclose(0.5 * (lifted[:, 0] + lifted[:, 9]), 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(lifted[:, 0] - lifted[:, 9], axis=-1)[ok], 1.0, atol=1e-6)

@@ -225,8 +225,8 @@ def lift_root_relative(
 
     Returns:
         ``(xyz (..., 21, 3), ok (...))``: joints relative to the palm centre, in units of the scale bone (its
-        length is ``C``; multiply by the bone length in mm for millimetres), and whether the root depth had a
-        real solution (:func:`solve_root_depth`).
+        length is 1 whatever ``C``: multiply by the bone length in mm for millimetres), and whether the root
+        depth had a real solution (:func:`solve_root_depth`).
     """
     z_root, ok = solve_root_depth(uv_px, z_norm, K, bone, C)
     one = z_root * 0 + 1.0  # a bone of length 1 in the shape (and array type) of the root depth
