@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 import torch
 
 from awhourglass.geometry import root_and_scale
-from awhourglass.models.depth import normalize_depth_eq9  # noqa: F401  (re-exported: the Eq. 9 function)
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
 
 

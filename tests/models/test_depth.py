@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from awhourglass.models.depth import DepthDecoder, masked_avg_pool, normalize_depth_eq9
+from awhourglass.data.depth import normalize_depth_eq9
+from awhourglass.models.depth import DepthDecoder, masked_avg_pool
 
 
 def test_eq9_on_a_tiny_depth_map_by_hand():
@@ -50,3 +51,20 @@ def test_decoder_shape_and_gradient_only_through_depths():
     assert out.shape == (2, 1, 16, 16) and bool(((out > 0) & (out < 1)).all())
     out.sum().backward()
     assert uv.grad is None and z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_eq9_per_image_equals_each_image_alone():
+    g = torch.Generator().manual_seed(0)
+    d = 0.4 + 0.3 * torch.rand(3, 1, 6, 5, generator=g)
+    m = torch.rand(3, 1, 6, 5, generator=g) > 0.4
+    m[1] = False  # an image without hand pixels: zeros there, the others unaffected
+    out, used = normalize_depth_eq9(d, m)
+    for i in (0, 2):
+        alone, alone_used = normalize_depth_eq9(d[i], m[i])
+        assert torch.equal(out[i], alone) and torch.equal(used[i], alone_used)
+        vals = d[i][m[i]]
+        assert out[i][m[i]].max() == 1.0 and out[i][m[i]].min() == 0.0  # nearest → 1, farthest → 0
+        assert torch.allclose(out[i][m[i]], (vals.max() - vals) / (vals.max() - vals.min()))
+    assert not out[1].any() and not used[1].any()
+    none, _ = normalize_depth_eq9(d[1], m[1])
+    assert none is None  # no hand pixel at all: no depth label

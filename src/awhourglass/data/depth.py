@@ -147,28 +147,36 @@ def hand_mask_from_depth(
 # --- Paper Eq. 9 -------------------------------------------------------------------------------------------------
 
 
-def normalize_depth_eq9(depth_m: torch.Tensor, mask: torch.Tensor, min_range_m: float = 1e-3):
-    """Paper Eq. 9 (without the stray Σ): ``(d_max − d) / d_range`` on hand pixels, 0 elsewhere.
+def normalize_depth_eq9(depth_m, mask, min_range_m: float = 1e-3):
+    """Paper Eq. 9 (without its stray Σ): ``D = (d_max − d) / d_range`` on hand pixels, 0 elsewhere.
 
-    ``d_max`` and ``d_range = d_max − d_min`` are taken over the hand pixels with a valid (> 0) depth,
-    so the nearest hand point maps to 1 and the farthest to 0.
+    The package's one Eq. 9 (training targets and any batch of depth maps). ``d_max`` and
+    ``d_range = d_max − d_min`` are taken per image (over the last two axes) on the hand pixels with a
+    valid (finite, > 0) depth, so the nearest hand point maps to 1 and the farthest to 0.
 
     Args:
-        depth_m: ``(..., H, W)`` metres, 0 = no reading. mask: same shape, bool hand pixels.
-        min_range_m: floor on ``d_range`` so a flat hand does not divide by ~0.
+        depth_m: ``(..., H, W)`` metres, 0 = no reading; torch or numpy. mask: same shape, bool hand pixels.
+        min_range_m: floor on ``d_range`` so a flat hand does not divide by ~0 (it gets D = 0).
 
     Returns:
-        ``(normalized, mask_used)``: ``mask_used = mask & (depth > 0)``; ``normalized`` is None where
-        the mask is empty (no depth label, rather than an all-zero one).
+        ``(normalized float32, mask_used)`` (numpy in → numpy out), ``mask_used = mask & valid depth``;
+        ``normalized`` is None when no pixel of any image is used (no depth label, rather than an all-zero one).
     """
-    m = mask.bool() & (depth_m > 0)
+    as_numpy = isinstance(depth_m, np.ndarray)
+    d = torch.as_tensor(depth_m)
+    m = torch.as_tensor(mask).bool()
+    if d.shape != m.shape or d.dim() < 2:
+        raise ValueError(f"normalize_depth_eq9: depth_m {tuple(d.shape)} and mask {tuple(m.shape)} "
+                         "must have the same shape (..., H, W)")
+    m = m & torch.isfinite(d) & (d > 0)
     if not bool(m.any()):
-        return None, m
-    vals = depth_m[m]
-    d_max, d_min = vals.max(), vals.min()
-    d_range = torch.clamp(d_max - d_min, min=min_range_m)
-    out = torch.where(m, (d_max - depth_m) / d_range, torch.zeros_like(depth_m))
-    return out.float(), m
+        return None, (m.numpy() if as_numpy else m)
+    inf = torch.tensor(float("inf"), dtype=d.dtype, device=d.device)
+    d_max = torch.where(m, d, -inf).amax((-2, -1), keepdim=True)
+    d_min = torch.where(m, d, inf).amin((-2, -1), keepdim=True)
+    d_range = (d_max - d_min).clamp_min(min_range_m)
+    out = torch.where(m, (d_max - torch.where(m, d, d_max)) / d_range, torch.zeros_like(d)).float()
+    return (out.numpy(), m.numpy()) if as_numpy else (out, m)
 
 
 def denormalize_depth_eq9(norm: torch.Tensor, d_max_m: float, d_range_m: float) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from awhourglass.models.config import MethodConfig, ModelConfig, SimilarityConfig
 from awhourglass.models.critic import FeatureCritic, dann_lambda, grad_reverse
-from awhourglass.models.depth import DepthDecoder, masked_avg_pool, normalize_depth_eq9
+from awhourglass.models.depth import DepthDecoder, masked_avg_pool
 from awhourglass.models.fused import FusedHourglass, InferenceOutput
 from awhourglass.models.head import heatmap_weighted_depth, latent_25d, soft_argmax, spatial_softmax
 from awhourglass.models.hourglass import AWHourglassNet, DomainBatchNorm2d, HourglassOutput, StackOutput
@@ -28,7 +28,6 @@ __all__ = [
     "latent_25d",
     "masked_avg_pool",
     "normalize_channels",
-    "normalize_depth_eq9",
     "soft_argmax",
     "spatial_softmax",
     "weight_features",

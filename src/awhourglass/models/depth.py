@@ -1,43 +1,11 @@
-"""Depth regularizer (paper Eq. 9-10; Cai et al. 2018): the Eq. 9 normalization and the pose → depth decoder."""
+"""Depth regularizer (paper Eq. 10; Cai et al. 2018): the pose → depth decoder (Eq. 9 targets: data.depth)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from awhourglass.skeleton import NUM_JOINTS
-
-
-def normalize_depth_eq9(depth_m, mask):
-    """Paper Eq. 9 (without its typo Σ): ``D = (d_max − d) / d_range`` on hand pixels, 0 elsewhere.
-
-    ``d_max`` and ``d_range = d_max − d_min`` are taken per image over the hand pixels with a valid
-    (finite, > 0) depth; those pixels form the returned mask. Nearer pixels get larger values, in [0, 1].
-    An image whose hand has a single depth value gets D = 0 on the hand (``d_range`` is floored at 1e-9 m).
-
-    Args:
-        depth_m: ``(..., H, W)`` metric depth (metres; any unit works, D is unitless), torch or numpy.
-        mask: ``(..., H, W)`` bool hand mask, same shape.
-
-    Returns:
-        ``(depth_norm (..., H, W) float32, mask (..., H, W) bool)``, numpy in → numpy out.
-    """
-    as_numpy = isinstance(depth_m, np.ndarray)
-    d = torch.as_tensor(np.asarray(depth_m) if as_numpy else depth_m).float()
-    m = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask).bool()
-    if d.shape != m.shape or d.dim() < 2:
-        raise ValueError(f"normalize_depth_eq9: depth_m {tuple(d.shape)} and mask {tuple(m.shape)} "
-                         "must have the same shape (..., H, W)")
-    m = m & torch.isfinite(d) & (d > 0)
-    inf = torch.tensor(float("inf"), dtype=d.dtype, device=d.device)
-    d_max = torch.where(m, d, -inf).amax((-2, -1), keepdim=True)
-    d_min = torch.where(m, d, inf).amin((-2, -1), keepdim=True)
-    d_range = (d_max - d_min).clamp_min(1e-9)
-    out = torch.where(m, (d_max - torch.where(m, d, d_max)) / d_range, torch.zeros_like(d))
-    if as_numpy:
-        return out.numpy(), m.numpy()
-    return out, m
 
 
 def masked_avg_pool(depth: torch.Tensor, mask: torch.Tensor, out_size: int, min_fraction: float = 0.5):
