@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from awhourglass.geometry import encode_z_norm
 from awhourglass.losses import (
     depth_reg_loss_eq10,
     pose_loss_eq8,
     total_loss_eq11,
     uv_l1_per_sample,
     z_l1_per_sample,
-    z_norm_from_xyz,
 )
 from awhourglass.skeleton import MIDDLE_MCP, WRIST
 
@@ -29,13 +29,13 @@ def test_uv_l1_by_hand_skips_unlabelled_joints():
     assert torch.isfinite(pred.grad).all() and pred.grad[0, 1].abs().sum() == 0
 
 
-def test_z_norm_from_xyz_by_hand():
+def test_encode_z_norm_by_hand():
     xyz = torch.zeros(1, 21, 3)
     xyz[..., 2] = 0.5
     xyz[0, WRIST] = torch.tensor([0.0, 0.0, 0.5])
     xyz[0, MIDDLE_MCP] = torch.tensor([0.0, 0.06, 0.58])  # bone = √(0.06² + 0.08²) = 0.1; root z = 0.54
     xyz[0, 4, 2] = 0.49
-    z = z_norm_from_xyz(xyz)
+    z = encode_z_norm(xyz)
     assert torch.allclose(z[0, 4], torch.tensor((0.49 - 0.54) / 0.1))
     assert torch.allclose(z[0, WRIST], torch.tensor(-0.4)) and torch.allclose(z[0, MIDDLE_MCP], torch.tensor(0.4))
 

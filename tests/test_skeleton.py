@@ -90,3 +90,14 @@ def test_wrong_joint_count_is_a_clear_error(fn, shape):
 def test_bad_hand_name():
     with pytest.raises(ValueError, match="left"):
         sk.rhd_to_canonical(np.zeros((42, 3)), "both")
+
+
+def test_check_joints_is_the_one_shape_rule():
+    sk.check_joints(np.zeros((4, 21, 3)), "x", dim=3, batched=True)
+    sk.check_joints(torch.zeros(2, 5, 21, 2), "x", dim=2)
+    for shape, kw in [((21, 3), {"batched": True}), ((4, 21, 2), {"dim": 3}), ((4, 20, 3), {}),
+                      ((3,), {}), ((2, 4, 21, 3), {"batched": True})]:
+        with pytest.raises(ValueError, match=r"x: expected joints of shape"):
+            sk.check_joints(np.zeros(shape), "x", **kw)
+    assert sk.joint_colour(0) == "#000000" and sk.joint_colour(1) == sk.FINGER_COLOURS["thumb"]
+    assert sk.joint_colour(20) == sk.FINGER_COLOURS["little"]

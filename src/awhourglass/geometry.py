@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from awhourglass.skeleton import DEFAULT_SCALE_BONE, MIDDLE_MCP, NUM_JOINTS, WRIST
+from awhourglass.skeleton import DEFAULT_SCALE_BONE, NUM_JOINTS, check_joints, palm_centre
 
 Array = Any  # numpy.ndarray | torch.Tensor
 
@@ -42,13 +42,10 @@ def _check_shape(x: Array, tail: tuple[int, ...], name: str) -> None:
         raise ValueError(f"{name}: expected shape ({want}), got {shape}")
 
 
-def check_joints(x: Array, dim: int, name: str, *, finite: bool = True) -> None:
-    """Raise ``ValueError`` unless ``x`` is ``(..., 21, dim)`` (and finite when asked)."""
-    shape = tuple(x.shape)
-    if len(shape) < 2 or shape[-1] != dim or shape[-2] != NUM_JOINTS:
-        raise ValueError(f"{name}: expected shape (..., {NUM_JOINTS}, {dim}), got {shape}")
-    if finite:
-        _check_finite(x, name)
+def _finite_joints(x: Array, dim: int, name: str) -> None:
+    """Raise ``ValueError`` unless ``x`` is finite ``(..., 21, dim)`` joints."""
+    check_joints(x, name, dim=dim)
+    _check_finite(x, name)
 
 
 def check_intrinsics(K: Array, name: str = "K") -> None:
@@ -102,8 +99,8 @@ def root_and_scale(xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, *, 
         ValueError: wrong shape, non-finite joints, or a zero-length scale bone.
     """
     if validate:
-        check_joints(xyz_m, 3, "xyz_m")
-    root = 0.5 * (xyz_m[..., WRIST, :] + xyz_m[..., MIDDLE_MCP, :])
+        _finite_joints(xyz_m, 3, "xyz_m")
+    root = palm_centre(xyz_m)
     diff = xyz_m[..., bone[0], :] - xyz_m[..., bone[1], :]
     length = (diff * diff).sum(-1) ** 0.5
     if validate and bool((length < 1e-9).any()):
@@ -131,11 +128,15 @@ def encode_25d(xyz_m: Array, K: Array, bone: tuple[int, int] = DEFAULT_SCALE_BON
 
     ``z_norm_j = C · (Z_j − Z_root) / d`` with root = palm centre and d the scale-bone length.
     """
-    check_joints(xyz_m, 3, "xyz_m")
-    root, length = root_and_scale(xyz_m, bone)
-    uv = project(xyz_m, K)
-    z_norm = C * (xyz_m[..., 2] - root[..., None, 2]) / length[..., None]
-    return uv, z_norm
+    _finite_joints(xyz_m, 3, "xyz_m")
+    return project(xyz_m, K), encode_z_norm(xyz_m, bone, C)
+
+
+def encode_z_norm(xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0, *,
+                  validate: bool = True) -> Array:
+    """Eq. 7, the depth half of the 2.5D encoding: ``C · (Z_j − Z_root) / d``; ``(..., 21, 3)`` → ``(..., 21)``."""
+    root, length = root_and_scale(xyz_m, bone, validate=validate)
+    return C * (xyz_m[..., 2] - root[..., None, 2]) / length[..., None]
 
 
 def solve_root_depth(
@@ -197,7 +198,7 @@ def decode_25d(
         validate: check shapes, finiteness, K and bone length (off inside training loops).
     """
     if validate:
-        check_joints(uv_px, 2, "uv_px")
+        _finite_joints(uv_px, 2, "uv_px")
         _check_shape(z_norm, (NUM_JOINTS,), "z_norm")
         _check_finite(z_norm, "z_norm")
         check_intrinsics(K)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from awhourglass.geometry import root_and_scale
+from awhourglass.geometry import encode_z_norm
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
 
 
@@ -33,12 +33,6 @@ def uv_l1_per_sample(uv_pred: torch.Tensor, uv_gt: torch.Tensor, vis: torch.Tens
     return torch.where(valid, err, torch.zeros_like(err)).sum(-1) / n
 
 
-def z_norm_from_xyz(xyz_m: torch.Tensor, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0) -> torch.Tensor:
-    """Ground-truth normalized relative depth (Eq. 7): ``C·(Z_j − Z_root)/d`` of ``xyz_m (B, 21, 3)`` → ``(B, 21)``."""
-    root, length = root_and_scale(xyz_m, bone, validate=False)
-    return C * (xyz_m[..., 2] - root[..., None, 2]) / length[..., None]
-
-
 def z_l1_per_sample(z_pred: torch.Tensor, xyz_m: torch.Tensor, rows: torch.Tensor,
                     bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> torch.Tensor:
     """Eq. 8, depth term: per sample, mean over joints of ``|Z^n − Z^n_gt|`` → ``(B,)``; 0 where ``rows`` is False.
@@ -47,7 +41,7 @@ def z_l1_per_sample(z_pred: torch.Tensor, xyz_m: torch.Tensor, rows: torch.Tenso
     """
     rows = rows.bool() & torch.isfinite(xyz_m).all(-1).all(-1)
     safe = torch.where(rows[:, None, None], xyz_m, _dummy_pose(xyz_m))
-    z_gt = z_norm_from_xyz(safe, bone)
+    z_gt = encode_z_norm(safe, bone, validate=False)
     err = (z_pred - torch.where(rows[:, None], z_gt, z_pred.detach())).abs().mean(-1)
     return torch.where(rows, err, torch.zeros_like(err))
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from awhourglass.skeleton import NUM_JOINTS, palm_centre
+from awhourglass.skeleton import NUM_JOINTS, check_joints, palm_centre
 
 Average = Literal["joints", "all"]
 AVERAGES: tuple[str, ...] = ("joints", "all")
@@ -48,11 +48,10 @@ def as_numpy(x: object, name: str) -> np.ndarray:
     return arr
 
 
-def check_joints(x: object, name: str, dim: int) -> np.ndarray:
-    """Validate ``(N, 21, dim)`` joints and return them as float64 numpy (non-finite values allowed here)."""
+def as_joints(x: object, name: str, dim: int) -> np.ndarray:
+    """``(N, 21, dim)`` joints as float64 numpy (shape checked by :func:`skeleton.check_joints`; NaN allowed)."""
     arr = as_numpy(x, name)
-    if arr.ndim != 3 or arr.shape[1] != NUM_JOINTS or arr.shape[2] != dim:
-        raise ValueError(f"{name}: expected shape (N, {NUM_JOINTS}, {dim}), got {arr.shape}")
+    check_joints(arr, name, dim=dim, batched=True)
     return arr
 
 
@@ -70,8 +69,8 @@ def check_vis(vis: object | None, n: int, name: str = "vis") -> np.ndarray:
 
 def _check_pair(pred: object, gt: object, dim: int, vis: object | None, names: tuple[str, str]):
     """Validate a prediction/ground-truth pair and its mask; non-finite values only where vis = 0."""
-    p = check_joints(pred, names[0], dim)
-    g = check_joints(gt, names[1], dim)
+    p = as_joints(pred, names[0], dim)
+    g = as_joints(gt, names[1], dim)
     if p.shape != g.shape:
         raise ValueError(f"{names[0]} {p.shape} and {names[1]} {g.shape} must have the same shape")
     v = check_vis(vis, p.shape[0])
@@ -127,8 +126,8 @@ def root_align(pred_xyz: object, gt_xyz: object, root: str | int = "palm") -> tu
     The root joints (wrist and middle MCP for ``"palm"``) must be finite even where masked out: the
     protocol treats the ground-truth root as known.
     """
-    p = check_joints(pred_xyz, "pred_xyz", 3)
-    g = check_joints(gt_xyz, "gt_xyz", 3)
+    p = as_joints(pred_xyz, "pred_xyz", 3)
+    g = as_joints(gt_xyz, "gt_xyz", 3)
     if p.shape != g.shape:
         raise ValueError(f"pred_xyz {p.shape} and gt_xyz {g.shape} must have the same shape")
     rp, rg = root_of(p, root), root_of(g, root)
@@ -209,7 +208,7 @@ def hand_box_side_px(gt_uv_px: object, vis: object | None = None) -> np.ndarray:
     """Side of each hand's 2D box ``(N,)`` [px]: the longer side of the bounding box of all 21 ground-truth
     joints (labelled joints are in the box whether visible or not; ``vis`` only checks the shape); 0 for a
     degenerate hand whose joints share one pixel."""
-    g = check_joints(gt_uv_px, "gt_uv_px", 2)
+    g = as_joints(gt_uv_px, "gt_uv_px", 2)
     check_vis(vis, g.shape[0])
     return (g.max(1) - g.min(1)).max(-1)
 

@@ -69,10 +69,27 @@ BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in range(1, NUM
 DEFAULT_SCALE_BONE: tuple[int, int] = (WRIST, MIDDLE_MCP)
 
 
-def _check_joints(joints: Array, n: int, name: str) -> None:
+# Figures: one colour per finger (thumb … little), the wrist black; every plot and overlay uses these.
+FINGER_COLOURS: dict[str, str] = {"thumb": "#d62728", "index": "#ff7f0e", "middle": "#2ca02c", "ring": "#1f77b4",
+                                  "little": "#9467bd"}
+
+
+def joint_colour(j: int) -> str:
+    """Hex colour of canonical joint ``j`` in figures: its finger's colour, black for the wrist."""
+    return "#000000" if j == WRIST else FINGER_COLOURS[FINGERS[(j - 1) // 4]]
+
+
+def check_joints(joints: Array, name: str, *, n: int = NUM_JOINTS, dim: int | None = None,
+                 batched: bool = False) -> None:
+    """Raise ``ValueError`` unless ``joints`` is ``(..., n, dim)`` (``(N, n, dim)`` when ``batched``).
+
+    The package's one joint-shape check (numpy or torch; ``dim=None`` accepts any coordinate count).
+    """
     shape = tuple(joints.shape)
-    if len(shape) < 2 or shape[-2] != n:
-        raise ValueError(f"{name}: expected joints on axis -2 with {n} joints, shape (..., {n}, D); got {shape}")
+    lead = "N" if batched else "..."
+    ok = (len(shape) == 3 if batched else len(shape) >= 2) and shape[-2] == n and dim in (None, shape[-1])
+    if not ok:
+        raise ValueError(f"{name}: expected joints of shape ({lead}, {n}, {'D' if dim is None else dim}), got {shape}")
 
 
 def _take(joints: Array, index: np.ndarray) -> Array:
@@ -94,7 +111,7 @@ def _concat(parts: list, axis: int) -> Array:
 
 def palm_centre(joints: Array) -> Array:
     """Palm centre ½(wrist + middle MCP) of canonical joints ``(..., 21, D)`` → ``(..., D)``."""
-    _check_joints(joints, NUM_JOINTS, "palm_centre")
+    check_joints(joints, "palm_centre")
     return 0.5 * (joints[..., WRIST, :] + joints[..., MIDDLE_MCP, :])
 
 
@@ -125,7 +142,7 @@ def rhd_to_canonical(joints42: Array, hand: str) -> Array:
         joints42: RHD annotation rows (``xyz`` in metres or ``uv_vis`` columns), left hand first.
         hand: ``"left"`` (rows 0–20) or ``"right"`` (rows 21–41). No mirroring happens here.
     """
-    _check_joints(joints42, 42, "rhd_to_canonical")
+    check_joints(joints42, "rhd_to_canonical", n=42)
     if hand not in RHD_HANDS:
         raise ValueError(f"rhd_to_canonical: hand must be 'left' or 'right', got {hand!r}")
     offset = 21 * RHD_HANDS.index(hand)
@@ -134,8 +151,8 @@ def rhd_to_canonical(joints42: Array, hand: str) -> Array:
 
 def canonical_to_rhd(left: Array, right: Array) -> Array:
     """Two canonical hands ``(..., 21, D)`` → RHD's 42-row layout ``(..., 42, D)``."""
-    _check_joints(left, NUM_JOINTS, "canonical_to_rhd(left)")
-    _check_joints(right, NUM_JOINTS, "canonical_to_rhd(right)")
+    check_joints(left, "canonical_to_rhd(left)")
+    check_joints(right, "canonical_to_rhd(right)")
     inverse = np.argsort(RHD_FROM_CANONICAL)
     return _concat([_take(left, inverse), _take(right, inverse)], axis=-2)
 
@@ -150,7 +167,7 @@ def stb_to_canonical(joints: Array) -> Array:
 
     The wrist is derived as ``2·palm − middle_mcp`` (the inverse of the palm convention).
     """
-    _check_joints(joints, NUM_JOINTS, "stb_to_canonical")
+    check_joints(joints, "stb_to_canonical")
     out = _take(joints, STB_FROM_CANONICAL)
     out[..., WRIST, :] = 2.0 * joints[..., 0, :] - out[..., MIDDLE_MCP, :]
     return out
@@ -158,7 +175,7 @@ def stb_to_canonical(joints: Array) -> Array:
 
 def canonical_to_stb(joints: Array) -> Array:
     """Canonical ``(..., 21, D)`` → STB's order ``(..., 21, D)``, row 0 = palm centre."""
-    _check_joints(joints, NUM_JOINTS, "canonical_to_stb")
+    check_joints(joints, "canonical_to_stb")
     out = _take(joints, np.argsort(STB_FROM_CANONICAL))
     out[..., 0, :] = palm_centre(joints)
     return out
@@ -167,13 +184,13 @@ def canonical_to_stb(joints: Array) -> Array:
 # --- FreiHAND: the canonical order itself.
 def freihand_to_canonical(joints: Array) -> Array:
     """FreiHAND ``(..., 21, D)`` → canonical (the same order; returns a copy)."""
-    _check_joints(joints, NUM_JOINTS, "freihand_to_canonical")
+    check_joints(joints, "freihand_to_canonical")
     return _take(joints, np.arange(NUM_JOINTS))
 
 
 def canonical_to_freihand(joints: Array) -> Array:
     """Canonical ``(..., 21, D)`` → FreiHAND (the same order; returns a copy)."""
-    _check_joints(joints, NUM_JOINTS, "canonical_to_freihand")
+    check_joints(joints, "canonical_to_freihand")
     return _take(joints, np.arange(NUM_JOINTS))
 
 
@@ -185,12 +202,12 @@ MPD_FROM_CANONICAL = np.arange(1, 22, dtype=np.int64)
 
 def mpd_to_canonical(rows: Array) -> Array:
     """MPD's 22 Leap rows ``(..., 22, D)`` (palm, wrist, fingers base → tip) → canonical ``(..., 21, D)``."""
-    _check_joints(rows, 22, "mpd_to_canonical")
+    check_joints(rows, "mpd_to_canonical", n=22)
     return _take(rows, MPD_FROM_CANONICAL)
 
 
 def canonical_to_mpd(joints: Array) -> Array:
     """Canonical ``(..., 21, D)`` → MPD's 22 rows, row 0 = palm centre ½(wrist + middle MCP)."""
-    _check_joints(joints, NUM_JOINTS, "canonical_to_mpd")
+    check_joints(joints, "canonical_to_mpd")
     palm = palm_centre(joints)[..., None, :]
     return _concat([palm, _take(joints, np.arange(NUM_JOINTS))], axis=-2)

@@ -6,6 +6,7 @@ from PIL import Image
 
 from awhourglass.eval import plots
 from awhourglass.eval.results import evaluate_arrays
+from awhourglass.skeleton import FINGER_COLOURS
 
 
 def _png(path):
@@ -82,7 +83,7 @@ def test_skeleton_3d(tmp_path):
     path = plots.plot_skeleton_3d({"gt": xyz, "pred": xyz + 0.005}, tmp_path / "s3d.png")
     img = _png(path)
     _not_blank(img)
-    thumb = np.array(to_rgb(plots.FINGER_COLOURS["thumb"]))
+    thumb = np.array(to_rgb(FINGER_COLOURS["thumb"]))
     assert (np.abs(img - thumb).sum(-1) < 0.1).sum() > 20  # the thumb's colour is drawn
     with pytest.raises(ValueError, match=r"\(21, 3\)"):
         plots.plot_skeleton_3d(xyz[:20], tmp_path / "x.png")
@@ -101,8 +102,8 @@ def test_skeleton_2d_lands_on_the_right_pixels(tmp_path):
     path = plots.plot_skeleton_2d(np.zeros((64, 64, 3), np.uint8), uv, tmp_path / "s2d.png", vis=vis, scale=s)
     img = _png(path)
     assert img.shape == (64 * s, 64 * s, 3)
-    thumb = np.array(to_rgb(plots.FINGER_COLOURS["thumb"]))
-    index = np.array(to_rgb(plots.FINGER_COLOURS["index"]))
+    thumb = np.array(to_rgb(FINGER_COLOURS["thumb"]))
+    index = np.array(to_rgb(FINGER_COLOURS["index"]))
     row = int((10 + 0.5) * s)
     assert np.abs(img[row, int((28 + 0.5) * s)] - thumb).sum() < 0.15
     col = int((40 + 0.5) * s)

@@ -16,14 +16,7 @@ from awhourglass.data.config import DatasetConfig
 from awhourglass.data.io import DataError
 from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import Sample
-from awhourglass.skeleton import BONES
-
-# one colour per finger (thumb, index, middle, ring, little); the wrist white
-FINGER_COLOURS = ((255, 80, 80), (255, 200, 40), (80, 220, 80), (60, 160, 255), (200, 90, 255))
-
-
-def joint_colour(j: int) -> tuple[int, int, int]:
-    return (255, 255, 255) if j == 0 else FINGER_COLOURS[(j - 1) // 4]
+from awhourglass.skeleton import BONES, joint_colour
 
 
 @dataclass

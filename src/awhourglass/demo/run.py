@@ -40,6 +40,7 @@ from awhourglass.eval.report import LOSES, render_markdown, report_document
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
 from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.skeleton import palm_centre
 from awhourglass.synth.generate import generate_batch
 from awhourglass.train.config import TrainConfig
 from awhourglass.train.run import fit
@@ -226,8 +227,8 @@ def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], o
                                                 gt_uv_px=o.gt_uv_px[i]),
                          f"{METHOD_LABELS[m]}, target test sample {i}: predicted 2D skeleton over the input crop, "
                          "with the ground truth for comparison."))
-            rp, rg = 0.5 * (xyz[i, 0] + xyz[i, 9]), 0.5 * (o.gt_xyz_m[i, 0] + o.gt_xyz_m[i, 9])
-            figs.append((plots.plot_skeleton_3d({"prediction": xyz[i] - rp, "ground truth": o.gt_xyz_m[i] - rg},
+            pred, gt = xyz[i] - palm_centre(xyz[i]), o.gt_xyz_m[i] - palm_centre(o.gt_xyz_m[i])
+            figs.append((plots.plot_skeleton_3d({"prediction": pred, "ground truth": gt},
                                                 out / f"qualitative_{m}_{i}_3d.png",
                                                 title=f"{METHOD_LABELS[m]}, test sample {i}"),
                          f"{METHOD_LABELS[m]}, target test sample {i}: predicted and ground-truth 3D skeletons, "

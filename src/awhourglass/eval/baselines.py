@@ -27,14 +27,14 @@ from awhourglass.skeleton import DEFAULT_SCALE_BONE
 
 def mean_relative_pose(xyz_m: object, bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> np.ndarray:
     """Plain mean ``(21, 3)`` of ``(xyz − palm) / |bone|`` over training hands ``xyz_m (N, 21, 3)`` [m]."""
-    x = metrics.check_joints(xyz_m, "xyz_m", 3)
+    x = metrics.as_joints(xyz_m, "xyz_m", 3)
     root, length = geometry.root_and_scale(x, bone, validate=False)
     return ((x - root[:, None]) / length[:, None, None]).mean(0)
 
 
 def mean_crop_uv(uv_px: object) -> np.ndarray:
     """Plain mean ``(21, 2)`` of the training crops' 2D joints ``uv_px (N, 21, 2)`` [crop px]."""
-    return metrics.check_joints(uv_px, "uv_px", 2).mean(0)
+    return metrics.as_joints(uv_px, "uv_px", 2).mean(0)
 
 
 def _unit_shape(x: np.ndarray) -> np.ndarray:
@@ -48,7 +48,7 @@ def procrustes_mean_shape(xyz_m: object, iterations: int = 20, tol: float = 1e-1
     Alternates aligning every hand to the current mean by a similarity (proper rotation) and re-averaging;
     the result minimises the sum of squared distances of the aligned hands to it (up to its own similarity).
     """
-    x = _unit_shape(metrics.check_joints(xyz_m, "xyz_m", 3))
+    x = _unit_shape(metrics.as_joints(xyz_m, "xyz_m", 3))
     mean = x[0]
     for _ in range(iterations):
         aligned = np.empty_like(x)
@@ -79,7 +79,7 @@ def score_constant(constant: dict[str, np.ndarray], gt_xyz_m: object, gt_uv_px: 
     Palm-relative EPE and AUCs: ``relative`` scaled by each test hand's ground-truth bone length (the
     protocol's known scale); 2D error: ``uv_px``; PA-EPE: ``shape`` aligned to each test hand.
     """
-    gt = metrics.check_joints(gt_xyz_m, "gt_xyz_m", 3)
+    gt = metrics.as_joints(gt_xyz_m, "gt_xyz_m", 3)
     n = gt.shape[0]
     root, length = geometry.root_and_scale(gt, bone, validate=False)
     pred = constant["relative"][None] * length[:, None, None] + root[:, None]

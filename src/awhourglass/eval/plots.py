@@ -20,22 +20,9 @@ from matplotlib.figure import Figure
 from awhourglass import metrics
 from awhourglass.atomic import atomic_open
 from awhourglass.eval.results import EvalResult
-from awhourglass.skeleton import BONES, FINGERS, JOINT_NAMES, NUM_JOINTS
+from awhourglass.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, joint_colour
 
-# One colour per finger (thumb … little); the wrist is drawn in black.
-FINGER_COLOURS: dict[str, str] = {
-    "thumb": "#d62728",
-    "index": "#ff7f0e",
-    "middle": "#2ca02c",
-    "ring": "#1f77b4",
-    "little": "#9467bd",
-}
 SOURCE_COLOUR, TARGET_COLOUR = "red", "blue"  # paper Fig. 6: red = source (synthetic), blue = target (real)
-
-
-def joint_colour(j: int) -> str:
-    """Colour of joint ``j``: its finger's colour, black for the wrist."""
-    return "black" if j == 0 else FINGER_COLOURS[FINGERS[(j - 1) // 4]]
 
 
 def _figure(figsize: tuple[float, float], dpi: int) -> Figure:

@@ -169,11 +169,11 @@ def _write_pose_file(
     vis: object | None,
     meta: Mapping[str, Any] | None,
 ) -> Path:
-    xyz = metrics.check_joints(xyz_m, "xyz_m", 3)
+    xyz = metrics.as_joints(xyz_m, "xyz_m", 3)
     n = xyz.shape[0]
     if len(ids) != n:
         raise ValueError(f"ids: {len(ids)} ids for {n} samples")
-    uv = metrics.check_joints(uv_px, "uv_px", 2) if uv_px is not None else None
+    uv = metrics.as_joints(uv_px, "uv_px", 2) if uv_px is not None else None
     if uv is not None and uv.shape[0] != n:
         raise ValueError(f"uv_px: {uv.shape[0]} samples, xyz_m has {n}")
     v = metrics.check_vis(vis, n) if vis is not None else None
@@ -201,7 +201,7 @@ def write_predictions(
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write predictions ``xyz_m (N, 21, 3)`` [m] (stored as mm) with their ids, atomically."""
-    if not np.isfinite(metrics.check_joints(xyz_m, "xyz_m", 3)).all():
+    if not np.isfinite(metrics.as_joints(xyz_m, "xyz_m", 3)).all():
         raise ValueError("xyz_m: predictions must be finite (every joint of every sample)")
     return _write_pose_file(path, PRED_FORMAT, ids, xyz_m, uv_px, None, meta)
 

@@ -33,8 +33,8 @@ def lift_with_gt_scale_and_root(
             depth are used (wrist and middle MCP must be finite).
         bone, C: the scale bone and its normalized length used by the model's encoding.
     """
-    uv = metrics.check_joints(pred_uv_px, "pred_uv_px", 2)
-    gt = metrics.check_joints(gt_xyz_m, "gt_xyz_m", 3)
+    uv = metrics.as_joints(pred_uv_px, "pred_uv_px", 2)
+    gt = metrics.as_joints(gt_xyz_m, "gt_xyz_m", 3)
     z = metrics.as_numpy(pred_z_norm, "pred_z_norm")
     k = metrics.as_numpy(K, "K")
     n = uv.shape[0]

@@ -120,8 +120,8 @@ def evaluate_arrays(
     """
     if align not in ALIGNS:
         raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
-    pred = metrics.check_joints(pred_xyz_m, "pred_xyz_m", 3)
-    gt = metrics.check_joints(gt_xyz_m, "gt_xyz_m", 3)
+    pred = metrics.as_joints(pred_xyz_m, "pred_xyz_m", 3)
+    gt = metrics.as_joints(gt_xyz_m, "gt_xyz_m", 3)
     v = metrics.check_vis(vis, pred.shape[0])
     pa_mean = None
     if (v.sum(1) >= 3).all():  # a similarity needs 3 points per hand

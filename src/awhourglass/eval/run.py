@@ -14,11 +14,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from awhourglass.data.config import DatasetConfig
 from awhourglass.data.sample import Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.eval import plots
@@ -26,8 +28,9 @@ from awhourglass.eval.predictions import score_prediction_file, write_ground_tru
 from awhourglass.eval.protocol import evaluate_25d, lift_with_gt_scale_and_root
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.models.hourglass import AWHourglassNet
+from awhourglass.skeleton import DEFAULT_SCALE_BONE, palm_centre
 
-FORMATS = ("rhd", "stb", "freihand", "mpd")
+FORMATS = get_args(get_type_hints(DatasetConfig)["format"])  # the readers' formats, from their config
 
 
 @dataclass
@@ -140,7 +143,7 @@ def _check_3d(outputs: ModelOutputs) -> None:
 def score_outputs(outputs: ModelOutputs, model_cfg=None) -> EvalResult:
     """The paper's protocol on :class:`ModelOutputs` (GT scale + root depth; palm-relative; 2D in crop pixels)."""
     _check_3d(outputs)
-    bone = model_cfg.scale_bone if model_cfg is not None else (0, 9)
+    bone = model_cfg.scale_bone if model_cfg is not None else DEFAULT_SCALE_BONE
     return evaluate_25d(outputs.uv_px, outputs.z_norm, outputs.K, outputs.gt_xyz_m, outputs.vis,
                         gt_uv_px=outputs.gt_uv_px, bone=tuple(bone))
 
@@ -148,7 +151,7 @@ def score_outputs(outputs: ModelOutputs, model_cfg=None) -> EvalResult:
 def lifted_xyz(outputs: ModelOutputs, model_cfg=None) -> np.ndarray:
     """Predicted camera-space joints ``(N, 21, 3)`` [m] lifted with GT scale + root depth (what is scored)."""
     _check_3d(outputs)
-    bone = model_cfg.scale_bone if model_cfg is not None else (0, 9)
+    bone = model_cfg.scale_bone if model_cfg is not None else DEFAULT_SCALE_BONE
     return lift_with_gt_scale_and_root(outputs.uv_px, outputs.z_norm, outputs.K, outputs.gt_xyz_m, tuple(bone))
 
 
@@ -188,10 +191,9 @@ def qualitative_figures(out: Path, outputs: ModelOutputs, xyz_m: np.ndarray, cou
                                             uv_px=outputs.uv_px[i]))
         figs.append(plots.plot_skeleton_2d(img, outputs.uv_px[i], out / f"{prefix}skeleton2d_{i}.png",
                                            vis=outputs.vis[i], gt_uv_px=outputs.gt_uv_px[i]))
-        root_p = 0.5 * (xyz_m[i, 0] + xyz_m[i, 9])
-        root_g = 0.5 * (outputs.gt_xyz_m[i, 0] + outputs.gt_xyz_m[i, 9])
-        figs.append(plots.plot_skeleton_3d({"prediction": xyz_m[i] - root_p, "ground truth":
-                                            outputs.gt_xyz_m[i] - root_g}, out / f"{prefix}skeleton3d_{i}.png"))
+        figs.append(plots.plot_skeleton_3d({"prediction": xyz_m[i] - palm_centre(xyz_m[i]), "ground truth":
+                                            outputs.gt_xyz_m[i] - palm_centre(outputs.gt_xyz_m[i])},
+                                           out / f"{prefix}skeleton3d_{i}.png"))
     return figs
 
 
