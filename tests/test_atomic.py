@@ -53,3 +53,18 @@ def test_before_replace_runs_after_data_is_complete(tmp_path):
 def test_bad_mode():
     with pytest.raises(ValueError, match="mode"), atomic.atomic_open("x", "a"):
         pass
+
+
+def test_atomic_path_replaces_on_success_and_keeps_the_old_file_on_failure(tmp_path):
+    from awhourglass.atomic import atomic_path
+
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target, suffix=".onnx") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer died")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from awhourglass.atomic import atomic_path
 from awhourglass.errors import AwhError
 
 if TYPE_CHECKING:
@@ -113,9 +112,7 @@ def export_onnx(
             raise ValueError(f"outputs {unknown or names} not among the model's outputs {available}")
         wrapper = _TupleOutputs(model, [available.index(n) for n in names]).eval()
         dynamic = {"image": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None
-        fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".onnx") as tmp:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 program = torch.onnx.export(
@@ -128,11 +125,7 @@ def export_onnx(
                     opset_version=opset,
                     verbose=False,
                 )
-            program.save(tmp, external_data=False)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            program.save(str(tmp), external_data=False)
     finally:
         model.train(was_training)
     return names

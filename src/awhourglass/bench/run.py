@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any, Literal
 
 import torch
 
+from awhourglass.atomic import atomic_write_text
 from awhourglass.bench.flops import count_flops
 from awhourglass.bench.mediapipe_ref import MediaPipeLandmark, MediaPipeLatency
 from awhourglass.bench.model_speed import SpeedResult, image_layout, inference_call
@@ -294,16 +294,7 @@ def report_to_dict(report: BenchReport) -> dict[str, Any]:
 
 def write_json(report: BenchReport, path: str | Path) -> None:
     """Write the report as JSON atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(report_to_dict(report), f, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(path, json.dumps(report_to_dict(report), indent=2))
 
 
 def _fmt_rate(flops_per_s: float) -> str:

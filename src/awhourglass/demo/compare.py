@@ -35,7 +35,7 @@ from awhourglass.demo.pretrained import (
     stream_parts_factory,
     stream_train_config,
 )
-from awhourglass.eval import alignment
+from awhourglass.eval import alignment, plots
 from awhourglass.eval.baselines import fit_constant, score_constant
 from awhourglass.eval.protocol import evaluate_25d
 from awhourglass.eval.report import render_markdown, report_document
@@ -279,18 +279,13 @@ def _summary(doc: dict[str, Any]) -> str:
 
 
 def _figure(width_in: float, panels: int):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, 3.3), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = plots.new_figure((width_in, 3.3))
     return fig, [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
 
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return plots.save_figure(fig, path)
 
 
 def _figures(out: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> list[tuple[Path, str]]:

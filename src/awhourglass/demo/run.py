@@ -268,11 +268,7 @@ def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutpu
 
 
 def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, path: Path, label: str) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 3.2), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = plots.new_figure((5, 3.2))
     ax = fig.add_subplot(1, 1, 1)
     bins = np.linspace(0, 1, 41)
     ax.hist(hand, bins=bins, alpha=0.6, label="target test crops (hands)")
@@ -283,8 +279,7 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
     ax.set_title(f"hand_detected, {label}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return plots.save_figure(fig, path)
 
 
 def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], figures: list[tuple[Path, str]],

@@ -25,13 +25,15 @@ from awhourglass.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, joint_colour
 SOURCE_COLOUR, TARGET_COLOUR = "red", "blue"  # paper Fig. 6: red = source (synthetic), blue = target (real)
 
 
-def _figure(figsize: tuple[float, float], dpi: int) -> Figure:
+def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
+    """A matplotlib figure on its own Agg canvas (no pyplot state)."""
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: str | os.PathLike, **kwargs) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, **kwargs) -> Path:
+    """Write ``fig`` as a PNG atomically (a reader never sees half a figure); returns ``path``."""
     path = Path(path)
     with atomic_open(path, "wb", fsync=False) as fh:
         fig.savefig(fh, format="png", **kwargs)
@@ -79,7 +81,7 @@ def plot_pck_curves(
     if not curves:
         raise ValueError("plot_pck_curves: no curves given")
     lo, hi = auc_range_mm
-    fig = _figure((6, 4.5), 100)
+    fig = new_figure((6, 4.5), 100)
     ax = fig.subplots()
     for label, c in curves.items():
         if isinstance(c, EvalResult):
@@ -103,7 +105,7 @@ def plot_pck_curves(
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path, bbox_inches="tight")
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 # --- t-SNE -------------------------------------------------------------------------------------------
@@ -158,7 +160,7 @@ def plot_tsne(
 ) -> Path:
     """Scatter the t-SNE of source (red) and target (blue) features (:func:`tsne_embed`)."""
     emb, d = tsne_embed(features, domains, max_points=max_points, seed=seed)
-    fig = _figure((5, 5), 100)
+    fig = new_figure((5, 5), 100)
     ax = fig.subplots()
     for dom, colour, name in ((0, SOURCE_COLOUR, "source (synthetic)"), (1, TARGET_COLOUR, "target (real)")):
         sel = d == dom
@@ -167,7 +169,7 @@ def plot_tsne(
     ax.set_yticks([])
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8, markerscale=3)
-    return _save(fig, path, bbox_inches="tight")
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 # --- heatmaps ----------------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ def plot_heatmap_grid(
     extent = (-0.5, W - 0.5, H - 0.5, -0.5)  # the heatmap covers exactly the image's area
     cols = 6
     rows = int(np.ceil((NUM_JOINTS + 1) / cols))
-    fig = _figure((2 * cols, 2 * rows), 80)
+    fig = new_figure((2 * cols, 2 * rows), 80)
     axes = fig.subplots(rows, cols)
     axes = axes.ravel()
     axes[0].imshow(img)
@@ -221,7 +223,7 @@ def plot_heatmap_grid(
     for ax in axes:
         ax.set_axis_off()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --- skeletons ---------------------------------------------------------------------------------------
@@ -250,7 +252,7 @@ def plot_skeleton_3d(
     items = dict(skeletons) if isinstance(skeletons, Mapping) else {"hand": skeletons}
     if not items:
         raise ValueError("plot_skeleton_3d: no skeleton given")
-    fig = _figure((5, 5), 100)
+    fig = new_figure((5, 5), 100)
     ax = fig.add_subplot(111, projection="3d")
     styles = ["-", "--", ":", "-."]
     all_pts = []
@@ -275,7 +277,7 @@ def plot_skeleton_3d(
     ax.set_title(title, pad=20)
     if len(items) > 1:
         ax.legend(loc="upper right", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_skeleton_2d(
@@ -300,7 +302,7 @@ def plot_skeleton_2d(
     if not np.isfinite(uv[v]).all():
         raise ValueError("uv_px: non-finite values at visible joints")
     dpi = 100
-    fig = _figure((W * scale / dpi, H * scale / dpi), dpi)
+    fig = new_figure((W * scale / dpi, H * scale / dpi), dpi)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.imshow(img, interpolation="nearest")
     if gt_uv_px is not None:
@@ -316,7 +318,7 @@ def plot_skeleton_2d(
     ax.set_xlim(-0.5, W - 0.5)
     ax.set_ylim(H - 0.5, -0.5)
     ax.set_axis_off()
-    return _save(fig, path, dpi=dpi)
+    return save_figure(fig, path, dpi=dpi)
 def draw_overlay(rgb: np.ndarray, uv_px: np.ndarray, box: tuple[float, float, float, float], label: str,
                  path: str | os.PathLike, max_side: int = 1024) -> Path:
     """PNG of ``rgb (H, W, 3)`` uint8 (downscaled to ``max_side``, small ones magnified) with the skeleton

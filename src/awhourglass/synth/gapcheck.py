@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from awhourglass.atomic import atomic_write_text
 from awhourglass.synth.generate import DEFAULT_GAP, LEFT, generate_batch
 
 
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(text)
     if a.out is not None:
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n")
+        atomic_write_text(a.out, text + "\n")
     return result
 
 

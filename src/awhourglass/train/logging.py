@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from awhourglass.atomic import atomic_open
+
 
 def _open_tensorboard(log_dir: Path) -> Any:
     try:
@@ -51,12 +53,10 @@ class MetricLogger:
             return
         header, body = rows[0], rows[1:]
         kept = [r for r in body if r and int(r[0]) <= keep_through_step]
-        tmp = path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_open(path, "w") as f:
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(kept)
-        tmp.replace(path)
 
     def log(self, phase: str, step: int, values: dict[str, float], lr: float | None = None) -> None:
         """One row: ``step`` counts completed steps of ``phase`` (1-based)."""

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from awhourglass.atomic import atomic_write_text
 from awhourglass.checkpoint import CheckpointError, atomic_save, load_checkpoint, slim
 from awhourglass.config import dump_yaml, to_dict
 from awhourglass.errors import AwhError
@@ -150,7 +151,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
         broadcast_parameters(parts.modules(), dist)
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+            atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
         seed_everything(derive_seed(cfg.seed, 1 + dist.rank))  # per-rank streams for dropout, GP, ...
     else:
         rngs = ckpt["rng"]
