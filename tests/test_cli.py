@@ -39,3 +39,21 @@ def test_importing_the_cli_leaves_openmp_waiting_alone():
     code = "import os, awhourglass.cli; print(os.environ.get('OMP_WAIT_POLICY'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"
+
+
+def test_a_bug_is_not_hidden_as_a_user_error(monkeypatch, capsys):
+    from awhourglass import cli
+    from awhourglass.config import ConfigError
+
+    def buggy(args):
+        raise ValueError("an internal shape mismatch")
+
+    def user(args):
+        raise ConfigError("--n must be a positive number of images, got 0")
+
+    monkeypatch.setattr(cli.synth, "run", buggy)
+    with pytest.raises(ValueError, match="internal shape mismatch"):
+        main(["synth", "--domain", "source", "--n", "1", "--out", "x"])
+    monkeypatch.setattr(cli.synth, "run", user)
+    assert main(["synth", "--domain", "source", "--n", "1", "--out", "x"]) == 2
+    assert capsys.readouterr().err == "awh synth: error: --n must be a positive number of images, got 0\n"

@@ -18,11 +18,13 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from awhourglass.errors import AwhError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config that does not match its dataclass."""
+class ConfigError(AwhError, ValueError):
+    """A config that does not match its dataclass, or a setting out of its range (a user error)."""
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:

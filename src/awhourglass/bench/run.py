@@ -24,6 +24,7 @@ from awhourglass.bench.peak import MatmulPeak, measure_matmul_peak
 from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline
 from awhourglass.bench.timing import Clock, Timing, time_fn
 from awhourglass.bench.workloads import Workloads, build_workloads, supervised_update
+from awhourglass.config import ConfigError
 from awhourglass.models import AWHourglassNet, FusedHourglass
 
 
@@ -65,20 +66,20 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         if self.size not in (64, 128, 256):
-            raise ValueError(f"size must be 64, 128 or 256, got {self.size}")
+            raise ConfigError(f"size must be 64, 128 or 256, got {self.size}")
         if self.batch < 2:
-            raise ValueError(
+            raise ConfigError(
                 f"batch must be >= 2 (the adaptation step needs a source and a target half), got {self.batch}"
             )
         for name in ("repeats", "peak_n", "pipeline_images"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.threads < 0 or self.warmup < 0:
-            raise ValueError("threads and warmup must be >= 0")
+            raise ConfigError("threads and warmup must be >= 0")
         if self.clock not in ("wall", "cpu"):
-            raise ValueError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
+            raise ConfigError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
         if self.clock == "cpu" and self.threads > 1:
-            raise ValueError("clock 'cpu' measures one thread: use threads 0 or 1")
+            raise ConfigError("clock 'cpu' measures one thread: use threads 0 or 1")
 
 
 @dataclass

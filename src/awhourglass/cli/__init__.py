@@ -14,6 +14,11 @@ from awhourglass import __version__
 from awhourglass.cli import bench, benchmark, data, demo, evaluate, export, predict, synth, train
 from awhourglass.errors import AwhError
 
+# A user's error is an AwhError (bad file, flag, config or value; ConfigError, DataError, CheckpointError, ...) or a
+# file the user named that cannot be opened. Anything else (a ValueError from inside the library, ...) is a bug and
+# shows as a traceback, so it is reported rather than hidden.
+USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
 _COMMANDS = {
     "demo": (demo, "run the paper's experiment on the embedded benchmark and write a report"),
     "synth": (synth, "generate procedural hand images in the RHD (source) or STB (target) format"),
@@ -54,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"awh {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (AwhError, ValueError, OSError) as exc:
+    except (AwhError, *USER_OS_ERRORS) as exc:
         print(f"awh {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

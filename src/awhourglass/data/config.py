@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from awhourglass.config import ConfigError
+
 
 @dataclass
 class AugmentConfig:
@@ -83,11 +85,11 @@ class DatasetConfig:
 
     def __post_init__(self) -> None:
         if self.input_size <= 0:
-            raise ValueError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
+            raise ConfigError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
         if self.crop_scale <= 0:
-            raise ValueError(f"DatasetConfig.crop_scale must be positive, got {self.crop_scale}")
+            raise ConfigError(f"DatasetConfig.crop_scale must be positive, got {self.crop_scale}")
         if self.augment.flip_prob > 0 and self.mirror_left:
-            raise ValueError(
+            raise ConfigError(
                 "DatasetConfig: augment.flip_prob > 0 needs mirror_left: false (a flip shows a right-handed "
                 "model a left hand; with mirror_left the model is right-handed only)"
             )

@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from awhourglass.config import ConfigError
 from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
 
@@ -71,11 +72,12 @@ class BenchmarkConfig:
         known = ("joint", "wh", "dann", "awh", "fss", "oracle")
         bad = [m for m in self.methods if m not in known]
         if bad:
-            raise ValueError(f"benchmark methods {bad} unknown; choose from {', '.join(known)}")
+            raise ConfigError(f"benchmark methods {bad} unknown; choose from {', '.join(known)}")
         if self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+            raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
         if self.eval_every < 1 or self.adapt_steps < self.eval_every:
-            raise ValueError(f"benchmark: need 1 <= eval_every ({self.eval_every}) <= adapt_steps ({self.adapt_steps})")
+            raise ConfigError(f"benchmark: need 1 <= eval_every ({self.eval_every}) <= adapt_steps "
+                              f"({self.adapt_steps})")
 
     def pretrain_command(self) -> str:
         return "awh benchmark --stage pretrain --ship"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from awhourglass.config import ConfigError
 from awhourglass.demo.benchmark import default_model
 from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
@@ -73,16 +74,16 @@ class DemoConfig:
     def __post_init__(self) -> None:
         bad = [m for m in self.methods if m not in ADAPT_METHODS]
         if bad:
-            raise ValueError(f"demo methods {bad} unknown; choose from {', '.join(ADAPT_METHODS)}")
+            raise ConfigError(f"demo methods {bad} unknown; choose from {', '.join(ADAPT_METHODS)}")
         if self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+            raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
         if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
         for name in ("n_constant", "n_source_test", "n_target_test", "batch_size"):
             if getattr(self, name) < 2:
-                raise ValueError(f"demo {name} must be >= 2, got {getattr(self, name)}")
+                raise ConfigError(f"demo {name} must be >= 2, got {getattr(self, name)}")
         if self.adapt_steps < 1:
-            raise ValueError("demo adapt_steps must be >= 1")
+            raise ConfigError("demo adapt_steps must be >= 1")
 
 
 def full_config(**overrides) -> DemoConfig:

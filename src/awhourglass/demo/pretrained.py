@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from awhourglass.atomic import atomic_write_text
+from awhourglass.config import ConfigError
 from awhourglass.data.config import DatasetConfig
 from awhourglass.demo.stream import GeneratedStream
 from awhourglass.errors import AwhError
@@ -136,7 +137,7 @@ class PretrainSchedule:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError(f"pretraining needs steps >= 1, batch_size >= 1 and lr > 0, got {self}")
+            raise ConfigError(f"pretraining needs steps >= 1, batch_size >= 1 and lr > 0, got {self}")
 
 
 def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainSchedule, *, seed: int,

@@ -30,8 +30,13 @@ import numpy as np
 
 from awhourglass import metrics
 from awhourglass.atomic import atomic_write_text
+from awhourglass.errors import AwhError
 from awhourglass.eval.results import Align, EvalResult, evaluate_arrays
 from awhourglass.skeleton import NUM_JOINTS
+
+
+class PoseFileError(AwhError, ValueError):
+    """A predictions / ground-truth JSON that does not follow its documented format (docs/evaluation.md)."""
 
 PRED_FORMAT = "awhourglass-predictions/1"
 GT_FORMAT = "awhourglass-groundtruth/1"
@@ -60,20 +65,20 @@ def _rows(value: Any, dim: int, where: str, allow_null: bool) -> np.ndarray:
     """A JSON ``21 × dim`` list → float array; ``null`` entries → NaN when ``allow_null``."""
     if not isinstance(value, list) or len(value) != NUM_JOINTS:
         n = len(value) if isinstance(value, list) else type(value).__name__
-        raise ValueError(f"{where}: expected {NUM_JOINTS} joints, got {n}")
+        raise PoseFileError(f"{where}: expected {NUM_JOINTS} joints, got {n}")
     out = np.full((NUM_JOINTS, dim), np.nan)
     for j, row in enumerate(value):
         if row is None and allow_null:
             continue
         if not isinstance(row, list) or len(row) != dim:
-            raise ValueError(f"{where}: joint {j} must be a list of {dim} numbers, got {row!r}")
+            raise PoseFileError(f"{where}: joint {j} must be a list of {dim} numbers, got {row!r}")
         for c, x in enumerate(row):
             if isinstance(x, bool) or not isinstance(x, (int, float)):
-                raise ValueError(f"{where}: joint {j} coordinate {c} is not a number: {x!r}")
+                raise PoseFileError(f"{where}: joint {j} coordinate {c} is not a number: {x!r}")
             out[j, c] = float(x)
     if not allow_null and not np.isfinite(out).all():
         j = int(np.argwhere(~np.isfinite(out))[0, 0])
-        raise ValueError(f"{where}: non-finite value at joint {j}")
+        raise PoseFileError(f"{where}: non-finite value at joint {j}")
     return out
 
 
@@ -81,67 +86,67 @@ def _load_json(path: str | os.PathLike) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ValueError(f"{path}: file not found") from exc
+        raise PoseFileError(f"{path}: file not found") from exc
     try:
         # NaN/Infinity literals are not JSON; reject them instead of letting them through as floats.
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        raise PoseFileError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not allowed (use null for a masked ground-truth joint)")
+    raise PoseFileError(f"non-finite number {name} is not allowed (use null for a masked ground-truth joint)")
 
 
 def parse_pose_file(data: Any, expected_format: str, source: str = "<data>") -> list[PoseRecord]:
     """Validate a parsed predictions / ground-truth document and return its records in file order."""
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: expected a JSON object at top level, got {type(data).__name__}")
+        raise PoseFileError(f"{source}: expected a JSON object at top level, got {type(data).__name__}")
     fmt = data.get("format")
     if fmt != expected_format:
-        raise ValueError(f"{source}: format must be {expected_format!r}, got {fmt!r}")
+        raise PoseFileError(f"{source}: format must be {expected_format!r}, got {fmt!r}")
     if data.get("joint_order") != JOINT_ORDER:
-        raise ValueError(f"{source}: joint_order must be {JOINT_ORDER!r}, got {data.get('joint_order')!r}")
+        raise PoseFileError(f"{source}: joint_order must be {JOINT_ORDER!r}, got {data.get('joint_order')!r}")
     if data.get("units") != UNITS:
-        raise ValueError(f"{source}: units must be {UNITS!r}, got {data.get('units')!r}")
+        raise PoseFileError(f"{source}: units must be {UNITS!r}, got {data.get('units')!r}")
     unknown = set(data) - {"format", "joint_order", "units", "samples", "meta"}
     if unknown:
-        raise ValueError(f"{source}: unknown top-level keys {sorted(unknown)}")
+        raise PoseFileError(f"{source}: unknown top-level keys {sorted(unknown)}")
     samples = data.get("samples")
     if not isinstance(samples, list) or not samples:
-        raise ValueError(f"{source}: 'samples' must be a non-empty list")
+        raise PoseFileError(f"{source}: 'samples' must be a non-empty list")
     is_gt = expected_format == GT_FORMAT
     allowed = {"id", "xyz_mm", "uv_px"} | ({"vis"} if is_gt else set())
     records, seen = [], set()
     for i, s in enumerate(samples):
         where = f"{source}: samples[{i}]"
         if not isinstance(s, dict):
-            raise ValueError(f"{where}: expected an object")
+            raise PoseFileError(f"{where}: expected an object")
         extra = set(s) - allowed
         if extra:
-            raise ValueError(f"{where}: unknown keys {sorted(extra)}")
+            raise PoseFileError(f"{where}: unknown keys {sorted(extra)}")
         sid = s.get("id")
         if not isinstance(sid, str) or not sid:
-            raise ValueError(f"{where}: 'id' must be a non-empty string")
+            raise PoseFileError(f"{where}: 'id' must be a non-empty string")
         if sid in seen:
-            raise ValueError(f"{where}: duplicate id {sid!r}")
+            raise PoseFileError(f"{where}: duplicate id {sid!r}")
         seen.add(sid)
         where = f"{source}: sample {sid!r}"
         if "xyz_mm" not in s:
-            raise ValueError(f"{where}: missing 'xyz_mm'")
+            raise PoseFileError(f"{where}: missing 'xyz_mm'")
         xyz_m = _rows(s["xyz_mm"], 3, f"{where} xyz_mm", allow_null=is_gt) / 1000.0
         uv = _rows(s["uv_px"], 2, f"{where} uv_px", allow_null=is_gt) if "uv_px" in s else None
         vis = np.ones(NUM_JOINTS, dtype=bool)
         if is_gt and "vis" in s:
             v = s["vis"]
             if not isinstance(v, list) or len(v) != NUM_JOINTS or any(x not in (0, 1) for x in v):
-                raise ValueError(f"{where}: 'vis' must be a list of {NUM_JOINTS} values 0/1 (or bools)")
+                raise PoseFileError(f"{where}: 'vis' must be a list of {NUM_JOINTS} values 0/1 (or bools)")
             vis = np.array(v, dtype=bool)
         if is_gt:
             for name, arr in (("xyz_mm", xyz_m), ("uv_px", uv)):
                 if arr is not None and not np.isfinite(arr[vis]).all():
                     j = int(np.argwhere(~np.isfinite(arr).all(-1) & vis)[0, 0])
-                    raise ValueError(f"{where}: {name} is null/non-finite at visible joint {j}")
+                    raise PoseFileError(f"{where}: {name} is null/non-finite at visible joint {j}")
         records.append(PoseRecord(id=sid, xyz_m=xyz_m, vis=vis, uv_px=uv))
     return records
 
@@ -172,10 +177,10 @@ def _write_pose_file(
     xyz = metrics.as_joints(xyz_m, "xyz_m", 3)
     n = xyz.shape[0]
     if len(ids) != n:
-        raise ValueError(f"ids: {len(ids)} ids for {n} samples")
+        raise PoseFileError(f"ids: {len(ids)} ids for {n} samples")
     uv = metrics.as_joints(uv_px, "uv_px", 2) if uv_px is not None else None
     if uv is not None and uv.shape[0] != n:
-        raise ValueError(f"uv_px: {uv.shape[0]} samples, xyz_m has {n}")
+        raise PoseFileError(f"uv_px: {uv.shape[0]} samples, xyz_m has {n}")
     v = metrics.check_vis(vis, n) if vis is not None else None
     samples = []
     for i, sid in enumerate(ids):
@@ -202,7 +207,7 @@ def write_predictions(
 ) -> Path:
     """Write predictions ``xyz_m (N, 21, 3)`` [m] (stored as mm) with their ids, atomically."""
     if not np.isfinite(metrics.as_joints(xyz_m, "xyz_m", 3)).all():
-        raise ValueError("xyz_m: predictions must be finite (every joint of every sample)")
+        raise PoseFileError("xyz_m: predictions must be finite (every joint of every sample)")
     return _write_pose_file(path, PRED_FORMAT, ids, xyz_m, uv_px, None, meta)
 
 
@@ -222,10 +227,10 @@ def match_records(preds: Sequence[PoseRecord], gts: Sequence[PoseRecord]) -> lis
     """Pair predictions with ground truth by id, in ground-truth order; missing or extra ids are errors."""
     by_id = {p.id: p for p in preds}
     if len(by_id) != len(preds):
-        raise ValueError("predictions: duplicate ids")
+        raise PoseFileError("predictions: duplicate ids")
     gt_ids = [g.id for g in gts]
     if len(set(gt_ids)) != len(gt_ids):
-        raise ValueError("ground truth: duplicate ids")
+        raise PoseFileError("ground truth: duplicate ids")
     missing = [i for i in gt_ids if i not in by_id]
     extra = sorted(set(by_id) - set(gt_ids))
     if missing or extra:
@@ -234,7 +239,7 @@ def match_records(preds: Sequence[PoseRecord], gts: Sequence[PoseRecord]) -> lis
             parts.append(f"{len(missing)} ground-truth id(s) without a prediction, e.g. {missing[:3]}")
         if extra:
             parts.append(f"{len(extra)} predicted id(s) not in the ground truth, e.g. {extra[:3]}")
-        raise ValueError("predictions do not match the ground truth: " + "; ".join(parts))
+        raise PoseFileError("predictions do not match the ground truth: " + "; ".join(parts))
     return [(by_id[g.id], g) for g in gts]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from awhourglass.config import ConfigError
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
 
 MethodName = Literal["source_only", "oracle", "joint", "wh", "dann", "awh"]
@@ -53,21 +54,21 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.stem_stride not in (1, 2, 4):
-            raise ValueError(f"ModelConfig.stem_stride: expected 1, 2 or 4, got {self.stem_stride}")
+            raise ConfigError(f"ModelConfig.stem_stride: expected 1, 2 or 4, got {self.stem_stride}")
         if self.input_size <= 0 or self.input_size % self.stem_stride:
-            raise ValueError(f"ModelConfig.input_size {self.input_size} must be a positive multiple of stem_stride")
+            raise ConfigError(f"ModelConfig.input_size {self.input_size} must be a positive multiple of stem_stride")
         hm = self.input_size // self.stem_stride
         if self.depth < 1 or hm % (2**self.depth):
-            raise ValueError(
+            raise ConfigError(
                 f"ModelConfig.depth {self.depth}: heatmap size {hm} must be divisible by 2**depth = {2**self.depth}"
             )
         if self.num_stacks < 1 or self.width < 1 or self.depth_width < 1 or self.fssc_convs < 0:
-            raise ValueError("ModelConfig: num_stacks, width and depth_width must be >= 1, fssc_convs >= 0")
+            raise ConfigError("ModelConfig: num_stacks, width and depth_width must be >= 1, fssc_convs >= 0")
         size, ok = self.depth_out_size, self.depth_out_size >= 4
         while ok and size > 4:
             ok, size = size % 2 == 0, size // 2
         if not ok or size != 4 or self.input_size % self.depth_out_size:
-            raise ValueError(
+            raise ConfigError(
                 f"ModelConfig.depth_out_size {self.depth_out_size}: must be 4·2^k and divide "
                 f"input_size {self.input_size}"
             )
@@ -153,9 +154,9 @@ class MethodConfig:
     def __post_init__(self) -> None:
         bad = sorted(set(self.intermediate) - {"src_2d", "src_3d", "tgt_2d"})
         if bad:
-            raise ValueError(f"MethodConfig.intermediate: unknown term(s) {bad}; allowed src_2d, src_3d, tgt_2d")
+            raise ConfigError(f"MethodConfig.intermediate: unknown term(s) {bad}; allowed src_2d, src_3d, tgt_2d")
         if self.critic_steps < 1:
-            raise ValueError(f"MethodConfig.critic_steps must be >= 1, got {self.critic_steps}")
+            raise ConfigError(f"MethodConfig.critic_steps must be >= 1, got {self.critic_steps}")
 
     @property
     def uses_critic(self) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from awhourglass.config import ConfigError
 from awhourglass.errors import AwhError
 from awhourglass.synth import writers
 from awhourglass.synth.domains import DOMAINS, check_domain, domain_spec
@@ -46,16 +47,19 @@ class SynthConfig:
     gap: float = DEFAULT_GAP
 
     def __post_init__(self) -> None:
-        check_domain(self.domain)
+        try:
+            check_domain(self.domain)
+            domain_spec(self.domain, self.size)  # validates the size
+        except ValueError as exc:  # the library's argument check, here a user's setting
+            raise ConfigError(str(exc)) from None
         if not isinstance(self.n, int) or self.n < 1:
-            raise ValueError(f"--n must be a positive number of images, got {self.n!r}")
+            raise ConfigError(f"--n must be a positive number of images, got {self.n!r}")
         if self.split not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction!r}")
+            raise ConfigError(f"eval_fraction must be in (0, 1), got {self.eval_fraction!r}")
         if not 0.0 <= self.gap <= 1.0:
-            raise ValueError(f"gap must be in [0, 1], got {self.gap!r}")
-        domain_spec(self.domain, self.size)  # validates the size
+            raise ConfigError(f"gap must be in [0, 1], got {self.gap!r}")
 
     def split_sizes(self) -> dict[str, int]:
         """Images per split."""
