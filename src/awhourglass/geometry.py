@@ -235,6 +235,17 @@ def lift_root_relative(
     return xyz - root_and_scale(xyz, bone, validate=False)[0][..., None, :], ok
 
 
+def rodrigues(rvec) -> np.ndarray:
+    """Rotation matrix ``(3, 3)`` of a Rodrigues (axis × angle, radians) vector ``(3,)``."""
+    r = np.asarray(rvec, np.float64)
+    theta = float(np.linalg.norm(r))
+    if theta < 1e-12:
+        return np.eye(3)
+    k = r / theta
+    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
+
+
 # --- Affine image maps (crop, resize, rotation) that carry K along -------------------------------------------
 
 

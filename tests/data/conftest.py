@@ -15,7 +15,8 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from awhourglass.data.depth import encode_rhd_depth, encode_stb_depth
+from awhourglass.formats.rhd import encode_rhd_depth
+from awhourglass.formats.stb import encode_stb_depth
 from awhourglass.geometry import project
 from awhourglass.skeleton import canonical_to_mpd, canonical_to_rhd, canonical_to_stb, mirror_xyz
 

@@ -6,16 +6,14 @@ import torch
 from PIL import Image
 
 from awhourglass.data.depth import (
-    decode_rhd_depth,
-    decode_stb_depth,
     denormalize_depth_eq9,
-    encode_rhd_depth,
-    encode_stb_depth,
     hand_mask_from_depth,
     normalize_depth_eq9,
     register_depth,
 )
 from awhourglass.data.io import DataError, as_float_array, load_json, load_pickle_restricted, read_image
+from awhourglass.formats.rhd import decode_rhd_depth, encode_rhd_depth
+from awhourglass.formats.stb import decode_stb_depth, encode_stb_depth
 
 
 def test_depth_png_codecs_by_hand_and_round_trip():

@@ -9,8 +9,8 @@ from awhourglass.data.config import DatasetConfig
 from awhourglass.data.io import DataError
 from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import TARGET
-from awhourglass.data.stb import SK_RVEC, rodrigues
-from awhourglass.geometry import project
+from awhourglass.formats.stb import SK_RVEC
+from awhourglass.geometry import project, rodrigues
 from awhourglass.skeleton import JOINT_NAMES, mirror_xyz
 
 

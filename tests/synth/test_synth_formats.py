@@ -8,6 +8,8 @@ import scipy.io
 from PIL import Image
 
 from awhourglass.cli import main
+from awhourglass.formats.rhd import decode_rhd_depth, encode_rhd_depth
+from awhourglass.formats.stb import decode_stb_depth, encode_stb_depth
 from awhourglass.skeleton import rhd_to_canonical, stb_to_canonical
 from awhourglass.synth import dataset, writers
 from awhourglass.synth.dataset import SynthConfig, write_dataset
@@ -49,13 +51,13 @@ def _read_stb_colour_frame_m(root: Path, seq: str) -> np.ndarray:
 
 
 def test_depth_encodings_by_hand():
-    rhd = writers.encode_rhd_depth(np.array([[1.0]]))
+    rhd = encode_rhd_depth(np.array([[1.0]]))
     assert rhd[0, 0].tolist() == [51, 51, 0]  # 1 m → 65535/5 = 13107 = 51·256 + 51
-    stb = writers.encode_stb_depth(np.array([[1.234, 0.0]]))
+    stb = encode_stb_depth(np.array([[1.234, 0.0]]))
     assert stb[0, 0].tolist() == [210, 4, 0] and stb[0, 1].tolist() == [0, 0, 0]  # 1234 = 210 + 4·256
     d = np.random.default_rng(0).uniform(0, 4.9, (5, 7))
-    assert np.abs(writers.decode_rhd_depth(writers.encode_rhd_depth(d)) - d).max() <= 5 / 65535 / 2 + 1e-7
-    assert np.abs(writers.decode_stb_depth(writers.encode_stb_depth(d)) - d).max() <= 0.0005 + 1e-7
+    assert np.abs(decode_rhd_depth(encode_rhd_depth(d)) - d).max() <= 5 / 65535 / 2 + 1e-7
+    assert np.abs(decode_stb_depth(encode_stb_depth(d)) - d).max() <= 0.0005 + 1e-7
 
 
 def test_rhd_round_trip(tmp_path):

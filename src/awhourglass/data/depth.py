@@ -1,5 +1,5 @@
-"""Depth at the dataset edge: decoding the datasets' depth PNGs, registering a depth camera to the colour
-camera, deriving a hand mask from depth and 2D joints, and the paper's Eq. 9 normalization.
+"""Depth at the dataset edge (the depth-PNG codecs live in :mod:`awhourglass.formats`): registering a depth
+camera to the colour camera, deriving a hand mask from depth and 2D joints, and the paper's Eq. 9 normalization.
 
 Everything here uses only the depth image, the calibration and the 2D joints, never 3D labels
 (method-notes item 7), so the same code serves the weakly supervised target domain.
@@ -9,46 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-# --- Decoding ----------------------------------------------------------------------------------------------------
-
-
-def decode_rhd_depth(rgb: np.ndarray) -> np.ndarray:
-    """RHD depth PNG ``(H, W, 3)`` uint8 (R top byte, G low byte) → metres ``(H, W)`` float32.
-
-    ``depth_m = 5 · (R·256 + G) / 65535`` (datasets.md; the image is read as RGB, so R is channel 0).
-    """
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] < 2:
-        raise ValueError(f"decode_rhd_depth: expected an (H, W, 3) image, got shape {rgb.shape}")
-    r, g = rgb[..., 0].astype(np.float32), rgb[..., 1].astype(np.float32)
-    return (5.0 * (r * 256.0 + g) / 65535.0).astype(np.float32)
-
-
-def encode_rhd_depth(depth_m: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`decode_rhd_depth`: metres ``(H, W)`` → ``(H, W, 3)`` uint8 (B channel 0)."""
-    code = np.clip(np.round(np.asarray(depth_m, np.float64) * 65535.0 / 5.0), 0, 65535).astype(np.int64)
-    out = np.zeros((*code.shape, 3), np.uint8)
-    out[..., 0], out[..., 1] = code // 256, code % 256
-    return out
-
-
-def decode_stb_depth(rgb: np.ndarray) -> np.ndarray:
-    """STB SK depth PNG ``(H, W, 3)`` uint8 (R low byte, G high byte, mm) → metres ``(H, W)``; 0 = no reading."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] < 2:
-        raise ValueError(f"decode_stb_depth: expected an (H, W, 3) image, got shape {rgb.shape}")
-    mm = rgb[..., 0].astype(np.float32) + 256.0 * rgb[..., 1].astype(np.float32)
-    return (mm / 1000.0).astype(np.float32)
-
-
-def encode_stb_depth(depth_m: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`decode_stb_depth`: metres ``(H, W)`` → ``(H, W, 3)`` uint8 (mm, R low byte)."""
-    mm = np.clip(np.round(np.asarray(depth_m, np.float64) * 1000.0), 0, 65535).astype(np.int64)
-    out = np.zeros((*mm.shape, 3), np.uint8)
-    out[..., 0], out[..., 1] = mm % 256, mm // 256
-    return out
-
 
 # --- Registration ------------------------------------------------------------------------------------------------
 

@@ -26,8 +26,7 @@ from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
 from awhourglass.data.io import DataError, as_float_array, load_json, load_pickle_restricted, read_image
 from awhourglass.data.sample import TARGET
-from awhourglass.data.stb import rodrigues
-from awhourglass.geometry import project
+from awhourglass.geometry import project, rodrigues
 from awhourglass.skeleton import mpd_to_canonical
 
 _FRAME = re.compile(r"^(\d+)_webcam_(\d+)\.jpg$")

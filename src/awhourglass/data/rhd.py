@@ -15,9 +15,9 @@ import numpy as np
 from awhourglass.data.base import HandDataset, check_joints_finite
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.depth import decode_rhd_depth
 from awhourglass.data.io import DataError, as_float_array, load_pickle_restricted, read_image, read_image_raw
 from awhourglass.data.sample import SOURCE
+from awhourglass.formats.rhd import decode_rhd_depth
 from awhourglass.skeleton import rhd_to_canonical
 
 LEFT_IDS, RIGHT_IDS = (2, 17), (18, 33)  # inclusive mask id ranges per hand

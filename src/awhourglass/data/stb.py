@@ -18,29 +18,22 @@ import numpy as np
 from awhourglass.data.base import HandDataset
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.depth import decode_stb_depth, register_depth
+from awhourglass.data.depth import register_depth
 from awhourglass.data.io import DataError, as_float_array, load_json, load_mat, read_image
 from awhourglass.data.sample import TARGET
-from awhourglass.geometry import project
+from awhourglass.formats.stb import (
+    SK_COLOR_FXFYCXCY,
+    SK_DEPTH_FXFYCXCY,
+    SK_RVEC,
+    SK_T_MM,
+    decode_stb_depth,
+    intrinsics,
+)
+from awhourglass.geometry import project, rodrigues
 from awhourglass.skeleton import stb_to_canonical
 
-SK_COLOR_K = ((607.92271, 0.0, 314.78337), (0.0, 607.88192, 236.42484), (0.0, 0.0, 1.0))
-SK_DEPTH_K = ((475.62768, 0.0, 336.41179), (0.0, 474.77709, 238.77962), (0.0, 0.0, 1.0))
-BB_K = ((822.79041, 0.0, 318.47345), (0.0, 822.79041, 250.31296), (0.0, 0.0, 1.0))
-SK_RVEC = (0.00531, -0.01196, 0.00301)
-SK_T_MM = (-24.0381, -0.4563, -1.2326)
+SK_COLOR_K, SK_DEPTH_K = intrinsics(SK_COLOR_FXFYCXCY), intrinsics(SK_DEPTH_FXFYCXCY)
 TRAIN_PREFIXES, TEST_PREFIXES = ("B2", "B3", "B4", "B5", "B6"), ("B1",)
-
-
-def rodrigues(rvec) -> np.ndarray:
-    """Rotation matrix ``(3, 3)`` of a Rodrigues (axis × angle) vector."""
-    r = np.asarray(rvec, np.float64)
-    theta = float(np.linalg.norm(r))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = r / theta
-    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
 
 
 @dataclass
@@ -77,7 +70,7 @@ def load_calibration(root: Path) -> STBCalibration:
     ``width``/``height`` (checked against the colour images), ``depth_png_registered_to_color`` (bool),
     ``note``. Unknown keys are an error (a typo must not silently fall back to the published values).
     """
-    K_c, K_d = np.array(SK_COLOR_K), np.array(SK_DEPTH_K)
+    K_c, K_d = SK_COLOR_K.copy(), SK_DEPTH_K.copy()
     rvec, t_mm = np.array(SK_RVEC), np.array(SK_T_MM)
     size = registered = None
     path = root / "intrinsics.json"

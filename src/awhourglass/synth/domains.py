@@ -14,14 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from awhourglass.formats.stb import SK_COLOR_FXFYCXCY, SK_DEPTH_FXFYCXCY, STB_SIZE
+
 DOMAINS = ("source", "target")
 
 # STB (datasets.md): SK colour and depth intrinsics at 640×480, colour → depth extrinsics.
-STB_SIZE = (640, 480)
-STB_COLOR_FXFYCXCY = (607.92271, 607.88192, 314.78337, 236.42484)
-STB_DEPTH_FXFYCXCY = (475.62768, 474.77709, 336.41179, 238.77962)
-STB_RVEC = (0.00531, -0.01196, 0.00301)
-STB_T_MM = (-24.0381, -0.4563, -1.2326)
 
 
 def check_domain(domain: str) -> str:
@@ -37,13 +34,6 @@ def scaled_intrinsics(fxfycxcy: tuple[float, float, float, float], scale: float)
     return np.array(
         [[fx * scale, 0.0, (cx + 0.5) * scale - 0.5], [0.0, fy * scale, (cy + 0.5) * scale - 0.5], [0.0, 0.0, 1.0]]
     )
-
-
-def stb_extrinsics() -> tuple[np.ndarray, np.ndarray]:
-    """``(R (3, 3), t_m (3,))`` with X_depth = R · X_colour + t (Rodrigues vector of the STB readme)."""
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_rotvec(np.array(STB_RVEC)).as_matrix(), np.array(STB_T_MM) / 1000.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +62,6 @@ def domain_spec(domain: str, size: int) -> DomainSpec:
         K = np.array([[0.9 * size, 0.0, c], [0.0, 0.9 * size, c], [0.0, 0.0, 1.0]])
         return DomainSpec("source", size, size, K, None, (0.26, 0.45), 0.12, False, False, "mixed")
     height = round(size * STB_SIZE[1] / STB_SIZE[0])
-    K = scaled_intrinsics(STB_COLOR_FXFYCXCY, size / STB_SIZE[0])
-    K_depth = scaled_intrinsics(STB_DEPTH_FXFYCXCY, size / STB_SIZE[0])
+    K = scaled_intrinsics(SK_COLOR_FXFYCXCY, size / STB_SIZE[0])
+    K_depth = scaled_intrinsics(SK_DEPTH_FXFYCXCY, size / STB_SIZE[0])
     return DomainSpec("target", size, height, K, K_depth, (0.32, 0.55), 0.10, True, True, "mixed")

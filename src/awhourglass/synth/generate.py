@@ -14,9 +14,10 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from awhourglass.formats.stb import sk_extrinsics
 from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
 from awhourglass.synth import kinematics as kin
-from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec, stb_extrinsics
+from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
 from awhourglass.synth.poses import frontal_rotation, random_rotation, sample_articulation
 from awhourglass.synth.render import first_hit_depth, render_capsules
 from awhourglass.synth.style import appearance, depth_image
@@ -162,7 +163,7 @@ def _generate(
 
 def _sensor_depth(rng: np.random.Generator, spec: DomainSpec, pts: torch.Tensor, radius: torch.Tensor, gap: float):
     """Depth ``(N, H, W)`` seen by the STB SK depth camera: X_depth = R·X_colour + t, depth intrinsics."""
-    rot, t_m = stb_extrinsics()
+    rot, t_m = sk_extrinsics()
     pd = pts @ torch.as_tensor(rot.T, dtype=torch.float32) + torch.as_tensor(t_m, dtype=torch.float32)
     n = pts.shape[0]
     K = torch.as_tensor(np.repeat(spec.K_depth[None], n, axis=0), dtype=torch.float32)

@@ -27,18 +27,19 @@ import scipy.io
 from PIL import Image
 
 from awhourglass.atomic import atomic_write_bytes
-from awhourglass.skeleton import canonical_to_rhd, canonical_to_stb, mirror_xyz
-from awhourglass.synth.domains import (
-    STB_COLOR_FXFYCXCY,
-    STB_DEPTH_FXFYCXCY,
-    STB_RVEC,
+from awhourglass.formats.rhd import encode_rhd_depth
+from awhourglass.formats.stb import (
+    SK_COLOR_FXFYCXCY,
+    SK_DEPTH_FXFYCXCY,
+    SK_RVEC,
+    SK_T_MM,
     STB_SIZE,
-    STB_T_MM,
-    scaled_intrinsics,
-    stb_extrinsics,
+    encode_stb_depth,
+    sk_extrinsics,
 )
+from awhourglass.skeleton import canonical_to_rhd, canonical_to_stb, mirror_xyz
+from awhourglass.synth.domains import scaled_intrinsics
 
-RHD_DEPTH_MAX_M = 5.0
 OTHER_HAND_OFFSET_M = np.array([2.0, 0.0, 0.0])  # where the non-rendered RHD hand is put (far out of view)
 
 
@@ -47,29 +48,6 @@ def _png(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
-
-
-# --- encodings (each with its decode, used by the tests and by readers)
-def encode_rhd_depth(depth_m: np.ndarray) -> np.ndarray:
-    """Depth ``(H, W)`` metres → RHD PNG pixels ``(H, W, 3)`` uint8: value = R·256 + G, depth = 5·value/65535."""
-    v = np.round(np.clip(depth_m, 0.0, RHD_DEPTH_MAX_M) / RHD_DEPTH_MAX_M * 65535).astype(np.uint16)
-    return np.stack([(v >> 8).astype(np.uint8), (v & 255).astype(np.uint8), np.zeros_like(v, np.uint8)], -1)
-
-
-def decode_rhd_depth(rgb: np.ndarray) -> np.ndarray:
-    """RHD depth PNG pixels ``(H, W, 3)`` (RGB order) → metres ``(H, W)`` float32."""
-    return (RHD_DEPTH_MAX_M * (rgb[..., 0].astype(np.float64) * 256 + rgb[..., 1]) / 65535).astype(np.float32)
-
-
-def encode_stb_depth(depth_m: np.ndarray) -> np.ndarray:
-    """Depth ``(H, W)`` metres (0 = no reading) → STB PNG pixels ``(H, W, 3)`` uint8: mm = R + 256·G."""
-    mm = np.round(np.clip(depth_m, 0.0, 65.535) * 1000).astype(np.uint16)
-    return np.stack([(mm & 255).astype(np.uint8), (mm >> 8).astype(np.uint8), np.zeros_like(mm, np.uint8)], -1)
-
-
-def decode_stb_depth(rgb: np.ndarray) -> np.ndarray:
-    """STB depth PNG pixels ``(H, W, 3)`` (RGB order) → metres ``(H, W)`` float32, 0 = no reading."""
-    return ((rgb[..., 0].astype(np.float64) + 256.0 * rgb[..., 1]) / 1000).astype(np.float32)
 
 
 # --- RHD
@@ -138,7 +116,7 @@ def write_stb_images(root: Path, seq: str, start: int, batch: dict[str, np.ndarr
 
 def stb_hand_para(xyz_colour_m: np.ndarray) -> np.ndarray:
     """Canonical left hands ``(N, 21, 3)`` m, colour frame → ``handPara (3, 21, N)`` mm, STB order, depth frame."""
-    rot, t_m = stb_extrinsics()
+    rot, t_m = sk_extrinsics()
     stb = canonical_to_stb(np.asarray(xyz_colour_m, dtype=np.float64))
     depth_frame = stb @ rot.T + t_m
     return np.ascontiguousarray((depth_frame * 1000.0).transpose(2, 1, 0))
@@ -172,10 +150,10 @@ def write_stb_intrinsics(root: Path, width: int, height: int) -> Path | None:
     info = {
         "width": width,
         "height": height,
-        "color_K": scaled_intrinsics(STB_COLOR_FXFYCXCY, scale).tolist(),
-        "depth_K": scaled_intrinsics(STB_DEPTH_FXFYCXCY, scale).tolist(),
-        "rvec_depth_from_color": list(STB_RVEC),
-        "t_depth_from_color_mm": list(STB_T_MM),
+        "color_K": scaled_intrinsics(SK_COLOR_FXFYCXCY, scale).tolist(),
+        "depth_K": scaled_intrinsics(SK_DEPTH_FXFYCXCY, scale).tolist(),
+        "rvec_depth_from_color": list(SK_RVEC),
+        "t_depth_from_color_mm": list(SK_T_MM),
         "depth_png_registered_to_color": True,
         "note": "awh synth: STB SK intrinsics scaled by width/640; handPara in the SK depth camera frame "
         "(X_depth = R X_color + t, mm); SK_depth PNGs rendered in the colour camera (registered).",
