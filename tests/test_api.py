@@ -16,7 +16,7 @@ from PIL import Image
 import awhourglass
 from awhourglass import api, geometry
 from awhourglass.cli import main
-from awhourglass.data.crop import crop_box, crop_resize
+from awhourglass.data.crop import box_square, crop_rgb, downscale_factor
 from awhourglass.models import AWHourglassNet, HourglassOutput, ModelConfig, StackOutput
 from awhourglass.models.head import heatmap_confidence
 from awhourglass.models.load import network_checkpoint
@@ -62,16 +62,16 @@ def test_predict_recovers_known_hand_through_crop_and_lift():
     xyz = hand_xyz()
     K = np.array([[500.0, 0, 160.0], [0, 480.0, 118.0], [0, 0, 1]])
     uv = geometry.project(xyz, K)
-    bbox = (100, 60, 120, 120)  # integer square: the crop is exactly this box
-    # Crop map derived by hand: crop pixel i covers original [x + i·s, x + (i+1)·s), s = 120/32.
-    s = 120 / 32
-    uv_crop = (uv - np.array([100.0, 60.0]) + 0.5) / s - 0.5
+    bbox = (100, 60, 120, 120)  # the hand's box; the crop square adds the 1.5 margin: side 180 around (160, 120)
+    # Crop map derived by hand: the square [160 ± 90] × [120 ± 90] spans the 32 crop pixels [-0.5, 31.5].
+    uv_crop = (uv - np.array([160.0, 120.0])) * 32 / 180 + 15.5
     bone = float(np.linalg.norm(xyz[0] - xyz[9]))
     z_norm = (xyz[:, 2] - 0.5 * (xyz[0, 2] + xyz[9, 2])) / bone
     est = api.HandPoseEstimator(FakeNet(uv_crop, z_norm))
     img = np.zeros((240, 320, 3), np.uint8)
     pred = est.predict(img, bbox=bbox, K=(500, 480, 160, 118), bone_mm=bone * 1000)
     assert pred.metric and pred.root_depth_ok and pred.bbox_source == "user"
+    assert pred.bbox == pytest.approx((70.0, 30.0, 180.0, 180.0))
     np.testing.assert_allclose(pred.uv_px, uv, atol=1e-3)
     expected_mm = (xyz - 0.5 * (xyz[0] + xyz[9])) * 1000
     np.testing.assert_allclose(pred.xyz, expected_mm, atol=0.05)
@@ -83,16 +83,59 @@ def test_predict_recovers_known_hand_through_crop_and_lift():
     assert doc["xyz_units"].startswith("scale-bone") and doc["K_assumed"] is True
 
 
-def test_crop_resize_places_a_marker_where_the_affine_says():
+def test_crop_rgb_places_a_marker_where_the_affine_says():
     img = np.zeros((100, 150, 3), np.uint8)
     img[40:44, 90:94] = 255  # a 4×4 block centred at (91.5, 41.5)
-    crop, A = crop_resize(img, 70, 20, 40, 40)  # 1:1 scale: a pure shift by (70, 20)
-    ys, xs = np.nonzero(crop[..., 0] > 128)
+    A = geometry.crop_affine((89.5, 39.5), 40.0, 40)  # 1:1 scale: a pure shift, (89.5, 39.5) → (19.5, 19.5)
+    crop = crop_rgb(img, A, 40)[0].numpy()
+    ys, xs = np.nonzero(crop > 0.5)
     assert (xs.mean(), ys.mean()) == pytest.approx((21.5, 21.5))
     np.testing.assert_allclose(geometry.apply_affine(A, np.array([[91.5, 41.5]])), [[21.5, 21.5]], atol=1e-9)
-    # Whole-image square of a 150×100 image pads 25 rows above and below.
-    x0, y0, side = crop_box(None, 150, 100)
-    assert (x0, y0, side) == (0, -25, 150)
+    # Whole-image square of a 150×100 image: centred, side 150 (25 black rows above and below).
+    centre, side = box_square(None, 150, 100, 1.5, 16.0)
+    assert tuple(centre) == (74.5, 49.5) and side == 150.0
+
+
+def test_crop_rgb_antialiases_a_strong_downscale():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (384, 384, 3), dtype=np.uint8)
+    A = geometry.crop_affine((191.5, 191.5), 384.0, 64)  # 6×: crop pixel i is the centre of source block i
+    assert downscale_factor(A) == 6
+    blocks = img.astype(np.float64).reshape(64, 6, 64, 6, 3).mean((1, 3)) / 255.0  # the 6×6 means, by hand
+    np.testing.assert_allclose(crop_rgb(img, A, 64).permute(1, 2, 0).numpy(), blocks, atol=1e-5)
+    from awhourglass.data.crop import warp  # point sampling alone keeps the noise: it aliases
+    naive = warp(torch.from_numpy(img).permute(2, 0, 1).float() / 255, A, 64).permute(1, 2, 0).numpy()
+    assert np.abs(naive - blocks).mean() > 0.05
+    # up to 2× nothing is pre-filtered: the training crops are the plain bilinear warp
+    A2 = geometry.crop_affine((191.5, 191.5), 120.0, 64)
+    assert downscale_factor(A2) == 1
+    plain = warp(torch.from_numpy(img).permute(2, 0, 1).float() / 255, A2, 64).clamp(0, 1)
+    assert torch.equal(crop_rgb(img, A2, 64), plain)
+
+
+def test_a_large_image_is_cut_to_the_crop_first_with_the_same_result():
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (1200, 1300, 3), dtype=np.uint8)
+    A = geometry.crop_affine((400.0, 300.0), 500.0, 64)  # 7× shrink inside the first 1000 pixels
+    small = np.ascontiguousarray(big[:1000, :1000])
+    np.testing.assert_allclose(crop_rgb(big, A, 64).numpy(), crop_rgb(small, A, 64).numpy(), atol=1e-5)
+
+
+def test_predict_feeds_the_network_what_evaluation_feeds_it(tmp_path):
+    """A photo with the box of its 2D labels gives the same network input as the evaluation path."""
+    from awhourglass.data.crop import RawSample, make_sample
+    from awhourglass.synth.generate import generate_batch
+
+    b = generate_batch(3, "target", np.random.SeedSequence(4), 128, 0.5)
+    for i in range(3):
+        uv, K = b["uv_px"][i], b["K"][i]
+        raw = RawSample(image=b["rgb"][i], K=K, uv_px=uv, vis=np.ones(21, bool), xyz_m=b["xyz_m"][i],
+                        depth_m=None, mask=None, hand_side="right", source=f"render {i}")
+        sample = make_sample(raw, input_size=TINY.input_size)  # the reader's crop: 1.5 × the joints' box
+        net = FakeNet(np.zeros((21, 2)), np.zeros(21))
+        lo, hi = uv.astype(np.float64).min(0), uv.astype(np.float64).max(0)  # the box of its 2D labels
+        api.HandPoseEstimator(net).predict(b["rgb"][i], bbox=(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
+        assert torch.equal(net.seen[-1][0], sample.image), i
 
 
 def test_heatmap_confidence_by_hand():

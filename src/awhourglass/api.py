@@ -28,13 +28,15 @@ import numpy as np
 import torch
 
 from awhourglass import geometry
-from awhourglass.data.crop import crop_box, crop_resize, parse_bbox, parse_intrinsics
+from awhourglass.checkpoint import crop_entry, load_checkpoint
+from awhourglass.data.crop import box_square, crop_rgb, parse_bbox, parse_intrinsics
 from awhourglass.data.io import DEFAULT_MAX_PIXELS, load_image
 from awhourglass.errors import PredictError
+from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
 from awhourglass.models.fused import FusedHourglass
 from awhourglass.models.head import DEFAULT_HAND_THRESHOLD, heatmap_confidence
 from awhourglass.models.hourglass import AWHourglassNet
-from awhourglass.models.load import network_from_checkpoint
+from awhourglass.models.load import network_from_dict
 from awhourglass.skeleton import JOINT_NAMES
 
 PREDICTION_FORMAT = "awhourglass-prediction/1"
@@ -51,7 +53,8 @@ class Prediction:
         metric: whether ``xyz`` is in millimetres (needs ``K`` and the bone length).
         confidence, joint_confidence: mean and per-joint heatmap concentration (:func:`heatmap_confidence`).
         hand_detected: ``confidence >= threshold``.
-        bbox: ``(x, y, w, h)`` of the square crop used, in original pixels; ``bbox_source`` ``"user"`` or
+        bbox: ``(x, y, w, h)`` of the square crop used (margin included), in original pixels (pixel ``i``'s centre at
+            ``i``); ``bbox_source`` ``"user"`` or
             ``"whole_image"``.
         K: the intrinsics used; ``K_assumed`` when they were not given.
         root_depth_ok: the closed-form root depth had a real solution (else the nearest value was used).
@@ -117,23 +120,24 @@ class HandPoseEstimator:
     """A loaded network that predicts one right hand per image (see module docstring)."""
 
     def __init__(self, model: AWHourglassNet, threshold: float = DEFAULT_HAND_THRESHOLD,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, margin: float = CROP_MARGIN,
+                 min_side_px: float = MIN_CROP_PX) -> None:
         self.model = model.eval()
         # A BN-folded snapshot runs predict (faster at batch 1 on a CPU, same outputs; models/fused.py), unless
         # a subclass changed forward. Rebuild the estimator if the model's weights change afterwards.
         self.fast = FusedHourglass(self.model) if type(model).forward is AWHourglassNet.forward else None
         self.threshold = float(threshold)
+        self.margin, self.min_side_px = float(margin), float(min_side_px)  # the training crop (checkpoint)
         self.max_pixels = int(max_pixels)
 
     @property
     def input_size(self) -> int:
         return self.model.cfg.input_size
 
-    def _network(self, crop: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """``crop (S, S, 3)`` uint8 → last-stack heatmaps ``(1, 21, h, w)`` (CPU), ``uv_px (21, 2)``, ``z_norm (21,)``.
-        """
-        x = torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0)[None]
-        x = x.to(self.model.mean.device)
+    def _network(self, image: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """``image (3, S, S)`` in [0, 1] → last-stack heatmaps ``(1, 21, h, w)`` (CPU), ``uv_px (21, 2)``,
+        ``z_norm (21,)``."""
+        x = image[None].to(self.model.mean.device)
         if self.fast is not None:
             out = self.fast(x)
             heat = out.heatmap.cpu()
@@ -155,8 +159,9 @@ class HandPoseEstimator:
 
         Args:
             image: a path, a PIL image or an array (see :func:`load_image`).
-            bbox: ``(x, y, w, h)`` hand box in original pixels; ``None`` = the whole image (centred square,
-                padded), which works when the hand fills most of the picture.
+            bbox: ``(x, y, w, h)``: the hand's box in original pixels (pixel ``i``'s centre at ``i``, e.g. the box
+                of its joints; the crop square adds the margin the network was trained with, recorded in its
+                checkpoint); ``None`` = the whole image (centred square, padded), for a hand filling the picture.
             K: intrinsics of ``image`` (``fx, fy, cx, cy`` or 3×3), pixels; ``None`` = assumed (see module).
             bone_mm: length of the wrist → middle-MCP bone in millimetres (adults: roughly 80–100 mm).
             left_hand: the model is right-handed; a left hand is mirrored in, and its output mirrored back.
@@ -173,13 +178,15 @@ class HandPoseEstimator:
         if K is None:
             notes.append("no K given: focal length max(W, H) and the image centre assumed")
         S = self.input_size
-        x0, y0, side = crop_box(box, W, H)
-        crop, A = crop_resize(rgb, x0, y0, side, S)  # A: original pixels → crop pixels
+        # the training crop: the box's square with the recorded margin, antialiased when it shrinks
+        centre, side = box_square(box, W, H, self.margin, self.min_side_px)
+        A = geometry.crop_affine(centre, side, S)  # original pixels → crop pixels
+        x = crop_rgb(rgb, A, S)
         K_crop = A @ Kmat
         if left_hand:  # the network is right-handed: mirror in, and mirror the outputs back below
             _, K_crop = geometry.flip_horizontal(np.zeros((1, 2)), K_crop, S)
             notes.append("left hand: mirrored for the right-handed model and mirrored back")
-        heat, uv_crop, z_norm = self._network(crop[:, ::-1] if left_hand else crop)
+        heat, uv_crop, z_norm = self._network(x.flip(-1) if left_hand else x)
         joint_conf = heatmap_confidence(heat)[0].numpy().astype(np.float64)
         xyz_b, ok = geometry.lift_root_relative(uv_crop, z_norm, K_crop, bone=self.model.cfg.scale_bone)
         heatmaps = heat[0].numpy()
@@ -204,7 +211,7 @@ class HandPoseEstimator:
             joint_confidence=joint_conf,
             hand_detected=conf >= self.threshold,
             threshold=self.threshold,
-            bbox=(float(x0), float(y0), float(side), float(side)),
+            bbox=(float(centre[0] - side / 2.0), float(centre[1] - side / 2.0), float(side), float(side)),
             bbox_source="whole_image" if box is None else "user",
             K=Kmat,
             K_assumed=K is None,
@@ -212,7 +219,7 @@ class HandPoseEstimator:
             root_depth_ok=bool(ok),
             image_size=(W, H),
             notes=notes,
-            crop=crop,
+            crop=np.ascontiguousarray((x.permute(1, 2, 0) * 255.0).round().to(torch.uint8).numpy()),
             crop_uv_px=uv_crop,
             heatmaps=heatmaps,
             rgb=rgb,
@@ -228,6 +235,9 @@ def assumed_intrinsics(width: int, height: int) -> np.ndarray:
 def load(checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
          threshold: float = DEFAULT_HAND_THRESHOLD) -> HandPoseEstimator:
     """Load a trained checkpoint (``model.pt`` of ``awh train`` / ``awh demo``) for prediction."""
-    return HandPoseEstimator(network_from_checkpoint(checkpoint, device), threshold=threshold)
+    ckpt = load_checkpoint(checkpoint)
+    margin, min_side = crop_entry(ckpt, checkpoint)
+    return HandPoseEstimator(network_from_dict(ckpt, checkpoint).to(device), threshold=threshold, margin=margin,
+                             min_side_px=min_side)
 
 

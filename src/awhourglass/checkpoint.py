@@ -25,6 +25,7 @@ import torch
 from awhourglass import __version__
 from awhourglass.atomic import atomic_open, fsync_dir
 from awhourglass.errors import AwhError
+from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
 from awhourglass.skeleton import JOINT_NAMES
 
 FORMAT = "awhourglass-checkpoint"
@@ -37,13 +38,16 @@ class CheckpointError(AwhError):
 
 
 def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], phase: str = "done", step: int = 0,
-                    global_step: int | None = None, **state: Any) -> dict[str, Any]:
+                    global_step: int | None = None, margin: float = CROP_MARGIN, min_side_px: float = MIN_CROP_PX,
+                    **state: Any) -> dict[str, Any]:
     """A self-describing checkpoint: the header, ``config``, module states (moved to the CPU) and ``state``.
 
     Args:
         config: the run's config as a plain dict (``config["model"]`` describes the pose network).
         modules: ``{name: state_dict}``; ``"model"`` is the pose network.
         phase, step, global_step: where the run stood (``global_step`` defaults to ``step``).
+        margin, min_side_px: the hand crop the network was trained on (``crop``; its input size is
+            ``config["model"]["input_size"]``), so prediction crops a user's box the same way.
         state: the resumable rest (``optimizers``, ``rng``, ``sampler``, ``world_size``, ``metrics``).
     """
     out = {
@@ -56,6 +60,7 @@ def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], 
         "step": int(step),
         "global_step": int(step if global_step is None else global_step),
         "modules": {name: _cpu_state(sd) for name, sd in modules.items()},
+        "crop": {"margin": float(margin), "min_side_px": float(min_side_px)},
         "optimizers": {},
         "rng": [],
         "sampler": {},
@@ -136,6 +141,23 @@ def model_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[dict[str, Any],
     return model_cfg, modules["model"]
 
 
+def crop_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[float, float]:
+    """``(margin, min_side_px)`` of the crop a checkpoint's network was trained on (the defaults for checkpoints
+    written before it was recorded).
+
+    Raises:
+        CheckpointError: a recorded crop that is not two positive numbers.
+    """
+    crop = ckpt.get("crop", {"margin": CROP_MARGIN, "min_side_px": MIN_CROP_PX})
+    try:
+        margin, side = float(crop["margin"]), float(crop["min_side_px"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"checkpoint {path}: 'crop' must hold margin and min_side_px, got {crop!r}") from None
+    if not (margin > 0 and side >= 0):
+        raise CheckpointError(f"checkpoint {path}: crop margin {margin} / min_side_px {side} out of range")
+    return margin, side
+
+
 def _cpu_state(state: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
 
@@ -146,4 +168,4 @@ def _first_line(exc: BaseException) -> str:
 
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "atomic_save", "checkpoint_dict",
-           "load_checkpoint", "model_entry", "slim"]
+           "crop_entry", "load_checkpoint", "model_entry", "slim"]

@@ -248,6 +248,11 @@ def rodrigues(rvec) -> np.ndarray:
 
 # --- Affine image maps (crop, resize, rotation) that carry K along -------------------------------------------
 
+# The hand crop's defaults: the square's side is CROP_MARGIN × the longer side of the hand's box, at least
+# MIN_CROP_PX original pixels (data.config.DatasetConfig; checkpoints record the values a network was trained with).
+CROP_MARGIN = 1.5
+MIN_CROP_PX = 16.0
+
 
 def crop_affine(center_px, side_px: float, out_size: int, rotation_rad: float = 0.0) -> np.ndarray:
     """3×3 map from original-image pixels to a square crop resized to ``out_size``.

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from awhourglass.config import ConfigError
+from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
 
 
 @dataclass
@@ -71,8 +72,8 @@ class DatasetConfig:
     labels: Literal["3d", "2d"] = "3d"
     with_depth: bool = True
     mirror_left: bool = True
-    crop_scale: float = 1.5
-    min_crop_px: float = 16.0
+    crop_scale: float = CROP_MARGIN
+    min_crop_px: float = MIN_CROP_PX
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     skip_bad: bool = False
     max_samples: int | None = None

@@ -29,7 +29,7 @@ from awhourglass.data.config import AugmentConfig
 from awhourglass.data.depth import hand_mask_from_depth, normalize_depth_eq9
 from awhourglass.data.sample import SOURCE, Sample
 from awhourglass.errors import PredictError
-from awhourglass.geometry import apply_affine, crop_affine, flip_horizontal
+from awhourglass.geometry import apply_affine, check_intrinsics, crop_affine, flip_horizontal
 from awhourglass.skeleton import mirror_xyz
 
 
@@ -90,8 +90,8 @@ def hand_square(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_side_
     vis = np.asarray(vis, bool)
     pts = np.asarray(uv_px, np.float64)[vis] if vis.sum() >= 2 else np.asarray(uv_px, np.float64)
     lo, hi = pts.min(0), pts.max(0)
-    side = max(crop_scale * float((hi - lo).max()), min_side_px)
-    return (lo + hi) / 2.0, side
+    # the same square as a user's box of the joints gets in prediction
+    return box_square((lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]), 0, 0, crop_scale, min_side_px)
 
 
 def optical_axis_rotation(theta_rad: float) -> np.ndarray:
@@ -121,6 +121,48 @@ def warp(image: torch.Tensor, A: np.ndarray, out_size: int, mode: str = "bilinea
     grid = torch.from_numpy(np.stack([gx, gy], -1)[None].astype(np.float32))
     out = F.grid_sample(image[None].float(), grid, mode=mode, padding_mode="zeros", align_corners=True)
     return out[0]
+
+
+def downscale_factor(A: np.ndarray) -> int:
+    """Integer pre-shrink of :func:`crop_rgb` for the pixel map ``A``: ⌊source pixels per output pixel⌋ when
+    that is 2 or more, else 1 (bilinear point sampling is kept where it does not alias: ≥ 99 % of the
+    embedded training crops shrink by less than 2×)."""
+    per_px = 1.0 / math.sqrt(abs(float(np.linalg.det(np.asarray(A, np.float64)[:2, :2]))))
+    per_px += 1e-9  # 1 / (1/6) is 5.999…: a 6× shrink is 6
+    return int(per_px) if per_px >= 2.0 else 1
+
+
+def crop_rgb(image: np.ndarray, A: np.ndarray, out_size: int) -> torch.Tensor:
+    """The one image crop of training, evaluation and prediction: ``(H, W, 3)`` uint8 → ``(3, S, S)`` in [0, 1].
+
+    ``A`` maps source pixels to output pixels. Where the map shrinks by ``k = ⌊scale⌋ ≥ 2`` the image is first
+    averaged over ``k×k`` blocks (antialiasing, so a 4000-pixel photo looks like a training crop), then warped
+    bilinearly (:func:`warp`); zeros outside the image. Large images are cut to the part the crop reads first.
+    """
+    A = np.asarray(A, np.float64)
+    img = np.asarray(image)
+    H, W = img.shape[:2]
+    k = downscale_factor(A)
+    if max(H, W) > 1024:  # read only the region the crop covers (memory), with a border for the interpolation
+        corners = apply_affine(np.linalg.inv(A), np.array([[-1.0, -1.0], [out_size, -1.0], [-1.0, out_size],
+                                                           [out_size, out_size]]))
+        x0, y0 = np.floor(corners.min(0)).astype(int) - 2 * k
+        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2 * k
+        # start on the k-block grid of the whole image, so the blocks averaged are the same as without the cut
+        x0, y0 = max(x0, 0) // k * k, max(y0, 0) // k * k
+        x1, y1 = min(x1, W), min(y1, H)
+        if x1 <= x0 or y1 <= y0:  # the crop lies outside the image
+            return torch.zeros(3, out_size, out_size)
+        img = img[y0:y1, x0:x1]
+        A = A @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
+    if k > 1:
+        h, w = t.shape[1:]
+        t = F.pad(t[None], (0, (-w) % k, 0, (-h) % k), mode="replicate")
+        t = F.avg_pool2d(t, k)[0]
+        # block pixel j covers source pixels k·j … k·j + k − 1: its centre is k·j + (k − 1)/2
+        A = A @ np.array([[k, 0.0, (k - 1) / 2.0], [0.0, k, (k - 1) / 2.0], [0.0, 0.0, 1.0]])
+    return warp(t, A, out_size, "bilinear").clamp(0.0, 1.0)
 
 
 def colour_jitter(image: torch.Tensor, p: AugmentParams) -> torch.Tensor:
@@ -155,8 +197,9 @@ def make_sample(
     """
     aug = aug or AugmentParams()
     K = np.asarray(raw.K, np.float64)
+    check_intrinsics(K)  # a singular or non-finite K cannot be carried through the crop
     Rz = optical_axis_rotation(aug.rotation_rad)
-    H_rot = K @ Rz @ np.linalg.inv(K)
+    H_rot = K @ Rz @ np.linalg.inv(K) if aug.rotation_rad != 0.0 else np.eye(3)
     uv_rot = apply_affine(H_rot, np.asarray(raw.uv_px, np.float64))
     centre, side = hand_square(uv_rot, raw.vis, crop_scale, min_crop_px)  # square around the rotated hand
     side *= aug.scale
@@ -171,8 +214,7 @@ def make_sample(
         uv, K_crop = flip_horizontal(uv, K_crop, input_size)
         xyz = None if xyz is None else mirror_xyz(xyz)
 
-    img = torch.from_numpy(np.ascontiguousarray(raw.image)).permute(2, 0, 1).float() / 255.0
-    img = colour_jitter(warp(img, A, input_size, "bilinear").clamp(0.0, 1.0), aug)
+    img = colour_jitter(crop_rgb(raw.image, A, input_size), aug)
 
     depth = depth_mask = None
     if raw.depth_m is not None:
@@ -230,42 +272,16 @@ def parse_intrinsics(K: Any) -> np.ndarray:
     return a
 
 
-def crop_box(bbox: tuple[float, float, float, float] | None, width: int, height: int) -> tuple[int, int, int]:
-    """Integer square ``(x0, y0, side)`` (corner coordinates) around ``bbox`` or the whole image, centred.
+def box_square(bbox: tuple[float, float, float, float] | None, width: int, height: int, margin: float,
+               min_side_px: float) -> tuple[np.ndarray, float]:
+    """Centre ``(2,)`` and side of the crop square, as training crops (:func:`hand_square`).
 
-    The square covers the box's longer side; the whole-image square is ``max(W, H)`` (padded with black).
+    ``bbox = (x, y, w, h)``: the hand's box in the package's pixel coordinates (pixel ``i``'s centre at ``i``,
+    the coordinates of the joints), e.g. the box of its 2D joints; the square is centred on it with side
+    ``margin × max(w, h)`` (at least ``min_side_px``), the margin the network was trained with. ``None``: the
+    whole image, padded to a centred square (no margin).
     """
     if bbox is None:
-        x, y, w, h = 0.0, 0.0, float(width), float(height)
-    else:
-        x, y, w, h = bbox
-    side = max(1, round(max(w, h)))
-    cx, cy = x + w / 2.0, y + h / 2.0
-    return round(cx - side / 2.0), round(cy - side / 2.0), side
-
-
-def crop_resize(rgb: np.ndarray, x0: int, y0: int, side: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Square crop (black outside the image) resized to ``size``; returns ``(crop (size, size, 3) uint8, A)``.
-
-    ``A`` maps original pixels to crop pixels (pixel-centre convention), as :func:`crop_affine`:
-    crop pixel ``i`` covers original ``[x0 + i·side/size, x0 + (i+1)·side/size)`` in corner coordinates.
-    """
-    from PIL import Image
-
-    H, W = rgb.shape[:2]
-    # Only the part of the square inside the image is decoded/resized; the rest is black padding.
-    ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x0 + side, W), min(y0 + side, H)
-    canvas = np.zeros((side, side, 3), np.uint8) if side <= 4096 else None
-    if canvas is not None:
-        canvas[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = rgb[iy0:iy1, ix0:ix1]
-        out = np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0))
-    else:  # a huge square: resize the inside part alone, then paste it at its scaled place
-        s = size / side
-        inner = Image.fromarray(np.ascontiguousarray(rgb[iy0:iy1, ix0:ix1]))
-        px0, py0 = round((ix0 - x0) * s), round((iy0 - y0) * s)
-        pw, ph = max(1, round((ix1 - ix0) * s)), max(1, round((iy1 - iy0) * s))
-        small = np.asarray(inner.resize((pw, ph), Image.Resampling.BILINEAR, reducing_gap=3.0))
-        out = np.zeros((size, size, 3), np.uint8)
-        out[py0:py0 + ph, px0:px0 + pw] = small[: size - py0, : size - px0]
-    centre = (x0 - 0.5 + side / 2.0, y0 - 0.5 + side / 2.0)
-    return np.ascontiguousarray(out), crop_affine(centre, float(side), size)
+        return np.array([(width - 1) / 2.0, (height - 1) / 2.0]), float(max(width, height))
+    x, y, w, h = (float(v) for v in bbox)
+    return np.array([x + w / 2.0, y + h / 2.0]), max(margin * max(w, h), float(min_side_px))

@@ -339,7 +339,8 @@ def draw_overlay(rgb: np.ndarray, uv_px: np.ndarray, box: tuple[float, float, fl
     pts = (np.asarray(uv_px) + 0.5) * s  # pixel-centre coordinates → PIL corner coordinates
     lw = max(2, round(max(im.size) / 200))
     x, y, w, h = box
-    draw.rectangle([x * s, y * s, (x + w) * s, (y + h) * s], outline=(255, 255, 255), width=1)
+    corners = [(x + 0.5) * s, (y + 0.5) * s, (x + w + 0.5) * s, (y + h + 0.5) * s]  # pixel centres → PIL corners
+    draw.rectangle(corners, outline=(255, 255, 255), width=1)
 
     def colour(j: int) -> tuple[int, int, int]:
         return tuple(round(255 * c) for c in to_rgb(joint_colour(j)))

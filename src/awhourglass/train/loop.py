@@ -253,7 +253,8 @@ class Trainer:
         """The self-describing checkpoint of the state after ``step`` completed steps of ``phase``."""
         return checkpoint_dict(
             self.config_dict, {k: m.state_dict() for k, m in self.parts.modules().items()}, phase, step,
-            global_step=self.global_step_offset[phase] + step,
+            global_step=self.global_step_offset[phase] + step, margin=self.cfg.data.source.crop_scale,
+            min_side_px=self.cfg.data.source.min_crop_px,
             optimizers={k: o.state_dict() for k, o in optimizers.items()}, rng=rng, world_size=self.dist.world_size,
             sampler=sampler or {}, metrics={k: float(v) for k, v in metrics.items()})
 
