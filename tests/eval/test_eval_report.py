@@ -94,3 +94,13 @@ def test_a_method_that_loses_to_the_constant_is_flagged(tmp_path):
     assert not any(m == "good" for m, _ in flagged)
     # the PA-EPE and 2D columns are shown
     assert "PA-EPE (mm)" in md and "2D (% box)" in md
+
+
+def test_sections_go_between_the_table_and_the_figures():
+    from awhourglass.eval.report import render_markdown, report_document
+
+    doc = report_document({"a": [_result(0.01, 0)]})
+    md = render_markdown(doc, ["f.png"], sections="## Notes\n\nsome words\n")
+    table, notes, figs = md.index("| a |"), md.index("## Notes"), md.index("## Figures")
+    assert table < notes < figs and "some words" in md[notes:figs]
+    assert "## Notes" not in render_markdown(doc, ["f.png"])

@@ -238,9 +238,8 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
     }
     figures = _figures(out, runs)
     md = render_markdown(doc, [(p.relative_to(out), c) for p, c in figures],
-                         title="awh benchmark: every method from one pretrained network, paired seeds")
-    cut = md.index("## Figures") if "## Figures" in md else len(md)
-    md = md[:cut] + _summary(doc) + "\n" + md[cut:]
+                         title="awh benchmark: every method from one pretrained network, paired seeds",
+                         sections=_summary(doc))
     atomic_write_text(out / "results.json", json.dumps(doc, indent=2, allow_nan=True) + "\n")
     atomic_write_text(out / "report.md", md)
     echo(f"wrote {out / 'report.md'} ({doc['benchmark']['total_s']:.0f} s)")

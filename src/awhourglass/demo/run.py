@@ -299,10 +299,8 @@ def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult
         "cpu_count": os.cpu_count(),
     }
     rel = [(Path(f).resolve().relative_to(out.resolve()), caption) for f, caption in figures]
-    md = render_markdown(doc, rel, title="awh demo: weakly supervised adaptation on the embedded benchmark")
-    table_end = md.index("## Figures") if "## Figures" in md else len(md)
-    notes = _notes(cfg, doc, conf, total, model_cfg)
-    md = md[:table_end] + notes + "\n" + md[table_end:]
+    md = render_markdown(doc, rel, title="awh demo: weakly supervised adaptation on the embedded benchmark",
+                         sections=_notes(cfg, doc, conf, total, model_cfg))
     atomic_write_text(out / "results.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "report.md", md)
     return doc

@@ -106,10 +106,12 @@ def _figure_path_caption(f: Figure) -> tuple[Path, str]:
     return (Path(f[0]), f[1]) if isinstance(f, tuple) else (Path(f), "")
 
 
-def render_markdown(doc: Mapping[str, Any], figures: Sequence[Figure] = (), title: str = "Results") -> str:
+def render_markdown(doc: Mapping[str, Any], figures: Sequence[Figure] = (), title: str = "Results",
+                    sections: str = "") -> str:
     """Markdown for a report document (:func:`report_document`); figure paths are used as given.
 
     Each figure is a path or a ``(path, caption)`` pair; a caption is printed in italics under its image.
+    ``sections``: markdown of the caller's own (notes, more tables), placed between the table and the figures.
     """
     lines = [f"# {title}", ""]
     lines.append(
@@ -134,6 +136,8 @@ def render_markdown(doc: Mapping[str, Any], figures: Sequence[Figure] = (), titl
         cells = [_cell(m["mean"][k], m["std"][k], m["runs"], DECIMALS[k]) + (f" {LOSES}" if (name, k) in flags else "")
                  for k in keys]
         lines.append(f"| {name} | {m['runs']} | " + " | ".join(cells) + " |")
+    if sections:
+        lines += ["", sections.strip("\n")]
     if figures:
         lines += ["", "## Figures", ""]
         for f in figures:
