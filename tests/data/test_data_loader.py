@@ -1,10 +1,15 @@
+"""The readers through training's one batching path (:mod:`awhourglass.train.batches`): half/half batches with a
+weak target, seeded augmentation, and workers that give the same batches as the main process."""
+
 import torch
 from conftest import make_rhd, make_stb
 
 from awhourglass.config import from_dict
-from awhourglass.data.config import DatasetConfig, LoaderConfig
-from awhourglass.data.loader import build_dataset, make_loader, make_two_domain_loader
+from awhourglass.data.config import DatasetConfig
+from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import SOURCE, TARGET
+from awhourglass.train.batches import StepBatches, iterate_steps
+from awhourglass.train.distributed import DistInfo
 
 
 def _datasets(tmp_path, **target_kw):
@@ -17,38 +22,28 @@ def _datasets(tmp_path, **target_kw):
     return src, tgt
 
 
+def _steps(src, tgt, seed, workers, n=3):
+    return list(iterate_steps(StepBatches([src, tgt], [2, 2], seed, "adapt", DistInfo()), 0, n, workers))
+
+
 def test_two_domain_batches_weak_target(tmp_path):
     src, tgt = _datasets(tmp_path)
-    loader = make_two_domain_loader(src, tgt, LoaderConfig(batch_size=4, num_workers=0, seed=5))
-    batches = list(loader)
-    assert len(batches) == 2  # 4 source samples, 2 per batch
+    batches = _steps(src, tgt, 5, 0)
     for b in batches:
         assert b.image.shape == (4, 3, 32, 32)
         assert b.domain.tolist() == [SOURCE, SOURCE, TARGET, TARGET]
         assert b.has_3d.tolist() == [True, True, False, False]  # target 3D hidden: weak supervision
         assert torch.isnan(b.xyz_m[2:]).all() and torch.isfinite(b.xyz_m[:2]).all()
         assert b.has_depth.all()
-    again = list(make_two_domain_loader(src, tgt, LoaderConfig(batch_size=4, num_workers=0, seed=5)))
+    # every source sample once per epoch (4 samples, 2 per step): steps 0 and 1 hold all four
+    assert sorted(batches[0].source[:2] + batches[1].source[:2]) == sorted(src[i].source for i in range(4))
+    again = _steps(src, tgt, 5, 0)
     assert all(torch.equal(x.image, y.image) for x, y in zip(batches, again, strict=True))  # augmentation seeded
 
 
 def test_workers_give_the_same_batches(tmp_path):
     src, tgt = _datasets(tmp_path)
-    cfg0 = LoaderConfig(batch_size=4, num_workers=0, seed=1)
-    cfg2 = LoaderConfig(batch_size=4, num_workers=2, seed=1, persistent_workers=True)
-    a = list(make_two_domain_loader(src, tgt, cfg0))
-    loader = make_two_domain_loader(src, tgt, cfg2)
-    b = list(loader)
+    a, b = _steps(src, tgt, 1, 0), _steps(src, tgt, 1, 2)
     assert [x.source for x in a] == [x.source for x in b]
     assert all(torch.equal(x.image, y.image) and torch.equal(x.uv_px, y.uv_px) for x, y in zip(a, b, strict=True))
-    loader.batch_sampler.set_epoch(1)
-    assert [x.source for x in loader] != [x.source for x in b] or len(b) == 1
-
-
-def test_eval_loader_in_order_no_augmentation(tmp_path):
-    make_stb(tmp_path / "stb")
-    ds = build_dataset(DatasetConfig(format="stb", root=str(tmp_path / "stb"), split="test", input_size=32))
-    loader = make_loader(ds, LoaderConfig(batch_size=3, num_workers=0), train=False)
-    (batch,) = list(loader)
-    assert len(batch) == 2 and batch.source[0].endswith("SK_color_0.png") and batch.has_3d.all()
-    assert torch.equal(batch.image[0], ds[0].image)
+    assert [x.source for x in _steps(src, tgt, 2, 0)] != [x.source for x in a]  # another seed, another order

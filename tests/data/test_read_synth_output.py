@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from awhourglass.data.config import DatasetConfig, LoaderConfig
-from awhourglass.data.loader import build_dataset, make_two_domain_loader
+from awhourglass.data.config import DatasetConfig
+from awhourglass.data.loader import build_dataset
 from awhourglass.geometry import project
 from awhourglass.synth.dataset import SynthConfig, write_dataset
+from awhourglass.train.batches import StepBatches, iterate_steps
+from awhourglass.train.distributed import DistInfo
 
 
 @pytest.fixture(scope="module")
@@ -56,5 +58,5 @@ def test_stb_from_generator(synth_roots):
 def test_two_domain_loader_on_generator(synth_roots):
     src = build_dataset(DatasetConfig(format="rhd", root=str(synth_roots / "rhd"), input_size=32))
     tgt = build_dataset(DatasetConfig(format="stb", root=str(synth_roots / "stb"), input_size=32, labels="2d"))
-    batches = list(make_two_domain_loader(src, tgt, LoaderConfig(batch_size=4, num_workers=0)))
+    batches = list(iterate_steps(StepBatches([src, tgt], [2, 2], 0, "adapt", DistInfo()), 0, 3))
     assert len(batches) == 3 and all(b.has_3d.tolist() == [True, True, False, False] for b in batches)

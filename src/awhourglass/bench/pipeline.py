@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from awhourglass.bench.timing import Clock, time_fn
-from awhourglass.data import Batch, DatasetConfig, LoaderConfig, build_dataset, make_loader, make_two_domain_loader
+from awhourglass.data import Batch, DatasetConfig, build_dataset
 from awhourglass.data.base import HandDataset
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.synth.generate import generate_batch
+from awhourglass.train.batches import StepBatches, iterate_steps
+from awhourglass.train.distributed import DistInfo
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ class PipelineSpeed:
         write_img_s: generation plus writing RHD/STB files (``awh synth``), both domains.
         reader_source_img_s / reader_target_img_s: one process reading, decoding, cropping and collating
             samples from the RHD / STB files (what one loader worker delivers).
-        loader_img_s: the two-domain DataLoader with ``loader_workers`` persistent worker processes, images/s
-            over whole epochs after a first (untimed) epoch, measured while the main thread waits (the upper
-            bound: in training the workers share the cores with the step).
+        loader_img_s: training's two-domain batching (``train.batches``) with ``loader_workers`` worker
+            processes, images/s over epochs' worth of steps after a first (untimed) step, measured while the main
+            thread waits (the upper bound: in training the workers share the cores with the step).
         loader_workers: worker processes of the loader.
         fed_train_img_s: training steps (stage 1) fed by the RHD loader, wall clock, by worker count
             (``{"0": ..., "1": ...}``): 0 reads on the training thread; empty when no update function was given.
@@ -63,21 +64,12 @@ def measure_generator(size: int, batch: int, domain: str, *, repeats: int = 3, c
 
 
 def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch: int, workers: int, steps: int):
-    """Images/s of ``steps`` updates whose batches come from a shuffled loader with ``workers`` processes."""
-    cfg = LoaderConfig(batch_size=batch, num_workers=workers, persistent_workers=workers > 0, seed=0)
-    loader = make_loader(dataset, cfg, train=True)
-    if len(loader) == 0:
-        raise ValueError(f"{len(dataset)} samples make no batch of {batch}")
+    """Images/s of ``steps`` updates fed by training's own batching (:mod:`awhourglass.train.batches`, pretraining
+    batches of ``dataset``) with ``workers`` loader processes."""
+    if len(dataset) == 0:
+        raise ValueError("an empty dataset makes no batch")
     threads = torch.get_num_threads()
-
-    def batches(dl: DataLoader) -> Iterator[Batch]:
-        epoch = 0
-        while True:
-            dl.sampler.set_epoch(epoch)
-            yield from dl
-            epoch += 1
-
-    stream = batches(loader)
+    stream = iterate_steps(StepBatches([dataset], [batch], 0, "pretrain", DistInfo()), 0, steps + 1, workers)
     try:
         update(next(stream))  # starts the workers; first-call costs
         t0 = time.perf_counter()
@@ -85,9 +77,8 @@ def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch
             update(next(stream))
         dt = time.perf_counter() - t0
     finally:
-        stream.close()
         torch.set_num_threads(threads)
-        del stream, loader  # shuts the persistent workers down
+        del stream  # shuts the workers down
     return steps * batch / dt
 
 
@@ -119,7 +110,8 @@ def measure_pipeline(
         batch: generator chunk and loader batch size.
         workers: loader worker processes.
         repeats: timed repeats of the in-memory figures.
-        loader_epochs: timed loader epochs, after one untimed epoch that starts the workers.
+        loader_epochs: timed epochs' worth of steps (of the larger domain), after one untimed step that starts the
+            workers.
         clock: see :func:`~awhourglass.bench.timing.time_fn`; the loader is always timed by the wall clock
             (its work happens in other processes).
         update: a training update taking a batch (e.g. :func:`~awhourglass.bench.workloads.supervised_update`):
@@ -154,19 +146,18 @@ def measure_pipeline(
             torch.set_num_threads(threads)
         loader_batch = min(batch, 2 * min(n_src, n_tgt))
         loader_batch -= loader_batch % 2
-        cfg = LoaderConfig(batch_size=loader_batch, num_workers=workers, persistent_workers=workers > 0, seed=0)
-        loader = make_two_domain_loader(src, tgt, cfg)
+        # training's phase-2 batching: half source, half target per step, read by `workers` processes
+        steps = max(1, loader_epochs * max(n_src, n_tgt) // (loader_batch // 2))
+        batches = StepBatches([src, tgt], [loader_batch // 2] * 2, 0, "adapt", DistInfo())
+        stream = iterate_steps(batches, 0, steps + 1, workers)
         try:
-            for _ in loader:  # epoch 1 starts the (persistent) workers
-                pass
+            next(stream)  # the first batch starts the workers
             t0 = time.perf_counter()
-            seen = 0
-            for _ in range(loader_epochs):  # timed from iter(): each epoch's prefetch is inside the timing
-                seen += sum(len(b) for b in loader)
+            seen = sum(len(b) for b in stream)
             dt = time.perf_counter() - t0
         finally:
             torch.set_num_threads(threads)
-            del loader
+            del stream
         fed = {}
         if update is not None:
             for w in fed_workers:

@@ -1,16 +1,16 @@
-"""Dataset readers (RHD, STB, FreiHAND, MPD) → :class:`Sample`; crop/augment; two-domain loaders.
+"""Dataset readers (RHD, STB, FreiHAND, MPD) → :class:`Sample`; crop/augment. Batches: :mod:`awhourglass.train.batches`.
 
 Typical use::
 
-    from awhourglass.data import DatasetConfig, LoaderConfig, build_dataset, make_two_domain_loader
+    from awhourglass.data import DatasetConfig, build_dataset
     src = build_dataset(DatasetConfig(format="rhd", root="RHD_published_v2"))            # source, 3D labels
     tgt = build_dataset(DatasetConfig(format="stb", root="STB", labels="2d"))              # target, weak labels
-    loader = make_two_domain_loader(src, tgt, LoaderConfig(batch_size=32))
+    src[0]                                                                                 # a Sample
 """
 
-from awhourglass.data.config import AugmentConfig, DatasetConfig, LoaderConfig
+from awhourglass.data.config import AugmentConfig, DatasetConfig
 from awhourglass.data.io import DataError
-from awhourglass.data.loader import build_dataset, make_loader, make_two_domain_loader
+from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample, collate
 
 __all__ = [
@@ -20,10 +20,7 @@ __all__ = [
     "Batch",
     "DataError",
     "DatasetConfig",
-    "LoaderConfig",
     "Sample",
     "build_dataset",
     "collate",
-    "make_loader",
-    "make_two_domain_loader",
 ]

@@ -19,7 +19,7 @@ _MAX_SKIPS = 50  # consecutive bad samples tolerated under skip_bad before givin
 class HandDataset(Dataset):
     """A dataset of hand crops: subclasses index the labels at construction and read files in :meth:`read_raw`.
 
-    Indexing accepts an int, or ``(index, seed)`` from the samplers of :mod:`awhourglass.data.sampler`
+    Indexing accepts an int, or ``(index, seed)`` from training's batches (:mod:`awhourglass.train.batches`)
     so that augmentation is deterministic whatever worker process reads the sample.
 
     Attributes:

@@ -94,30 +94,3 @@ class DatasetConfig:
                 "DatasetConfig: augment.flip_prob > 0 needs mirror_left: false (a flip shows a right-handed "
                 "model a left hand; with mirror_left the model is right-handed only)"
             )
-
-
-@dataclass
-class LoaderConfig:
-    """DataLoader options.
-
-    Attributes:
-        batch_size: samples per batch per process (two-domain: half source, half target; must be even).
-        num_workers: worker processes reading samples lazily (2 keeps this machine's 2 cores busy).
-        persistent_workers: keep workers alive across epochs.
-        prefetch_factor: batches prefetched per worker.
-        pin_memory: pin batches (for GPU training).
-        shuffle: shuffle single-domain loaders (two-domain loaders always shuffle).
-        drop_last: drop an incomplete last batch.
-        seed: seed of the sampler's shuffling (augmentation seeds derive from it too).
-        epoch_size: two-domain samples per domain per epoch; None = the larger domain's size.
-    """
-
-    batch_size: int = 32
-    num_workers: int = 2
-    persistent_workers: bool = True
-    prefetch_factor: int = 2
-    pin_memory: bool = False
-    shuffle: bool = True
-    drop_last: bool = True
-    seed: int = 0
-    epoch_size: int | None = None
