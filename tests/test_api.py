@@ -67,7 +67,7 @@ def test_predict_recovers_known_hand_through_crop_and_lift():
     uv_crop = (uv - np.array([160.0, 120.0])) * 32 / 180 + 15.5
     bone = float(np.linalg.norm(xyz[0] - xyz[9]))
     z_norm = (xyz[:, 2] - 0.5 * (xyz[0, 2] + xyz[9, 2])) / bone
-    est = api.HandPoseEstimator(FakeNet(uv_crop, z_norm))
+    est = api.HandPoseEstimator(FakeNet(uv_crop, z_norm), fast=False)
     img = np.zeros((240, 320, 3), np.uint8)
     pred = est.predict(img, bbox=bbox, K=(500, 480, 160, 118), bone_mm=bone * 1000)
     assert pred.metric and pred.root_depth_ok and pred.bbox_source == "user"
@@ -134,7 +134,7 @@ def test_predict_feeds_the_network_what_evaluation_feeds_it(tmp_path):
         sample = make_sample(raw, input_size=TINY.input_size)  # the reader's crop: 1.5 × the joints' box
         net = FakeNet(np.zeros((21, 2)), np.zeros(21))
         lo, hi = uv.astype(np.float64).min(0), uv.astype(np.float64).max(0)  # the box of its 2D labels
-        api.HandPoseEstimator(net).predict(b["rgb"][i], bbox=(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
+        api.HandPoseEstimator(net, fast=False).predict(b["rgb"][i], bbox=(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
         assert torch.equal(net.seen[-1][0], sample.image), i
 
 

@@ -121,11 +121,11 @@ class HandPoseEstimator:
 
     def __init__(self, model: AWHourglassNet, threshold: float = DEFAULT_HAND_THRESHOLD,
                  max_pixels: int = DEFAULT_MAX_PIXELS, margin: float = CROP_MARGIN,
-                 min_side_px: float = MIN_CROP_PX) -> None:
+                 min_side_px: float = MIN_CROP_PX, fast: bool = True) -> None:
         self.model = model.eval()
-        # A BN-folded snapshot runs predict (faster at batch 1 on a CPU, same outputs; models/fused.py), unless
-        # a subclass changed forward. Rebuild the estimator if the model's weights change afterwards.
-        self.fast = FusedHourglass(self.model) if type(model).forward is AWHourglassNet.forward else None
+        # fast: a BN-folded snapshot runs predict (faster at batch 1 on a CPU, same outputs; models/fused.py);
+        # False runs the model's own forward. Rebuild the estimator if the model's weights change afterwards.
+        self.fast = FusedHourglass(self.model) if fast else None
         self.threshold = float(threshold)
         self.margin, self.min_side_px = float(margin), float(min_side_px)  # the training crop (checkpoint)
         self.max_pixels = int(max_pixels)
