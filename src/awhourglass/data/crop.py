@@ -89,9 +89,14 @@ def hand_square(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_side_
     """Centre ``(2,)`` and side of the square around the visible joints (all joints if fewer than 2 visible)."""
     vis = np.asarray(vis, bool)
     pts = np.asarray(uv_px, np.float64)[vis] if vis.sum() >= 2 else np.asarray(uv_px, np.float64)
-    lo, hi = pts.min(0), pts.max(0)
-    # the same square as a user's box of the joints gets in prediction
-    return box_square((lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]), 0, 0, crop_scale, min_side_px)
+    return corner_square(pts.min(0), pts.max(0), crop_scale, min_side_px)
+
+
+def corner_square(lo: np.ndarray, hi: np.ndarray, margin: float, min_side_px: float) -> tuple[np.ndarray, float]:
+    """The crop square of a box with corners ``lo, hi (2,)``: centred on it, side ``margin ×`` its longer side
+    (at least ``min_side_px``). Training, evaluation and prediction all crop this square."""
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    return (lo + hi) / 2.0, max(margin * float((hi - lo).max()), float(min_side_px))
 
 
 def optical_axis_rotation(theta_rad: float) -> np.ndarray:
@@ -199,7 +204,7 @@ def make_sample(
     K = np.asarray(raw.K, np.float64)
     check_intrinsics(K)  # a singular or non-finite K cannot be carried through the crop
     Rz = optical_axis_rotation(aug.rotation_rad)
-    H_rot = K @ Rz @ np.linalg.inv(K) if aug.rotation_rad != 0.0 else np.eye(3)
+    H_rot = K @ Rz @ np.linalg.inv(K)
     uv_rot = apply_affine(H_rot, np.asarray(raw.uv_px, np.float64))
     centre, side = hand_square(uv_rot, raw.vis, crop_scale, min_crop_px)  # square around the rotated hand
     side *= aug.scale
@@ -284,4 +289,4 @@ def box_square(bbox: tuple[float, float, float, float] | None, width: int, heigh
     if bbox is None:
         return np.array([(width - 1) / 2.0, (height - 1) / 2.0]), float(max(width, height))
     x, y, w, h = (float(v) for v in bbox)
-    return np.array([x + w / 2.0, y + h / 2.0]), max(margin * max(w, h), float(min_side_px))
+    return corner_square(np.array([x, y]), np.array([x + w, y + h]), margin, min_side_px)
