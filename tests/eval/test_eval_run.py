@@ -71,6 +71,12 @@ def test_eval_matches_a_hand_written_lift_and_the_prediction_files(setup, tmp_pa
     again = json.loads((tmp_path / "re" / "results.json").read_text())
     for key in ("epe_mean_mm", "epe_median_mm", "auc_0_30", "auc_20_50", "epe2d_mean_px"):
         assert again[key] == pytest.approx(saved[key], rel=1e-6, abs=1e-9)
+    # ... and so do the predictions against the dataset's own labels (`awh eval --pred --data`)
+    assert main(["eval", "--pred", str(tmp_path / "ev" / "predictions.json"), "--data", str(root / "stb"),
+                 "--format", "stb", "--split", "test", "--out", str(tmp_path / "rd")]) == 0
+    on_data = json.loads((tmp_path / "rd" / "results.json").read_text())
+    for key in ("epe_mean_mm", "epe_median_mm", "auc_0_30", "auc_20_50"):
+        assert on_data[key] == pytest.approx(saved[key], rel=1e-6, abs=1e-9)
 
 
 def test_eval_cli_errors_are_one_line(setup, tmp_path, capsys):

@@ -27,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `awh eval`."""
-    from awhourglass.eval.run import EvalConfig, evaluate_checkpoint, evaluate_prediction_files, summary_lines
+    from awhourglass.eval.run import (
+        EvalConfig,
+        evaluate_checkpoint,
+        evaluate_prediction_files,
+        evaluate_predictions_on_dataset,
+        summary_lines,
+    )
 
     if args.pred:
         if args.checkpoint:
@@ -35,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
         if args.gt:
             result, figs = evaluate_prediction_files(args.pred, args.gt, args.out)
         elif args.data:
-            result, figs = _score_against_dataset(args)
+            if not args.format:
+                raise AwhError("--data needs --format")
+            result, figs = evaluate_predictions_on_dataset(args.pred, args.data, args.format, args.split, args.out,
+                                                           args.max_samples)
         else:
             raise AwhError("--pred needs --gt GT.json (or --data PATH --format F)")
     else:
@@ -58,29 +67,3 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print(f"wrote {args.out}/results.json" + (f" and {len(figs)} figure(s)" if figs else ""))
     return 0
-
-
-def _score_against_dataset(args: argparse.Namespace):
-    """--pred with --data: ground truth read from the dataset (ids are the samples' source names)."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from awhourglass.data.sample import collate
-    from awhourglass.eval import plots
-    from awhourglass.eval.predictions import PoseRecord, score_prediction_file
-    from awhourglass.eval.results import write_results_json
-    from awhourglass.eval.run import _unique_ids, load_dataset
-
-    if not args.format:
-        raise AwhError("--data needs --format")
-    ds = load_dataset(args.data, args.format, args.split, 128, args.max_samples)
-    n = len(ds) if args.max_samples is None else min(len(ds), args.max_samples)
-    samples = [ds[i] for i in range(n)]
-    batch = collate(samples)
-    ids = _unique_ids(list(batch.source))
-    records = [PoseRecord(i, np.asarray(batch.xyz_m[k], np.float64), batch.vis[k].numpy().astype(bool), None)
-               for k, i in enumerate(ids)]
-    result = score_prediction_file(args.pred, records)
-    write_results_json(Path(args.out) / "results.json", result)
-    return result, [plots.plot_pck_curves({"predictions": result}, Path(args.out) / "pck.png")]

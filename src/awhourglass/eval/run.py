@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from awhourglass.data.config import DatasetConfig
+from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.eval import plots
@@ -200,20 +201,18 @@ def qualitative_figures(out: Path, outputs: ModelOutputs, xyz_m: np.ndarray, cou
 # --- datasets on disk --------------------------------------------------------------------------------------
 
 
-def load_dataset(root: str, fmt: str, split: str, input_size: int, max_samples: int | None = None,
+def load_dataset(root: str, fmt: str, split: str, input_size: int | None = None, max_samples: int | None = None,
                  domain: int | None = None):
-    """A dataset reader (:mod:`awhourglass.data`) for evaluation: no augmentation, 3D labels, no depth."""
+    """A dataset reader (:mod:`awhourglass.data`) for evaluation: no augmentation, 3D labels, no depth.
+
+    ``input_size`` None: the readers' default crop (enough where only the labels are used)."""
     if fmt not in FORMATS:
         raise AwhError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not Path(root).exists():
         raise AwhError(f"dataset folder {root} does not exist")
-    try:
-        from awhourglass.data.config import DatasetConfig
-        from awhourglass.data.loader import build_dataset
-    except ImportError as exc:  # pragma: no cover - the data package is part of the library
-        raise AwhError(f"dataset readers are not available: {exc}") from None
-    cfg = DatasetConfig(format=fmt, root=str(root), split=split, input_size=input_size, labels="3d",
-                        with_depth=False, max_samples=max_samples)
+    size = {} if input_size is None else {"input_size": input_size}
+    cfg = DatasetConfig(format=fmt, root=str(root), split=split, labels="3d", with_depth=False,
+                        max_samples=max_samples, **size)
     return build_dataset(cfg, domain)
 
 
@@ -272,6 +271,23 @@ def evaluate_prediction_files(pred: str, gt: str, out: str | None = None, label:
         write_results_json(Path(out) / "results.json", result)
         figs.append(plots.plot_pck_curves({label: result}, Path(out) / "pck.png"))
     return result, figs
+
+
+def evaluate_predictions_on_dataset(pred: str, data: str, fmt: str, split: str, out: str,
+                                    max_samples: int | None = None, label: str = "predictions"):
+    """Score a predictions JSON against the 3D labels of a dataset split (ids: the samples' source names);
+    writes results.json and the PCK plot to ``out``."""
+    from awhourglass.eval.predictions import PoseRecord
+
+    ds = load_dataset(data, fmt, split, max_samples=max_samples)  # the labels do not depend on the crop
+    n = len(ds) if max_samples is None else min(len(ds), max_samples)
+    batch = collate([ds[i] for i in range(n)])
+    ids = _unique_ids(list(batch.source))
+    records = [PoseRecord(i, np.asarray(batch.xyz_m[k], np.float64), batch.vis[k].numpy().astype(bool), None)
+               for k, i in enumerate(ids)]
+    result = score_prediction_file(pred, records)
+    write_results_json(Path(out) / "results.json", result)
+    return result, [plots.plot_pck_curves({label: result}, Path(out) / "pck.png")]
 
 
 def summary_lines(result: EvalResult) -> list[str]:
