@@ -1,6 +1,7 @@
 """The benchmarked steps are the package's real steps on well-formed batches."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -35,9 +36,22 @@ def test_supervised_step_trains_with_finite_losses():
     model = AWHourglassNet(TINY)
     before = copy.deepcopy(model.state_dict())
     losses = supervised_step(model, random_batch(2, 32, SOURCE, torch.Generator().manual_seed(1)))()
-    assert all(bool(torch.isfinite(v)) for v in losses.values())
+    assert all(math.isfinite(v) for v in losses.values())
     assert losses["src_reg"] > 0  # the depth regularizer ran
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_bench_times_trainings_update_which_refuses_a_nan_loss():
+    from awhourglass.train.loop import NonFiniteLossError
+
+    torch.manual_seed(0)
+    model = AWHourglassNet(TINY)
+    batch = random_batch(2, 32, SOURCE, torch.Generator().manual_seed(1))
+    batch.image[:] = float("nan")
+    before = copy.deepcopy(dict(model.named_parameters()))
+    with pytest.raises(NonFiniteLossError, match="pretrain step 1"):
+        supervised_step(model, batch)()
+    assert all(torch.equal(before[k], v) for k, v in model.named_parameters())  # no weight changed
 
 
 def test_critic_features_once_per_step_equals_recomputing_them():

@@ -15,7 +15,11 @@ from torch import nn
 from awhourglass.data.sample import SOURCE, TARGET, Batch
 from awhourglass.models import AWHourglassNet, MethodConfig, ModelConfig
 from awhourglass.skeleton import NUM_JOINTS
+from awhourglass.train.distributed import DistInfo
+from awhourglass.train.loop import optimize
 from awhourglass.train.steps import critic_features, critic_losses, generator_losses, make_adversary
+
+DIST = DistInfo()  # one process: training's update, with its finiteness checks, on this machine alone
 
 
 @dataclass
@@ -84,15 +88,12 @@ def random_batch(n: int, size: int, domain: int, gen: torch.Generator, channels_
 def supervised_update(model: AWHourglassNet, lr: float = 1e-3) -> Callable[[Batch], dict]:
     """Stage-1 update (``source_only``) on a given batch: Eq. 8 + depth regularizer, backward, Adam."""
     method = MethodConfig(name="source_only")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
 
     def update(batch: Batch) -> dict:
         model.train()
-        losses = generator_losses(model, None, batch, None, method)
-        opt.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        opt.step()
-        return losses
+        return optimize(generator_losses(model, None, batch, None, method), opt, params, None, "pretrain", 0, DIST)
 
     return update
 
@@ -125,8 +126,9 @@ def adaptation_step(
         raise ValueError(f"method {method.name!r} has no critic")
     if batch_src.image.is_contiguous(memory_format=torch.channels_last):
         critic = critic.to(memory_format=torch.channels_last)
-    opt_net = torch.optim.Adam(model.parameters(), lr=lr)
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=method.critic_lr, betas=method.critic_betas)
+    params, critic_params = list(model.parameters()), list(critic.parameters())
+    opt_net = torch.optim.Adam(params, lr=lr)
+    opt_critic = torch.optim.Adam(critic_params, lr=method.critic_lr, betas=method.critic_betas)
 
     def step() -> dict:
         model.train()
@@ -134,15 +136,10 @@ def adaptation_step(
         feats = critic_features(model, batch_src, batch_tgt) if features_once else None
         for _ in range(method.critic_steps):
             fs, ft = feats if feats is not None else critic_features(model, batch_src, batch_tgt)
-            c = critic_losses(fs, ft, critic, method)
-            opt_critic.zero_grad(set_to_none=True)
-            c["total"].backward()
-            opt_critic.step()
-        losses = generator_losses(model, critic, batch_src, batch_tgt, method)
-        opt_net.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        opt_net.step()
-        return losses
+            optimize(critic_losses(fs, ft, critic, method), opt_critic, critic_params, None, "adapt", 0, DIST,
+                     prefix="critic_")
+        return optimize(generator_losses(model, critic, batch_src, batch_tgt, method), opt_net, params, None,
+                        "adapt", 0, DIST)
 
     return step
 

@@ -131,6 +131,56 @@ def parameters(modules: dict[str, nn.Module]) -> list[nn.Parameter]:
     return out
 
 
+def check_finite(values: dict[str, float], phase: str, step: int, last_checkpoint: str | None = None,
+                 what: str = "loss '{}'") -> None:
+    """Raise :class:`NonFiniteLossError` naming the first NaN/inf value and the 1-based step."""
+    for name, value in values.items():
+        if not math.isfinite(value):
+            last = last_checkpoint or "none written yet"
+            raise NonFiniteLossError(
+                f"{what.format(name)} is {value} at {phase} step {step + 1}: training stopped; "
+                f"no checkpoint was written for this step (last good checkpoint: {last})"
+            )
+
+
+def optimize(
+    losses: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    params: list[nn.Parameter],
+    clip: float | None,
+    phase: str,
+    step: int,
+    dist: DistInfo,
+    prefix: str = "",
+    last_checkpoint: str | None = None,
+) -> dict[str, float]:
+    """Training's one update: backward ``losses["total"]``, average gradients over ranks, check, clip, step.
+
+    Both phases and ``awh bench`` use it. Returns the losses (averaged over ranks) as floats, keys prefixed
+    by ``prefix``.
+
+    Raises:
+        NonFiniteLossError: a loss or the gradient norm is NaN/inf (before any weight changes).
+    """
+    if "total" not in losses:
+        raise KeyError(f"{phase} step function returned {sorted(losses)}: no 'total' loss to minimise")
+    values = {prefix + k: v for k, v in mean_over_ranks(losses, dist).items()}
+    check_finite(values, phase, step, last_checkpoint)
+    optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    average_gradients(params, dist)
+    grads = [p.grad for p in params if p.grad is not None]
+    if grads:
+        if clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        else:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        what = f"the gradient norm of {prefix or 'network '}loss 'total'"
+        check_finite({"": float(norm)}, phase, step, last_checkpoint, what=what)
+    optimizer.step()
+    return values
+
+
 class Trainer:
     """Run-wide state shared by the phase loops: config, parts, rank, logger, checkpoints."""
 
@@ -167,13 +217,7 @@ class Trainer:
 
     def check_finite(self, values: dict[str, float], phase: str, step: int, what: str = "loss '{}'") -> None:
         """Raise :class:`NonFiniteLossError` naming the first NaN/inf value and the 1-based step."""
-        for name, value in values.items():
-            if not math.isfinite(value):
-                last = self.last_checkpoint or "none written yet"
-                raise NonFiniteLossError(
-                    f"{what.format(name)} is {value} at {phase} step {step + 1}: training stopped; "
-                    f"no checkpoint was written for this step (last good checkpoint: {last})"
-                )
+        check_finite(values, phase, step, self.last_checkpoint, what)
 
     def optimize(
         self,
@@ -185,30 +229,8 @@ class Trainer:
         step: int,
         prefix: str = "",
     ) -> dict[str, float]:
-        """Backward ``losses["total"]``, average gradients over ranks, check, clip, step.
-
-        Returns the losses (averaged over ranks) as floats, keys prefixed by ``prefix``.
-
-        Raises:
-            NonFiniteLossError: a loss or the gradient norm is NaN/inf (before any weight changes).
-        """
-        if "total" not in losses:
-            raise KeyError(f"{phase} step function returned {sorted(losses)}: no 'total' loss to minimise")
-        values = {prefix + k: v for k, v in mean_over_ranks(losses, self.dist).items()}
-        self.check_finite(values, phase, step)
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        average_gradients(params, self.dist)
-        grads = [p.grad for p in params if p.grad is not None]
-        if grads:
-            if clip is not None:
-                norm = torch.nn.utils.clip_grad_norm_(params, clip)
-            else:
-                norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-            what = f"the gradient norm of {prefix or 'network '}loss 'total'"
-            self.check_finite({"": float(norm)}, phase, step, what=what)
-        optimizer.step()
-        return values
+        """:func:`optimize` with this run's ranks and last checkpoint (for the error message)."""
+        return optimize(losses, optimizer, params, clip, phase, step, self.dist, prefix, self.last_checkpoint)
 
     # --- progress, logs, checkpoints -----------------------------------------------------------
 
@@ -302,8 +324,10 @@ __all__ = [
     "StepInfo",
     "TrainParts",
     "Trainer",
+    "check_finite",
     "lr_at",
     "make_optimizer",
+    "optimize",
     "parameters",
     "set_lr",
 ]
