@@ -247,3 +247,15 @@ def test_predict_runs_the_fused_path_with_the_eager_networks_output(ckpt):
         ref = est.model.eval()(x)
     np.testing.assert_allclose(pred.uv_px, ref.uv_px[0].numpy(), atol=1e-3)
     np.testing.assert_allclose(pred.heatmaps, ref.stacks[-1].heatmap[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_a_non_finite_threshold_is_one_line(tmp_path, capsys, bad):
+    ckpt = tmp_path / "m.pt"
+    torch.save(network_checkpoint(AWHourglassNet(TINY)), ckpt)
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(img)
+    assert main(["predict", str(ckpt), str(img), f"--threshold={bad}", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"awh predict: error: threshold must be a finite confidence, got {float(bad)!r}"
+    assert not (tmp_path / "o").exists()

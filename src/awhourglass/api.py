@@ -126,6 +126,8 @@ class HandPoseEstimator:
         # fast: a BN-folded snapshot runs predict (faster at batch 1 on a CPU, same outputs; models/fused.py);
         # False runs the model's own forward. Rebuild the estimator if the model's weights change afterwards.
         self.fast = FusedHourglass(self.model) if fast else None
+        if not math.isfinite(float(threshold)):  # a NaN would also end up as a non-JSON literal in the output
+            raise PredictError(f"threshold must be a finite confidence, got {threshold!r}")
         self.threshold = float(threshold)
         self.margin, self.min_side_px = float(margin), float(min_side_px)  # the training crop (checkpoint)
         self.max_pixels = int(max_pixels)

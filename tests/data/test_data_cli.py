@@ -44,3 +44,18 @@ def test_show_writes_a_grid(tmp_path, capsys):
     # 3 tiles of (crop + depth) = 2 * 64 px wide each at scale 2, one row
     assert grid.shape == (64, 3 * 128, 3)
     assert (grid[:, :64] > 0).any() and grid[:, 64:128].max() == 255  # Eq. 9 depth reaches 1 on the hand
+
+
+def test_check_limit_must_be_positive_and_eval_split_typos_are_refused(tmp_path, capsys):
+    root = tmp_path / "rhd"
+    make_rhd(root)
+    for bad in ("0", "-3"):
+        assert main(["data", "check", str(root), "--format", "rhd", "--limit", bad]) == 2
+        assert capsys.readouterr().err.strip() == f"awh data: error: --limit must be >= 1 samples, got {bad}"
+    assert main(["data", "check", str(root), "--format", "rhd", "--limit", "2"]) == 0
+    assert "checked: 2 samples" in capsys.readouterr().out
+    stb = tmp_path / "stb"
+    make_stb(stb)
+    assert main(["eval", "--pred", str(tmp_path / "p.json"), "--data", str(stb), "--format", "stb",
+                 "--split", "validation"]) == 2
+    assert "DatasetConfig.split must be one of train, test, eval, all, got 'validation'" in capsys.readouterr().err

@@ -156,3 +156,28 @@ def test_singular_K_is_one_line_error(tmp_path):
     path.write_bytes(pickle.dumps(anno, protocol=2))
     with pytest.raises(DataError, match=r"00000\.png: cannot crop"):
         build_dataset(_cfg(root))[0]
+
+
+def test_joints_behind_the_camera_are_refused_as_the_other_readers_do(tmp_path):
+    root = tmp_path / "rhd"
+    make_rhd(root, sides=("right", "right"))
+    path = root / "training" / "anno_training.pickle"
+    with open(path, "rb") as f:
+        anno = pickle.load(f)
+    anno[0]["xyz"] = anno[0]["xyz"] * np.array([1.0, 1.0, -1.0], np.float32)  # mirrored behind the camera
+    path.write_bytes(pickle.dumps(anno, protocol=2))
+    with pytest.raises(DataError, match=r"frame 0: joints behind the camera \(z <= 0\)"):
+        build_dataset(_cfg(root))
+    with pytest.warns(UserWarning, match="behind the camera"):
+        ds = build_dataset(_cfg(root, skip_bad=True))
+    assert len(ds) == 1
+
+
+@pytest.mark.parametrize(("field", "value"), [("split", "validation"), ("split", "trian"), ("labels", "3D"),
+                                              ("format", "rhd2")])
+def test_a_mistyped_setting_is_refused_even_without_from_dict(field, value, tmp_path):
+    from awhourglass.config import ConfigError
+
+    kw = {"format": "stb", "root": str(tmp_path), field: value}
+    with pytest.raises(ConfigError, match=rf"DatasetConfig\.{field} must be one of .*got '{value}'"):
+        DatasetConfig(**kw)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args, get_type_hints
 
 from awhourglass.config import ConfigError
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
@@ -85,6 +85,13 @@ class DatasetConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # checked here too, not only by from_dict: the CLI builds the config directly from flags
+        hints = get_type_hints(type(self))
+        for name in ("format", "split", "labels", "stb_depth_frame", "rhd_hand"):
+            allowed = get_args(hints[name])  # the Literal's values
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"DatasetConfig.{name} must be one of {', '.join(allowed)}, got "
+                                  f"{getattr(self, name)!r}")
         if self.input_size <= 0:
             raise ConfigError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
         if self.crop_scale <= 0:

@@ -66,6 +66,9 @@ class RHDDataset(HandDataset):
                 if problem:
                     self._bad(DataError(anno_path, f"frame {fid}: non-finite joint coordinates (NaN or inf)"))
                     continue
+                if (np.asarray(a_xyz)[:, 2] <= 0).any():  # as the other readers: no joint behind the camera
+                    self._bad(DataError(anno_path, f"frame {fid}: joints behind the camera (z <= 0)"))
+                    continue
                 self.frames.append((sub, int(fid)))
                 xyz.append(a_xyz)
                 uv_vis.append(a_uv)

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from awhourglass.atomic import atomic_open
+from awhourglass.config import ConfigError
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.io import DataError
 from awhourglass.data.loader import build_dataset
@@ -36,6 +37,8 @@ class CheckReport:
 
 def check_dataset(cfg: DatasetConfig, limit: int | None = None, progress: bool = True) -> CheckReport:
     """Index the dataset (collecting bad labels), then read and crop every sample (up to ``limit``)."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be >= 1 samples, got {limit}")
     cfg = replace(cfg, skip_bad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
