@@ -144,8 +144,13 @@ def export_checkpoint(ckpt_path: str | Path, onnx_path: str | Path) -> list[str]
     Returns:
         The output names.
     """
+    from awhourglass.checkpoint import CheckpointError
     from awhourglass.models.load import network_from_checkpoint
 
     model = network_from_checkpoint(ckpt_path)
+    bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:  # an ONNX graph of NaN weights would deploy silently and predict nothing
+        raise CheckpointError(f"checkpoint {ckpt_path}: weights {bad[:3]}{' …' if len(bad) > 3 else ''} are not "
+                              "finite (NaN or inf); nothing exported")
     heatmap = f"stacks_{model.cfg.num_stacks - 1}_heatmap"
     return export_onnx(model, onnx_path, model.cfg.input_size, outputs=[*DEPLOY_OUTPUTS, heatmap])

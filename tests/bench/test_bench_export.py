@@ -139,3 +139,20 @@ def test_awh_export_rejects_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
 def test_export_rejects_unknown_output_names(tmp_path):
     with pytest.raises(ValueError, match="not among the model's outputs"):
         export_onnx(_tiny_with_stats(), tmp_path / "x.onnx", 32, outputs=["nope"])
+
+
+def test_awh_export_refuses_nan_weights_in_one_line(tmp_path, capsys):
+    from awhourglass.cli import main
+    from awhourglass.models import AWHourglassNet, ModelConfig
+
+    cfg = ModelConfig(input_size=32, width=8, num_stacks=1, depth=2, depth_out_size=16, depth_width=4)
+    model = AWHourglassNet(cfg)
+    with torch.no_grad():
+        w = next(model.parameters())
+        w[(0,) * w.dim()] = float("nan")
+    _write_checkpoint(tmp_path / "model.pt", model, cfg)
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(tmp_path / "model.pt"), "--onnx", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "are not finite (NaN or inf); nothing exported" in err[0]
+    assert not out.exists()

@@ -59,3 +59,30 @@ def test_check_limit_must_be_positive_and_eval_split_typos_are_refused(tmp_path,
     assert main(["eval", "--pred", str(tmp_path / "p.json"), "--data", str(stb), "--format", "stb",
                  "--split", "validation"]) == 2
     assert "DatasetConfig.split must be one of train, test, eval, all, got 'validation'" in capsys.readouterr().err
+
+
+def _png_header_only(path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width × height`` and holds no pixels: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) +
+                     chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_and_a_zero_byte_mat_are_broken_files_not_tracebacks(tmp_path, capsys):
+    root = tmp_path / "rhd"
+    make_rhd(root)
+    _png_header_only(root / "training" / "color" / "00001.png", 100_000, 100_000)
+    assert main(["data", "check", str(root), "--format", "rhd"]) == 1
+    out = capsys.readouterr().out
+    assert "broken: 1" in out and "color/00001.png: image too large (" in out, out
+    stb = tmp_path / "stb"
+    make_stb(stb)
+    (stb / "labels" / "B2Random_SK.mat").write_bytes(b"")
+    assert main(["data", "check", str(stb), "--format", "stb", "--split", "all"]) == 1
+    assert "B2Random_SK.mat: not a readable .mat file" in capsys.readouterr().out

@@ -43,7 +43,11 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            w, h = im.size
+            if w * h > DEFAULT_MAX_PIXELS:  # refused from the header, before decoding (a decompression bomb)
+                raise DataError(path, f"image too large ({w}x{h} = {w * h / 1e6:.0f} M pixels)")
             im.load()  # decode now: a truncated file fails here, not later in a worker
             if mode and im.mode != mode:
                 im = im.convert(mode)
@@ -52,6 +56,8 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
         raise DataError(path, "missing file") from None
     except UnidentifiedImageError:
         raise DataError(path, "not a readable image") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(path, f"image too large ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(path, f"corrupt or truncated image ({exc})") from None
 
@@ -241,13 +247,14 @@ def load_mat(path: str | Path) -> dict[str, Any]:
         DataError: missing or unreadable file.
     """
     import scipy.io
+    from scipy.io.matlab import MatReadError
 
     path = Path(path)
     if not path.exists():
         raise DataError(path, "missing file")
     try:
         return scipy.io.loadmat(str(path))
-    except (ValueError, OSError, TypeError, NotImplementedError) as exc:
+    except (MatReadError, ValueError, OSError, TypeError, NotImplementedError) as exc:  # e.g. a zero-byte file
         raise DataError(path, f"not a readable .mat file ({exc})") from None
 
 
