@@ -106,3 +106,21 @@ def test_json_and_shape_checks(tmp_path):
     with pytest.raises(DataError, match=r"K: expected shape \(3, 3\), got \(2, 3\)"):
         as_float_array(np.zeros((2, 3)), (3, 3), p, "K")
     assert as_float_array([[1, 2, 3]] * 4, (-1, 3), p, "xyz").shape == (4, 3)
+
+
+def test_image_modes_are_decoded_or_refused_by_name(tmp_path):
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)  # 0 … 63000, 16-bit
+    Image.fromarray(ramp).save(tmp_path / "c16.png")
+    assert Image.open(tmp_path / "c16.png").mode.startswith("I")
+    rgb = read_image(tmp_path / "c16.png", "RGB")
+    # scaled to its maximum, not clipped to white: by hand, round(v / 63000 · 255) in every channel
+    np.testing.assert_array_equal(rgb[..., 0], np.round(ramp / 63000.0 * 255).astype(np.uint8))
+    assert rgb.shape == (8, 8, 3) and (rgb[..., 0] == rgb[..., 2]).all() and rgb.min() == 0 and rgb.max() == 255
+    with pytest.raises(DataError, match=r"c16\.png: depth PNG in mode I.*expected 8-bit RGB"):
+        read_image(tmp_path / "c16.png", "depth")  # a 16-bit depth PNG is not RHD's/STB's packed format
+    Image.fromarray((ramp // 256).astype(np.uint8)).save(tmp_path / "grey.png")
+    with pytest.raises(DataError, match=r"grey\.png: depth PNG in mode L"):
+        read_image(tmp_path / "grey.png", "depth")
+    packed = encode_stb_depth(np.full((4, 4), 0.513))
+    Image.fromarray(packed).save(tmp_path / "d.png")
+    assert decode_stb_depth(read_image(tmp_path / "d.png", "depth"))[0, 0] == pytest.approx(0.513)

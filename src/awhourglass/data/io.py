@@ -36,7 +36,8 @@ class DataError(AwhError):
 def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
     """Read an image file fully (PNG/JPEG) → ``(H, W, C)`` or ``(H, W)`` uint8 array in PIL ``mode``.
 
-    ``mode=None`` keeps the image as stored (16-bit, palette or channel layout unchanged).
+    ``mode="RGB"``: any colour mode as 8-bit RGB (16-bit scaled, :func:`rgb8`); ``mode="depth"``: a depth PNG,
+    which must be 8-bit RGB (any other mode is refused, naming it); ``mode=None`` keeps the image as stored.
 
     Raises:
         DataError: the file is missing, truncated or not an image.
@@ -49,6 +50,13 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
             if w * h > DEFAULT_MAX_PIXELS:  # refused from the header, before decoding (a decompression bomb)
                 raise DataError(path, f"image too large ({w}x{h} = {w * h / 1e6:.0f} M pixels)")
             im.load()  # decode now: a truncated file fails here, not later in a worker
+            if mode == "RGB":
+                return rgb8(im)
+            if mode == "depth":  # the datasets' depth PNGs pack the value into the R and G bytes of 8-bit RGB
+                if im.mode not in ("RGB", "RGBA"):
+                    raise DataError(path, f"depth PNG in mode {im.mode}: expected 8-bit RGB with the depth packed "
+                                          "into its R and G bytes (docs/datasets.md)")
+                return np.asarray(im.convert("RGB")).copy()
             if mode and im.mode != mode:
                 im = im.convert(mode)
             return np.asarray(im).copy()
@@ -148,19 +156,29 @@ def _from_pil(im: Any, notes: list[str]) -> LoadedImage:
         notes.append("EXIF orientation applied (pixel coordinates refer to the upright image)")
     im = transposed if transposed is not None else im
     mode = im.mode
-    if mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        top = a.max() if a.size and a.max() > 0 else 1.0
-        a = np.round(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
+    if mode in WIDE_MODES:
         notes.append(f"{mode} image scaled to 8 bits and replicated to RGB")
-        return LoadedImage(np.repeat(a[..., None], 3, axis=-1), notes)
-    if mode in ("L", "LA", "1"):
+    elif mode in ("L", "LA", "1"):
         notes.append("grayscale image: replicated to RGB")
     elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
         notes.append("alpha channel dropped")
     elif mode not in ("RGB",):
         notes.append(f"{mode} image converted to RGB")
-    return LoadedImage(np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8)), notes)
+    return LoadedImage(rgb8(im), notes)
+
+
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # one channel of more than 8 bits
+
+
+def rgb8(im: Any) -> np.ndarray:
+    """A PIL image of any mode → ``(H, W, 3)`` uint8 RGB; 16-bit and float images scaled to their maximum (PIL's
+    own ``convert("RGB")`` clips them, which turns a 16-bit image white)."""
+    if im.mode in WIDE_MODES:
+        a = np.asarray(im, dtype=np.float64)
+        top = a.max() if a.size and a.max() > 0 else 1.0
+        a = np.round(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=-1))
+    return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
 
 # --- Restricted unpickling ----------------------------------------------------------------------------------------

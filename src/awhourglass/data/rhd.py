@@ -120,7 +120,7 @@ class RHDDataset(HandDataset):
         lo, hi = LEFT_IDS if hand == "left" else RIGHT_IDS
         depth = mask = None
         if self.cfg.with_depth:
-            depth = decode_rhd_depth(read_image(p["depth"], "RGB"))
+            depth = decode_rhd_depth(read_image(p["depth"], "depth"))
             mask = (mask_ids >= lo) & (mask_ids <= hi)
         for name, arr in (("mask", mask_ids), ("depth", depth)):
             if arr is not None and arr.shape[:2] != image.shape[:2]:

@@ -176,7 +176,7 @@ class STBDataset(HandDataset):
         uv = project(xyz, self.calib.K_color)
         depth = None
         if self.cfg.with_depth:
-            d = decode_stb_depth(read_image(p["depth"], "RGB"))
+            d = decode_stb_depth(read_image(p["depth"], "depth"))
             if self.depth_frame == "depth":
                 c = self.calib
                 depth = register_depth(d, c.K_depth, c.R, c.t_m, c.K_color, image.shape[:2])
