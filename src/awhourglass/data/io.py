@@ -178,7 +178,7 @@ def rgb8(im: Any) -> np.ndarray:
         top = a.max() if a.size and a.max() > 0 else 1.0
         a = np.round(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=-1))
-    return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    return np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
 
 
 # --- Restricted unpickling ----------------------------------------------------------------------------------------
