@@ -131,3 +131,15 @@ def test_writer_refuses_bad_arrays(tmp_path):
     with pytest.raises(ValueError, match="predictions must be finite"):
         P.write_predictions(tmp_path / "p.json", ["a"], bad)
     assert not (tmp_path / "p.json").exists()
+
+
+def test_a_deeply_nested_json_is_one_line(tmp_path, capsys):
+    from awhourglass.cli import main
+
+    bomb = tmp_path / "deep.json"
+    bomb.write_text("[" * 100_000 + "]" * 100_000)
+    gt = tmp_path / "gt.json"
+    gt.write_text("{}")
+    assert main(["eval", "--pred", str(bomb), "--gt", str(gt), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"awh eval: error: {bomb}: JSON nested too deeply to be a pose file"]

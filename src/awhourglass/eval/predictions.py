@@ -92,6 +92,8 @@ def _load_json(path: str | os.PathLike) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise PoseFileError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError:  # nesting deeper than Python's stack: no pose file looks like that
+        raise PoseFileError(f"{path}: JSON nested too deeply to be a pose file") from None
 
 
 def _reject_constant(name: str) -> float:

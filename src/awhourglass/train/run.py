@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import random
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,46 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool, build_parts: PartsF
     created_group = not torch.distributed.is_initialized()
     dist = init_distributed(cfg.device)
     try:
-        return _fit(cfg, Path(out_dir), resume, build_parts, dist)
+        if not dist.is_main:  # rank 0 owns the run directory for all ranks
+            return _fit(cfg, Path(out_dir), resume, build_parts, dist)
+        with run_dir_lock(Path(out_dir)):
+            return _fit(cfg, Path(out_dir), resume, build_parts, dist)
     finally:
         if created_group:
             shutdown(dist)
+
+
+LOCK = ".awh.lock"
+
+
+@contextmanager
+def run_dir_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for this process: a second ``awh train`` on it (also ``--resume``) is refused in one line.
+
+    An advisory ``flock`` on ``run_dir/.awh.lock``: the kernel releases it when the holder exits, however it
+    exits (kill -9 included), so a crashed run never leaves it held. Where ``fcntl`` is missing, no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / LOCK, "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise AwhError(f"{run_dir} is in use by {holder}: wait for it to finish, or use another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"awh train (pid {os.getpid()})\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # releases the lock
 
 
 def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactory, dist: DistInfo) -> Path:

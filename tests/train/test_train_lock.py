@@ -1,0 +1,42 @@
+"""One process at a time owns a run directory; a killed holder does not leave it held."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from train_standins import make_parts_factory, tiny_config
+
+from awhourglass.errors import AwhError
+from awhourglass.train.run import LOCK, fit, run_dir_lock
+
+
+def test_a_second_run_on_a_held_directory_is_refused_naming_the_holder(tmp_path):
+    with run_dir_lock(tmp_path):
+        for resume in (False, True):
+            with pytest.raises(AwhError, match=rf"is in use by awh train \(pid {os.getpid()}\)"):
+                fit(tiny_config(), tmp_path, resume=resume, build_parts=make_parts_factory())
+        assert not (tmp_path / "last.pt").exists()  # the refused runs wrote nothing
+    fit(tiny_config(), tmp_path, resume=False, build_parts=make_parts_factory())  # released: now it runs
+    assert (tmp_path / "model.pt").exists()
+
+
+def test_a_killed_holder_leaves_the_directory_free(tmp_path):
+    code = ("import sys, time, pathlib; from awhourglass.train.run import run_dir_lock\n"
+            "with run_dir_lock(pathlib.Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(AwhError, match=rf"in use by awh train \(pid {proc.pid}\)"), run_dir_lock(tmp_path):
+            pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    with run_dir_lock(tmp_path):  # the kernel dropped the dead holder's lock
+        assert time.monotonic() < deadline
+        assert (tmp_path / LOCK).read_text().strip() == f"awh train (pid {os.getpid()})"
