@@ -1,5 +1,6 @@
 """Step batches: a pure function of (seed, phase, step), sharded exactly, each domain cycling by epochs."""
 
+import pytest
 import torch
 from train_standins import TinyDataset
 
@@ -64,3 +65,23 @@ def test_workers_give_the_same_batches():
 def test_position_counts_epochs_and_offsets():
     pos = _batches().position(5)
     assert pos["epochs"] == [2, 3] and pos["offsets"] == [0, 1] and pos["sizes"] == [10, 3]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_bad_file_is_the_same_one_line_error_with_or_without_workers(tmp_path, workers):
+    from train_standins import write_tiny_synth
+
+    from awhourglass.data.config import DatasetConfig
+    from awhourglass.data.loader import build_dataset
+    from awhourglass.errors import AwhError
+
+    write_tiny_synth(tmp_path)
+    for png in sorted((tmp_path / "rhd" / "training" / "color").glob("*.png")):
+        png.write_bytes(b"")  # every image unreadable: the first batch must fail
+    ds = build_dataset(DatasetConfig(format="rhd", root=str(tmp_path / "rhd"), input_size=32))
+    steps = iterate_steps(StepBatches([ds], [2], 0, "pretrain", DistInfo()), 0, 2, workers)
+    with pytest.raises(AwhError) as err:
+        next(steps)
+    assert type(err.value).__module__.startswith("awhourglass")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 1 and "color/" in lines[0] and "not a readable image" in lines[0], lines

@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from awhourglass.data.base import HandDataset
 from awhourglass.data.sample import Batch, Sample, collate
+from awhourglass.errors import AwhError
 from awhourglass.train.distributed import DistInfo, shard_range
 
 PHASE_IDS = {"pretrain": 1, "adapt": 2}
@@ -122,7 +123,17 @@ class StepBatches(Dataset):
     def __len__(self) -> int:  # steps are unbounded; DataLoader only uses our explicit sampler
         return 2**62
 
-    def __getitem__(self, step: int) -> Batch:
+    def __getitem__(self, step: int) -> Batch | WorkerError:
+        try:
+            return self._batch(step)
+        except AwhError as exc:
+            if get_worker_info() is None:
+                raise
+            # in a worker: hand the one-line error to the main process as data (PyTorch would re-raise it as a
+            # RuntimeError carrying the worker's whole traceback)
+            return WorkerError(str(exc))
+
+    def _batch(self, step: int) -> Batch:
         samples = []
         with _GlobalRng() as rng:
             for d, index, slot in self.indices(step):
@@ -145,6 +156,13 @@ class StepBatches(Dataset):
         }
 
 
+class WorkerError:
+    """A user error (bad file, bad label) met by a loader worker, carried to the main process as plain data."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
 def _identity(batch: Batch) -> Batch:
     return batch
 
@@ -156,7 +174,11 @@ def _worker_init(_: int) -> None:
 def iterate_steps(
     batches: StepBatches, start: int, stop: int, num_workers: int = 0, pin_memory: bool = False
 ) -> Iterator[Batch]:
-    """Batches of steps ``start .. stop-1`` in order, loaded by ``num_workers`` DataLoader workers."""
+    """Batches of steps ``start .. stop-1`` in order, loaded by ``num_workers`` DataLoader workers.
+
+    A user error in a worker (a :class:`~awhourglass.errors.AwhError`, e.g. an unreadable image) is raised here
+    with the same one-line message as without workers.
+    """
     if stop <= start:
         return iter(())
     loader = DataLoader(
@@ -171,7 +193,14 @@ def iterate_steps(
         prefetch_factor=2 if num_workers > 0 else None,
         worker_init_fn=_worker_init if num_workers > 0 else None,
     )
-    return iter(loader)
+    return _raise_worker_errors(iter(loader))
+
+
+def _raise_worker_errors(batches: Iterator[Batch | WorkerError]) -> Iterator[Batch]:
+    for batch in batches:
+        if isinstance(batch, WorkerError):
+            raise AwhError(batch.message)
+        yield batch
 
 
 __all__ = ["StepBatches", "derive_seed", "epoch_permutation", "iterate_steps"]
