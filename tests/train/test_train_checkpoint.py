@@ -121,3 +121,30 @@ def test_resume_from_truncated_last_falls_back(tmp_path):
     again = load_checkpoint(tmp_path / "last.pt")
     for k, v in reference["modules"]["model"].items():
         assert torch.equal(v, again["modules"]["model"][k])
+
+
+TORCH_FULL = "[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"  # as torch's zip writer says
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), RuntimeError(TORCH_FULL)])
+def test_a_full_disk_is_one_line_that_says_what_is_safe(tmp_path, monkeypatch, failure):
+    from awhourglass.errors import AwhError
+
+    real_save, calls = torch.save, []
+
+    def filling_disk(obj, f, *a, **kw):
+        calls.append(1)
+        if len(calls) > 1:  # the first checkpoint fits, the next one does not
+            f.write(b"PK\x03\x04 half")
+            raise failure
+        return real_save(obj, f, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", filling_disk)
+    with pytest.raises(AwhError) as err:
+        fit(tiny_config(), tmp_path, resume=False, build_parts=make_parts_factory())
+    msg = str(err.value)
+    assert len(msg.splitlines()) == 1
+    assert msg.startswith(f"no space left on device while writing {tmp_path / 'last.pt'}")
+    assert f"last good checkpoint ({tmp_path / 'last.pt'} (pretrain step" in msg
+    monkeypatch.setattr(torch, "save", real_save)
+    assert load_checkpoint(tmp_path / "last.pt")["step"] >= 1  # what it names is intact and loads

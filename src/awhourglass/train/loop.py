@@ -7,6 +7,7 @@ named scalar losses whose ``"total"`` entry is minimised; the other entries are 
 
 from __future__ import annotations
 
+import errno
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -129,6 +130,14 @@ def parameters(modules: dict[str, nn.Module]) -> list[nn.Parameter]:
                 seen.add(id(p))
                 out.append(p)
     return out
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """A full disk, as Python reports it (``ENOSPC``) or as torch's zip writer does (a failed or short write)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("unexpected pos" in text or "file write failed" in text)
 
 
 def check_finite(values: dict[str, float], phase: str, step: int, last_checkpoint: str | None = None,
@@ -302,6 +311,11 @@ class Trainer:
                 ok, error = False, exc
         if not all_ranks_ok(ok, self.dist):
             if error is not None:
+                if _disk_full(error):
+                    raise AwhError(
+                        f"no space left on device while writing {self.store.last} ({phase} step {step}); nothing "
+                        f"was lost: resume with --resume from the last good checkpoint "
+                        f"({self.last_checkpoint or 'none written yet'}) once there is space") from None
                 raise error
             raise AwhError(f"rank 0 failed to write the checkpoint at {phase} step {step}")
         self.last_checkpoint = self.last_checkpoint or f"{self.store.last} ({phase} step {step})"
