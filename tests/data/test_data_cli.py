@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from conftest import make_rhd, make_stb
 from PIL import Image
 
@@ -86,3 +87,13 @@ def test_a_decompression_bomb_and_a_zero_byte_mat_are_broken_files_not_traceback
     (stb / "labels" / "B2Random_SK.mat").write_bytes(b"")
     assert main(["data", "check", str(stb), "--format", "stb", "--split", "all"]) == 1
     assert "B2Random_SK.mat: not a readable .mat file" in capsys.readouterr().out
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    from awhourglass.data.io import DataError, read_image
+
+    path = tmp_path / "big.png"
+    _png_header_only(path, 13_000, 12_000)  # 156 M pixels: over our 150 M, under PIL's own bomb limit
+    expected = r"big\.png: image too large \(13000x12000 = 156 M pixels; the limit is 150 M\)"
+    with pytest.raises(DataError, match=expected):
+        read_image(path, "RGB")

@@ -46,9 +46,9 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
     try:
         with warnings.catch_warnings(), Image.open(path) as im:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            w, h = im.size
-            if w * h > DEFAULT_MAX_PIXELS:  # refused from the header, before decoding (a decompression bomb)
-                raise DataError(path, f"image too large ({w}x{h} = {w * h / 1e6:.0f} M pixels)")
+            too_large = oversize(im.size, DEFAULT_MAX_PIXELS)  # from the header, before decoding (a bomb)
+            if too_large:
+                raise DataError(path, too_large)
             im.load()  # decode now: a truncated file fails here, not later in a worker
             if mode == "RGB":
                 return rgb8(im)
@@ -143,11 +143,17 @@ def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
     w, h = size
     if w < 1 or h < 1:
         raise PredictError(f"{name}: empty image ({w}x{h})")
-    if w * h > max_pixels:
-        raise PredictError(
-            f"{name}: image too large ({w}x{h} = {w * h / 1e6:.0f} M pixels; the limit is {max_pixels / 1e6:.0f} M): "
-            "downscale it first"
-        )
+    too_large = oversize(size, max_pixels)
+    if too_large:
+        raise PredictError(f"{name}: {too_large}: downscale it first")
+
+
+def oversize(size: tuple[int, int], max_pixels: int) -> str | None:
+    """The problem of an image of ``size = (W, H)`` over ``max_pixels`` (dataset files and users' photos alike)."""
+    w, h = size
+    if w * h <= max_pixels:
+        return None
+    return f"image too large ({w}x{h} = {w * h / 1e6:.0f} M pixels; the limit is {max_pixels / 1e6:.0f} M)"
 
 
 def _from_pil(im: Any, notes: list[str]) -> LoadedImage:
@@ -178,7 +184,9 @@ def rgb8(im: Any) -> np.ndarray:
         top = a.max() if a.size and a.max() > 0 else 1.0
         a = np.round(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=-1))
-    return np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.array(im, dtype=np.uint8)  # one writable copy (torch.from_numpy needs one)
 
 
 # --- Restricted unpickling ----------------------------------------------------------------------------------------
