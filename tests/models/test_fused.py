@@ -125,9 +125,10 @@ def _moved(out, ref) -> bool:
 
 @pytest.mark.parametrize("kw", [{}, {"first_stack_design": "fssc"}, {"domain_bn": True}])
 def test_fused_reads_every_weight_the_eager_network_reads(kw):
-    """Drift guard: the fused path repeats the network's wiring for speed, so every parameter and buffer that
-    moves the eager last-stack output must move the fused output too (a layer added to one forward only, or
-    a weight the fold forgets, fails here even where the two outputs happen to agree)."""
+    """Drift guard: the two forwards share their wiring (``run_stacks``), but the fused blocks re-express each
+    block's layers, so every parameter and buffer that moves the eager last-stack output must move the fused
+    output too (a layer added to a block but not to its fused copy, or a weight the fold forgets, fails here
+    even where the two outputs happen to agree)."""
     cfg = tiny(**kw)
     net = trained_like(cfg).eval()
     x = torch.rand(2, 3, cfg.input_size, cfg.input_size)
@@ -149,3 +150,31 @@ def test_fused_reads_every_weight_the_eager_network_reads(kw):
             checked += int(eager_moved)
         net.load_state_dict(state)
     assert checked > 20  # the pose-path weights were exercised, not skipped
+
+
+def test_fused_follows_the_shared_wiring(monkeypatch):
+    """The fused snapshot is wired by the network's own ``run_stacks``: a change there reaches both forwards."""
+    from awhourglass.models import fused as fused_mod
+    from awhourglass.models import hourglass
+
+    cfg = tiny()
+    net = trained_like(cfg).eval()
+    x = torch.rand(2, 3, cfg.input_size, cfg.input_size)
+    real = hourglass.run_stacks
+
+    def last_stack_doubled(parts, x):
+        *first, (f, b, heads) = real(parts, x)
+        yield from first
+        yield f, b, 2.0 * heads
+
+    monkeypatch.setattr(hourglass, "run_stacks", last_stack_doubled)
+    monkeypatch.setattr(fused_mod, "run_stacks", last_stack_doubled)
+    with torch.no_grad():
+        eager, fast = net(x), FusedHourglass(net)(x)
+    monkeypatch.setattr(hourglass, "run_stacks", real)
+    monkeypatch.setattr(fused_mod, "run_stacks", real)
+    with torch.no_grad():
+        plain = net(x)
+    assert (eager.z_norm - plain.z_norm).abs().max() > 1e-3  # the patch changed the output
+    torch.testing.assert_close(fast.uv_px, eager.uv_px, atol=1e-4, rtol=0)
+    torch.testing.assert_close(fast.z_norm, eager.z_norm, atol=1e-5, rtol=0)

@@ -15,6 +15,7 @@ forward without ``domain``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from awhourglass.models.head import latent_25d
-from awhourglass.models.hourglass import AWHourglassNet, DomainBatchNorm2d, Hourglass, Residual
+from awhourglass.models.hourglass import AWHourglassNet, DomainBatchNorm2d, Hourglass, Residual, run_stacks
 from awhourglass.skeleton import NUM_JOINTS
 
 
@@ -84,6 +85,18 @@ def _conv_bn_relu(block: nn.Sequential) -> FusedConv:
     return FusedConv(conv, bn, relu=True)
 
 
+class _Chain:
+    """Call each part on the previous one's output (an empty chain is the identity)."""
+
+    def __init__(self, *parts: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.parts = parts
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for part in self.parts:
+            x = part(x)
+        return x
+
+
 class FusedResidual:
     """``x + conv2(relu(bn2(conv1(relu(bn1(x))))))`` as ``addcmul``+ReLU, one fused conv, one conv with add."""
 
@@ -99,19 +112,27 @@ class FusedResidual:
 
 
 class FusedHourglassModule:
-    """One hourglass (output only: the bottleneck features are not needed for inference)."""
+    """One hourglass, called as :class:`~awhourglass.models.hourglass.Hourglass`: ``(output, bottleneck)``."""
 
     def __init__(self, hg: Hourglass) -> None:
         self.skip, self.down, self.up = FusedResidual(hg.skip), FusedResidual(hg.down), FusedResidual(hg.up)
         self.inner = FusedHourglassModule(hg.inner) if isinstance(hg.inner, Hourglass) else FusedResidual(hg.inner)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        low = self.up(self.inner(self.down(F.max_pool2d(x, 2))))
-        return self.skip(x).add_(F.interpolate(low, scale_factor=2.0, mode="nearest"))
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low = self.down(F.max_pool2d(x, 2))
+        if isinstance(self.inner, FusedHourglassModule):
+            low, bottleneck = self.inner(low)
+        else:
+            low = bottleneck = self.inner(low)
+        low = self.up(low)
+        return self.skip(x).add_(F.interpolate(low, scale_factor=2.0, mode="nearest")), bottleneck
 
 
 class FusedHourglass:
     """Fast inference of a trained network: ``fused(image) → InferenceOutput`` (see module docstring).
+
+    Its parts mirror the network's (:class:`~awhourglass.models.hourglass.StackedParts`) and are wired by the
+    network's own :func:`~awhourglass.models.hourglass.run_stacks`, so the two forwards cannot drift apart.
 
     Example::
 
@@ -124,11 +145,11 @@ class FusedHourglass:
         self._check = net.check_image
         self.scale = (1.0 / net.std).detach().clone()
         self.shift = (-net.mean / net.std).detach().clone()
-        self.stem = [_conv_bn_relu(b) for b in net.stem[:-1]]
-        self.stem_res = FusedResidual(net.stem[-1])
+        self.stem = _Chain(*[_conv_bn_relu(b) for b in net.stem[:-1]], FusedResidual(net.stem[-1]))
         self.hourglasses = [FusedHourglassModule(h) for h in net.hourglasses]
-        self.post = [(FusedResidual(p[0]), _conv_bn_relu(p[1])) for p in net.post]
-        self.extra = [[] if isinstance(e, nn.Identity) else [_conv_bn_relu(b) for b in e] for e in net.extra]
+        self.post = [_Chain(FusedResidual(p[0]), _conv_bn_relu(p[1])) for p in net.post]
+        self.extra = [_Chain() if isinstance(e, nn.Identity) else _Chain(*[_conv_bn_relu(b) for b in e])
+                      for e in net.extra]
         self.heads = [FusedConv(h) for h in net.heads]
         self.remap_features = [FusedConv(c) for c in net.remap_features]
         self.remap_heads = [FusedConv(c) for c in net.remap_heads]
@@ -139,18 +160,6 @@ class FusedHourglass:
         """Run on ``image (B, 3, S, S)`` RGB in [0, 1]; raises ``ValueError`` on a wrong shape."""
         self._check(image)
         x = torch.addcmul(self.shift, image, self.scale).contiguous(memory_format=torch.channels_last)
-        for conv in self.stem:
-            x = conv(x)
-        x = self.stem_res(x)
-        n = len(self.hourglasses)
-        for i in range(n):
-            res, conv = self.post[i]
-            f = conv(res(self.hourglasses[i](x)))
-            g = f
-            for c in self.extra[i]:
-                g = c(g)
-            heads = self.heads[i](g)
-            if i < n - 1:
-                x = self.remap_heads[i](g if self._fssc else heads, add=self.remap_features[i](f, add=x))
+        *_, (_f, _bottleneck, heads) = run_stacks(self, x)  # only the last stack is decoded
         heatmap, uv_px, z_norm = latent_25d(heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:], self.cfg.stem_stride)
         return InferenceOutput(heatmap, uv_px, z_norm)

@@ -17,7 +17,9 @@ statistics and affine parameters per domain and normalizes each sample with its 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -103,6 +105,44 @@ class Hourglass(nn.Module):
         return skip + nn.functional.interpolate(low, scale_factor=2.0, mode="nearest"), bottleneck
 
 
+class StackedParts(Protocol):
+    """What :func:`run_stacks` wires: :class:`AWHourglassNet` itself, or its BN-folded inference snapshot
+    (:class:`~awhourglass.models.fused.FusedHourglass`), whose parts are called alike."""
+
+    stem: Callable[[torch.Tensor], torch.Tensor]
+    hourglasses: Sequence[Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]]
+    post: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+    extra: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+    heads: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+    remap_features: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+    remap_heads: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+    _fssc: bool
+
+
+def run_stacks(parts: StackedParts, x: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The network's wiring, written once for the training forward and the inference snapshot.
+
+    Args:
+        parts: the network's parts (see :class:`StackedParts`).
+        x: the normalized image ``(B, 3, S, S)``.
+
+    Yields:
+        Per stack, in order: ``(f, bottleneck, heads)``: the stack's output features ``(B, C, h, w)``, its
+        innermost features and its 1×1 head output ``(B, 42, h, w)`` (21 heatmap logits, 21 depth maps).
+        The next stack's input is computed after the caller has taken the current stack's values.
+    """
+    x = parts.stem(x)
+    n = len(parts.hourglasses)
+    for i in range(n):
+        f, bottleneck = parts.hourglasses[i](x)
+        f = parts.post[i](f)
+        g = parts.extra[i](f)
+        heads = parts.heads[i](g)
+        yield f, bottleneck, heads
+        if i < n - 1:
+            x = x + parts.remap_features[i](f) + parts.remap_heads[i](g if parts._fssc else heads)
+
+
 @dataclass
 class StackOutput:
     """Output of one stack: ``heatmap``/``depthmap`` ``(B, 21, h, w)``, ``uv_px (B, 21, 2)`` input-crop pixels,
@@ -180,6 +220,10 @@ class AWHourglassNet(nn.Module):
         if image.dim() != 4 or image.shape[1] != 3 or image.shape[2] != s or image.shape[3] != s:
             raise ValueError(f"image: expected shape (B, 3, {s}, {s}) RGB in [0, 1], got {tuple(image.shape)}")
 
+    def normalize(self, image: torch.Tensor) -> torch.Tensor:
+        """``image (B, 3, S, S)`` in [0, 1] → ImageNet-normalized, channels-last (the stem's input)."""
+        return ((image - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
     @contextlib.contextmanager
     def _domains(self, domain: torch.Tensor | None):
         for m in self._domain_bns:
@@ -213,20 +257,12 @@ class AWHourglassNet(nn.Module):
         if domain is not None and (domain.shape != (image.shape[0],)):
             raise ValueError(f"domain: expected shape ({image.shape[0]},), got {tuple(domain.shape)}")
         with self._domains(domain):
-            x = self.stem(((image - self.mean) / self.std).contiguous(memory_format=torch.channels_last))
             stacks: list[StackOutput] = []
-            n = self.cfg.num_stacks
-            for i in range(n):
-                f, bottleneck = self.hourglasses[i](x)
-                f = self.post[i](f)
-                g = self.extra[i](f)
-                heads = self.heads[i](g)
+            for f, bottleneck, heads in run_stacks(self, self.normalize(image)):
                 logits, depthmap = heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:]
                 heatmap, uv_px, z_norm = latent_25d(logits, depthmap, self.stride)
                 feats = bottleneck if self.cfg.feature_point == "bottleneck" else f
                 stacks.append(StackOutput(heatmap, depthmap, uv_px, z_norm, feats))
-                if i < n - 1:
-                    x = x + self.remap_features[i](f) + self.remap_heads[i](g if self._fssc else heads)
             out = HourglassOutput(stacks=stacks, uv_px=stacks[-1].uv_px, z_norm=stacks[-1].z_norm)
             if depth_uv_px is not None:
                 out.depth_pred = self.depth_decoder(depth_uv_px, out.z_norm)
