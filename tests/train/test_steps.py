@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from awhourglass.config import ConfigError, from_dict
-from awhourglass.models import AWHourglassNet, MethodConfig, ModelConfig, SimilarityConfig
+from awhourglass.models import AWHourglassNet, ModelConfig, SimilarityConfig
+from awhourglass.train.config import MethodConfig
 from awhourglass.train.steps import (
     concat_batches,
     critic_features,

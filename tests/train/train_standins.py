@@ -12,9 +12,16 @@ from torch import nn
 
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
-from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.models.config import ModelConfig
 from awhourglass.synth.dataset import SynthConfig, write_dataset
-from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+from awhourglass.train.config import (
+    AdaptPhaseConfig,
+    MethodConfig,
+    PhaseConfig,
+    PhasesConfig,
+    TrainConfig,
+    TrainDataConfig,
+)
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
 

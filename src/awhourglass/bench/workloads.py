@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from awhourglass.data.sample import SOURCE, TARGET, Batch
-from awhourglass.models import AWHourglassNet, MethodConfig, ModelConfig
+from awhourglass.models import AWHourglassNet, ModelConfig
 from awhourglass.skeleton import NUM_JOINTS
+from awhourglass.train.config import MethodConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import optimize
 from awhourglass.train.steps import critic_features, critic_losses, generator_losses, make_adversary

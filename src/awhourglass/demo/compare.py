@@ -41,9 +41,10 @@ from awhourglass.eval.protocol import evaluate_25d
 from awhourglass.eval.report import render_markdown, report_document
 from awhourglass.eval.results import EvalResult
 from awhourglass.eval.run import run_model, score_outputs
-from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.models.config import ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.models.load import network_from_checkpoint
+from awhourglass.train.config import MethodConfig
 from awhourglass.train.run import fit
 
 LABELS = {"source_only": "source-only", "joint": "joint (wo/AWH)", "wh": "WH", "dann": "DANN", "awh": "AWH (wo/IL)",

@@ -21,8 +21,15 @@ from awhourglass.config import ConfigError
 from awhourglass.data.config import DatasetConfig
 from awhourglass.demo.stream import GeneratedStream
 from awhourglass.errors import AwhError
-from awhourglass.models.config import MethodConfig, ModelConfig
-from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+from awhourglass.models.config import ModelConfig
+from awhourglass.train.config import (
+    AdaptPhaseConfig,
+    MethodConfig,
+    PhaseConfig,
+    PhasesConfig,
+    TrainConfig,
+    TrainDataConfig,
+)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED = WEIGHTS_DIR / "source.pt"

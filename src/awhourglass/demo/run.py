@@ -39,10 +39,10 @@ from awhourglass.eval import plots
 from awhourglass.eval.report import LOSES, render_markdown, report_document
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
-from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.models.config import ModelConfig
 from awhourglass.skeleton import palm_centre
 from awhourglass.synth.generate import generate_batch
-from awhourglass.train.config import TrainConfig
+from awhourglass.train.config import MethodConfig, TrainConfig
 from awhourglass.train.run import fit
 
 

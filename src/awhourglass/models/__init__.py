@@ -1,6 +1,6 @@
 """The AW Hourglass network, its latent 2.5D head, feature-similarity weighting, critic and depth decoder."""
 
-from awhourglass.models.config import MethodConfig, ModelConfig, SimilarityConfig
+from awhourglass.models.config import ModelConfig, SimilarityConfig
 from awhourglass.models.critic import FeatureCritic, dann_lambda, grad_reverse
 from awhourglass.models.depth import DepthDecoder, masked_avg_pool
 from awhourglass.models.fused import FusedHourglass, InferenceOutput
@@ -16,7 +16,6 @@ __all__ = [
     "FusedHourglass",
     "HourglassOutput",
     "InferenceOutput",
-    "MethodConfig",
     "ModelConfig",
     "SimilarityConfig",
     "StackOutput",

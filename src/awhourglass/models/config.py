@@ -1,4 +1,5 @@
-"""Typed configs of the network (:class:`ModelConfig`) and of the training method (:class:`MethodConfig`).
+"""Typed configs of the network (:class:`ModelConfig`) and of the feature similarity of Eq. 5
+(:class:`SimilarityConfig`); the training method's config lives with training (``train.config.MethodConfig``).
 
 Both load from YAML / dicts with :func:`awhourglass.config.from_dict` (unknown keys rejected).
 Every choice the paper leaves open is a field here; docs/model.md explains each default.
@@ -6,14 +7,11 @@ Every choice the paper leaves open is a field here; docs/model.md explains each 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from awhourglass.config import ConfigError
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
-
-MethodName = Literal["source_only", "oracle", "joint", "wh", "dann", "awh"]
-IntermediateTerm = Literal["src_2d", "src_3d", "tgt_2d"]
 
 
 @dataclass
@@ -99,80 +97,3 @@ class SimilarityConfig:
     weight: Literal["relu", "affine", "identity"] = "relu"
     detach: bool = True
     eps: float = 1e-6
-
-
-@dataclass
-class MethodConfig:
-    """Which method trains the network, and the weights of paper Eq. 11.
-
-    Attributes:
-        name: ``source_only`` (source 2.5D + depth reg only), ``oracle`` (target 3D used), ``joint``
-            (wo/AWH: half/half, no critic), ``wh`` (α ≡ 1, Shen et al. 2018), ``dann`` (gradient reversal),
-            ``awh`` (the method).
-        lambda_wd: weight of L_wd for the feature extractor.
-        lambda_res: weight of the pose terms L_2.5D^s + L_2D^t.
-        lambda_reg: weight of the depth regularizer L_reg^s + L_reg^t.
-        lambda_alpha: weight of the depth term inside Eq. 8.
-        lambda_gp: gradient-penalty weight of the critic (WGAN-GP: 10).
-        lambda_dann: weight of the domain-classification loss (``dann``).
-        lambda_intermediate: weight of the intermediate-supervision terms.
-        intermediate: terms supervised at every stack but the last (paper Table 1: ``src_2d`` = R2D,
-            ``src_3d`` = R3D, ``tgt_2d`` = S2D; empty = wo/IL, the paper's final choice).
-        critic_at: which stacks' features go to the critic / domain classifier.
-        critic_steps: critic updates per generator update.
-        critic_lr, critic_betas: Adam settings of the critic (WGAN-GP).
-        critic_width: channels of the critic.
-        similarity: the Eq. 5 options.
-        oracle_with_source: the oracle also trains on the source half (False: target only).
-        target_3d: also supervise the target's 3D labels (the paper's fully supervised MPD scenario,
-            e.g. "RHD+MPD+w/AWH"); always on for the ``oracle``, off for the weakly supervised setting.
-    """
-
-    name: MethodName = "awh"
-    lambda_wd: float = 0.1
-    lambda_res: float = 1.0
-    lambda_reg: float = 1.0
-    lambda_alpha: float = 10.0
-    lambda_gp: float = 10.0
-    lambda_dann: float = 0.1
-    lambda_intermediate: float = 1.0
-    intermediate: tuple[IntermediateTerm, ...] = ()
-    critic_at: Literal["first", "last", "all"] = "last"
-    critic_steps: int = 5
-    critic_lr: float = 1e-4
-    critic_betas: tuple[float, float] = (0.0, 0.9)
-    critic_width: int = 64
-    similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
-    oracle_with_source: bool = True
-    target_3d: bool = False
-
-    @property
-    def uses_target_3d(self) -> bool:
-        """Whether the target's 3D labels are supervised (oracle, or a fully supervised target)."""
-        return self.name == "oracle" or self.target_3d
-
-    def __post_init__(self) -> None:
-        bad = sorted(set(self.intermediate) - {"src_2d", "src_3d", "tgt_2d"})
-        if bad:
-            raise ConfigError(f"MethodConfig.intermediate: unknown term(s) {bad}; allowed src_2d, src_3d, tgt_2d")
-        if self.critic_steps < 1:
-            raise ConfigError(f"MethodConfig.critic_steps must be >= 1, got {self.critic_steps}")
-
-    @property
-    def uses_critic(self) -> bool:
-        """True for the Wasserstein methods (``wh``, ``awh``), which need separate critic steps."""
-        return self.name in ("wh", "awh")
-
-    @property
-    def uses_domain_classifier(self) -> bool:
-        """True for ``dann``, whose classifier trains in the generator step through gradient reversal."""
-        return self.name == "dann"
-
-    @property
-    def uses_target(self) -> bool:
-        """False only for ``source_only``."""
-        return self.name != "source_only"
-
-    def critic_stacks(self, num_stacks: int) -> list[int]:
-        """Indices of the stacks whose features the critic / domain classifier sees."""
-        return {"first": [0], "last": [num_stacks - 1], "all": list(range(num_stacks))}[self.critic_at]

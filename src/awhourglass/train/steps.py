@@ -35,12 +35,13 @@ from awhourglass.losses import (
     total_loss_eq11,
     wasserstein_eq6,
 )
-from awhourglass.models.config import MethodConfig, ModelConfig
+from awhourglass.models.config import ModelConfig
 from awhourglass.models.critic import FeatureCritic, dann_lambda, grad_reverse
 from awhourglass.models.depth import masked_avg_pool
 from awhourglass.models.hourglass import AWHourglassNet, HourglassOutput
 from awhourglass.models.similarity import channel_weights, weight_features
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
+from awhourglass.train.config import MethodConfig
 
 
 def make_adversary(model_cfg: ModelConfig, method_cfg: MethodConfig) -> FeatureCritic | None:
