@@ -1,6 +1,10 @@
+import os
+import stat
+
 import pytest
 
 from awhourglass import atomic
+from awhourglass.atomic import atomic_path, atomic_write_text
 
 
 def test_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
@@ -68,3 +72,20 @@ def test_atomic_path_replaces_on_success_and_keeps_the_old_file_on_failure(tmp_p
         assert tmp.parent == tmp_path and tmp != target
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_get_the_mode_open_would_give(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_path(tmp_path / "b.onnx", suffix=".onnx") as tmp:
+            tmp.write_bytes(b"y")
+        with open(tmp_path / "c.txt", "w") as fh:  # the independent route: a plain open
+            fh.write("z")
+    finally:
+        os.umask(old)
+    expected = stat.S_IMODE((tmp_path / "c.txt").stat().st_mode)
+    assert expected == 0o666 & ~umask
+    for name in ("a.txt", "b.onnx"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name

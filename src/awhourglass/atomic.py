@@ -14,6 +14,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _mkstemp_like_open(path: Path, suffix: str) -> tuple[int, str]:
+    """``mkstemp`` beside ``path``, with the mode ``open()`` would give (0666 less the umask, not 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    mask = os.umask(0)
+    os.umask(mask)
+    try:
+        os.fchmod(fd, 0o666 & ~mask)
+    except OSError:  # filesystems without POSIX modes
+        pass
+    return fd, tmp
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files a killed writer left in ``folder`` (``.NAME.XXXX.tmp`` of this module).
+
+    Only safe while no other process writes there (training calls it with its run directory's lock held).
+    Returns the removed paths.
+    """
+    removed = []
+    for tmp in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
 
 def fsync_dir(path: str | os.PathLike) -> None:
     """fsync a folder so that a rename inside it survives a power cut (best effort)."""
@@ -52,7 +80,7 @@ def atomic_open(
         raise ValueError(f"atomic_open: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _mkstemp_like_open(path, TEMP_SUFFIX)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
             yield fh
@@ -68,12 +96,12 @@ def atomic_open(
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
     """A temporary path beside ``path`` for writers that want a file name (e.g. ONNX); on a clean exit the file
     written there replaces ``path``, on any exception it is removed and ``path`` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = _mkstemp_like_open(path, suffix)
     os.close(fd)
     try:
         yield Path(tmp)

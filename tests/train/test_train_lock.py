@@ -40,3 +40,21 @@ def test_a_killed_holder_leaves_the_directory_free(tmp_path):
     with run_dir_lock(tmp_path):  # the kernel dropped the dead holder's lock
         assert time.monotonic() < deadline
         assert (tmp_path / LOCK).read_text().strip() == f"awh train (pid {os.getpid()})"
+
+
+def test_the_next_start_removes_the_temp_file_of_a_writer_killed_mid_write(tmp_path):
+    code = ("import sys, time; from awhourglass.atomic import atomic_open\n"
+            "with atomic_open(sys.argv[1] + '/last.pt') as fh:\n"
+            "    fh.write(b'x' * 4096); fh.flush(); print('writing', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    left = list(tmp_path.glob(".last.pt.*.tmp"))
+    assert len(left) == 1 and left[0].stat().st_size == 4096  # what the kill left behind
+    (tmp_path / "notes.txt").write_text("mine")
+    fit(tiny_config(), tmp_path, resume=False, build_parts=make_parts_factory())
+    assert list(tmp_path.glob(".*.tmp")) == []
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "model.pt").exists()

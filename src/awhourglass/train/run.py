@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from awhourglass.atomic import atomic_write_text
+from awhourglass.atomic import atomic_write_text, remove_stale_temps
 from awhourglass.checkpoint import CheckpointError, atomic_save, load_checkpoint, slim
 from awhourglass.config import dump_yaml, to_dict
 from awhourglass.errors import AwhError
@@ -115,6 +115,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
 
     An advisory ``flock`` on ``run_dir/.awh.lock``: the kernel releases it when the holder exits, however it
     exits (kill -9 included), so a crashed run never leaves it held. Where ``fcntl`` is missing, no lock.
+    Once held, the temporary files a killed writer left in ``run_dir`` are removed (no one else writes there).
     """
     try:
         import fcntl
@@ -134,6 +135,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         fh.truncate()
         fh.write(f"awh train (pid {os.getpid()})\n")
         fh.flush()
+        remove_stale_temps(run_dir)
         yield
     finally:
         fh.close()  # releases the lock
