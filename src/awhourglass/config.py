@@ -123,13 +123,21 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file; an unreadable or non-UTF-8 (binary) file is a one-line :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a YAML text file (byte {exc.start} is not UTF-8)") from None
+
+
 def load_yaml(cls: type[T], path: str | Path) -> T:
     """Load dataclass ``cls`` from a YAML file, rejecting unknown keys."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    text = read_config_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -145,4 +153,4 @@ def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False)
 
 
-__all__ = ["ConfigError", "dump_yaml", "from_dict", "load_yaml", "to_dict"]
+__all__ = ["ConfigError", "dump_yaml", "from_dict", "load_yaml", "read_config_text", "to_dict"]

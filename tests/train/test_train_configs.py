@@ -8,6 +8,7 @@ import yaml
 from awhourglass.checkpoint import load_checkpoint
 from awhourglass.cli import main
 from awhourglass.config import ConfigError
+from awhourglass.errors import AwhError
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.train.config import deep_merge, load_train_config
 
@@ -79,3 +80,67 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
     assert main(["train", str(bad), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("awh train: error:") and "phases.pretrain.steps" in err[0]
+
+
+BASE = "data: {source: {format: rhd, root: x}}\n"
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ("optimizer: {lr: -1.0e-3}\n", "optimizer.lr"),
+    ("optimizer: {lr: .nan}\n", "optimizer.lr"),
+    ("optimizer: {lr: 0}\n", "optimizer.lr"),
+    ("optimizer: {weight_decay: -1}\n", "optimizer.weight_decay"),
+    ("optimizer: {grad_clip_norm: .inf}\n", "optimizer.grad_clip_norm"),
+    ("phases: {adapt: {lr: -2.0e-4}}\n", "phases.adapt.lr"),
+    ("phases: {pretrain: {lr_gamma: .nan}}\n", "phases.pretrain.lr_gamma"),
+    ("method: {critic_lr: -1.0e-4}\n", "method.critic_lr"),
+    ("method: {lambda_wd: -0.1}\n", "method.lambda_wd"),
+    ("method: {lambda_gp: .nan}\n", "method.lambda_gp"),
+])
+def test_bad_numbers_are_one_line_naming_the_field_before_any_work(tmp_path, capsys, extra, field):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE + extra)  # the data root does not exist: the config is refused before it is read
+    assert main(["train", str(bad), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("awh train: error:") and field in err[0] and "finite" in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_good_numbers_pass_the_same_checks(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(BASE + "optimizer: {lr: 1.0e-3, weight_decay: 0, grad_clip_norm: 5}\n"
+                    "phases: {adapt: {lr: 2.0e-4, lr_gamma: 0.5}}\nmethod: {lambda_wd: 0, critic_lr: 1.0e-4}\n")
+    cfg = load_train_config(good)
+    assert cfg.optimizer.lr == 1e-3 and cfg.method.lambda_wd == 0 and cfg.phases.adapt.lr_gamma == 0.5
+
+
+def test_a_binary_config_is_one_line_naming_the_file(tmp_path, capsys):
+    bad = tmp_path / "weights.yaml"
+    bad.write_bytes(b"\x00\x01\x02\xff\xfe\x80")
+    with pytest.raises(ConfigError, match=r"weights\.yaml: not a YAML text file \(byte 3 is not UTF-8\)"):
+        load_train_config(bad)
+    assert main(["train", str(bad), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "weights.yaml" in err[0]
+
+
+def test_a_batch_that_cannot_be_split_over_the_ranks_fails_before_pretraining():
+    from awhourglass.train.adapt import check_batch_split
+    from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+    from awhourglass.train.distributed import DistInfo
+
+    def cfg(adapt_batch, method="awh"):
+        from awhourglass.data.config import DatasetConfig
+        from awhourglass.train.config import MethodConfig
+        return TrainConfig(data=TrainDataConfig(source=DatasetConfig(format="rhd", root="x")),
+                           method=MethodConfig(name=method),
+                           phases=PhasesConfig(pretrain=PhaseConfig(steps=10, batch_size=32),
+                                               adapt=AdaptPhaseConfig(steps=10, batch_size=adapt_batch)))
+
+    two = DistInfo(rank=0, world_size=2)
+    check_batch_split(cfg(32), two)  # 16 + 16: 8 each per rank
+    check_batch_split(cfg(34, "source_only"), two)  # source only: 17 each
+    with pytest.raises(AwhError, match=r"phases\.adapt\.batch_size 34: its source share of 17 cannot be split "
+                                       r"evenly over 2 processes"):
+        check_batch_split(cfg(34), two)
+    check_batch_split(cfg(34), DistInfo())  # one process takes any batch

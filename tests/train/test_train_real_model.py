@@ -7,9 +7,9 @@ import pytest
 import torch
 from train_standins import TINY_MODEL, tiny_real_config, write_tiny_synth
 
-from awhourglass.checkpoint import load_checkpoint
+from awhourglass.checkpoint import CheckpointError, load_checkpoint
 from awhourglass.train.parts import build_parts
-from awhourglass.train.run import fit, train
+from awhourglass.train.run import fit, state_mismatch, train
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +168,31 @@ def test_in_memory_datasets_can_replace_the_readers(tmp_path, roots):
     fit(cfg, tmp_path, resume=False, build_parts=functools.partial(build_parts, source=src, target=tgt))
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["sampler"]["sizes"] == [4, 3]
+
+
+def test_init_from_another_architecture_is_one_line_naming_the_fields(tmp_path, roots):
+    pre = tmp_path / "pre"
+    train(_config(roots, pretrain=1, adapt=0), pre)
+    cfg = _config(roots, pretrain=0, adapt=1, init_from=str(pre / "pretrain.pt"))
+    cfg.model = dataclasses.replace(TINY_MODEL, width=TINY_MODEL.width * 2)
+    with pytest.raises(CheckpointError) as info:
+        train(cfg, tmp_path / "adapt")
+    msg = str(info.value)
+    assert "\n" not in msg and len(msg) < 400
+    assert f"model.width ({TINY_MODEL.width * 2} here, {TINY_MODEL.width} there)" in msg
+    assert not (tmp_path / "adapt" / "last.pt").exists()
+    # a field that shapes no weight (where the critic taps) does not stop a start from the same weights
+    ok = _config(roots, pretrain=0, adapt=0, init_from=str(pre / "pretrain.pt"))
+    ok.model = dataclasses.replace(TINY_MODEL, feature_point="output")
+    train(ok, tmp_path / "tap")
+
+
+def test_state_mismatch_counts_shapes_missing_and_unexpected():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state["0.weight"] = torch.zeros(4, 2)
+    del state["1.bias"]
+    state["2.weight"] = torch.zeros(1)
+    line = state_mismatch(net, state)
+    assert line == ("1 tensor(s) of another shape (checkpoint vs this config: 0.weight (4, 2) vs (3, 2)), "
+                    "1 missing (e.g. 1.bias), 1 unexpected (e.g. 2.weight)")

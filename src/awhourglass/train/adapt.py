@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from awhourglass.errors import AwhError
 from awhourglass.train.batches import StepBatches, iterate_steps
-from awhourglass.train.config import OptimizerConfig
+from awhourglass.train.config import OptimizerConfig, TrainConfig
+from awhourglass.train.distributed import DistInfo, shard_range
 from awhourglass.train.loop import StepInfo, Trainer, lr_at, make_optimizer, parameters, set_lr
 
 PHASE = "adapt"
@@ -25,6 +26,25 @@ def domain_counts(batch_size: int, target_fraction: float) -> tuple[int, int]:
     if n_source < 1 or n_target < 1:
         raise AwhError(f"adapt batch_size {batch_size} with target_fraction {target_fraction} leaves a domain empty")
     return n_source, n_target
+
+
+def adapt_counts(cfg: TrainConfig) -> list[int]:
+    """Global per-step samples of each domain of phase 2: ``[source]`` for ``source_only``, else
+    ``[source, target]``."""
+    phase = cfg.phases.adapt
+    if not cfg.method.uses_target:
+        return [phase.batch_size]
+    return list(domain_counts(phase.batch_size, phase.target_fraction))
+
+
+def check_batch_split(cfg: TrainConfig, dist: DistInfo) -> None:
+    """Fail before any work (not after pretraining) when a phase's batch cannot be split over the ranks."""
+    p = cfg.phases
+    if p.pretrain.steps > 0:
+        shard_range(p.pretrain.batch_size, dist, what="phases.pretrain.batch_size")
+    if p.adapt.steps > 0:
+        for domain, count in zip(("source", "target"), adapt_counts(cfg), strict=False):
+            shard_range(count, dist, what=f"phases.adapt.batch_size {p.adapt.batch_size}: its {domain} share")
 
 
 def run_adapt(trainer: Trainer, start_step: int) -> None:
@@ -49,10 +69,10 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
     for name, opt in optimizers.items():
         if name in trainer.resume_optimizers:
             opt.load_state_dict(trainer.resume_optimizers.pop(name))
-    if parts.target is None:  # source_only: the whole batch from the source
-        domains, counts = [parts.source], [phase.batch_size]
-    else:
-        domains, counts = [parts.source, parts.target], list(domain_counts(phase.batch_size, phase.target_fraction))
+    domains = [parts.source] if parts.target is None else [parts.source, parts.target]
+    counts = adapt_counts(cfg)
+    if len(counts) != len(domains):
+        raise AwhError(f"method {cfg.method.name!r} needs {len(counts)} domain(s), the parts give {len(domains)}")
     batches = StepBatches(domains, counts, cfg.seed, PHASE, dist, parts.collate_fn)
     trainer.check_sampler(batches, start_step)
     if start_step == 0 and parts.on_adapt_start is not None:

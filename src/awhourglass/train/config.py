@@ -6,15 +6,25 @@ under ``N`` processes each rank gets ``batch_size / N`` samples (per domain in t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from awhourglass.config import ConfigError, from_dict, to_dict
+from awhourglass.config import ConfigError, from_dict, read_config_text, to_dict
 from awhourglass.data.config import DatasetConfig
 from awhourglass.models.config import ModelConfig, SimilarityConfig
+
+
+def _check_number(where: str, value: float | None, *, positive: bool, optional: bool = False) -> None:
+    """A config number must be finite and > 0 (``positive``) or >= 0; ``None`` only where ``optional``."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, int | float) and math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ConfigError(f"{where} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
 
 MethodName = Literal["source_only", "oracle", "joint", "wh", "dann", "awh"]
 IntermediateTerm = Literal["src_2d", "src_3d", "tgt_2d"]
@@ -76,6 +86,10 @@ class MethodConfig:
             raise ConfigError(f"MethodConfig.intermediate: unknown term(s) {bad}; allowed src_2d, src_3d, tgt_2d")
         if self.critic_steps < 1:
             raise ConfigError(f"MethodConfig.critic_steps must be >= 1, got {self.critic_steps}")
+        _check_number("method.critic_lr", self.critic_lr, positive=True)
+        for name in ("lambda_wd", "lambda_res", "lambda_reg", "lambda_alpha", "lambda_gp", "lambda_dann",
+                     "lambda_intermediate"):
+            _check_number(f"method.{name}", getattr(self, name), positive=False)
 
     @property
     def uses_critic(self) -> bool:
@@ -107,6 +121,11 @@ class OptimizerConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     grad_clip_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_number("optimizer.lr", self.lr, positive=True)
+        _check_number("optimizer.weight_decay", self.weight_decay, positive=False)
+        _check_number("optimizer.grad_clip_norm", self.grad_clip_norm, positive=True, optional=True)
 
 
 @dataclass
@@ -205,6 +224,8 @@ class TrainConfig:
                 raise ConfigError(f"phases.{name}.steps must be >= 0, got {phase.steps}")
             if phase.batch_size < 1:
                 raise ConfigError(f"phases.{name}.batch_size must be >= 1, got {phase.batch_size}")
+            _check_number(f"phases.{name}.lr", phase.lr, positive=True, optional=True)
+            _check_number(f"phases.{name}.lr_gamma", phase.lr_gamma, positive=True)
         a = self.phases.adapt
         if not 0.0 < a.target_fraction < 1.0:
             raise ConfigError(f"phases.adapt.target_fraction must be in (0, 1), got {a.target_fraction}")
@@ -224,9 +245,7 @@ def load_train_config(path: str | Path, overrides: list[str | Path] = ()) -> Tra
     for p in [path, *overrides]:
         p = Path(p)
         try:
-            layer = yaml.safe_load(p.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from None
+            layer = yaml.safe_load(read_config_text(p)) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p}: not valid YAML ({exc})") from None
         if not isinstance(layer, dict):

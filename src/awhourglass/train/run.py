@@ -28,7 +28,7 @@ from awhourglass.checkpoint import CheckpointError, atomic_save, load_checkpoint
 from awhourglass.config import dump_yaml, to_dict
 from awhourglass.errors import AwhError
 from awhourglass.models.load import network_from_dict
-from awhourglass.train.adapt import run_adapt
+from awhourglass.train.adapt import check_batch_split, run_adapt
 from awhourglass.train.batches import derive_seed
 from awhourglass.train.checkpoint import CheckpointStore, set_rng_state
 from awhourglass.train.config import RESUME_FREE_FIELDS, TrainConfig, config_differences
@@ -67,6 +67,24 @@ def configure_determinism(enabled: bool, device: torch.device) -> None:
         torch.use_deterministic_algorithms(enabled, warn_only=True)
 
 
+def state_mismatch(module: torch.nn.Module, state: dict[str, Any]) -> str:
+    """One line saying how ``state`` differs from ``module``'s own state dict (PyTorch's message is a page)."""
+    own = module.state_dict()
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    parts = []
+    if shapes:
+        parts.append(f"{len(shapes)} tensor(s) of another shape (checkpoint vs this config: {'; '.join(shapes[:3])}"
+                     f"{'; …' if len(shapes) > 3 else ''})")
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+    return ", ".join(parts) or "the tensors differ"
+
+
 def load_module_states(parts: TrainParts, states: dict[str, Any], source: str, strict_names: bool) -> list[str]:
     """Load ``states[name]`` into each module of ``parts``; returns the names loaded."""
     modules = parts.modules()
@@ -77,10 +95,28 @@ def load_module_states(parts: TrainParts, states: dict[str, Any], source: str, s
         if name in states:
             try:
                 module.load_state_dict(states[name])
-            except RuntimeError as exc:
-                raise CheckpointError(f"{source}: module {name!r} does not match this config: {exc}") from None
+            except RuntimeError:
+                raise CheckpointError(f"{source}: module {name!r} does not match this config: "
+                                      f"{state_mismatch(module, states[name])}") from None
             loaded.append(name)
     return loaded
+
+
+def _raise_model_differences(cfg: TrainConfig, theirs_cfg: Any) -> None:
+    """``init_from`` of another architecture: one line naming the model fields that differ, if any do."""
+    ours, theirs = to_dict(cfg.model), to_dict(theirs_cfg)
+    diffs = config_differences(ours, theirs)
+    if diffs:
+        raise CheckpointError(
+            f"init_from {cfg.init_from}: its network differs from this config's model in "
+            + ", ".join(f"model.{d} ({_dotted(ours, d)} here, {_dotted(theirs, d)} there)" for d in diffs)
+            + "; set those fields to the checkpoint's to start from it") from None
+
+
+def _dotted(d: dict[str, Any], key: str) -> Any:
+    for k in key.split("."):
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
 
 
 def _check_resumable(cfg_dict: dict[str, Any], ckpt: dict[str, Any], path: Path) -> None:
@@ -97,6 +133,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool, build_parts: PartsF
     created_group = not torch.distributed.is_initialized()
     dist = init_distributed(cfg.device)
     try:
+        check_batch_split(cfg, dist)
         if not dist.is_main:  # rank 0 owns the run directory for all ranks
             return _fit(cfg, Path(out_dir), resume, build_parts, dist)
         with run_dir_lock(Path(out_dir)):
@@ -185,7 +222,11 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
             # the same reader and checks as every other command; the pose network only (adversaries start
             # fresh for the method being trained), which must also fit this run's model config
             init = network_from_dict(load_checkpoint(cfg.init_from), cfg.init_from)
-            loaded = load_module_states(parts, {"model": init.state_dict()}, cfg.init_from, strict_names=False)
+            try:
+                loaded = load_module_states(parts, {"model": init.state_dict()}, cfg.init_from, strict_names=False)
+            except CheckpointError:
+                _raise_model_differences(cfg, init.cfg)
+                raise
             logger.message(f"initialised {loaded} from {cfg.init_from}")
         broadcast_parameters(parts.modules(), dist)
         if dist.is_main:
