@@ -259,3 +259,27 @@ def test_a_non_finite_threshold_is_one_line(tmp_path, capsys, bad):
     err = capsys.readouterr().err.strip()
     assert err == f"awh predict: error: threshold must be a finite confidence, got {float(bad)!r}"
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_takes_a_box_that_starts_left_of_the_image(ckpt, tmp_path, capsys):
+    img = tmp_path / "a.png"
+    Image.new("RGB", (32, 32)).save(img)
+    out = tmp_path / "out"
+    assert main(["predict", str(ckpt), str(img), "--bbox", "-10,4,30,20", "--out", str(out)]) == 0
+    doc = json.loads((out / "a.json").read_text())
+    assert doc["bbox_source"] == "user"
+    # the hand box (-10, 4, 30, 20) with the recorded margin: a square of 1.5 × 30 = 45 px centred on (5, 14)
+    x, y, side, _ = doc["bbox"]
+    assert (x, y, side) == pytest.approx((5 - 22.5, 14 - 22.5, 45.0))
+    assert main(["predict", str(ckpt), str(img), "--bbox=-10,4,30,20", "--out", str(tmp_path / "o2")]) == 0
+    assert json.loads((tmp_path / "o2" / "a.json").read_text())["bbox"] == doc["bbox"]
+
+
+def test_attach_negative_values_only_touches_number_lists_of_those_options():
+    from awhourglass.cli import attach_negative_values
+
+    assert attach_negative_values(["predict", "m.pt", "--bbox", "-1,2,3,4", "x.png"]) == [
+        "predict", "m.pt", "--bbox=-1,2,3,4", "x.png"]
+    assert attach_negative_values(["predict", "--K", "-5e2,600,320,240"]) == ["predict", "--K=-5e2,600,320,240"]
+    assert attach_negative_values(["predict", "--bbox", "--left"]) == ["predict", "--bbox", "--left"]
+    assert attach_negative_values(["eval", "--out", "-10,4"]) == ["eval", "--out", "-10,4"]

@@ -7,6 +7,7 @@ Each subcommand lives in its own module of this package with ``add_arguments(par
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -47,10 +48,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value is a comma-separated list of numbers that may start with a minus sign (a box partly left
+# of the image); argparse would take "-10,5,40,40" for an option.
+NUMBER_LIST_OPTIONS = ("--bbox", "--K")
+_NUMBER_LIST = re.compile(r"^-[0-9.eE+-]*(,[-0-9.eE+]*)*$")
+
+
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--bbox -10,5,40,40`` → ``--bbox=-10,5,40,40`` (for the options in ``NUMBER_LIST_OPTIONS``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in NUMBER_LIST_OPTIONS and i + 1 < len(argv) and _NUMBER_LIST.match(argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``awh`` console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
         parser.print_help()
         return 2
