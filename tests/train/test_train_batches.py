@@ -31,8 +31,8 @@ def test_ranks_partition_the_single_process_batch():
     assert sorted(shards[0] + shards[1]) == sorted(single)
     assert not set(shards[0]) & set(shards[1])
     # same samples, same augmentation: per-slot seeding makes the images identical too
-    full = _batches()[7]
-    halves = [_batches(r, 2)[7] for r in range(2)]
+    full = _batches()[7].batch
+    halves = [_batches(r, 2)[7].batch for r in range(2)]
     # single-process rows: source slots 0-3, target slots 4-5; rank r: source 2r, 2r+1 and target 4+r
     assert torch.equal(halves[0].image, full.image[[0, 1, 4]])
     assert torch.equal(halves[1].image, full.image[[2, 3, 5]])
@@ -52,8 +52,8 @@ def test_batches_do_not_depend_on_start_or_global_rng():
 
 
 def test_augmentation_is_random_across_steps_but_fixed_per_seed():
-    assert not torch.equal(_batches(seed=5)[0].image, _batches(seed=6)[0].image)
-    assert torch.equal(_batches(seed=5)[0].image, _batches(seed=5)[0].image)
+    assert not torch.equal(_batches(seed=5)[0].batch.image, _batches(seed=6)[0].batch.image)
+    assert torch.equal(_batches(seed=5)[0].batch.image, _batches(seed=5)[0].batch.image)
 
 
 def test_workers_give_the_same_batches():

@@ -33,6 +33,7 @@ class HandDataset(Dataset):
         self.domain = domain
         self.bad_count = 0
         self.bad_files: list[str] = []
+        self._skipped: list[str] = []  # since the last take_skipped(): training reports them per batch
 
     # --- subclass API ------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -54,7 +55,13 @@ class HandDataset(Dataset):
         self.bad_count += 1
         if len(self.bad_files) < 100:
             self.bad_files.append(str(err))
+        self._skipped.append(str(err))
         warnings.warn(f"skipping bad sample ({self.bad_count} so far): {err}", stacklevel=3)
+
+    def take_skipped(self) -> list[str]:
+        """The bad samples skipped (``skip_bad``) since the last call, as ``"<file>: <problem>"`` lines."""
+        out, self._skipped = self._skipped, []
+        return out
 
     def _limit(self, n: int) -> int:
         return n if self.cfg.max_samples is None else min(n, self.cfg.max_samples)

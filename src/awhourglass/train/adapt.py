@@ -85,7 +85,8 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
     )
     bar = trainer.progress_bar(PHASE, start_step, phase.steps)
     try:
-        stream = iterate_steps(batches, start_step, phase.steps, cfg.num_workers, dist.device.type == "cuda")
+        stream = iterate_steps(batches, start_step, phase.steps, cfg.num_workers, dist.device.type == "cuda",
+                               trainer.data_problems(PHASE))
         for step, batch in zip(range(start_step, phase.steps), stream, strict=True):
             batch = batch.to(dist.device, non_blocking=True)
             info = StepInfo(PHASE, step, phase.steps)
@@ -110,3 +111,4 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
             trainer.after_step(PHASE, step + 1, phase.steps, values, lr, optimizers, batches, bar)
     finally:
         bar.close()
+        trainer.report_data_problems(PHASE)

@@ -123,7 +123,7 @@ class StepBatches(Dataset):
     def __len__(self) -> int:  # steps are unbounded; DataLoader only uses our explicit sampler
         return 2**62
 
-    def __getitem__(self, step: int) -> Batch | WorkerError:
+    def __getitem__(self, step: int) -> StepData | WorkerError:
         try:
             return self._batch(step)
         except AwhError as exc:
@@ -133,7 +133,7 @@ class StepBatches(Dataset):
             # RuntimeError carrying the worker's whole traceback)
             return WorkerError(str(exc))
 
-    def _batch(self, step: int) -> Batch:
+    def _batch(self, step: int) -> StepData:
         samples = []
         with _GlobalRng() as rng:
             for d, index, slot in self.indices(step):
@@ -142,7 +142,9 @@ class StepBatches(Dataset):
                 dataset = self.domains[d]
                 # the package's readers take their augmentation seed with the index; others use the globals
                 samples.append(dataset[(index, seed)] if isinstance(dataset, HandDataset) else dataset[index])
-        return self.collate_fn(samples)
+        problems = [line for d in self.domains if isinstance(d, HandDataset) for line in d.take_skipped()]
+        batch = self.collate_fn(samples)
+        return StepData(batch, problems + label_problems(batch))
 
     def position(self, next_step: int) -> dict[str, Any]:
         """Plain-data sampler position before ``next_step`` (for checkpoints and resume checks)."""
@@ -156,6 +158,35 @@ class StepBatches(Dataset):
         }
 
 
+class StepData:
+    """One step's batch and the data problems met while building it, carried from a loader worker as data.
+
+    ``problems``: ``"<file>: <problem>"`` lines: samples skipped under ``skip_bad`` (their place taken by the
+    next good one) and labels left out of the losses (a labelled row whose 3D joints, or a visible joint whose
+    2D position, is NaN/inf).
+    """
+
+    def __init__(self, batch: Batch, problems: list[str]) -> None:
+        self.batch, self.problems = batch, problems
+
+
+def label_problems(batch: Batch) -> list[str]:
+    """Lines for labels the losses will leave out: non-finite 3D of a row marked ``has_3d``, non-finite 2D of a
+    visible joint (the losses mask them; this makes them counted and reported, not silently dropped)."""
+    bad_3d = batch.has_3d & ~torch.isfinite(batch.xyz_m).all(-1).all(-1)
+    bad_2d = (batch.vis & ~torch.isfinite(batch.uv_px).all(-1)).any(-1)
+    out = []
+    for i in bad_3d.nonzero().flatten().tolist():
+        out.append(f"{_source(batch, i)}: non-finite 3D label (NaN or inf), left out of the 3D loss")
+    for i in bad_2d.nonzero().flatten().tolist():
+        out.append(f"{_source(batch, i)}: non-finite 2D label of a visible joint, left out of the 2D loss")
+    return out
+
+
+def _source(batch: Batch, i: int) -> str:
+    return batch.source[i] if i < len(batch.source) and batch.source[i] else f"sample {i} of the batch"
+
+
 class WorkerError:
     """A user error (bad file, bad label) met by a loader worker, carried to the main process as plain data."""
 
@@ -163,8 +194,8 @@ class WorkerError:
         self.message = message
 
 
-def _identity(batch: Batch) -> Batch:
-    return batch
+def _identity(item: StepData | WorkerError) -> StepData | WorkerError:
+    return item
 
 
 def _worker_init(_: int) -> None:
@@ -172,12 +203,14 @@ def _worker_init(_: int) -> None:
 
 
 def iterate_steps(
-    batches: StepBatches, start: int, stop: int, num_workers: int = 0, pin_memory: bool = False
+    batches: StepBatches, start: int, stop: int, num_workers: int = 0, pin_memory: bool = False,
+    on_problems: Callable[[int, list[str]], None] | None = None,
 ) -> Iterator[Batch]:
     """Batches of steps ``start .. stop-1`` in order, loaded by ``num_workers`` DataLoader workers.
 
     A user error in a worker (a :class:`~awhourglass.errors.AwhError`, e.g. an unreadable image) is raised here
-    with the same one-line message as without workers.
+    with the same one-line message as without workers. ``on_problems(step, lines)`` receives each step's data
+    problems (:class:`StepData`), with workers as without.
     """
     if stop <= start:
         return iter(())
@@ -193,14 +226,17 @@ def iterate_steps(
         prefetch_factor=2 if num_workers > 0 else None,
         worker_init_fn=_worker_init if num_workers > 0 else None,
     )
-    return _raise_worker_errors(iter(loader))
+    return _unwrap(iter(loader), start, on_problems)
 
 
-def _raise_worker_errors(batches: Iterator[Batch | WorkerError]) -> Iterator[Batch]:
-    for batch in batches:
-        if isinstance(batch, WorkerError):
-            raise AwhError(batch.message)
-        yield batch
+def _unwrap(items: Iterator[StepData | WorkerError], start: int,
+            on_problems: Callable[[int, list[str]], None] | None) -> Iterator[Batch]:
+    for step, item in enumerate(items, start):
+        if isinstance(item, WorkerError):
+            raise AwhError(item.message)
+        if item.problems and on_problems is not None:
+            on_problems(step, item.problems)
+        yield item.batch
 
 
-__all__ = ["StepBatches", "derive_seed", "epoch_permutation", "iterate_steps"]
+__all__ = ["StepBatches", "StepData", "derive_seed", "epoch_permutation", "iterate_steps", "label_problems"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +191,9 @@ def optimize(
     return values
 
 
+MAX_PROBLEM_LINES = 1000  # per phase, in train.log; the count goes on
+
+
 class Trainer:
     """Run-wide state shared by the phase loops: config, parts, rank, logger, checkpoints."""
 
@@ -209,6 +213,30 @@ class Trainer:
         self.resume_sampler: dict[str, Any] = {}  # sampler position of the checkpoint resumed from
         self.last_checkpoint: str | None = None
         self.global_step_offset = {"pretrain": 0, "adapt": cfg.phases.pretrain.steps}
+        self.problem_counts = {"pretrain": 0, "adapt": 0}
+
+    # --- data problems (skipped samples, labels left out of the losses) -------------------------
+
+    def data_problems(self, phase: str) -> Callable[[int, list[str]], None]:
+        """A callback for :func:`~awhourglass.train.batches.iterate_steps`: counts each step's data problems and
+        writes them to ``train.log`` (the first ``MAX_PROBLEM_LINES`` of a phase), with workers as without."""
+
+        def note(step: int, lines: list[str]) -> None:
+            for line in lines:
+                self.problem_counts[phase] += 1
+                if self.problem_counts[phase] <= MAX_PROBLEM_LINES:
+                    self.logger.message(f"{phase} step {step + 1}: {line}")
+
+        return note
+
+    def report_data_problems(self, phase: str) -> None:
+        """At a phase's end (or stop): one line with the count, in ``train.log`` and on stderr."""
+        n = self.problem_counts[phase]
+        if n and self.dist.is_main:
+            text = (f"{phase}: {n} data problem(s) in this run's steps (samples skipped under skip_bad, labels "
+                    f"left out of the losses); {self.run_dir / 'train.log'} lists them")
+            self.logger.message(text)
+            tqdm.write(f"awh train: warning: {text}", file=sys.stderr)
 
     def check_sampler(self, batches: StepBatches, start_step: int) -> None:
         """Refuse to resume mid-phase on datasets whose sizes changed (the data order would differ)."""

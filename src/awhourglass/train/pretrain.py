@@ -29,7 +29,8 @@ def run_pretrain(trainer: Trainer, start_step: int) -> None:
     trainer.logger.message(f"{PHASE}: steps {start_step + 1}..{phase.steps}, global batch {phase.batch_size}")
     bar = trainer.progress_bar(PHASE, start_step, phase.steps)
     try:
-        stream = iterate_steps(batches, start_step, phase.steps, cfg.num_workers, dist.device.type == "cuda")
+        stream = iterate_steps(batches, start_step, phase.steps, cfg.num_workers, dist.device.type == "cuda",
+                               trainer.data_problems(PHASE))
         for step, batch in zip(range(start_step, phase.steps), stream, strict=True):
             batch = batch.to(dist.device, non_blocking=True)
             lr = lr_at(phase, base_lr, step)
@@ -39,3 +40,4 @@ def run_pretrain(trainer: Trainer, start_step: int) -> None:
             trainer.after_step(PHASE, step + 1, phase.steps, values, lr, {"network": optimizer}, batches, bar)
     finally:
         bar.close()
+        trainer.report_data_problems(PHASE)
