@@ -7,8 +7,11 @@ Each subcommand lives in its own module of this package with ``add_arguments(par
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from awhourglass import __version__
@@ -68,6 +71,23 @@ def attach_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _interrupt_once(command: str) -> None:
+    """First Ctrl-C: ``KeyboardInterrupt`` (clean-up runs, checkpoints stay intact); a second one while that runs
+    exits at once with one line instead of a traceback from inside the clean-up."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def again(_signum: int, _frame: object) -> None:
+        print(f"awh {command}: interrupted again: exiting now", file=sys.stderr, flush=True)
+        os._exit(130)
+
+    def first(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGINT, again)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``awh`` console script; returns the process exit code."""
     parser = build_parser()
@@ -75,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    previous = signal.getsignal(signal.SIGINT)
+    _interrupt_once(args.command)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
@@ -83,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AwhError, *USER_OS_ERRORS) as exc:
         print(f"awh {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

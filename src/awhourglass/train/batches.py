@@ -20,6 +20,7 @@ no shuffling, no sample twice. Consequences:
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -200,6 +201,9 @@ def _identity(item: StepData | WorkerError) -> StepData | WorkerError:
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # the workers themselves are the parallelism
+    # Ctrl-C reaches the whole process group: the main process stops the workers, which must not print their own
+    # KeyboardInterrupt / ConnectionResetError tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def iterate_steps(
