@@ -54,19 +54,40 @@ def test_the_bench_times_trainings_update_which_refuses_a_nan_loss():
     assert all(torch.equal(before[k], v) for k, v in model.named_parameters())  # no weight changed
 
 
-def test_critic_features_once_per_step_equals_recomputing_them():
-    """The network does not move during the critic updates, so computing its features once is exact."""
+def test_the_shared_forward_step_equals_separate_forwards_for_critic_and_network():
+    """The network does not move during the critic updates, so the critic may read the network update's own
+    forward: the step equals one with a fresh no-grad forward per critic update and another for the update
+    (independent route, written here with the step functions), in every loss and every weight."""
+    from awhourglass.train.config import MethodConfig
+    from awhourglass.train.steps import critic_features, critic_losses, generator_losses, make_adversary
+
     g = torch.Generator().manual_seed(2)
     src, tgt = random_batch(2, 32, SOURCE, g), random_batch(2, 32, TARGET, g)
     torch.manual_seed(0)
     a = AWHourglassNet(TINY)
     b = copy.deepcopy(a)
     torch.manual_seed(5)  # same critic initialisation for both
-    la = adaptation_step(a, src, tgt, features_once=True)()
+    la = adaptation_step(a, src, tgt)()
+
+    method = MethodConfig(name="awh")
     torch.manual_seed(5)
-    lb = adaptation_step(b, src, tgt, features_once=False)()
+    critic = make_adversary(b.cfg, method)
+    if src.image.is_contiguous(memory_format=torch.channels_last):
+        critic = critic.to(memory_format=torch.channels_last)
+    opt_net = torch.optim.Adam(b.parameters(), lr=1e-4)
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=method.critic_lr, betas=method.critic_betas)
+    b.train()
+    for _ in range(method.critic_steps):
+        c = critic_losses(*critic_features(b, src, tgt), critic, method)
+        opt_critic.zero_grad()
+        c["total"].backward()
+        opt_critic.step()
+    lb = generator_losses(b, critic, src, tgt, method)
+    opt_net.zero_grad()
+    lb["total"].backward()
+    opt_net.step()
     for k in ("total", "wd", "src_2d", "tgt_2d", "src_reg", "tgt_reg"):
-        torch.testing.assert_close(la[k], lb[k], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(torch.as_tensor(la[k]), lb[k].detach(), atol=1e-5, rtol=1e-5)
     for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5, msg=name)
 

@@ -18,7 +18,7 @@ from awhourglass.skeleton import NUM_JOINTS
 from awhourglass.train.config import MethodConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import optimize
-from awhourglass.train.steps import critic_features, critic_losses, generator_losses, make_adversary
+from awhourglass.train.steps import SharedForward, critic_losses, generator_losses, make_adversary
 
 DIST = DistInfo()  # one process: training's update, with its finiteness checks, on this machine alone
 
@@ -111,15 +111,9 @@ def adaptation_step(
     batch_tgt: Batch,
     method: MethodConfig | None = None,
     lr: float = 1e-4,
-    features_once: bool = True,
 ) -> Callable[[], dict]:
-    """Stage-2 step of ``method`` (default ``awh``): ``critic_steps`` critic updates, then one network update.
-
-    Args:
-        features_once: compute the critic's (detached) features with one no-grad forward per step and reuse
-            them for every critic update. The network does not change during the critic updates, so with
-            train-mode BatchNorm the features are identical to recomputing them each time (only the BN running
-            statistics see one update instead of ``critic_steps``); False recomputes them per critic update.
+    """Stage-2 step of ``method`` (default ``awh``) as training runs it: ``critic_steps`` critic updates on the
+    step's forward (:class:`~awhourglass.train.steps.SharedForward`), then one network update on the same forward.
     """
     method = method or MethodConfig(name="awh")
     critic = make_adversary(model.cfg, method)
@@ -131,16 +125,19 @@ def adaptation_step(
     opt_net = torch.optim.Adam(params, lr=lr)
     opt_critic = torch.optim.Adam(critic_params, lr=method.critic_lr, betas=method.critic_betas)
 
+    shared = SharedForward(model)  # as training: the critic updates read the network update's forward
+    count = iter(range(2**62))
+
     def step() -> dict:
         model.train()
         critic.train()
-        feats = critic_features(model, batch_src, batch_tgt) if features_once else None
+        key = next(count)
         for _ in range(method.critic_steps):
-            fs, ft = feats if feats is not None else critic_features(model, batch_src, batch_tgt)
+            fs, ft = shared.critic_inputs(key, batch_src, batch_tgt)
             optimize(critic_losses(fs, ft, critic, method), opt_critic, critic_params, None, "adapt", 0, DIST,
                      prefix="critic_")
-        return optimize(generator_losses(model, critic, batch_src, batch_tgt, method), opt_net, params, None,
-                        "adapt", 0, DIST)
+        return optimize(generator_losses(model, critic, batch_src, batch_tgt, method, out=shared.take(key)), opt_net,
+                        params, None, "adapt", 0, DIST)
 
     return step
 

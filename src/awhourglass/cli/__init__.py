@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    in_process = argv is not None
     previous = signal.getsignal(signal.SIGINT)
     _interrupt_once(args.command)
     try:
@@ -107,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, previous)
+            # called as a function (tests, scripts): the caller's handler back. As the console script the work is
+            # done: a Ctrl-C during the interpreter's shut-down (joining loader workers) is ignored, since Python
+            # would otherwise restore the default handler and die with a traceback from a half-closed thread
+            signal.signal(signal.SIGINT, previous if in_process else signal.SIG_IGN)
 
 
 if __name__ == "__main__":

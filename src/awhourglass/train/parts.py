@@ -24,7 +24,7 @@ from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.train.config import TrainConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
-from awhourglass.train.steps import critic_features, critic_losses, generator_losses, make_adversary
+from awhourglass.train.steps import SharedForward, critic_losses, generator_losses, make_adversary
 
 
 def split_domains(batch: Batch) -> tuple[Batch, Batch]:
@@ -86,19 +86,17 @@ def build_parts(
     def pretrain_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         return generator_losses(model, None, batch, None, pretrain_method, info.progress)
 
+    shared = SharedForward(model)  # the critic updates of a step read the network update's forward
+
     def adapt_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         if target is None:
             return generator_losses(model, None, batch, None, method, info.progress)
         src, tgt = split_domains(batch)
-        return generator_losses(model, adversary, src, tgt, method, info.progress)
-
-    cache: dict[str, object] = {}
+        out = shared.take((info.step, id(batch)))
+        return generator_losses(model, adversary, src, tgt, method, info.progress, out=out)
 
     def critic_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
-        if cache.get("step") != info.step:
-            cache["features"] = critic_features(model, *split_domains(batch))
-            cache["step"] = info.step
-        fs, ft = cache["features"]
+        fs, ft = shared.critic_inputs((info.step, id(batch)), *split_domains(batch))
         return critic_losses(fs, ft, adversary, method)
 
     network = {"model": model}

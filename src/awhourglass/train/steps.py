@@ -9,9 +9,12 @@ Per generator step (all methods)::
 
 Per critic step (``wh``/``awh`` only, ``method_cfg.critic_steps`` per generator step)::
 
-    fs, ft = critic_features(model, batch_src, batch_tgt)          # no grad into the network
+    shared = SharedForward(model)                                   # once per run
+    fs, ft = shared.critic_inputs(step, batch_src, batch_tgt)       # the step's forward, features detached
     c = critic_losses(fs, ft, critic, method_cfg)
     opt_critic.zero_grad(); c["total"].backward(); opt_critic.step()
+    # ... then the network update on the same forward:
+    losses = generator_losses(model, critic, batch_src, batch_tgt, method_cfg, progress, out=shared.take(step))
 
 The real domain's 3D labels (``xyz_m`` of target rows) are read only by the ``oracle`` (or a method with
 ``target_3d`` set: the fully supervised scenario).
@@ -164,7 +167,7 @@ def _adapted(feats_src: list[torch.Tensor], feats_tgt: list[torch.Tensor], metho
 
 def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, batch_src: Batch,
                      batch_tgt: Batch | None, method_cfg: MethodConfig, progress: float = 0.0,
-                     return_outputs: bool = False):
+                     return_outputs: bool = False, out: HourglassOutput | None = None):
     """All losses of one network update (paper Eq. 11), for any method.
 
     Args:
@@ -174,6 +177,8 @@ def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, bat
         batch_src, batch_tgt: the two halves (equal sizes); ``batch_tgt`` may be None for ``source_only``.
         progress: training progress in [0, 1] (the DANN λ_p schedule).
         return_outputs: also return the network output of the concatenated batch (source rows first).
+        out: that output already computed, with its graph (:class:`SharedForward`: the step's critic updates
+            read its features); ``None`` runs the forward here.
 
     Returns:
         the :func:`pose_losses` dict plus ``wd`` (``wh``/``awh``), ``alpha_mean`` (detached), or ``domain`` and
@@ -186,7 +191,8 @@ def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, bat
         if bool((batch_src.domain != SOURCE).any()):
             raise ValueError("source_only: batch_src must contain source-domain samples only")
         batch = batch_src
-    out = forward_batch(model, batch)
+    if out is None:
+        out = forward_batch(model, batch)
     losses = pose_losses(out, batch, method_cfg, model.cfg.scale_bone)
     n = len(batch_src)
     points = method_cfg.critic_stacks(model.cfg.num_stacks)
@@ -213,9 +219,41 @@ def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, bat
     return (losses, out) if return_outputs else losses
 
 
+class SharedForward:
+    """One network forward per phase-2 step, shared by the step's critic updates and its network update.
+
+    The network does not change during the critic updates, so the features they need are those of the network
+    update's own forward: :meth:`critic_inputs` runs that forward (with its graph) once per step and hands the
+    critic its features detached; :meth:`take` hands the same output to :func:`generator_losses` (``out=``).
+    Against a separate no-grad forward for the critic this saves a quarter of a WH/AWH step, and train-mode
+    BatchNorm updates its running statistics once per step, as in every other method.
+    """
+
+    def __init__(self, model: AWHourglassNet) -> None:
+        self.model = model
+        self._key: object = None
+        self._out: HourglassOutput | None = None
+
+    def critic_inputs(self, key: object, batch_src: Batch, batch_tgt: Batch) -> tuple[list, list]:
+        """Per-stack features ``(source, target)`` of step ``key``'s halves, detached (forward on first call)."""
+        if self._key != key or self._out is None:
+            check_pair(batch_src, batch_tgt)
+            self._out = forward_batch(self.model, concat_batches(batch_src, batch_tgt))
+            self._key = key
+        n = len(batch_src)
+        return [f[:n].detach() for f in self._out.features], [f[n:].detach() for f in self._out.features]
+
+    def take(self, key: object) -> HourglassOutput | None:
+        """The output of step ``key``'s forward (then forgotten, freeing its graph after the update), or None."""
+        out = self._out if self._key == key else None
+        self._key, self._out = None, None
+        return out
+
+
 @torch.no_grad()
 def critic_features(model: AWHourglassNet, batch_src: Batch, batch_tgt: Batch) -> tuple[list, list]:
-    """Per-stack features of both halves for a critic step, without a graph into the network."""
+    """Per-stack features of both halves without a graph into the network (training shares the network
+    update's forward instead: :class:`SharedForward`)."""
     check_pair(batch_src, batch_tgt)
     batch = concat_batches(batch_src, batch_tgt)
     out = model(batch.image, domain=batch.domain)
