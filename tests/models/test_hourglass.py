@@ -105,6 +105,29 @@ def test_domain_bn_normalizes_each_domain_with_its_own_statistics():
     assert torch.equal(bn.bns[0].running_mean, bn.bns[1].running_mean)
 
 
+def test_the_domain_is_an_argument_not_state_left_on_the_layers():
+    """Each BN gets the domain from its caller: nothing is stored on the modules between forwards, so an
+    exception inside a forward, or two forwards interleaved (threads), cannot leave a stale domain behind."""
+    torch.manual_seed(0)
+    model = AWHourglassNet(tiny(domain_bn=True)).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)  # the two domains' statistics differ
+    x = torch.rand(2, 3, 32, 32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    attrs = {id(m): dict(vars(m)) for m in model.modules()}
+    with torch.no_grad():
+        as_source = model(x, domain=torch.tensor([0, 0])).uv_px
+        with pytest.raises(ValueError):
+            model(x, domain=torch.tensor([0]))  # a failed call
+        default = model(x).uv_px  # no domain: the target's statistics (the default)
+        as_target = model(x, domain=torch.tensor([1, 1])).uv_px
+    assert torch.equal(default, as_target) and not torch.allclose(as_source, as_target, atol=1e-4)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(vars(m).keys() == attrs[id(m)].keys() for m in model.modules())
+
+
 def test_overfits_eight_samples_to_under_two_pixels():
     torch.manual_seed(0)
     model = AWHourglassNet(tiny(width=32))

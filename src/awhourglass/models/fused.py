@@ -91,7 +91,7 @@ class _Chain:
     def __init__(self, *parts: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.parts = parts
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, _domain: torch.Tensor | None = None) -> torch.Tensor:
         for part in self.parts:
             x = part(x)
         return x
@@ -118,7 +118,7 @@ class FusedHourglassModule:
         self.skip, self.down, self.up = FusedResidual(hg.skip), FusedResidual(hg.down), FusedResidual(hg.up)
         self.inner = FusedHourglassModule(hg.inner) if isinstance(hg.inner, Hourglass) else FusedResidual(hg.inner)
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, _domain: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         low = self.down(F.max_pool2d(x, 2))
         if isinstance(self.inner, FusedHourglassModule):
             low, bottleneck = self.inner(low)
@@ -148,8 +148,7 @@ class FusedHourglass:
         self.stem = _Chain(*[_conv_bn_relu(b) for b in net.stem[:-1]], FusedResidual(net.stem[-1]))
         self.hourglasses = [FusedHourglassModule(h) for h in net.hourglasses]
         self.post = [_Chain(FusedResidual(p[0]), _conv_bn_relu(p[1])) for p in net.post]
-        self.extra = [_Chain() if isinstance(e, nn.Identity) else _Chain(*[_conv_bn_relu(b) for b in e])
-                      for e in net.extra]
+        self.extra = [_Chain(*[_conv_bn_relu(b) for b in e]) for e in net.extra]
         self.heads = [FusedConv(h) for h in net.heads]
         self.remap_features = [FusedConv(c) for c in net.remap_features]
         self.remap_heads = [FusedConv(c) for c in net.remap_heads]

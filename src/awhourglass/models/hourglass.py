@@ -16,7 +16,6 @@ statistics and affine parameters per domain and normalizes each sample with its 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,26 +36,24 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class DomainBatchNorm2d(nn.Module):
     """BatchNorm2d with one set of statistics and affine parameters per domain (0 source, 1 target).
 
-    The domain of each sample is set from outside (``self.domain``, a ``(B,)`` tensor) by
-    :class:`AWHourglassNet` for the duration of one forward; ``None`` means all samples are ``default_domain``.
+    ``forward(x, domain)``: ``domain`` is a ``(B,)`` tensor of each sample's domain; ``None`` means all samples are
+    ``default_domain``.
     """
 
     def __init__(self, channels: int, num_domains: int = 2, default_domain: int = 1) -> None:
         super().__init__()
         self.bns = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(num_domains))
         self.default_domain = default_domain
-        self.domain: torch.Tensor | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dom = self.domain
-        if dom is None:
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+        if domain is None:
             return self.bns[self.default_domain](x)
-        present = torch.unique(dom).tolist()
+        present = torch.unique(domain).tolist()
         if len(present) == 1:
             return self.bns[int(present[0])](x)
         out = torch.empty_like(x)
         for d in present:
-            idx = (dom == d).nonzero(as_tuple=True)[0]
+            idx = (domain == d).nonzero(as_tuple=True)[0]
             out[idx] = self.bns[int(d)](x[idx])
         return out
 
@@ -65,9 +62,33 @@ def _norm(channels: int, domain_bn: bool) -> nn.Module:
     return DomainBatchNorm2d(channels) if domain_bn else nn.BatchNorm2d(channels)
 
 
-def conv_bn_relu(cin: int, cout: int, k: int, stride: int, domain_bn: bool) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), _norm(cout, domain_bn),
+def _bn(bn: nn.Module, x: torch.Tensor, domain: torch.Tensor | None) -> torch.Tensor:
+    return bn(x, domain) if isinstance(bn, DomainBatchNorm2d) else bn(x)
+
+
+class DomainSequential(nn.Sequential):
+    """``nn.Sequential`` whose children also receive the per-sample ``domain`` (empty: the identity)."""
+
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+        for module in self:
+            x = module(x, domain)
+        return x
+
+
+class ConvBnReLU(nn.Sequential):
+    """``conv → BN → ReLU`` (the children ``[conv, bn, relu]``, as an ``nn.Sequential`` keeps them)."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, domain_bn: bool) -> None:
+        super().__init__(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), _norm(cout, domain_bn),
                          nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+        conv, bn, relu = self
+        return relu(_bn(bn, conv(x), domain))
+
+
+def conv_bn_relu(cin: int, cout: int, k: int, stride: int, domain_bn: bool) -> ConvBnReLU:
+    return ConvBnReLU(cin, cout, k, stride, domain_bn)
 
 
 class Residual(nn.Module):
@@ -80,8 +101,9 @@ class Residual(nn.Module):
             _norm(channels, domain_bn), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+        bn1, relu1, conv1, bn2, relu2, conv2 = self.body
+        return x + conv2(relu2(_bn(bn2, conv1(relu1(_bn(bn1, x, domain))), domain)))
 
 
 class Hourglass(nn.Module):
@@ -94,14 +116,14 @@ class Hourglass(nn.Module):
         self.inner = Hourglass(depth - 1, channels, domain_bn) if depth > 1 else Residual(channels, domain_bn)
         self.up = Residual(channels, domain_bn)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        skip = self.skip(x)
-        low = self.down(nn.functional.max_pool2d(x, 2))
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        skip = self.skip(x, domain)
+        low = self.down(nn.functional.max_pool2d(x, 2), domain)
         if isinstance(self.inner, Hourglass):
-            low, bottleneck = self.inner(low)
+            low, bottleneck = self.inner(low, domain)
         else:
-            low = bottleneck = self.inner(low)
-        low = self.up(low)
+            low = bottleneck = self.inner(low, domain)
+        low = self.up(low, domain)
         return skip + nn.functional.interpolate(low, scale_factor=2.0, mode="nearest"), bottleneck
 
 
@@ -109,34 +131,36 @@ class StackedParts(Protocol):
     """What :func:`run_stacks` wires: :class:`AWHourglassNet` itself, or its BN-folded inference snapshot
     (:class:`~awhourglass.models.fused.FusedHourglass`), whose parts are called alike."""
 
-    stem: Callable[[torch.Tensor], torch.Tensor]
-    hourglasses: Sequence[Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]]
-    post: Sequence[Callable[[torch.Tensor], torch.Tensor]]
-    extra: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+    stem: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    hourglasses: Sequence[Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]]
+    post: Sequence[Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]]
+    extra: Sequence[Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]]
     heads: Sequence[Callable[[torch.Tensor], torch.Tensor]]
     remap_features: Sequence[Callable[[torch.Tensor], torch.Tensor]]
     remap_heads: Sequence[Callable[[torch.Tensor], torch.Tensor]]
     _fssc: bool
 
 
-def run_stacks(parts: StackedParts, x: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def run_stacks(parts: StackedParts, x: torch.Tensor,
+               domain: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The network's wiring, written once for the training forward and the inference snapshot.
 
     Args:
         parts: the network's parts (see :class:`StackedParts`).
         x: the normalized image ``(B, 3, S, S)``.
+        domain: ``(B,)`` per-sample domain for domain-specific BatchNorm (``None``: the default domain).
 
     Yields:
         Per stack, in order: ``(f, bottleneck, heads)``: the stack's output features ``(B, C, h, w)``, its
         innermost features and its 1×1 head output ``(B, 42, h, w)`` (21 heatmap logits, 21 depth maps).
         The next stack's input is computed after the caller has taken the current stack's values.
     """
-    x = parts.stem(x)
+    x = parts.stem(x, domain)
     n = len(parts.hourglasses)
     for i in range(n):
-        f, bottleneck = parts.hourglasses[i](x)
-        f = parts.post[i](f)
-        g = parts.extra[i](f)
+        f, bottleneck = parts.hourglasses[i](x, domain)
+        f = parts.post[i](f, domain)
+        g = parts.extra[i](f, domain)
         heads = parts.heads[i](g)
         yield f, bottleneck, heads
         if i < n - 1:
@@ -190,14 +214,14 @@ class AWHourglassNet(nn.Module):
         if cfg.stem_stride == 4:
             stem.append(conv_bn_relu(c, c, 3, 2, dbn))
         stem.append(Residual(c, dbn))
-        self.stem = nn.Sequential(*stem)
+        self.stem = DomainSequential(*stem)
         n = cfg.num_stacks
         self.hourglasses = nn.ModuleList(Hourglass(cfg.depth, c, dbn) for _ in range(n))
-        self.post = nn.ModuleList(nn.Sequential(Residual(c, dbn), conv_bn_relu(c, c, 1, 1, dbn)) for _ in range(n))
+        self.post = nn.ModuleList(DomainSequential(Residual(c, dbn), conv_bn_relu(c, c, 1, 1, dbn)) for _ in range(n))
         fssc = cfg.first_stack_design == "fssc" and cfg.fssc_convs > 0
         self.extra = nn.ModuleList(
-            nn.Sequential(*[conv_bn_relu(c, c, 3, 1, dbn) for _ in range(cfg.fssc_convs)]) if fssc and i < n - 1
-            else nn.Identity()
+            DomainSequential(*[conv_bn_relu(c, c, 3, 1, dbn) for _ in range(cfg.fssc_convs)]) if fssc and i < n - 1
+            else DomainSequential()
             for i in range(n)
         )
         self.heads = nn.ModuleList(nn.Conv2d(c, 2 * NUM_JOINTS, 1) for _ in range(n))
@@ -224,16 +248,6 @@ class AWHourglassNet(nn.Module):
         """``image (B, 3, S, S)`` in [0, 1] → ImageNet-normalized, channels-last (the stem's input)."""
         return ((image - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
-    @contextlib.contextmanager
-    def _domains(self, domain: torch.Tensor | None):
-        for m in self._domain_bns:
-            m.domain = domain
-        try:
-            yield
-        finally:
-            for m in self._domain_bns:
-                m.domain = None
-
     def forward(
         self,
         image: torch.Tensor,
@@ -256,16 +270,15 @@ class AWHourglassNet(nn.Module):
         self.check_image(image)
         if domain is not None and (domain.shape != (image.shape[0],)):
             raise ValueError(f"domain: expected shape ({image.shape[0]},), got {tuple(domain.shape)}")
-        with self._domains(domain):
-            stacks: list[StackOutput] = []
-            for f, bottleneck, heads in run_stacks(self, self.normalize(image)):
-                logits, depthmap = heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:]
-                heatmap, uv_px, z_norm = latent_25d(logits, depthmap, self.stride)
-                feats = bottleneck if self.cfg.feature_point == "bottleneck" else f
-                stacks.append(StackOutput(heatmap, depthmap, uv_px, z_norm, feats))
-            out = HourglassOutput(stacks=stacks, uv_px=stacks[-1].uv_px, z_norm=stacks[-1].z_norm)
-            if depth_uv_px is not None:
-                out.depth_pred = self.depth_decoder(depth_uv_px, out.z_norm)
+        stacks: list[StackOutput] = []
+        for f, bottleneck, heads in run_stacks(self, self.normalize(image), domain if self._domain_bns else None):
+            logits, depthmap = heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:]
+            heatmap, uv_px, z_norm = latent_25d(logits, depthmap, self.stride)
+            feats = bottleneck if self.cfg.feature_point == "bottleneck" else f
+            stacks.append(StackOutput(heatmap, depthmap, uv_px, z_norm, feats))
+        out = HourglassOutput(stacks=stacks, uv_px=stacks[-1].uv_px, z_norm=stacks[-1].z_norm)
+        if depth_uv_px is not None:
+            out.depth_pred = self.depth_decoder(depth_uv_px, out.z_norm)
         if K is not None and bone_m is not None:
             out.xyz_m = decode_25d(out.uv_px, out.z_norm, K, bone_m, z_root_m, bone=self.cfg.scale_bone,
                                    validate=False)
