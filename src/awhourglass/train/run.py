@@ -184,94 +184,118 @@ def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactor
         raise AwhError(f"{run_dir} already holds a run: pass --resume to continue it or use another --out")
     configure_determinism(cfg.deterministic, dist.device)
     seed_everything(cfg.seed)  # same on every rank: identical initial weights
-    parts = build_parts(cfg, dist)
-    for name, module in parts.modules().items():
-        # in place (children replaced), so step functions holding these modules see the change
-        if cfg.sync_batchnorm and convert_sync_batchnorm(module, dist) is not module:
-            raise AwhError(f"module {name!r} is itself a BatchNorm layer: wrap it to use sync_batchnorm")
-        module.to(dist.device)
-    config_dict = to_dict(cfg)
+    parts = _build(cfg, dist, build_parts)
     logger = MetricLogger(run_dir, enabled=dist.is_main)
-    trainer = Trainer(cfg, config_dict, parts, dist, run_dir, logger, store)
-
-    ckpt = None
-    if resume:
-        # rank 0 first: it may set a damaged last.pt aside, the others then read the same file
-        found, error = None, None
-        if dist.is_main:
-            try:
-                found = store.load_latest(map_location=dist.device)
-            except CheckpointError as exc:
-                error = exc
-        if not all_ranks_ok(error is None, dist):  # every rank stops, none waits forever
-            raise error if error is not None else CheckpointError(f"rank 0 could not read a checkpoint in {run_dir}")
-        if not dist.is_main:
-            found = store.load_latest(map_location=dist.device)
-        if found is not None:
-            ckpt, path = found
-            _check_resumable(config_dict, ckpt, path)
-            load_module_states(parts, ckpt["modules"], str(path), strict_names=True)
-            trainer.resume_optimizers = dict(ckpt["optimizers"])
-            trainer.resume_sampler = dict(ckpt.get("sampler") or {})
-            trainer.last_checkpoint = f"{path} ({ckpt['phase']} step {ckpt['step']})"
-            logger.message(f"resumed from {trainer.last_checkpoint}")
-        else:
-            logger.message(f"--resume: no checkpoint in {run_dir}, starting from scratch")
+    trainer = Trainer(cfg, to_dict(cfg), parts, dist, run_dir, logger, store)
+    ckpt = _resume(trainer) if resume else None
     if ckpt is None:
-        if cfg.init_from:
-            # the same reader and checks as every other command; the pose network only (adversaries start
-            # fresh for the method being trained), which must also fit this run's model config
-            init = network_from_dict(load_checkpoint(cfg.init_from), cfg.init_from)
-            try:
-                loaded = load_module_states(parts, {"model": init.state_dict()}, cfg.init_from, strict_names=False)
-            except CheckpointError:
-                _raise_model_differences(cfg, init.cfg)
-                raise
-            logger.message(f"initialised {loaded} from {cfg.init_from}")
-        broadcast_parameters(parts.modules(), dist)
-        if dist.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
-        seed_everything(derive_seed(cfg.seed, 1 + dist.rank))  # per-rank streams for dropout, GP, ...
+        _start_fresh(trainer)
     else:
-        rngs = ckpt["rng"]
-        if len(rngs) == dist.world_size:
-            set_rng_state(rngs[dist.rank])
-        else:
-            warnings.warn(
-                f"checkpoint was written by {len(rngs)} process(es), this run has {dist.world_size}: "
-                "data order is kept but random draws will differ from an uninterrupted run",
-                stacklevel=2,
-            )
-            seed_everything(derive_seed(cfg.seed, 1 + dist.rank, int(ckpt["global_step"])))
-
+        _restore_rng(cfg, ckpt, dist)
     phase, step = (ckpt["phase"], int(ckpt["step"])) if ckpt is not None else ("pretrain", 0)
     starts = gather_objects((phase, step), dist)
     if len(set(starts)) > 1:  # e.g. a multi-node run whose run directory is not on a shared filesystem
         raise AwhError(f"ranks would resume from different points {starts}: put --out on a filesystem every node sees")
     try:
-        if phase == "pretrain":
-            logger.truncate("pretrain", step)
-            run_pretrain(trainer, step)
-            if cfg.phases.pretrain.steps > 0:
-                _write_slim(trainer, run_dir / "pretrain.pt", "pretrain", cfg.phases.pretrain.steps)
-            phase, step = "adapt", 0
-            trainer.resume_optimizers = {}  # a pretrain checkpoint's optimizer state is not the adapt phase's
-        if phase == "adapt":
-            logger.truncate("adapt", step)
-            run_adapt(trainer, step)
-        if trainer.last_checkpoint is None:  # both phases empty: still leave the weights
-            trainer.save("adapt", 0, {}, None, {})
-        final_phase = "adapt" if cfg.phases.adapt.steps > 0 or cfg.phases.pretrain.steps == 0 else "pretrain"
-        final_step = cfg.phases.adapt.steps if final_phase == "adapt" else cfg.phases.pretrain.steps
-        _write_slim(trainer, run_dir / "model.pt", final_phase, final_step)
-        logger.message("training complete")
+        _run_phases(trainer, phase, step)
     except BaseException as exc:
         logger.message(f"stopped: {type(exc).__name__}: {exc}")
         raise
     finally:
         logger.close()
     return run_dir / "model.pt"
+
+
+def _build(cfg: TrainConfig, dist: DistInfo, build_parts: PartsFactory) -> TrainParts:
+    """The run's modules and data, on this rank's device (SyncBatchNorm where configured)."""
+    parts = build_parts(cfg, dist)
+    for name, module in parts.modules().items():
+        # in place (children replaced), so step functions holding these modules see the change
+        if cfg.sync_batchnorm and convert_sync_batchnorm(module, dist) is not module:
+            raise AwhError(f"module {name!r} is itself a BatchNorm layer: wrap it to use sync_batchnorm")
+        module.to(dist.device)
+    return parts
+
+
+def _resume(trainer: Trainer) -> dict[str, Any] | None:
+    """Load the newest good checkpoint of the run directory into the trainer; None when there is none."""
+    store, dist, run_dir, logger = trainer.store, trainer.dist, trainer.run_dir, trainer.logger
+    # rank 0 first: it may set a damaged last.pt aside, the others then read the same file
+    found, error = None, None
+    if dist.is_main:
+        try:
+            found = store.load_latest(map_location=dist.device)
+        except CheckpointError as exc:
+            error = exc
+    if not all_ranks_ok(error is None, dist):  # every rank stops, none waits forever
+        raise error if error is not None else CheckpointError(f"rank 0 could not read a checkpoint in {run_dir}")
+    if not dist.is_main:
+        found = store.load_latest(map_location=dist.device)
+    if found is None:
+        logger.message(f"--resume: no checkpoint in {run_dir}, starting from scratch")
+        return None
+    ckpt, path = found
+    _check_resumable(trainer.config_dict, ckpt, path)
+    load_module_states(trainer.parts, ckpt["modules"], str(path), strict_names=True)
+    trainer.resume_optimizers = dict(ckpt["optimizers"])
+    trainer.resume_sampler = dict(ckpt.get("sampler") or {})
+    trainer.last_checkpoint = f"{path} ({ckpt['phase']} step {ckpt['step']})"
+    logger.message(f"resumed from {trainer.last_checkpoint}")
+    return ckpt
+
+
+def _start_fresh(trainer: Trainer) -> None:
+    """A new run: ``init_from`` weights if any, the same weights on every rank, ``config.yaml``, per-rank RNG."""
+    cfg, dist, run_dir = trainer.cfg, trainer.dist, trainer.run_dir
+    if cfg.init_from:
+        # the same reader and checks as every other command; the pose network only (adversaries start
+        # fresh for the method being trained), which must also fit this run's model config
+        init = network_from_dict(load_checkpoint(cfg.init_from), cfg.init_from)
+        try:
+            loaded = load_module_states(trainer.parts, {"model": init.state_dict()}, cfg.init_from, strict_names=False)
+        except CheckpointError:
+            _raise_model_differences(cfg, init.cfg)
+            raise
+        trainer.logger.message(f"initialised {loaded} from {cfg.init_from}")
+    broadcast_parameters(trainer.parts.modules(), dist)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    seed_everything(derive_seed(cfg.seed, 1 + dist.rank))  # per-rank streams for dropout, GP, ...
+
+
+def _restore_rng(cfg: TrainConfig, ckpt: dict[str, Any], dist: DistInfo) -> None:
+    rngs = ckpt["rng"]
+    if len(rngs) == dist.world_size:
+        set_rng_state(rngs[dist.rank])
+    else:
+        warnings.warn(
+            f"checkpoint was written by {len(rngs)} process(es), this run has {dist.world_size}: "
+            "data order is kept but random draws will differ from an uninterrupted run",
+            stacklevel=3,
+        )
+        seed_everything(derive_seed(cfg.seed, 1 + dist.rank, int(ckpt["global_step"])))
+
+
+def _run_phases(trainer: Trainer, phase: str, step: int) -> None:
+    """Phase 1 then phase 2 from ``(phase, step)``; ``pretrain.pt`` after phase 1, ``model.pt`` at the end."""
+    cfg, run_dir, logger = trainer.cfg, trainer.run_dir, trainer.logger
+    if phase == "pretrain":
+        logger.truncate("pretrain", step)
+        run_pretrain(trainer, step)
+        if cfg.phases.pretrain.steps > 0:
+            _write_slim(trainer, run_dir / "pretrain.pt", "pretrain", cfg.phases.pretrain.steps)
+        phase, step = "adapt", 0
+        trainer.resume_optimizers = {}  # a pretrain checkpoint's optimizer state is not the adapt phase's
+    if phase == "adapt":
+        logger.truncate("adapt", step)
+        run_adapt(trainer, step)
+    if trainer.last_checkpoint is None:  # both phases empty: still leave the weights
+        trainer.save("adapt", 0, {}, None, {})
+    final_phase = "adapt" if cfg.phases.adapt.steps > 0 or cfg.phases.pretrain.steps == 0 else "pretrain"
+    final_step = cfg.phases.adapt.steps if final_phase == "adapt" else cfg.phases.pretrain.steps
+    _write_slim(trainer, run_dir / "model.pt", final_phase, final_step)
+    logger.message("training complete")
 
 
 def _write_slim(trainer: Trainer, path: Path, phase: str, step: int) -> None:
