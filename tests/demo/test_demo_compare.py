@@ -60,3 +60,51 @@ def test_model_selection_never_reads_the_test_split(tmp_path):
     assert da["baselines"] and "paired_vs_joint_epe_mm" in da["benchmark"]
     assert (tmp_path / "a" / "learning_curves.png").stat().st_size > 0
     shutil.rmtree(tmp_path / "b" / "runs")
+
+
+def test_tuning_picks_the_lowest_validation_error_one_setting_at_a_time_and_never_reads_the_test_split(tmp_path):
+    from dataclasses import replace
+
+    from awhourglass.demo.compare import method_config, tune_grid_rows
+
+    assert tune_grid_rows([{"choice": {"a": 1}, "val_2d_px": 3.0}, {"choice": {"a": 2}, "val_2d_px": 2.0},
+                           {"choice": {"a": 3}, "val_2d_px": 2.0}]) == {"a": 2}  # lowest, earliest on ties
+    assert method_config("dann", {"lambda": 0.5}).lambda_dann == 0.5
+    fss = method_config("fss", {"lambda": 0.01, "critic_steps": 1})
+    assert (fss.name, fss.lambda_wd, fss.critic_steps, fss.intermediate) == ("awh", 0.01, 1,
+                                                                             ("src_2d", "src_3d", "tgt_2d"))
+    grids = {"tune": True, "tune_seed": 50, "lr_grid": (1e-3, 3e-3), "lambda_grid": (0.1, 1.0),
+             "critic_steps_grid": (1, 2), "seeds": 1, "methods": ("joint", "wh")}
+    a, b = replace(_cfg(tmp_path / "a"), **grids), replace(_cfg(tmp_path / "b"), **grids)
+    pre = run_pretrain_stage(a)
+    write_dataset(SynthConfig(domain="target", n=8, out=str(tmp_path / "b" / "data" / "stb"), seed=99, size=64,
+                              split="evaluation"), progress=False)
+    da = run_compare(a, str(pre), echo=lambda s: None)
+    db = run_compare(b, str(pre), echo=lambda s: None)
+    ta, tb = da["benchmark"]["tuning"], db["benchmark"]["tuning"]
+    assert ta == tb  # the choices do not depend on the test split
+    joint, wh = ta["joint (wo/AWH)"], ta["WH"]
+    assert [r["choice"] for r in joint["runs"]] == [{"adapt_lr": 1e-3}, {"adapt_lr": 3e-3}]
+    # WH: 2 rates (at the default weight 0.1 and 5 critic steps), then the weight 1.0 at the better rate (0.1 is
+    # that run already), then 1 and 2 critic steps at the better weight
+    choices = [r["choice"] for r in wh["runs"]]
+    assert choices[:2] == [{"adapt_lr": 1e-3, "lambda": 0.1, "critic_steps": 5},
+                           {"adapt_lr": 3e-3, "lambda": 0.1, "critic_steps": 5}]
+    assert len(choices) == 5 and len({tuple(sorted(c.items())) for c in choices}) == 5
+    best = lambda rows: min(rows, key=lambda r: r["val_2d_px"])["choice"]  # noqa: E731
+    lr = best(wh["runs"][:2])["adapt_lr"]
+    lam_rows = [r for r in wh["runs"] if r["choice"]["adapt_lr"] == lr and r["choice"]["critic_steps"] == 5]
+    assert sorted(r["choice"]["lambda"] for r in lam_rows) == [0.1, 1.0]
+    lam = best(lam_rows)["lambda"]
+    steps_rows = [r for r in wh["runs"] if r["choice"]["critic_steps"] in (1, 2)]
+    assert all(r["choice"]["adapt_lr"] == lr and r["choice"]["lambda"] == lam for r in steps_rows)
+    assert wh["choice"] == best(steps_rows)  # recomputed here from the recorded validation errors
+    assert joint["choice"] == best(joint["runs"])
+    # the compared run used the choice: its config records the chosen critic steps and rate
+    import yaml
+    run_cfg = yaml.safe_load((tmp_path / "a" / "runs" / "seed0" / "wh" / "config.yaml").read_text())
+    assert run_cfg["method"]["critic_steps"] == wh["choice"]["critic_steps"]
+    assert run_cfg["method"]["lambda_wd"] == wh["choice"]["lambda"]
+    assert run_cfg["phases"]["adapt"]["lr"] == wh["choice"]["adapt_lr"]
+    with pytest.raises(Exception, match="tune_seed"):
+        replace(_cfg(tmp_path / "c"), tune_seed=1)

@@ -41,6 +41,14 @@ class BenchmarkConfig:
         n_target_val, n_target_test, n_source_test, n_constant: split sizes (validation: target images of
             another seed, used with their 2D labels only); training labels fitted by the constant hands.
         probe_steps: steps of the held-out critic of the alignment measures.
+        tune: choose each method's phase-2 rate and, for the adversarial methods, the weight of their domain
+            term (``lambda_wd``, DANN's ``lambda_dann``) and the critic's steps per update, on the validation
+            split's 2D error of runs with a tuning seed not among the compared ones (``compare.tune_method``),
+            for every method alike; off: the defaults below for every method.
+        tune_seed: training seed of the tuning runs (must not be one of the compared seeds).
+        tune_steps: length of a tuning run (``None``: ``adapt_steps``; its decay milestones scale with it).
+        lr_grid, lambda_grid, critic_steps_grid: the values tried, one setting at a time in this order, each
+            from the best so far (rate for every method; then weight and critic steps where the method has them).
         device: ``auto`` (a GPU if there is one), ``cpu`` or ``cuda[:N]`` for the training of both stages.
     """
 
@@ -64,6 +72,12 @@ class BenchmarkConfig:
     n_source_test: int = 200
     n_constant: int = 1024
     probe_steps: int = 500
+    tune: bool = False
+    tune_seed: int = 1000
+    tune_steps: int | None = None
+    lr_grid: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
+    lambda_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    critic_steps_grid: tuple[int, ...] = (1, 5)
     num_workers: int = 1
     device: str = "auto"
     progress: bool = True
@@ -75,6 +89,10 @@ class BenchmarkConfig:
             raise ConfigError(f"benchmark methods {bad} unknown; choose from {', '.join(known)}")
         if self.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.data_seed <= self.tune_seed < self.data_seed + self.seeds:
+            raise ConfigError(f"benchmark: tune_seed {self.tune_seed} is one of the compared seeds")
+        if self.tune and not (self.lr_grid and self.lambda_grid and self.critic_steps_grid):
+            raise ConfigError("benchmark: tuning needs at least one value in each grid")
         if self.eval_every < 1 or self.adapt_steps < self.eval_every:
             raise ConfigError(f"benchmark: need 1 <= eval_every ({self.eval_every}) <= adapt_steps "
                               f"({self.adapt_steps})")

@@ -53,11 +53,64 @@ CONSTANT_LABELS = {"source": "constant: mean hand of the source labels",
                    "target": "constant: mean hand of the target labels (oracle's yardstick)"}
 
 
-def method_config(name: str) -> MethodConfig:
-    """The :class:`MethodConfig` of a benchmark method name (``fss`` = AWH with first-stack supervision)."""
-    if name == "fss":
-        return MethodConfig(name="awh", intermediate=("src_2d", "src_3d", "tgt_2d"))
-    return MethodConfig(name=name)
+def method_config(name: str, choice: dict[str, Any] | None = None) -> MethodConfig:
+    """The :class:`MethodConfig` of a benchmark method name (``fss`` = AWH with first-stack supervision), with
+    a tuning ``choice`` applied (``lambda``: the weight of the method's domain term; ``critic_steps``)."""
+    base = (MethodConfig(name="awh", intermediate=("src_2d", "src_3d", "tgt_2d")) if name == "fss"
+            else MethodConfig(name=name))
+    choice = choice or {}
+    if "lambda" in choice:
+        base = replace(base, **{("lambda_dann" if base.uses_domain_classifier else "lambda_wd"): choice["lambda"]})
+    if "critic_steps" in choice:
+        base = replace(base, critic_steps=int(choice["critic_steps"]))
+    return base
+
+
+def tune_grid_rows(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The setting of the tuning row with the lowest validation 2D error (the earliest row on ties)."""
+    if not rows:
+        raise ValueError("tune_grid_rows: no tuning runs")
+    best = min(enumerate(rows), key=lambda ir: (ir[1]["val_2d_px"], ir[0]))[1]
+    return dict(best["choice"])
+
+
+def tune_method(cfg: BenchmarkConfig, model: ModelConfig, method: str, init_from: Path, out: Path,
+                val: Sequence[Sample], echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Choose ``method``'s phase-2 rate, then the weight of its domain term, then its critic steps (where it has
+    them), one setting at a time from the best so far, by the lowest validation 2D error any checkpoint of a
+    run reaches (the weakly supervised setting's labels; the test split is never read). Runs use
+    ``cfg.tune_seed``'s streams. Returns ``{"choice": {...}, "runs": [{"choice", "val_2d_px", "step"}, ...]}``.
+    """
+    steps = cfg.tune_steps or cfg.adapt_steps
+    milestones = tuple(round(m * steps / cfg.adapt_steps) for m in cfg.adapt_milestones)
+    short = replace(cfg, adapt_steps=steps, adapt_milestones=milestones, eval_every=min(cfg.eval_every, steps))
+    mc = method_config(method)
+    # start from the defaults, written out, so that a grid value equal to a default reuses the run made with it
+    choice: dict[str, Any] = {"adapt_lr": cfg.adapt_lr}
+    grids: list[tuple[str, Sequence[Any]]] = [("adapt_lr", cfg.lr_grid)]
+    if mc.uses_critic or mc.uses_domain_classifier:
+        choice["lambda"] = mc.lambda_dann if mc.uses_domain_classifier else mc.lambda_wd
+        grids.append(("lambda", cfg.lambda_grid))
+    if mc.uses_critic:
+        choice["critic_steps"] = mc.critic_steps
+        grids.append(("critic_steps", cfg.critic_steps_grid))
+    rows: list[dict[str, Any]] = []
+    for key, values in grids:
+        tried = []
+        for value in values:
+            trial = {**choice, key: value}
+            done = next((r for r in rows if r["choice"] == trial), None)
+            if done is None:
+                name = "_".join(f"{k}{v:g}" for k, v in sorted(trial.items()))
+                _, curve = adapt_with_selection(short, model, method, cfg.tune_seed, init_from,
+                                                out / method / name, val, choice=trial)
+                step = select_step(curve)
+                done = {"choice": trial, "val_2d_px": min(r["val_2d_px"] for r in curve), "step": step}
+                rows.append(done)
+                echo(f"tune {LABELS[method]} {trial}: val 2D {done['val_2d_px']:.3f} px (step {step})")
+            tried.append(done)
+        choice = tune_grid_rows(tried)
+    return {"choice": choice, "runs": rows}
 
 
 def constant_hands(model: ModelConfig, seed: int, n: int, image_size: int, gap: float) -> dict[str, dict]:
@@ -87,15 +140,19 @@ def select_step(curve: Sequence[dict[str, float]]) -> int:
 
 
 def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, seed: int, init_from: Path,
-                         run_dir: Path, val: Sequence[Sample]) -> tuple[Path, list[dict[str, float]]]:
+                         run_dir: Path, val: Sequence[Sample],
+                         choice: dict[str, Any] | None = None) -> tuple[Path, list[dict[str, float]]]:
     """Phase 2 of ``method``; returns the kept checkpoint (lowest validation 2D error) and the validation curve.
 
-    The curve also holds ``val_epe_mm`` (palm-relative 3D error on the validation split) for the learning-curve
-    figure; selection never reads it. A finished run (``val_curve.json`` + ``best.pt``) is reused, so an
+    ``choice``: a tuning setting (``adapt_lr``, ``lambda``, ``critic_steps``; :func:`tune_method`). The curve also
+    holds ``val_epe_mm`` (palm-relative 3D error on the validation split) for the learning-curve figure;
+    selection never reads it. A finished run (``val_curve.json`` + ``best.pt``) is reused, so an
     interrupted benchmark continues where it stopped; an unfinished one is run again.
     """
-    tc = stream_train_config(model, method_config(method), seed, adapt_steps=cfg.adapt_steps,
-                             batch_size=cfg.batch_size, adapt_lr=cfg.adapt_lr, adapt_milestones=cfg.adapt_milestones,
+    choice = choice or {}
+    tc = stream_train_config(model, method_config(method, choice), seed, adapt_steps=cfg.adapt_steps,
+                             batch_size=cfg.batch_size, adapt_lr=float(choice.get("adapt_lr", cfg.adapt_lr)),
+                             adapt_milestones=cfg.adapt_milestones,
                              lr_gamma=cfg.lr_gamma, init_from=str(init_from), num_workers=cfg.num_workers,
                              ckpt_every=cfg.eval_every, log_every=cfg.eval_every, progress=cfg.progress,
                              device=cfg.device)
@@ -197,13 +254,16 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
     val = read_split(data / "stb-val", "stb", "test", size)
     echo(f"awh benchmark: {cfg.seeds} seeds × {len(cfg.methods)} methods from {path}")
 
+    tuning = ({m: tune_method(cfg, model_cfg, m, path, out / "tune", val, echo) for m in cfg.methods}
+              if cfg.tune else {})
     runs: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in ("source_only", *cfg.methods)}
     for k in range(cfg.seeds):
         seed = cfg.data_seed + k
         for method in cfg.methods:
             run_dir = out / "runs" / f"seed{seed}" / method
             t = time.perf_counter()
-            kept, curve = adapt_with_selection(cfg, model_cfg, method, seed, path, run_dir, val)
+            choice = tuning[method]["choice"] if method in tuning else None
+            kept, curve = adapt_with_selection(cfg, model_cfg, method, seed, path, run_dir, val, choice=choice)
             runs[method][seed] = {"kept": str(kept), "step": select_step(curve), "curve": curve}
             echo(f"seed {seed} {LABELS[method]}: kept step {select_step(curve)} (val 2D "
                  f"{min(r['val_2d_px'] for r in curve):.2f} px), {time.perf_counter() - t:.0f} s")
@@ -234,6 +294,7 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
                                    if "joint" in per_seed else {}),
         "paired_vs_joint_pa_epe_mm": ({LABELS[m]: d for m, d in paired_differences(per_seed_pa).items()}
                                       if "joint" in per_seed else {}),
+        "tuning": {LABELS[m]: t for m, t in tuning.items()},
         "runs": {LABELS[m]: {str(s): r for s, r in by_seed.items()} for m, by_seed in runs.items()},
         "total_s": round(time.perf_counter() - start, 1),
     }
