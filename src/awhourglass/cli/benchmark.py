@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted pretraining in --out")
     parser.add_argument("--tune", action="store_true",
                         help="compare stage: first choose each method's rate, domain-term weight and critic steps "
-                             "on the validation split (runs of a separate tuning seed; about 45 more minutes here)")
+                             "on the validation split (runs of a separate tuning seed; about an hour more here)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
