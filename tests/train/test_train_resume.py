@@ -91,3 +91,32 @@ def test_resume_on_a_changed_dataset_is_refused(tmp_path):
         fit(tiny_config(), tmp_path, resume=False, build_parts=kill_at(make_parts_factory(), "adapt", 3))
     with pytest.raises(Exception, match=r"datasets had \[12, 8\] samples .* now \[12, 9\]"):
         fit(tiny_config(), tmp_path, resume=True, build_parts=make_parts_factory(n_target=9))
+
+
+def test_resume_reads_the_checkpoint_onto_the_cpu_whatever_the_device(tmp_path):
+    """A GPU run resumes by reading its checkpoint onto the CPU: RNG states must be CPU tensors (``.numpy()`` of a
+    CUDA tensor fails), weights and optimizer state are then copied where the parameters live. The ``meta``
+    device stands in for CUDA (no GPU here): a resume that read onto the run's device would fail on it."""
+    import dataclasses
+
+    from awhourglass.config import to_dict
+    from awhourglass.train.checkpoint import CheckpointStore
+    from awhourglass.train.distributed import DistInfo
+    from awhourglass.train.logging import MetricLogger
+    from awhourglass.train.loop import Trainer
+    from awhourglass.train.run import _resume
+
+    factory = make_parts_factory(batchnorm=True)
+    with pytest.raises(Kill):
+        fit(tiny_config(), tmp_path, resume=False, build_parts=kill_at(factory, "adapt", 3))
+    cfg = tiny_config()
+    dist = dataclasses.replace(DistInfo(), device=torch.device("meta"))
+    parts = factory(cfg, DistInfo())  # the modules stay on the CPU; only the device the run names is "meta"
+    trainer = Trainer(cfg, to_dict(cfg), parts, dist, tmp_path, MetricLogger(tmp_path, enabled=False),
+                      CheckpointStore(tmp_path))
+    ckpt = _resume(trainer)
+    assert ckpt is not None and ckpt["phase"] == "adapt"
+    saved = ckpt["modules"]["model"]
+    assert all(v.device.type == "cpu" for v in saved.values())
+    for k, v in parts.modules()["model"].state_dict().items():
+        assert torch.equal(v, saved[k]), k

@@ -218,19 +218,24 @@ def _build(cfg: TrainConfig, dist: DistInfo, build_parts: PartsFactory) -> Train
 
 
 def _resume(trainer: Trainer) -> dict[str, Any] | None:
-    """Load the newest good checkpoint of the run directory into the trainer; None when there is none."""
+    """Load the newest good checkpoint of the run directory into the trainer; None when there is none.
+
+    Read onto the CPU whatever the run's device: ``load_state_dict`` copies weights into the modules where they
+    are, optimizers cast their state to their parameters' devices (Adam's step counters stay on the CPU, as
+    PyTorch keeps them), and the RNG states must be CPU tensors (reading a CUDA one with ``.numpy()`` fails).
+    """
     store, dist, run_dir, logger = trainer.store, trainer.dist, trainer.run_dir, trainer.logger
     # rank 0 first: it may set a damaged last.pt aside, the others then read the same file
     found, error = None, None
     if dist.is_main:
         try:
-            found = store.load_latest(map_location=dist.device)
+            found = store.load_latest(map_location="cpu")
         except CheckpointError as exc:
             error = exc
     if not all_ranks_ok(error is None, dist):  # every rank stops, none waits forever
         raise error if error is not None else CheckpointError(f"rank 0 could not read a checkpoint in {run_dir}")
     if not dist.is_main:
-        found = store.load_latest(map_location=dist.device)
+        found = store.load_latest(map_location="cpu")
     if found is None:
         logger.message(f"--resume: no checkpoint in {run_dir}, starting from scratch")
         return None
