@@ -63,6 +63,12 @@ def _worker(rank, world, port, base):
         fit(cfg, base / "real", resume=False, build_parts=factory)
         states = {k: m.state_dict() for k, m in built["parts"].modules().items()}
         torch.save(states, base / "real" / f"rank{rank}.pt")
+        # the averaged gradients of the last update: does each keep its parameter's memory layout?
+        model = built["parts"].modules()["model"]
+        layout = {n: [p.is_contiguous(memory_format=torch.channels_last),
+                      p.grad.is_contiguous(memory_format=torch.channels_last)]
+                  for n, p in model.named_parameters() if p.dim() == 4 and p.grad is not None}
+        torch.save(layout, base / "real" / f"layout{rank}.pt")
     finally:
         shutdown(info)
 
@@ -119,3 +125,13 @@ def test_real_model_replicas_stay_identical(two_ranks):
             assert torch.equal(v, saved[name][k]), f"{name}.{k} differs from the checkpoint"
     rows = (out / "adapt.csv").read_text().splitlines()
     assert len(rows) == 3 and "nan" not in "".join(rows[1:]).lower()
+
+
+@pytest.mark.slow
+def test_averaged_gradients_keep_the_parameters_layout(two_ranks):
+    """Hand-averaged gradients keep channels-last where the convolution weights are (Adam's fast path)."""
+    for r in (0, 1):
+        layout = torch.load(two_ranks / "real" / f"layout{r}.pt", weights_only=True)
+        convs = [n for n, (param_cl, _) in layout.items() if param_cl]
+        assert len(convs) > 20  # the network's 3x3 and 1x1 convolutions
+        assert all(layout[n][1] for n in convs), [n for n in convs if not layout[n][1]]

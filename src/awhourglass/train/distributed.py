@@ -137,14 +137,18 @@ def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
     live = [p for p, h in zip(params, has.tolist(), strict=True) if h > 0]
     if not live:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in live]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    for p in live:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)  # zeros_like keeps the parameter's memory format
+    flat = torch.cat([p.grad.reshape(-1) for p in live])
     dist.all_reduce(flat)
     flat /= info.world_size
     offset = 0
     for p in live:
         n = p.numel()
-        p.grad = flat[offset : offset + n].view_as(p).clone()
+        # copy_ into the gradient itself: it keeps its layout (channels-last convs stay channels-last, so Adam
+        # keeps its fast multi-tensor path), where a view of the flat buffer would be NCHW-contiguous
+        p.grad.copy_(flat[offset : offset + n].view_as(p))
         offset += n
 
 
