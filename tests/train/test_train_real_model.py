@@ -241,3 +241,11 @@ def test_non_finite_labels_are_counted_not_silently_dropped():
         "b: non-finite 3D label (NaN or inf), left out of the 3D loss",
         "d: non-finite 2D label of a visible joint, left out of the 2D loss",
     ]
+
+
+def test_a_bf16_run_trains_end_to_end(tmp_path, roots):
+    model_pt = train(_config(roots, "awh", precision="bf16"), tmp_path / "run")
+    _, rows = _losses(tmp_path / "run" / "adapt.csv")
+    assert len(rows) == 3 and all(math.isfinite(v) for r in rows for v in r.values())
+    assert all(v.dtype == torch.float32 for v in load_checkpoint(model_pt)["modules"]["model"].values()
+               if v.is_floating_point())  # the weights stay fp32 (autocast only casts inside the forward)

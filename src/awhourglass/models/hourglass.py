@@ -272,13 +272,15 @@ class AWHourglassNet(nn.Module):
             raise ValueError(f"domain: expected shape ({image.shape[0]},), got {tuple(domain.shape)}")
         stacks: list[StackOutput] = []
         for f, bottleneck, heads in run_stacks(self, self.normalize(image), domain if self._domain_bns else None):
+            # under autocast (bf16 training) the 2.5D decoding and everything downstream stay fp32; no-ops in fp32
+            heads = heads.float()
             logits, depthmap = heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:]
             heatmap, uv_px, z_norm = latent_25d(logits, depthmap, self.stride)
-            feats = bottleneck if self.cfg.feature_point == "bottleneck" else f
+            feats = (bottleneck if self.cfg.feature_point == "bottleneck" else f).float()
             stacks.append(StackOutput(heatmap, depthmap, uv_px, z_norm, feats))
         out = HourglassOutput(stacks=stacks, uv_px=stacks[-1].uv_px, z_norm=stacks[-1].z_norm)
         if depth_uv_px is not None:
-            out.depth_pred = self.depth_decoder(depth_uv_px, out.z_norm)
+            out.depth_pred = self.depth_decoder(depth_uv_px, out.z_norm).float()
         if K is not None and bone_m is not None:
             out.xyz_m = decode_25d(out.uv_px, out.z_norm, K, bone_m, z_root_m, bone=self.cfg.scale_bone,
                                    validate=False)

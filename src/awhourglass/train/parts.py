@@ -83,17 +83,19 @@ def build_parts(
         target = build_dataset(tcfg, domain=TARGET)
     pretrain_method = dataclasses.replace(method, name="source_only")
 
-    def pretrain_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
-        return generator_losses(model, None, batch, None, pretrain_method, info.progress)
+    prec = cfg.precision
 
-    shared = SharedForward(model)  # the critic updates of a step read the network update's forward
+    def pretrain_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
+        return generator_losses(model, None, batch, None, pretrain_method, info.progress, precision=prec)
+
+    shared = SharedForward(model, prec)  # the critic updates of a step read the network update's forward
 
     def adapt_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         if target is None:
-            return generator_losses(model, None, batch, None, method, info.progress)
+            return generator_losses(model, None, batch, None, method, info.progress, precision=prec)
         src, tgt = split_domains(batch)
         out = shared.take((info.step, id(batch)))
-        return generator_losses(model, adversary, src, tgt, method, info.progress, out=out)
+        return generator_losses(model, adversary, src, tgt, method, info.progress, out=out, precision=prec)
 
     def critic_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         fs, ft = shared.critic_inputs((info.step, id(batch)), *split_domains(batch))

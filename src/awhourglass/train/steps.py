@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Literal
 
 import torch
 from torch import nn
@@ -76,9 +77,17 @@ def check_pair(batch_src: Batch, batch_tgt: Batch | None) -> None:
                          "batch_tgt")
 
 
-def forward_batch(model: AWHourglassNet, batch: Batch) -> HourglassOutput:
-    """Training forward: the network on ``batch`` with per-sample domains and the depth decoder on its 2D labels."""
-    return model(batch.image, domain=batch.domain, depth_uv_px=batch.uv_px)
+Precision = Literal["fp32", "bf16"]
+
+
+def forward_batch(model: AWHourglassNet, batch: Batch, precision: Precision = "fp32") -> HourglassOutput:
+    """Training forward: the network on ``batch`` with per-sample domains and the depth decoder on its 2D labels.
+
+    ``precision="bf16"``: the network's convolutions run under bf16 autocast; its outputs (2.5D decoding,
+    features, depth image) are fp32, and the losses, the critic and its gradient penalty run in fp32 after it.
+    """
+    with torch.autocast(batch.image.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return model(batch.image, domain=batch.domain, depth_uv_px=batch.uv_px)
 
 
 def pose_losses(out: HourglassOutput, batch: Batch, method_cfg: MethodConfig,
@@ -167,7 +176,8 @@ def _adapted(feats_src: list[torch.Tensor], feats_tgt: list[torch.Tensor], metho
 
 def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, batch_src: Batch,
                      batch_tgt: Batch | None, method_cfg: MethodConfig, progress: float = 0.0,
-                     return_outputs: bool = False, out: HourglassOutput | None = None):
+                     return_outputs: bool = False, out: HourglassOutput | None = None,
+                     precision: Precision = "fp32"):
     """All losses of one network update (paper Eq. 11), for any method.
 
     Args:
@@ -178,7 +188,7 @@ def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, bat
         progress: training progress in [0, 1] (the DANN λ_p schedule).
         return_outputs: also return the network output of the concatenated batch (source rows first).
         out: that output already computed, with its graph (:class:`SharedForward`: the step's critic updates
-            read its features); ``None`` runs the forward here.
+            read its features); ``None`` runs the forward here, in ``precision`` (:func:`forward_batch`).
 
     Returns:
         the :func:`pose_losses` dict plus ``wd`` (``wh``/``awh``), ``alpha_mean`` (detached), or ``domain`` and
@@ -192,7 +202,7 @@ def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, bat
             raise ValueError("source_only: batch_src must contain source-domain samples only")
         batch = batch_src
     if out is None:
-        out = forward_batch(model, batch)
+        out = forward_batch(model, batch, precision)
     losses = pose_losses(out, batch, method_cfg, model.cfg.scale_bone)
     n = len(batch_src)
     points = method_cfg.critic_stacks(model.cfg.num_stacks)
@@ -229,8 +239,8 @@ class SharedForward:
     BatchNorm updates its running statistics once per step, as in every other method.
     """
 
-    def __init__(self, model: AWHourglassNet) -> None:
-        self.model = model
+    def __init__(self, model: AWHourglassNet, precision: Precision = "fp32") -> None:
+        self.model, self.precision = model, precision
         self._key: object = None
         self._out: HourglassOutput | None = None
 
@@ -238,7 +248,7 @@ class SharedForward:
         """Per-stack features ``(source, target)`` of step ``key``'s halves, detached (forward on first call)."""
         if self._key != key or self._out is None:
             check_pair(batch_src, batch_tgt)
-            self._out = forward_batch(self.model, concat_batches(batch_src, batch_tgt))
+            self._out = forward_batch(self.model, concat_batches(batch_src, batch_tgt), self.precision)
             self._key = key
         n = len(batch_src)
         return [f[:n].detach() for f in self._out.features], [f[n:].detach() for f in self._out.features]
