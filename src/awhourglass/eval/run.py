@@ -14,7 +14,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import get_args, get_type_hints
 
 import numpy as np
 import torch
@@ -30,8 +29,6 @@ from awhourglass.eval.protocol import evaluate_25d, lift_with_gt_scale_and_root
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.skeleton import DEFAULT_SCALE_BONE, palm_centre
-
-FORMATS = get_args(get_type_hints(DatasetConfig)["format"])  # the readers' formats, from their config
 
 
 @dataclass
@@ -206,13 +203,12 @@ def load_dataset(root: str, fmt: str, split: str, input_size: int | None = None,
     """A dataset reader (:mod:`awhourglass.data`) for evaluation: no augmentation, 3D labels, no depth.
 
     ``input_size`` None: the readers' default crop (enough where only the labels are used)."""
-    if fmt not in FORMATS:
-        raise AwhError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if not Path(root).exists():
-        raise AwhError(f"dataset folder {root} does not exist")
     size = {} if input_size is None else {"input_size": input_size}
+    # DatasetConfig checks the format and split names (one rule for every command)
     cfg = DatasetConfig(format=fmt, root=str(root), split=split, labels="3d", with_depth=False,
                         max_samples=max_samples, **size)
+    if not Path(root).exists():
+        raise AwhError(f"dataset folder {root} does not exist")
     return build_dataset(cfg, domain)
 
 
