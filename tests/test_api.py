@@ -218,8 +218,10 @@ def test_cli_bad_flags_and_checkpoints(ckpt, tmp_path, capsys):
     Image.new("RGB", (32, 32)).save(img)
     assert main(["predict", str(ckpt), str(img), "--bbox", "1,2,3"]) == 2
     assert "--bbox: expected 4" in capsys.readouterr().err
-    assert main(["predict", str(ckpt), str(img), "--K", "0,1,2,3", "--out", str(tmp_path)]) == 1
-    assert "focal lengths must be positive" in capsys.readouterr().err
+    # a flag that holds for every image is refused once, before any image: exit 2, nothing written
+    assert main(["predict", str(ckpt), str(img), "--K", "0,1,2,3", "--out", str(tmp_path / "k")]) == 2
+    assert "--K: " in (err := capsys.readouterr().err) and "focal lengths must be positive" in err
+    assert not (tmp_path / "k").exists()
     assert main(["predict", str(ckpt), str(img), "--bbox", "100,100,5,5", "--out", str(tmp_path)]) == 1
     assert "outside the 32x32 image" in capsys.readouterr().err
     bogus = tmp_path / "bogus.pt"

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     """Run `awh data`."""
     from awhourglass.data.config import DatasetConfig
     from awhourglass.data.show import check_dataset, write_grid
+    from awhourglass.errors import AwhError
 
     base = {"input_size": args.input_size}
     if args.config:
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         report = check_dataset(cfg, limit=args.limit)
         print("\n".join(report.lines()))
         return 1 if report.broken else 0
+    if args.n < 1:
+        raise AwhError(f"--n must be >= 1 sample to show, got {args.n}")
     out = write_grid(cfg, args.out, n=args.n)
     print(f"wrote {out}")
     return 0

@@ -54,6 +54,10 @@ class RHDDataset(HandDataset):
             anno = load_pickle_restricted(anno_path)
             if not isinstance(anno, dict):
                 raise DataError(anno_path, f"expected a dict of frames, got {type(anno).__name__}")
+            bad_keys = [k for k in anno if not isinstance(k, int) or isinstance(k, bool)]
+            if bad_keys:  # the frame id names the image file (%05d.png): it must be an integer
+                raise DataError(anno_path, f"frame keys must be integer frame ids, got {bad_keys[0]!r}"
+                                           f"{f' and {len(bad_keys) - 1} more' if len(bad_keys) > 1 else ''}")
             for fid in sorted(anno):
                 entry = anno[fid]
                 where = f"{anno_path} frame {fid}"

@@ -90,6 +90,8 @@ def _load_json(path: str | os.PathLike) -> Any:
     try:
         # NaN/Infinity literals are not JSON; reject them instead of letting them through as floats.
         return json.loads(text, parse_constant=_reject_constant)
+    except PoseFileError as exc:  # a NaN/Infinity literal: say in which file
+        raise PoseFileError(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise PoseFileError(f"{path}: not valid JSON ({exc})") from exc
     except RecursionError:  # nesting deeper than Python's stack: no pose file looks like that

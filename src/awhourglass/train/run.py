@@ -159,8 +159,10 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     fh = open(run_dir / LOCK, "a+")
+    held = False
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -168,6 +170,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             raise AwhError(f"{run_dir} is in use by {holder}: wait for it to finish, or use another --out") from None
+        held = True
         fh.seek(0)
         fh.truncate()
         fh.write(f"awh train (pid {os.getpid()})\n")
@@ -175,7 +178,13 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         remove_stale_temps(run_dir)
         yield
     finally:
+        # a run refused before it wrote anything leaves nothing behind (unlinked while still held)
+        empty = held and [q.name for q in run_dir.iterdir()] == [LOCK]
+        if empty:
+            (run_dir / LOCK).unlink(missing_ok=True)
         fh.close()  # releases the lock
+        if empty and created:
+            run_dir.rmdir()
 
 
 def _fit(cfg: TrainConfig, run_dir: Path, resume: bool, build_parts: PartsFactory, dist: DistInfo) -> Path:
