@@ -58,3 +58,44 @@ def test_the_next_start_removes_the_temp_file_of_a_writer_killed_mid_write(tmp_p
     fit(tiny_config(), tmp_path, resume=False, build_parts=make_parts_factory())
     assert list(tmp_path.glob(".*.tmp")) == []
     assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "model.pt").exists()
+
+
+def test_two_real_awh_train_processes_on_one_out(tmp_path):
+    """The second ``awh train`` on a directory in use is refused in one line naming the first's pid; the first
+    finishes, and its files are its own (every CSV row once, weights that load)."""
+    import yaml
+    from train_standins import tiny_real_config, write_tiny_synth
+
+    from awhourglass.checkpoint import load_checkpoint
+    from awhourglass.config import to_dict
+
+    roots = write_tiny_synth(tmp_path / "synth")
+    cfg = to_dict(tiny_real_config(roots, "joint", pretrain=400, adapt=2, num_workers=1, deterministic=False))
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-c", "import sys; from awhourglass.cli import main; sys.exit(main())", "train", str(path),
+           "--out", str(run)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            csv = run / "pretrain.csv"
+            if csv.exists() and len(csv.read_text().splitlines()) > 2:  # the first is training
+                break
+            time.sleep(0.05)
+        assert first.poll() is None, first.communicate()[1]
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        _out, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert second.returncode == 2
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"in use by awh train (pid {first.pid})" in lines[0], second.stderr
+    assert first.returncode == 0, err
+    rows = (run / "pretrain.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == [str(s) for s in range(1, 401)]  # each step once: no second writer
+    assert load_checkpoint(run / "model.pt")["step"] == 2
