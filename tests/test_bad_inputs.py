@@ -310,6 +310,11 @@ CASES = [
 ]
 
 
+def _snapshot(root: Path) -> set[tuple[str, int, int]]:
+    """Every file and folder under ``root`` with its size and modification time."""
+    return {(str(q), q.stat().st_size if q.is_file() else -1, q.stat().st_mtime_ns) for q in root.rglob("*")}
+
+
 def _synth(t: Path, *flags: str) -> list[str]:
     return ["synth", "--domain", "source", "--n", "2", *flags, "--out", str(t / "out")]
 
@@ -376,8 +381,10 @@ def _stb_with(world, tmp: Path, edit) -> Path:
 
 
 @pytest.mark.parametrize(("argv", "code", "names", "untouched"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_naming_it(world, tmp_path, capsys, argv, code, names, untouched):
+def test_bad_input_is_one_line_naming_it(world, tmp_path, capsys, monkeypatch, argv, code, names, untouched):
+    monkeypatch.chdir(tmp_path)  # default output folders (./awh_eval, ...) would land here
     args = argv(world, tmp_path)
+    before = _snapshot(tmp_path) | _snapshot(world["base"])
     capsys.readouterr()
     try:
         rc = main(args)
@@ -386,6 +393,15 @@ def test_bad_input_is_one_line_naming_it(world, tmp_path, capsys, argv, code, na
     cap = capsys.readouterr()
     err = cap.err
     assert "Traceback" not in err + cap.out, err
+    # nothing written or changed: not in the case's folder (inputs, cwd, --out), not in the shared world; a
+    # training stopped by a bad sample once running keeps only its config and the log saying why it stopped
+    new = {Path(q[0]) for q in (_snapshot(tmp_path) | _snapshot(world["base"])) - before}
+    if untouched is None and args[0] == "train" and new:
+        out = Path(args[args.index("--out") + 1])
+        assert new <= {out, out / "config.yaml", out / "train.log", out / ".awh.lock"}, sorted(new)
+        assert "stopped:" in (out / "train.log").read_text().splitlines()[-1]
+    else:
+        assert not new, sorted(new)
     if args[:2] == ["data", "check"] and code == 1:  # the checker's report: every broken sample, a line each
         assert rc == 1, err
         broken = [line for line in cap.out.splitlines() if "broken:" in line and ": " in line.split("broken:")[1]]
