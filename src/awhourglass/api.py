@@ -29,7 +29,7 @@ import torch
 
 from awhourglass import geometry
 from awhourglass.checkpoint import crop_entry, load_checkpoint
-from awhourglass.data.crop import box_square, crop_rgb, parse_bbox, parse_intrinsics
+from awhourglass.data.crop import box_square, crop_rgb, parse_bbox, parse_bone_mm, parse_intrinsics
 from awhourglass.data.io import DEFAULT_MAX_PIXELS, load_image
 from awhourglass.errors import PredictError
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
@@ -174,8 +174,8 @@ class HandPoseEstimator:
         box = None if bbox is None else parse_bbox(bbox, W, H)
         if box is None:
             notes.append("no bbox given: the whole image was used (padded to a centred square)")
-        if bone_mm is not None and (not math.isfinite(float(bone_mm)) or float(bone_mm) <= 0):
-            raise PredictError(f"bone length must be positive millimetres, got {bone_mm!r}")
+        if bone_mm is not None:
+            bone_mm = parse_bone_mm(bone_mm)
         Kmat = parse_intrinsics(K) if K is not None else assumed_intrinsics(W, H)
         if K is None:
             notes.append("no K given: focal length max(W, H) and the image centre assumed")

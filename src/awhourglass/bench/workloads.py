@@ -126,12 +126,11 @@ def adaptation_step(
     opt_critic = torch.optim.Adam(critic_params, lr=method.critic_lr, betas=method.critic_betas)
 
     shared = SharedForward(model)  # as training: the critic updates read the network update's forward
-    count = iter(range(2**62))
 
     def step() -> dict:
         model.train()
         critic.train()
-        key = next(count)
+        key = object()  # one step: a fresh forward
         for _ in range(method.critic_steps):
             fs, ft = shared.critic_inputs(key, batch_src, batch_tgt)
             optimize(critic_losses(fs, ft, critic, method), opt_critic, critic_params, None, "adapt", 0, DIST,

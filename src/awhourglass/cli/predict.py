@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -37,23 +36,23 @@ def run(args: argparse.Namespace) -> int:
     """Run `awh predict`: one ``<stem>.json`` and ``<stem>_overlay.png`` per image; errors per image."""
     from awhourglass.api import load
     from awhourglass.atomic import atomic_write_text
-    from awhourglass.data.crop import parse_intrinsics
+    from awhourglass.data.crop import box_numbers, parse_bone_mm, parse_intrinsics
     from awhourglass.errors import PredictError
     from awhourglass.eval.plots import draw_overlay
     from awhourglass.models.head import DEFAULT_HAND_THRESHOLD
 
     bbox = _numbers(args.bbox, 4, "--bbox") if args.bbox else None
     K = _numbers(args.K, 4, "--K") if args.K else None
-    # flags that hold for every image are checked once, before any image (a bad one is exit 2, not 1 per image)
-    if bbox is not None and not (all(math.isfinite(v) for v in bbox) and bbox[2] > 0 and bbox[3] > 0):
-        raise AwhError(f"--bbox: width and height must be positive finite pixels, got {args.bbox!r}")
-    if K is not None:
-        try:
-            parse_intrinsics(K)
-        except PredictError as exc:
-            raise AwhError(f"--K: {exc}") from None
-    if args.bone is not None and not (math.isfinite(args.bone) and args.bone > 0):
-        raise AwhError(f"--bone: the scale bone must be a positive length in millimetres, got {args.bone}")
+    # flags that hold for every image are checked once, by the API's own parsers, before any image (a bad one is
+    # exit 2, not an error per image)
+    for flag, value, check in (("--bbox", bbox, box_numbers), ("--K", K, parse_intrinsics),
+                               ("--bone", args.bone, parse_bone_mm)):
+        if value is not None:
+            try:
+                check(value)
+            except PredictError as exc:
+                msg = str(exc).removeprefix(f"{flag[2:]}: ")  # "bbox: ..." → "--bbox: ...", not "--bbox: bbox: ..."
+                raise AwhError(f"{flag}: {msg}") from None
     threshold = DEFAULT_HAND_THRESHOLD if args.threshold is None else args.threshold
     est = load(args.checkpoint, threshold=threshold)
     out = Path(args.out)

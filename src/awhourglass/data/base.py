@@ -14,6 +14,7 @@ from awhourglass.data.io import DataError
 from awhourglass.data.sample import SOURCE, Sample
 
 _MAX_SKIPS = 50  # consecutive bad samples tolerated under skip_bad before giving up
+_MAX_PENDING = 10_000  # skip lines kept until take_skipped(); training takes them every batch (<= batch × 51)
 
 
 class HandDataset(Dataset):
@@ -55,7 +56,8 @@ class HandDataset(Dataset):
         self.bad_count += 1
         if len(self.bad_files) < 100:
             self.bad_files.append(str(err))
-        self._skipped.append(str(err))
+        if len(self._skipped) < _MAX_PENDING:  # bounded for readers whose skips nobody takes (eval, data check)
+            self._skipped.append(str(err))
         warnings.warn(f"skipping bad sample ({self.bad_count} so far): {err}", stacklevel=3)
 
     def take_skipped(self) -> list[str]:

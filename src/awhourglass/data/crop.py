@@ -249,14 +249,31 @@ def make_sample(
 # --- a user's box on a photo ----------------------------------------------------------------------------
 
 
-def parse_bbox(bbox: Any, width: int, height: int) -> tuple[float, float, float, float]:
-    """``(x, y, w, h)`` in original pixels (x, y = top-left corner); must overlap the image and be positive."""
+def box_numbers(bbox: Any) -> tuple[float, float, float, float]:
+    """``(x, y, w, h)``: four finite numbers with a positive width and height (whatever the image)."""
     try:
         x, y, w, h = (float(v) for v in bbox)
     except (TypeError, ValueError):
         raise PredictError(f"bbox: expected 4 numbers x,y,w,h, got {bbox!r}") from None
     if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
         raise PredictError(f"bbox: width and height must be positive finite pixels, got {bbox!r}")
+    return x, y, w, h
+
+
+def parse_bone_mm(bone_mm: Any) -> float:
+    """The scale bone's length in millimetres: a positive finite number."""
+    try:
+        value = float(bone_mm)
+    except (TypeError, ValueError):
+        raise PredictError(f"bone length must be positive millimetres, got {bone_mm!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise PredictError(f"bone length must be positive millimetres, got {bone_mm!r}")
+    return value
+
+
+def parse_bbox(bbox: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    """``(x, y, w, h)`` in original pixels (x, y = top-left corner); must overlap the image and be positive."""
+    x, y, w, h = box_numbers(bbox)
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         raise PredictError(f"bbox {bbox!r} lies outside the {width}x{height} image")
     return x, y, w, h
