@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from awhourglass.demo.benchmark import BenchmarkConfig, run_pretrain_stage
 from awhourglass.demo.compare import paired_differences, run_compare, select_step, t_interval
@@ -38,7 +39,7 @@ def _cfg(out) -> BenchmarkConfig:
                            batch_size=8, progress=False,
                            model=m, seeds=2, methods=("joint", "awh"), adapt_steps=6, adapt_milestones=(),
                            eval_every=2, n_target_val=8, n_target_test=8, n_source_test=8, n_constant=16,
-                           probe_steps=3, image_size=64, num_workers=0, threads=1)
+                           probe_steps=3, image_size=64, num_workers=0, threads=1, tune=False, tune_steps=None)
 
 
 def test_model_selection_never_reads_the_test_split(tmp_path):
@@ -108,3 +109,28 @@ def test_tuning_picks_the_lowest_validation_error_one_setting_at_a_time_and_neve
     assert run_cfg["phases"]["adapt"]["lr"] == wh["choice"]["adapt_lr"]
     with pytest.raises(Exception, match="tune_seed"):
         replace(_cfg(tmp_path / "c"), tune_seed=1)
+
+
+def test_fssc_starts_from_the_pretrained_network_grafted_onto_its_extra_convolutions(tmp_path):
+    import yaml
+
+    from awhourglass.checkpoint import load_checkpoint
+    from awhourglass.demo.compare import LABELS
+    from awhourglass.models.load import network_from_checkpoint
+
+    cfg = _cfg(tmp_path / "a")
+    cfg = BenchmarkConfig(**{**cfg.__dict__, "seeds": 1, "methods": ("joint", "fssc")})
+    pre = run_pretrain_stage(cfg)
+    doc = run_compare(cfg, str(pre), echo=lambda s: None)
+    run_cfg = yaml.safe_load((tmp_path / "a" / "runs" / "seed0" / "fssc" / "config.yaml").read_text())
+    assert run_cfg["model"]["first_stack_design"] == "fssc"
+    assert run_cfg["method"]["intermediate"] == ["src_2d", "src_3d", "tgt_2d"]
+    init = tmp_path / "a" / "fssc_init.pt"
+    assert run_cfg["init_from"] == str(init)
+    grafted, source = network_from_checkpoint(init), network_from_checkpoint(pre)
+    fresh = load_checkpoint(init)["config"]["fresh_tensors"]
+    assert "remap_heads.0.weight" in fresh and any(k.startswith("extra.0.") for k in fresh)
+    theirs = source.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in grafted.state_dict().items() if k not in fresh)
+    kept = network_from_checkpoint(doc["benchmark"]["runs"][LABELS["fssc"]]["0"]["kept"])
+    assert kept.cfg.first_stack_design == "fssc" and doc["benchmark"]["paired_vs_joint_epe_mm"][LABELS["fssc"]]

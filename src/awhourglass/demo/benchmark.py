@@ -35,7 +35,8 @@ class BenchmarkConfig:
         pretrain: phase 1 on the source stream (the shipped network's recipe).
         batch_size, lr_gamma: phase 2's batch (half source, half target) and step-decay factor.
         methods: the compare stage's methods (``fss``: AWH with first-stack supervision R2D+R3D+S2D, the
-            paper's w/FSS; ``awh`` is wo/IL, the paper's final choice).
+            paper's w/FSS; ``fssc``: the same with Fig. 3's extra convolutions, grafted onto the pretrained
+            network, ``compare.method_start``; ``awh`` is wo/IL, the paper's final choice).
         adapt_steps, adapt_lr, adapt_milestones: phase 2 of every method from the pretrained network.
         eval_every: steps between validation scores (checkpoint candidates) in phase 2.
         n_target_val, n_target_test, n_source_test, n_constant: split sizes (validation: target images of
@@ -44,9 +45,10 @@ class BenchmarkConfig:
         tune: choose each method's phase-2 rate and, for the adversarial methods, the weight of their domain
             term (``lambda_wd``, DANN's ``lambda_dann``) and the critic's steps per update, on the validation
             split's 2D error of runs with a tuning seed not among the compared ones (``compare.tune_method``),
-            for every method alike; off: the defaults below for every method.
+            for every method alike (on by default); off: the defaults below for every method.
         tune_seed: training seed of the tuning runs (must not be one of the compared seeds).
-        tune_steps: length of a tuning run (``None``: ``adapt_steps``; its decay milestones scale with it).
+        tune_steps: length of a tuning run (``None``: ``adapt_steps``; its decay milestones scale with it). Half
+            of ``adapt_steps`` by default, so that tuning and comparing fit in about two hours here.
         lr_grid, lambda_grid, critic_steps_grid: the values tried, one setting at a time in this order, each
             from the best so far (rate for every method; then weight and critic steps where the method has them).
         device: ``auto`` (a GPU if there is one), ``cpu`` or ``cuda[:N]`` for the training of both stages.
@@ -62,7 +64,7 @@ class BenchmarkConfig:
     pretrain: PretrainSchedule = field(default_factory=PretrainSchedule)
     lr_gamma: float = 0.2
     batch_size: int = 32
-    methods: tuple[str, ...] = ("joint", "wh", "dann", "awh", "fss", "oracle")
+    methods: tuple[str, ...] = ("joint", "wh", "dann", "awh", "fss", "fssc", "oracle")
     adapt_steps: int = 400
     adapt_lr: float = 3e-4
     adapt_milestones: tuple[int, ...] = (300,)
@@ -72,9 +74,9 @@ class BenchmarkConfig:
     n_source_test: int = 200
     n_constant: int = 1024
     probe_steps: int = 500
-    tune: bool = False
+    tune: bool = True
     tune_seed: int = 1000
-    tune_steps: int | None = None
+    tune_steps: int | None = 200
     lr_grid: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     lambda_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     critic_steps_grid: tuple[int, ...] = (1, 5)
@@ -83,7 +85,7 @@ class BenchmarkConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        known = ("joint", "wh", "dann", "awh", "fss", "oracle")
+        known = ("joint", "wh", "dann", "awh", "fss", "fssc", "oracle")
         bad = [m for m in self.methods if m not in known]
         if bad:
             raise ConfigError(f"benchmark methods {bad} unknown; choose from {', '.join(known)}")

@@ -43,20 +43,22 @@ from awhourglass.eval.results import EvalResult
 from awhourglass.eval.run import run_model, score_outputs
 from awhourglass.models.config import ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
-from awhourglass.models.load import network_from_checkpoint
+from awhourglass.models.load import graft_network, network_checkpoint, network_from_checkpoint
 from awhourglass.train.config import MethodConfig
 from awhourglass.train.run import fit
 
 LABELS = {"source_only": "source-only", "joint": "joint (wo/AWH)", "wh": "WH", "dann": "DANN", "awh": "AWH (wo/IL)",
-          "fss": "AWH w/FSS (R2D+R3D+S2D)", "oracle": "oracle (target 3D)"}
+          "fss": "AWH w/FSS (R2D+R3D+S2D)", "fssc": "AWH w/FSSC (extra convs, R2D+R3D+S2D)",
+          "oracle": "oracle (target 3D)"}
 CONSTANT_LABELS = {"source": "constant: mean hand of the source labels",
                    "target": "constant: mean hand of the target labels (oracle's yardstick)"}
 
 
 def method_config(name: str, choice: dict[str, Any] | None = None) -> MethodConfig:
-    """The :class:`MethodConfig` of a benchmark method name (``fss`` = AWH with first-stack supervision), with
-    a tuning ``choice`` applied (``lambda``: the weight of the method's domain term; ``critic_steps``)."""
-    base = (MethodConfig(name="awh", intermediate=("src_2d", "src_3d", "tgt_2d")) if name == "fss"
+    """The :class:`MethodConfig` of a benchmark method name (``fss``/``fssc`` = AWH with first-stack supervision;
+    ``fssc`` also changes the network, :func:`method_start`), with a tuning ``choice`` applied (``lambda``: the
+    weight of the method's domain term; ``critic_steps``)."""
+    base = (MethodConfig(name="awh", intermediate=("src_2d", "src_3d", "tgt_2d")) if name in ("fss", "fssc")
             else MethodConfig(name=name))
     choice = choice or {}
     if "lambda" in choice:
@@ -64,6 +66,25 @@ def method_config(name: str, choice: dict[str, Any] | None = None) -> MethodConf
     if "critic_steps" in choice:
         base = replace(base, critic_steps=int(choice["critic_steps"]))
     return base
+
+
+def method_start(method: str, model: ModelConfig, pretrained: Path, out: Path) -> tuple[ModelConfig, Path]:
+    """The network config and the weights phase 2 of ``method`` starts from.
+
+    Every method starts from the pretrained network, except FSSC (paper Fig. 3), whose first stack has
+    ``fssc_convs`` extra 3×3 convolutions that its supervision and the remap to the next stack read: it starts
+    from the same weights in every tensor the two designs share, and its extra convolutions and that remap are
+    freshly initialized (``models.load.graft_network``, seeded; written once to ``out/fssc_init.pt``). The paper
+    pretrains FSSC as its own network; that would cost this benchmark another pretraining (≈ 80 min here).
+    """
+    if method != "fssc":
+        return model, pretrained
+    cfg = replace(model, first_stack_design="fssc")
+    path = out / "fssc_init.pt"
+    if not path.is_file():
+        net, fresh = graft_network(network_from_checkpoint(pretrained), cfg)
+        atomic_save(network_checkpoint(net, {"grafted_from": str(pretrained), "fresh_tensors": fresh}), path)
+    return cfg, path
 
 
 def tune_grid_rows(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -254,7 +275,8 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
     val = read_split(data / "stb-val", "stb", "test", size)
     echo(f"awh benchmark: {cfg.seeds} seeds × {len(cfg.methods)} methods from {path}")
 
-    tuning = ({m: tune_method(cfg, model_cfg, m, path, out / "tune", val, echo) for m in cfg.methods}
+    starts = {m: method_start(m, model_cfg, path, out) for m in cfg.methods}
+    tuning = ({m: tune_method(cfg, starts[m][0], m, starts[m][1], out / "tune", val, echo) for m in cfg.methods}
               if cfg.tune else {})
     runs: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in ("source_only", *cfg.methods)}
     for k in range(cfg.seeds):
@@ -263,7 +285,8 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
             run_dir = out / "runs" / f"seed{seed}" / method
             t = time.perf_counter()
             choice = tuning[method]["choice"] if method in tuning else None
-            kept, curve = adapt_with_selection(cfg, model_cfg, method, seed, path, run_dir, val, choice=choice)
+            m_cfg, m_init = starts[method]
+            kept, curve = adapt_with_selection(cfg, m_cfg, method, seed, m_init, run_dir, val, choice=choice)
             runs[method][seed] = {"kept": str(kept), "step": select_step(curve), "curve": curve}
             echo(f"seed {seed} {LABELS[method]}: kept step {select_step(curve)} (val 2D "
                  f"{min(r['val_2d_px'] for r in curve):.2f} px), {time.perf_counter() - t:.0f} s")
@@ -377,5 +400,5 @@ def _figures(out: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> list[tupl
     return figs
 
 
-__all__ = ["adapt_with_selection", "constant_hands", "measures", "method_config", "paired_differences",
+__all__ = ["adapt_with_selection", "constant_hands", "measures", "method_config", "method_start", "paired_differences",
            "run_compare", "score_constants", "select_step", "t_interval"]

@@ -45,4 +45,23 @@ def network_checkpoint(model: AWHourglassNet, extra_config: dict[str, Any] | Non
                            "done", step)
 
 
-__all__ = ["network_checkpoint", "network_from_checkpoint", "network_from_dict"]
+def graft_network(source: AWHourglassNet, cfg: ModelConfig, seed: int = 0) -> tuple[AWHourglassNet, list[str]]:
+    """A network of ``cfg`` holding ``source``'s weights wherever the two share a tensor (same name, same shape).
+
+    What lets a design that adds layers (e.g. FSSC's extra first-stack convolutions) start from a network
+    pretrained without them. The tensors ``source`` has no match for are freshly initialized, from ``seed``.
+
+    Returns:
+        The grafted network and the names of its freshly initialized tensors (parameters and buffers).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = AWHourglassNet(cfg)
+    theirs = source.state_dict()
+    state = net.state_dict()
+    fresh = [k for k, v in state.items() if k not in theirs or theirs[k].shape != v.shape]
+    net.load_state_dict({k: (v if k in fresh else theirs[k]) for k, v in state.items()})
+    return net, fresh
+
+
+__all__ = ["graft_network", "network_checkpoint", "network_from_checkpoint", "network_from_dict"]
