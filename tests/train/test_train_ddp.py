@@ -69,8 +69,21 @@ def _worker(rank, world, port, base):
                       p.grad.is_contiguous(memory_format=torch.channels_last)]
                   for n, p in model.named_parameters() if p.dim() == 4 and p.grad is not None}
         torch.save(layout, base / "real" / f"layout{rank}.pt")
+        _partial_gradients(info, base, rank)
     finally:
         shutdown(info)
+
+
+def _partial_gradients(info, base, rank):
+    """One update of three parameters: ``a`` gets a gradient on rank 0 only, ``b`` on no rank, ``c`` on both."""
+    from awhourglass.train.loop import optimize
+
+    a, b, c = (torch.nn.Parameter(torch.full((2,), 1.0)) for _ in range(3))
+    opt = torch.optim.SGD([a, b, c], lr=1.0)
+    loss = (rank + 1.0) * c.sum() + (a.sum() * 3.0 if rank == 0 else 0.0)
+    values = optimize({"total": loss, "extra": torch.tensor(float(rank))}, opt, [a, b, c], None, "adapt", 0, info)
+    torch.save({"a": a.detach(), "b": b.detach(), "b_grad_none": b.grad is None, "c": c.detach(), "values": values},
+               base / f"partial{rank}.pt")
 
 
 def _spawn(base):
@@ -135,3 +148,16 @@ def test_averaged_gradients_keep_the_parameters_layout(two_ranks):
         convs = [n for n, (param_cl, _) in layout.items() if param_cl]
         assert len(convs) > 20  # the network's 3x3 and 1x1 convolutions
         assert all(layout[n][1] for n in convs), [n for n in convs if not layout[n][1]]
+
+
+@pytest.mark.slow
+def test_gradients_and_losses_are_averaged_in_one_update_and_unused_parameters_keep_none(two_ranks):
+    for r in (0, 1):
+        got = torch.load(two_ranks / f"partial{r}.pt", weights_only=True)
+        # by hand: d/da = 3 on rank 0, 0 on rank 1 (counts as zeros) → mean 1.5; d/dc = 1 and 2 → 1.5; SGD lr 1
+        assert torch.allclose(got["a"], torch.full((2,), 1.0 - 1.5))
+        assert torch.allclose(got["c"], torch.full((2,), 1.0 - 1.5))
+        assert got["b_grad_none"] and torch.equal(got["b"], torch.ones(2))  # no rank computed one: not stepped
+        # the logged losses are the ranks' means: total (sum(c) + 3·sum(a) = 2 + 6 on rank 0, 2·sum(c) = 4 on
+        # rank 1), extra (0, 1)
+        assert got["values"] == pytest.approx({"total": 6.0, "extra": 0.5})

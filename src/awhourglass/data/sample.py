@@ -62,6 +62,8 @@ class Batch:
         has_depth: ``(B,)`` bool.
         domain: ``(B,)`` int64.
         hand_side, source: per-sample strings; mirrored: per-sample bools (see :class:`Sample`).
+        domains: ``domain`` as host ints (filled by :func:`collate`), so that training reads a batch's domains
+            without a device sync (:meth:`domain_ids`).
     """
 
     image: torch.Tensor
@@ -77,6 +79,7 @@ class Batch:
     hand_side: list[str] = field(default_factory=list)
     source: list[str] = field(default_factory=list)
     mirrored: list[bool] = field(default_factory=list)
+    domains: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.image.shape[0])
@@ -89,11 +92,23 @@ class Batch:
         }
         return Batch(**moved)
 
-    def select(self, index: torch.Tensor) -> Batch:
-        """Sub-batch of the rows ``index`` (bool mask or int indices)."""
-        if index.dtype == torch.bool:
-            index = index.nonzero(as_tuple=True)[0]
-        rows = index.tolist()
+    def domain_ids(self) -> list[int]:
+        """Each row's domain as host ints: :attr:`domains`, or (a hand-built batch without it) read from ``domain``."""
+        return list(self.domains) if len(self.domains) == len(self) else self.domain.tolist()
+
+    def rows_of(self, domain: int) -> list[int]:
+        """The rows of ``domain``, from the host copy (no device sync)."""
+        return [i for i, d in enumerate(self.domain_ids()) if d == domain]
+
+    def select(self, index: torch.Tensor | Sequence[int]) -> Batch:
+        """Sub-batch of the rows ``index``: a bool mask or int indices, or host row numbers (no device sync)."""
+        if isinstance(index, torch.Tensor):
+            if index.dtype == torch.bool:
+                index = index.nonzero(as_tuple=True)[0]
+            rows = index.tolist()
+        else:
+            rows = list(index)
+            index = torch.tensor(rows, dtype=torch.int64).to(self.image.device, non_blocking=True)
         # a per-sample list left empty by a hand-built Batch (e.g. ``mirrored``) stays empty
         return Batch(
             **{
@@ -130,4 +145,5 @@ def collate(samples: Sequence[Sample]) -> Batch:
         hand_side=[s.hand_side for s in samples],
         source=[s.source for s in samples],
         mirrored=[bool(s.mirrored) for s in samples],
+        domains=[int(s.domain) for s in samples],
     )

@@ -45,31 +45,56 @@ class DomainBatchNorm2d(nn.Module):
         self.bns = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(num_domains))
         self.default_domain = default_domain
 
-    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain: DomainArg = None) -> torch.Tensor:
         if domain is None:
             return self.bns[self.default_domain](x)
-        present = torch.unique(domain).tolist()
-        if len(present) == 1:
-            return self.bns[int(present[0])](x)
+        groups = domain if isinstance(domain, DomainGroups) else DomainGroups.of(domain, x.device)
+        if len(groups.rows) == 1:
+            return self.bns[groups.rows[0][0]](x)
         out = torch.empty_like(x)
-        for d in present:
-            idx = (domain == d).nonzero(as_tuple=True)[0]
-            out[idx] = self.bns[int(d)](x[idx])
+        for d, idx in groups.rows:
+            out[idx] = self.bns[d](x[idx])
         return out
+
+
+@dataclass(frozen=True)
+class DomainGroups:
+    """The rows of each domain present in a batch, found once per forward (not once per BatchNorm).
+
+    ``rows``: ``(domain, index)`` pairs, ascending domains; ``index`` is a ``(n,)`` int64 tensor on the
+    features' device, or ``None`` when one domain holds every row.
+    """
+
+    rows: tuple[tuple[int, torch.Tensor | None], ...]
+
+    @staticmethod
+    def of(domain: torch.Tensor | Sequence[int], device: torch.device) -> DomainGroups:
+        """Group ``domain`` (``(B,)``: host ints, no device sync; or a tensor, read once)."""
+        ids = [int(d) for d in (domain.tolist() if isinstance(domain, torch.Tensor) else domain)]
+        present = sorted(set(ids))
+        if len(present) == 1:
+            return DomainGroups(((present[0], None),))
+        return DomainGroups(tuple(
+            (d, torch.tensor([i for i, v in enumerate(ids) if v == d], dtype=torch.int64).to(device, non_blocking=True))
+            for d in present))
+
+
+# a batch's per-sample domains, as the layers take them: a (B,) tensor, host ints, or grouped rows
+DomainArg = torch.Tensor | Sequence[int] | DomainGroups | None
 
 
 def _norm(channels: int, domain_bn: bool) -> nn.Module:
     return DomainBatchNorm2d(channels) if domain_bn else nn.BatchNorm2d(channels)
 
 
-def _bn(bn: nn.Module, x: torch.Tensor, domain: torch.Tensor | None) -> torch.Tensor:
+def _bn(bn: nn.Module, x: torch.Tensor, domain: DomainArg) -> torch.Tensor:
     return bn(x, domain) if isinstance(bn, DomainBatchNorm2d) else bn(x)
 
 
 class DomainSequential(nn.Sequential):
     """``nn.Sequential`` whose children also receive the per-sample ``domain`` (empty: the identity)."""
 
-    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain: DomainArg = None) -> torch.Tensor:
         for module in self:
             x = module(x, domain)
         return x
@@ -82,7 +107,7 @@ class ConvBnReLU(nn.Sequential):
         super().__init__(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), _norm(cout, domain_bn),
                          nn.ReLU(inplace=True))
 
-    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain: DomainArg = None) -> torch.Tensor:
         conv, bn, relu = self
         return relu(_bn(bn, conv(x), domain))
 
@@ -101,7 +126,7 @@ class Residual(nn.Module):
             _norm(channels, domain_bn), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
         )
 
-    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain: DomainArg = None) -> torch.Tensor:
         bn1, relu1, conv1, bn2, relu2, conv2 = self.body
         return x + conv2(relu2(_bn(bn2, conv1(relu1(_bn(bn1, x, domain))), domain)))
 
@@ -116,7 +141,7 @@ class Hourglass(nn.Module):
         self.inner = Hourglass(depth - 1, channels, domain_bn) if depth > 1 else Residual(channels, domain_bn)
         self.up = Residual(channels, domain_bn)
 
-    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, domain: DomainArg = None) -> tuple[torch.Tensor, torch.Tensor]:
         skip = self.skip(x, domain)
         low = self.down(nn.functional.max_pool2d(x, 2), domain)
         if isinstance(self.inner, Hourglass):
@@ -142,7 +167,7 @@ class StackedParts(Protocol):
 
 
 def run_stacks(parts: StackedParts, x: torch.Tensor,
-               domain: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+               domain: DomainArg = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The network's wiring, written once for the training forward and the inference snapshot.
 
     Args:
@@ -251,7 +276,7 @@ class AWHourglassNet(nn.Module):
     def forward(
         self,
         image: torch.Tensor,
-        domain: torch.Tensor | None = None,
+        domain: torch.Tensor | Sequence[int] | None = None,
         K: torch.Tensor | None = None,
         bone_m: torch.Tensor | None = None,
         z_root_m: torch.Tensor | None = None,
@@ -261,17 +286,21 @@ class AWHourglassNet(nn.Module):
 
         Args:
             image: ``(B, 3, S, S)`` RGB in [0, 1] (normalized inside).
-            domain: ``(B,)`` 0/1 per sample; only used with ``domain_bn`` (``None`` → target statistics).
+            domain: ``(B,)`` 0/1 per sample, a tensor or host ints (host ints group the rows of domain-specific
+                BatchNorm without a device sync); only used with ``domain_bn`` (``None`` → target statistics).
             K, bone_m, z_root_m: ``(B, 3, 3)`` crop intrinsics, ``(B,)`` scale-bone length [m] and optional root
                 depth [m]; with K and bone_m the output carries metric ``xyz_m`` (:func:`geometry.decode_25d`).
             depth_uv_px: ``(B, 21, 2)`` ground-truth 2D joints: run the depth-regularizer decoder on them and the
                 predicted depths (training only).
         """
         self.check_image(image)
-        if domain is not None and (domain.shape != (image.shape[0],)):
-            raise ValueError(f"domain: expected shape ({image.shape[0]},), got {tuple(domain.shape)}")
+        if domain is not None:
+            shape = tuple(domain.shape) if isinstance(domain, torch.Tensor) else (len(domain),)
+            if shape != (image.shape[0],):
+                raise ValueError(f"domain: expected shape ({image.shape[0]},), got {shape}")
+        groups = DomainGroups.of(domain, image.device) if self._domain_bns and domain is not None else None
         stacks: list[StackOutput] = []
-        for f, bottleneck, heads in run_stacks(self, self.normalize(image), domain if self._domain_bns else None):
+        for f, bottleneck, heads in run_stacks(self, self.normalize(image), groups):
             # under autocast (bf16 training) the 2.5D decoding and everything downstream stay fp32; no-ops in fp32
             heads = heads.float()
             logits, depthmap = heads[:, :NUM_JOINTS], heads[:, NUM_JOINTS:]

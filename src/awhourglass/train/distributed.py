@@ -124,42 +124,40 @@ def average_buffers(modules: dict[str, nn.Module], info: DistInfo) -> None:
         offset += b.numel()
 
 
-def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
-    """Mean of each parameter's gradient over ranks, in place (no-op single-process).
+def average_update(params: list[nn.Parameter], values: torch.Tensor,
+                   info: DistInfo) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mean over ranks of an update's gradients and of its logged ``values``, in one all-reduce, without a host sync.
 
-    A parameter that got no gradient on any rank keeps ``grad=None`` (as single-process, so the
-    optimizer skips it); one that got a gradient on some rank only counts zeros on the others.
+    A parameter with no gradient on this rank counts zeros (its gradient is set to zeros first). The second
+    result holds, per parameter, on how many ranks it got a gradient: the caller reads it with the update's one
+    host read and sets ``grad=None`` where it is 0 (as single-process, so the optimizer skips those).
+
+    Args:
+        params: the update's parameters (the same order on every rank).
+        values: ``(N,)`` scalars to average (the losses), on the training device (reduced in the gradients'
+            precision).
+
+    Returns:
+        ``values`` averaged, and the per-parameter counts (``None`` single-process: nothing is reduced).
     """
-    if not info.enabled or not params:
-        return
-    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=info.device)
-    dist.all_reduce(has)
-    live = [p for p, h in zip(params, has.tolist(), strict=True) if h > 0]
-    if not live:
-        return
-    for p in live:
+    if not info.enabled:
+        return values, None
+    dtype = params[0].dtype if params else values.dtype  # the gradients' own precision: no wider traffic
+    has = torch.tensor([p.grad is not None for p in params], dtype=dtype, device=info.device)
+    for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)  # zeros_like keeps the parameter's memory format
-    flat = torch.cat([p.grad.reshape(-1) for p in live])
+    flat = torch.cat([has, values.to(dtype)] + [p.grad.reshape(-1).to(dtype) for p in params])
     dist.all_reduce(flat)
-    flat /= info.world_size
-    offset = 0
-    for p in live:
+    n_has, n_values = len(params), values.numel()
+    offset = n_has + n_values
+    for p in params:
         n = p.numel()
         # copy_ into the gradient itself: it keeps its layout (channels-last convs stay channels-last, so Adam
         # keeps its fast multi-tensor path), where a view of the flat buffer would be NCHW-contiguous
-        p.grad.copy_(flat[offset : offset + n].view_as(p))
+        p.grad.copy_(flat[offset : offset + n].view_as(p) / info.world_size)
         offset += n
-
-
-def mean_over_ranks(values: dict[str, torch.Tensor], info: DistInfo) -> dict[str, float]:
-    """Scalar losses → Python floats averaged over ranks (one all-reduce); NaN anywhere stays NaN."""
-    names = sorted(values)
-    vec = torch.stack([values[k].detach().reshape(()).to(device=info.device, dtype=torch.float64) for k in names])
-    if info.enabled:
-        dist.all_reduce(vec)
-        vec /= info.world_size
-    return dict(zip(names, vec.tolist(), strict=True))
+    return flat[n_has:n_has + n_values].to(values.dtype) / info.world_size, flat[:n_has]
 
 
 def all_ranks_ok(ok: bool, info: DistInfo) -> bool:
@@ -204,13 +202,12 @@ __all__ = [
     "DistInfo",
     "all_ranks_ok",
     "average_buffers",
-    "average_gradients",
+    "average_update",
     "barrier",
     "broadcast_parameters",
     "convert_sync_batchnorm",
     "gather_objects",
     "init_distributed",
-    "mean_over_ranks",
     "resolve_device",
     "shard_range",
     "shutdown",

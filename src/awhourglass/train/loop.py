@@ -29,9 +29,8 @@ from awhourglass.train.distributed import (
     DistInfo,
     all_ranks_ok,
     average_buffers,
-    average_gradients,
+    average_update,
     gather_objects,
-    mean_over_ranks,
 )
 from awhourglass.train.logging import MetricLogger, format_losses
 
@@ -166,27 +165,41 @@ def optimize(
 ) -> dict[str, float]:
     """Training's one update: backward ``losses["total"]``, average gradients over ranks, check, clip, step.
 
-    Both phases and ``awh bench`` use it. Returns the losses (averaged over ranks) as floats, keys prefixed
-    by ``prefix``.
+    Both phases and ``awh bench`` use it. The losses travel with the gradients in one all-reduce and are read
+    to the host once, with the gradient norm: one host-device sync per update. Returns the losses (averaged
+    over ranks) as floats, keys prefixed by ``prefix``.
 
     Raises:
         NonFiniteLossError: a loss or the gradient norm is NaN/inf (before any weight changes).
     """
     if "total" not in losses:
         raise KeyError(f"{phase} step function returned {sorted(losses)}: no 'total' loss to minimise")
-    values = {prefix + k: v for k, v in mean_over_ranks(losses, dist).items()}
-    check_finite(values, phase, step, last_checkpoint)
+    names = sorted(losses)
     optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
-    average_gradients(params, dist)
+    vec = torch.stack([losses[k].detach().reshape(()).to(torch.float64) for k in names])
+    vec, counts = average_update(params, vec, dist)
     grads = [p.grad for p in params if p.grad is not None]
     if grads:
         if clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, clip)
         else:
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        vec = torch.cat([vec, norm.detach().reshape(1).to(vec.dtype)])
+    if counts is not None:
+        vec = torch.cat([vec, counts.to(vec.dtype)])
+    # the update's one host read (sync): the losses for the logs and the finiteness checks, the gradient norm,
+    # which parameters got a gradient on some rank; nothing has changed the weights yet
+    host = vec.tolist()
+    values = {prefix + k: v for k, v in zip(names, host, strict=False)}
+    check_finite(values, phase, step, last_checkpoint)
+    if grads:
         what = f"the gradient norm of {prefix or 'network '}loss 'total'"
-        check_finite({"": float(norm)}, phase, step, last_checkpoint, what=what)
+        check_finite({"": host[len(names)]}, phase, step, last_checkpoint, what=what)
+    if counts is not None:
+        for p, n in zip(params, host[len(host) - len(params):], strict=True):
+            if n == 0:
+                p.grad = None  # no rank computed one: skipped by the optimizer, as single-process
     optimizer.step()
     return values
 

@@ -72,7 +72,7 @@ def check_pair(batch_src: Batch, batch_tgt: Batch | None) -> None:
     if len(batch_src) != len(batch_tgt) or batch_src.image.shape != batch_tgt.image.shape:
         raise ValueError(f"mismatched batch halves: source images {tuple(batch_src.image.shape)} vs target "
                          f"{tuple(batch_tgt.image.shape)}; expected equal shapes (B, 3, H, W)")
-    if bool((batch_src.domain != SOURCE).any()) or bool((batch_tgt.domain != TARGET).any()):
+    if any(d != SOURCE for d in batch_src.domain_ids()) or any(d != TARGET for d in batch_tgt.domain_ids()):
         raise ValueError(f"batch halves: expected domain {SOURCE} (source) in batch_src and {TARGET} (target) in "
                          "batch_tgt")
 
@@ -87,7 +87,8 @@ def forward_batch(model: AWHourglassNet, batch: Batch, precision: Precision = "f
     features, depth image) are fp32, and the losses, the critic and its gradient penalty run in fp32 after it.
     """
     with torch.autocast(batch.image.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        return model(batch.image, domain=batch.domain, depth_uv_px=batch.uv_px)
+        # the host copy of the domains: domain-specific BatchNorm groups its rows without a device sync
+        return model(batch.image, domain=batch.domain_ids(), depth_uv_px=batch.uv_px)
 
 
 def pose_losses(out: HourglassOutput, batch: Batch, method_cfg: MethodConfig,
@@ -198,7 +199,7 @@ def generator_losses(model: AWHourglassNet, adversary: FeatureCritic | None, bat
         check_pair(batch_src, batch_tgt)
         batch = concat_batches(batch_src, batch_tgt)
     else:
-        if bool((batch_src.domain != SOURCE).any()):
+        if any(d != SOURCE for d in batch_src.domain_ids()):
             raise ValueError("source_only: batch_src must contain source-domain samples only")
         batch = batch_src
     if out is None:
@@ -266,7 +267,7 @@ def critic_features(model: AWHourglassNet, batch_src: Batch, batch_tgt: Batch) -
     update's forward instead: :class:`SharedForward`)."""
     check_pair(batch_src, batch_tgt)
     batch = concat_batches(batch_src, batch_tgt)
-    out = model(batch.image, domain=batch.domain)
+    out = model(batch.image, domain=batch.domain_ids())
     n = len(batch_src)
     return [f[:n] for f in out.features], [f[n:] for f in out.features]
 
