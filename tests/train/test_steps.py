@@ -246,16 +246,17 @@ def test_method_config_from_yaml_data():
         from_dict(MethodConfig, {"similarity": {"pairng": "paired"}})
 
 
-def test_bf16_autocast_step_is_finite_close_to_fp32_and_keeps_the_head_and_losses_in_fp32(make_batch):
-    """One AWH generator step and one critic step in bf16 against fp32 from the same weights. bf16 keeps 8 bits
-    of mantissa (relative rounding 2^-8 ≈ 0.4 % per operation): the losses must agree within 5 % relative, the
-    2D joints within 0.5 px, and every output the losses read must be fp32."""
+@pytest.mark.parametrize("low", ["bf16", "fp16"])
+def test_autocast_step_is_finite_close_to_fp32_and_keeps_the_head_and_losses_in_fp32(make_batch, low):
+    """One AWH generator step and one critic step in bf16 (or fp16) against fp32 from the same weights. bf16
+    keeps 8 bits of mantissa (relative rounding 2^-8 ≈ 0.4 % per operation), fp16 11: the losses must agree
+    within 5 % relative, the 2D joints within 0.5 px, and every output the losses read must be fp32."""
     from awhourglass.train.steps import SharedForward
 
     src, tgt = halves(make_batch)
     method = MethodConfig(name="awh", critic_width=8)
     results = {}
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", low):
         model = tiny_model().train()
         torch.manual_seed(1)
         critic = make_adversary(model.cfg, method)
@@ -265,14 +266,14 @@ def test_bf16_autocast_step_is_finite_close_to_fp32_and_keeps_the_head_and_losse
         g = generator_losses(model, critic, src, tgt, method, out=out)
         g["total"].backward()
         results[precision] = (c, g, out, [p.grad.clone() for p in model.parameters() if p.grad is not None])
-    (c32, g32, o32, gr32), (c16, g16, o16, gr16) = results["fp32"], results["bf16"]
+    (c32, g32, o32, gr32), (c16, g16, o16, gr16) = results["fp32"], results[low]
     for key in ("total", "src_2d", "tgt_2d", "src_z", "src_reg", "tgt_reg", "wd"):
         a, b = float(g32[key]), float(g16[key])
         assert math.isfinite(b) and abs(a - b) <= 0.05 * abs(a) + 1e-3, (key, a, b)
     assert math.isfinite(float(c16["total"])) and abs(float(c16["wd"]) - float(c32["wd"])) <= 0.05 * abs(
         float(c32["wd"])) + 1e-3
     assert (o16.uv_px - o32.uv_px).abs().max() < 0.5
-    assert not torch.equal(o16.uv_px, o32.uv_px)  # the convolutions really ran in bf16
+    assert not torch.equal(o16.uv_px, o32.uv_px)  # the convolutions really ran in the lower precision
     for t in (o16.uv_px, o16.z_norm, o16.depth_pred, *o16.features, *o16.heatmaps):
         assert t.dtype == torch.float32
     assert all(torch.isfinite(g).all() for g in gr16) and len(gr16) == len(gr32)

@@ -69,6 +69,7 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
     for name, opt in optimizers.items():
         if name in trainer.resume_optimizers:
             opt.load_state_dict(trainer.resume_optimizers.pop(name))
+    loss_scale = trainer.network_loss_scale(optimizers)  # fp16: the network update's (the critic runs in fp32)
     domains = [parts.source] if parts.target is None else [parts.source, parts.target]
     counts = adapt_counts(cfg)
     if len(counts) != len(domains):
@@ -105,7 +106,8 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
             lr = lr_at(phase, base_lr, step)
             set_lr(optimizer, lr)
             values = trainer.optimize(
-                parts.adapt_loss(batch, info), optimizer, params, cfg.optimizer.grad_clip_norm, PHASE, step
+                parts.adapt_loss(batch, info), optimizer, params, cfg.optimizer.grad_clip_norm, PHASE, step,
+                loss_scale=loss_scale,
             )
             values.update(critic_values)
             trainer.after_step(PHASE, step + 1, phase.steps, values, lr, optimizers, batches, bar)

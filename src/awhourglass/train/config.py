@@ -199,9 +199,12 @@ class TrainConfig:
         log_every / ckpt_every: in steps of the current phase; a checkpoint is also written at each phase end.
         init_from: a checkpoint whose ``model`` weights initialise the pose network (e.g. a pretrain
             run's ``pretrain.pt``, to adapt several methods from one pretraining); adversaries start fresh.
-        precision: ``fp32``, or ``bf16``: the network's convolutions under bf16 autocast, its 2.5D decoding, the
-            losses, the critic and the gradient penalty in fp32 (``train.steps.forward_batch``); bf16 has fp32's
-            range, so no loss scaling is needed. fp16 (which needs a grad scaler) is not offered.
+        precision: ``fp32``, ``bf16`` or ``fp16``: the network's convolutions under autocast in that type, its 2.5D
+            decoding, the losses, the critic and the gradient penalty in fp32 (``train.steps.forward_batch``);
+            weights and optimizer state stay fp32. bf16 has fp32's range; fp16 scales the network update's loss
+            dynamically (``train.precision.LossScale``; the critic's updates are fp32 and are not scaled).
+        compile: run the network's forward through ``torch.compile`` (the critic stays eager: its gradient
+            penalty's double backward); the first steps then include compilation (about a minute on a CPU).
         sync_batchnorm: convert BatchNorm to SyncBatchNorm for multi-GPU runs.
         progress: show tqdm progress bars.
     """
@@ -213,7 +216,8 @@ class TrainConfig:
     phases: PhasesConfig = field(default_factory=PhasesConfig)
     seed: int = 0
     deterministic: bool = True
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False
     device: str = "auto"
     num_workers: int = 0
     log_every: int = 10

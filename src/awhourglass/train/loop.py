@@ -33,6 +33,7 @@ from awhourglass.train.distributed import (
     gather_objects,
 )
 from awhourglass.train.logging import MetricLogger, format_losses
+from awhourglass.train.precision import LossScale
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def optimize(
     dist: DistInfo,
     prefix: str = "",
     last_checkpoint: str | None = None,
+    loss_scale: LossScale | None = None,
 ) -> dict[str, float]:
     """Training's one update: backward ``losses["total"]``, average gradients over ranks, check, clip, step.
 
@@ -169,17 +171,24 @@ def optimize(
     to the host once, with the gradient norm: one host-device sync per update. Returns the losses (averaged
     over ranks) as floats, keys prefixed by ``prefix``.
 
+    ``loss_scale`` (fp16): the backward runs on the scaled loss and the gradients are unscaled before the
+    norm and the clipping; a non-finite gradient norm then skips the step and halves the scale
+    (:class:`~awhourglass.train.precision.LossScale`) instead of stopping training.
+
     Raises:
-        NonFiniteLossError: a loss or the gradient norm is NaN/inf (before any weight changes).
+        NonFiniteLossError: a loss or the gradient norm is NaN/inf (before any weight changes); with a loss
+            scale, a non-finite gradient norm only once the scale is exhausted.
     """
     if "total" not in losses:
         raise KeyError(f"{phase} step function returned {sorted(losses)}: no 'total' loss to minimise")
     names = sorted(losses)
     optimizer.zero_grad(set_to_none=True)
-    losses["total"].backward()
+    (losses["total"] if loss_scale is None else losses["total"] * loss_scale.scale).backward()
     vec = torch.stack([losses[k].detach().reshape(()).to(torch.float64) for k in names])
     vec, counts = average_update(params, vec, dist)
     grads = [p.grad for p in params if p.grad is not None]
+    if grads and loss_scale is not None:
+        torch._foreach_mul_(grads, 1.0 / loss_scale.scale)
     if grads:
         if clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, clip)
@@ -195,7 +204,13 @@ def optimize(
     check_finite(values, phase, step, last_checkpoint)
     if grads:
         what = f"the gradient norm of {prefix or 'network '}loss 'total'"
-        check_finite({"": host[len(names)]}, phase, step, last_checkpoint, what=what)
+        norm_value = host[len(names)]
+        if loss_scale is not None and not loss_scale.update(math.isfinite(norm_value)):
+            if loss_scale.exhausted:
+                check_finite({"": norm_value}, phase, step, last_checkpoint,
+                             what=what + f" (at every fp16 loss scale down to {loss_scale.scale:g})")
+            return values  # an fp16 overflow: this update is skipped, the next runs at half the scale
+        check_finite({"": norm_value}, phase, step, last_checkpoint, what=what)
     if counts is not None:
         for p, n in zip(params, host[len(host) - len(params):], strict=True):
             if n == 0:
@@ -278,9 +293,22 @@ class Trainer:
         phase: str,
         step: int,
         prefix: str = "",
+        loss_scale: LossScale | None = None,
     ) -> dict[str, float]:
         """:func:`optimize` with this run's ranks and last checkpoint (for the error message)."""
-        return optimize(losses, optimizer, params, clip, phase, step, self.dist, prefix, self.last_checkpoint)
+        return optimize(losses, optimizer, params, clip, phase, step, self.dist, prefix, self.last_checkpoint,
+                        loss_scale)
+
+    def network_loss_scale(self, optimizers: dict[str, Any]) -> LossScale | None:
+        """fp16's loss scale of the network update (``None`` in fp32/bf16), restored on resume and checkpointed
+        with the optimizers (as ``network_loss_scale``)."""
+        if self.cfg.precision != "fp16":
+            return None
+        scale = LossScale()
+        if "network_loss_scale" in self.resume_optimizers:
+            scale.load_state_dict(self.resume_optimizers.pop("network_loss_scale"))
+        optimizers["network_loss_scale"] = scale
+        return scale
 
     # --- progress, logs, checkpoints -----------------------------------------------------------
 

@@ -26,6 +26,8 @@ from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
 from awhourglass.train.steps import SharedForward, critic_losses, generator_losses, make_adversary
 
+COMPILE_BACKEND = "inductor"  # torch.compile's default; the tests use "aot_eager" (same graph capture, no C++ build)
+
 
 def split_domains(batch: Batch) -> tuple[Batch, Batch]:
     """The source rows and the target rows of a mixed batch (chosen on the host: no device sync)."""
@@ -84,18 +86,20 @@ def build_parts(
     pretrain_method = dataclasses.replace(method, name="source_only")
 
     prec = cfg.precision
+    # the forward the steps run: the network itself, or compiled (same parameters); the critic stays eager
+    net = torch.compile(model, backend=COMPILE_BACKEND) if cfg.compile else model
 
     def pretrain_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
-        return generator_losses(model, None, batch, None, pretrain_method, info.progress, precision=prec)
+        return generator_losses(net, None, batch, None, pretrain_method, info.progress, precision=prec)
 
-    shared = SharedForward(model, prec)  # the critic updates of a step read the network update's forward
+    shared = SharedForward(net, prec)  # the critic updates of a step read the network update's forward
 
     def adapt_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         if target is None:
-            return generator_losses(model, None, batch, None, method, info.progress, precision=prec)
+            return generator_losses(net, None, batch, None, method, info.progress, precision=prec)
         src, tgt = split_domains(batch)
         out = shared.take((info.step, id(batch)))
-        return generator_losses(model, adversary, src, tgt, method, info.progress, out=out, precision=prec)
+        return generator_losses(net, adversary, src, tgt, method, info.progress, out=out, precision=prec)
 
     def critic_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         fs, ft = shared.critic_inputs((info.step, id(batch)), *split_domains(batch))

@@ -22,6 +22,8 @@ def run_pretrain(trainer: Trainer, start_step: int) -> None:
     optimizer = make_optimizer(cfg.optimizer, params, base_lr)
     if "network" in trainer.resume_optimizers:
         optimizer.load_state_dict(trainer.resume_optimizers.pop("network"))
+    optimizers = {"network": optimizer}
+    loss_scale = trainer.network_loss_scale(optimizers)
     batches = StepBatches([parts.source], [phase.batch_size], cfg.seed, PHASE, dist, parts.collate_fn)
     trainer.check_sampler(batches, start_step)
     for module in parts.modules().values():
@@ -36,8 +38,9 @@ def run_pretrain(trainer: Trainer, start_step: int) -> None:
             lr = lr_at(phase, base_lr, step)
             set_lr(optimizer, lr)
             losses = parts.pretrain_loss(batch, StepInfo(PHASE, step, phase.steps))
-            values = trainer.optimize(losses, optimizer, params, cfg.optimizer.grad_clip_norm, PHASE, step)
-            trainer.after_step(PHASE, step + 1, phase.steps, values, lr, {"network": optimizer}, batches, bar)
+            values = trainer.optimize(losses, optimizer, params, cfg.optimizer.grad_clip_norm, PHASE, step,
+                                      loss_scale=loss_scale)
+            trainer.after_step(PHASE, step + 1, phase.steps, values, lr, optimizers, batches, bar)
     finally:
         bar.close()
         trainer.report_data_problems(PHASE)

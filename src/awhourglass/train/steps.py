@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Literal
 
 import torch
 from torch import nn
@@ -46,6 +45,7 @@ from awhourglass.models.hourglass import AWHourglassNet, HourglassOutput
 from awhourglass.models.similarity import channel_weights, weight_features
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
 from awhourglass.train.config import MethodConfig
+from awhourglass.train.precision import Precision, autocast_dtype
 
 
 def make_adversary(model_cfg: ModelConfig, method_cfg: MethodConfig) -> FeatureCritic | None:
@@ -77,16 +77,15 @@ def check_pair(batch_src: Batch, batch_tgt: Batch | None) -> None:
                          "batch_tgt")
 
 
-Precision = Literal["fp32", "bf16"]
-
-
 def forward_batch(model: AWHourglassNet, batch: Batch, precision: Precision = "fp32") -> HourglassOutput:
     """Training forward: the network on ``batch`` with per-sample domains and the depth decoder on its 2D labels.
 
-    ``precision="bf16"``: the network's convolutions run under bf16 autocast; its outputs (2.5D decoding,
-    features, depth image) are fp32, and the losses, the critic and its gradient penalty run in fp32 after it.
+    ``precision="bf16"`` / ``"fp16"``: the network's convolutions run under autocast in that type; its outputs
+    (2.5D decoding, features, depth image) are fp32, and the losses, the critic and its gradient penalty run in
+    fp32 after it. ``model`` may be the network compiled (``torch.compile``).
     """
-    with torch.autocast(batch.image.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    dtype = autocast_dtype(precision)
+    with torch.autocast(batch.image.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         # the host copy of the domains: domain-specific BatchNorm groups its rows without a device sync
         return model(batch.image, domain=batch.domain_ids(), depth_uv_px=batch.uv_px)
 
