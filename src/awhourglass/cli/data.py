@@ -1,4 +1,8 @@
-"""`awh data check|show PATH --format rhd|stb|freihand|mpd`: inspect a dataset on disk."""
+"""`awh data check|show|prepare PATH --format rhd|stb|freihand|mpd`: inspect a dataset on disk, or prepare it.
+
+``prepare`` (STB): register every depth image to the colour camera once, next to the dataset
+(:mod:`awhourglass.data.stb_cache`); the reader then reads it instead of registering each sample.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from awhourglass.config import from_dict, load_yaml
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh data`."""
-    parser.add_argument("action", choices=["check", "show"], help="check: counts and broken files; show: PNG grid")
+    parser.add_argument("action", choices=["check", "show", "prepare"],
+                        help="check: counts and broken files; show: PNG grid; prepare (stb): register the depth "
+                             "images to the colour camera once, into PATH/awh_registered_depth")
     parser.add_argument("path", help="dataset root folder")
     parser.add_argument("--format", required=True, choices=["rhd", "stb", "freihand", "mpd"], dest="fmt")
     parser.add_argument("--split", default="train", choices=["train", "test", "eval", "all"])
@@ -19,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="grid.png", help="show: output PNG")
     parser.add_argument("--n", type=int, default=16, help="show: number of samples")
     parser.add_argument("--input-size", type=int, default=128, help="crop size in pixels")
+    parser.add_argument("--no-progress", action="store_true", help="prepare: no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +42,16 @@ def run(args: argparse.Namespace) -> int:
     skip_bad = args.skip_bad or bool(base.get("skip_bad", False))
     base.update(format=args.fmt, root=args.path, split=args.split, skip_bad=skip_bad)
     cfg = from_dict(DatasetConfig, base)
+    if args.action == "prepare":
+        if cfg.format != "stb":
+            raise AwhError(f"awh data prepare: only --format stb has a preparation step (registering its depth "
+                           f"to the colour camera); {cfg.format} is read as it is")
+        from awhourglass.data.stb_cache import prepare
+
+        n, folder = prepare(cfg, progress=not args.no_progress)
+        print(f"wrote the registered depth of {n} frames to {folder} (the STB reader uses it while the source "
+              "PNGs are unchanged)")
+        return 0
     if args.action == "check":
         report = check_dataset(cfg, limit=args.limit)
         print("\n".join(report.lines()))

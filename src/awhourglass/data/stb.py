@@ -21,6 +21,7 @@ from awhourglass.data.crop import RawSample
 from awhourglass.data.depth import register_depth
 from awhourglass.data.io import DataError, as_float_array, load_json, load_mat, read_image
 from awhourglass.data.sample import TARGET
+from awhourglass.data.stb_cache import RegisteredDepthCache
 from awhourglass.formats.stb import (
     SK_COLOR_FXFYCXCY,
     SK_DEPTH_FXFYCXCY,
@@ -122,6 +123,8 @@ class STBDataset(HandDataset):
         if not names:
             raise DataError(label_dir, "no *_SK.mat label files")
         self.sequences = select_sequences(names, cfg.split, cfg.sequences)
+        # depth registered once by `awh data prepare` (used per frame while its source PNG is unchanged)
+        self.depth_cache = RegisteredDepthCache.open(self.root, self.calib) if self.depth_frame == "depth" else None
         self.frames: list[tuple[str, int]] = []
         xyz = []
         for seq in self.sequences:
@@ -176,14 +179,21 @@ class STBDataset(HandDataset):
         uv = project(xyz, self.calib.K_color)
         depth = None
         if self.cfg.with_depth:
-            d = decode_stb_depth(read_image(p["depth"], "depth"))
-            if self.depth_frame == "depth":
-                c = self.calib
-                depth = register_depth(d, c.K_depth, c.R, c.t_m, c.K_color, image.shape[:2])
-            elif d.shape != image.shape[:2]:
-                raise DataError(p["depth"], "registered depth must have the colour image's size")
+            seq, i = self.frames[index]
+            depth = self.depth_cache.read(seq, i, p["depth"]) if self.depth_cache is not None else None
+            if depth is not None:
+                if depth.shape != image.shape[:2]:
+                    raise DataError(self.depth_cache.folder / f"{seq}/SK_depth_{i}.png",
+                                    "cached registered depth must have the colour image's size")
             else:
-                depth = d
+                d = decode_stb_depth(read_image(p["depth"], "depth"))
+                if self.depth_frame == "depth":
+                    c = self.calib
+                    depth = register_depth(d, c.K_depth, c.R, c.t_m, c.K_color, image.shape[:2])
+                elif d.shape != image.shape[:2]:
+                    raise DataError(p["depth"], "registered depth must have the colour image's size")
+                else:
+                    depth = d
         return RawSample(
             image=image,
             K=self.calib.K_color,

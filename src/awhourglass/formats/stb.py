@@ -41,5 +41,41 @@ def decode_stb_depth(rgb: np.ndarray) -> np.ndarray:
     return (mm / 1000.0).astype(np.float32)
 
 
-__all__ = ["BB_K", "SK_COLOR_FXFYCXCY", "SK_DEPTH_FXFYCXCY", "SK_RVEC", "SK_T_MM", "STB_SIZE", "decode_stb_depth",
-           "encode_stb_depth", "intrinsics", "sk_extrinsics"]
+REGISTERED_UNIT_M = 1e-4  # awh's cache of registered depth: uint16 PNG in 0.1 mm (≤ 6.5535 m)
+
+
+def encode_registered_depth(depth_m: np.ndarray) -> np.ndarray:
+    """Registered depth ``(H, W)`` metres (0 = none) → the cache's uint16 pixels in units of 0.1 mm.
+
+    Raises:
+        ValueError: a depth beyond 6.5535 m (the unit's range; STB's SK camera reads up to ~1.5 m).
+    """
+    depth_m = np.asarray(depth_m, np.float64)
+    if depth_m.size and float(depth_m.max()) > 65535 * REGISTERED_UNIT_M:
+        raise ValueError(f"encode_registered_depth: {float(depth_m.max()):.3f} m is beyond the cache's 6.5535 m")
+    return np.round(np.clip(depth_m, 0.0, None) / REGISTERED_UNIT_M).astype(np.uint16)
+
+
+def decode_registered_depth(pixels: np.ndarray) -> np.ndarray:
+    """The cache's uint16 pixels ``(H, W)`` → metres ``(H, W)`` float32; 0 = none."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 2:
+        raise ValueError(f"decode_registered_depth: expected an (H, W) image, got shape {pixels.shape}")
+    return (pixels.astype(np.float64) * REGISTERED_UNIT_M).astype(np.float32)
+
+
+__all__ = [
+    "BB_K",
+    "REGISTERED_UNIT_M",
+    "SK_COLOR_FXFYCXCY",
+    "SK_DEPTH_FXFYCXCY",
+    "SK_RVEC",
+    "SK_T_MM",
+    "STB_SIZE",
+    "decode_registered_depth",
+    "decode_stb_depth",
+    "encode_registered_depth",
+    "encode_stb_depth",
+    "intrinsics",
+    "sk_extrinsics",
+]
