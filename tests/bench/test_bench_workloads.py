@@ -125,3 +125,23 @@ def test_pipeline_figures_from_files_written_and_read_back():
         assert v > 0
     slowest = min(p.generator_source_img_s, p.generator_target_img_s)
     assert p.generate_inline_train_img_s == pytest.approx(1 / (1 / 10.0 + 1 / slowest))
+
+
+def test_real_size_loaders_register_stb_depth_per_sample_then_read_it_prepared(monkeypatch):
+    import awhourglass.data.stb as stb_reader
+    from awhourglass.bench.pipeline import REAL_RHD, REAL_STB, measure_real_loaders
+
+    calls = []
+    real = stb_reader.register_depth
+
+    def counting(depth, *a, **k):
+        calls.append(depth.shape)
+        return real(depth, *a, **k)
+
+    monkeypatch.setattr(stb_reader, "register_depth", counting)
+    got = measure_real_loaders(images=4, input_size=32, batch=2, epochs=1, workers=0)
+    assert list(got) == [REAL_RHD, REAL_STB + ", depth registered per sample", REAL_STB + ", depth prepared"]
+    assert all(v > 0 for v in got.values())
+    # per sample: every frame read (the untimed first step + one epoch) registered its 640x480 depth; prepared:
+    # none (prepare registers each frame once, through data.depth directly)
+    assert calls and all(shape == (480, 640) for shape in calls) and len(calls) == 2 + 4

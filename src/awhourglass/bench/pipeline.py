@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -41,6 +41,9 @@ class PipelineSpeed:
             (``{"0": ..., "1": ...}``): 0 reads on the training thread; empty when no update function was given.
         train_step_img_s: the training step's consumption, for comparison.
         images: images written per domain.
+        real_loaders: samples/s of training's loader with one worker process (a per-worker figure) on files at
+            the real datasets' sizes, cropped to ``real_input`` (:func:`measure_real_loaders`); empty if skipped.
+        real_input: the crop side of those figures.
     """
 
     generator_source_img_s: float
@@ -54,6 +57,8 @@ class PipelineSpeed:
     fed_train_img_s: dict[str, float]
     train_step_img_s: float
     images: int
+    real_loaders: dict[str, float] = field(default_factory=dict)
+    real_input: int = 0
 
 
 def measure_generator(size: int, batch: int, domain: str, *, repeats: int = 3, clock: Clock = "wall") -> float:
@@ -82,6 +87,48 @@ def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch
     return steps * batch / dt
 
 
+REAL_RHD, REAL_STB = "RHD 320x320", "STB 640x480"
+
+
+def _loader_samples_s(dataset: HandDataset, batch: int, epochs: int, workers: int) -> float:
+    """Samples/s of training's batching (pretraining batches of ``dataset``) read by ``workers`` processes, after
+    one untimed step (wall clock: the work happens in the workers)."""
+    steps = max(1, epochs * len(dataset) // batch)
+    stream = iterate_steps(StepBatches([dataset], [batch], 0, "pretrain", DistInfo()), 0, steps + 1, workers)
+    try:
+        next(stream)
+        t0 = time.perf_counter()
+        seen = sum(len(b) for b in stream)
+        return seen / (time.perf_counter() - t0)
+    finally:
+        del stream
+
+
+def measure_real_loaders(images: int = 16, input_size: int = 256, batch: int = 4, epochs: int = 2,
+                         workers: int = 1) -> dict[str, float]:
+    """Per-worker samples/s of training's loader on generated files at the real datasets' sizes.
+
+    RHD at 320², STB at 640×480 twice: its depth registered to the colour camera per sample (as the published
+    STB's SK depth is read; at 640×480 the generator writes the published layout, depth in the depth camera's
+    grid) and prepared once by ``awh data prepare``.
+    """
+    from awhourglass.data.stb_cache import prepare
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="awh-bench-real-") as tmp:
+        rhd, stb = Path(tmp) / "rhd", Path(tmp) / "stb"
+        write_dataset(SynthConfig("source", images, str(rhd), seed=0, size=320, split="training"), progress=False)
+        write_dataset(SynthConfig("target", images, str(stb), seed=0, size=640, split="training"), progress=False)
+        rhd_cfg = DatasetConfig(format="rhd", root=str(rhd), split="train", input_size=input_size)
+        stb_cfg = DatasetConfig(format="stb", root=str(stb), split="train", input_size=input_size, labels="2d")
+        out[REAL_RHD] = _loader_samples_s(build_dataset(rhd_cfg), batch, epochs, workers)
+        out[REAL_STB + ", depth registered per sample"] = _loader_samples_s(build_dataset(stb_cfg), batch, epochs,
+                                                                            workers)
+        prepare(stb_cfg, progress=False)
+        out[REAL_STB + ", depth prepared"] = _loader_samples_s(build_dataset(stb_cfg), batch, epochs, workers)
+    return out
+
+
 def _read_all(dataset, n: int) -> None:
     for i in range(n):
         dataset[i]
@@ -100,6 +147,8 @@ def measure_pipeline(
     update: Callable[[Batch], object] | None = None,
     fed_workers: tuple[int, ...] = (0, 1),
     fed_steps: int = 4,
+    real_images: int = 16,
+    real_input: int = 256,
 ) -> PipelineSpeed:
     """Measure generator, file writer, readers and the two-domain loader at ``size``² network input.
 
@@ -117,6 +166,8 @@ def measure_pipeline(
         update: a training update taking a batch (e.g. :func:`~awhourglass.bench.workloads.supervised_update`):
             when given, ``fed_steps`` updates fed by a single-domain RHD loader are timed (wall clock) for each
             worker count in ``fed_workers``, after one untimed update.
+        real_images, real_input: files per dataset and crop side of :func:`measure_real_loaders` (0 images:
+            skipped).
     """
     if images < 2:
         raise ValueError(f"images must be >= 2, got {images}")
@@ -162,6 +213,7 @@ def measure_pipeline(
         if update is not None:
             for w in fed_workers:
                 fed[str(w)] = _fed_training(src, update, batch, w, fed_steps)
+    real = measure_real_loaders(real_images, real_input) if real_images > 0 else {}
     return PipelineSpeed(
         generator_source_img_s=gen_src,
         generator_target_img_s=gen_tgt,
@@ -174,4 +226,6 @@ def measure_pipeline(
         fed_train_img_s=fed,
         train_step_img_s=train_step_img_s,
         images=images,
+        real_loaders=real,
+        real_input=real_input if real else 0,
     )

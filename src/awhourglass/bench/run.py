@@ -365,6 +365,10 @@ def format_table(report: BenchReport) -> str:
         ]
         for w, v in pl.fed_train_img_s.items():
             lines.append(f"  training fed from RHD files, {w} worker(s)     {v:8.1f}  (wall clock)")
+        if pl.real_loaders:
+            lines.append(f"  real sizes, training's loader, per worker (samples/s, {pl.real_input}² crops):")
+            for name, v in pl.real_loaders.items():
+                lines.append(f"    {name:42s} {v:8.1f}")
     for note in report.notes:
         lines.append(f"note: {note}")
     lines.append("")
