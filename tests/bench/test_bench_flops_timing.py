@@ -99,3 +99,39 @@ def test_flops_counted_through_a_gradient_penalty():
     # y = mixed @ W.T: forward mm 2·4·8·1; input gradient g = ones(4,1) @ W: mm 2·4·1·8; the penalty depends on W
     # only through g, so its backward is one more mm for W's gradient, 2·1·4·8: three equal products.
     assert count_flops(penalty) == 3 * (2 * 4 * 8)
+
+
+def test_conv_peak_flops_by_hand_and_by_the_counter():
+    from awhourglass.bench.peak import conv_peak_flops, measure_conv_peak
+
+    assert conv_peak_flops(4, 5, 3) == 2 * 3 * 25 * 4 * 4 * 9  # outputs 3·5·5·4, each 9·4 multiply-adds
+    conv = torch.nn.Conv2d(16, 16, 3, padding=1, bias=False)
+    assert count_flops(lambda: conv(torch.rand(2, 16, 6, 6))) == conv_peak_flops(16, 6, 2)
+    p = measure_conv_peak(channels=16, side=6, batch=2, repeats=2, warmup=1)
+    assert p.kernel == "onednn conv3x3" and p.flops_per_s == pytest.approx(conv_peak_flops(16, 6, 2) / p.best_s)
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: {family}
+model name\t: AMD EPYC
+cpu MHz\t\t: 2596.094
+flags\t\t: fpu sse sse2 avx avx2 fma {extra}
+
+processor\t: 1
+cpu MHz\t\t: 9999.0
+"""
+
+
+@pytest.mark.parametrize(("family", "extra", "per_cycle"), [
+    (26, "avx512f avx512bw", 64), (25, "avx512f", 32), (25, "", 32),
+])
+def test_theoretical_peak_is_cores_times_clock_times_flop_per_cycle(family, extra, per_cycle):
+    from awhourglass.bench.peak import flop_per_cycle, theoretical_peak
+
+    t = theoretical_peak(2, CPUINFO.format(family=family, extra=extra))
+    assert t.flop_per_cycle == per_cycle and t.clock_hz == pytest.approx(2596.094e6)  # the first processor's
+    assert t.flops_per_s == pytest.approx(2 * 2596.094e6 * per_cycle)
+    assert flop_per_cycle({"avx"}, "GenuineIntel", 6)[0] == 16 and flop_per_cycle(set(), "", 0)[0] == 8
+    assert flop_per_cycle({"avx512f"}, "GenuineIntel", 6)[0] == 64
+    assert theoretical_peak(1, "no such fields") is None

@@ -1,4 +1,6 @@
-"""`awh bench`: every speed figure of the package in one run, against the matmul peak of that run."""
+"""`awh bench`: every speed figure of the package in one run, against the compute peak measured in that run
+(the better of MKL's sgemm and a oneDNN convolution, :mod:`awhourglass.bench.peak`) and the CPU's theoretical
+peak."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from awhourglass.bench.flops import count_flops
 from awhourglass.bench.mediapipe_ref import MediaPipeLandmark, MediaPipeLatency
 from awhourglass.bench.model_speed import SpeedResult, image_layout, inference_call
 from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
-from awhourglass.bench.peak import MatmulPeak, measure_matmul_peak
+from awhourglass.bench.peak import MatmulPeak, TheoreticalPeak, measure_compute_peak, theoretical_peak
 from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline
 from awhourglass.bench.timing import Clock, Timing, time_fn
 from awhourglass.bench.workloads import Workloads, build_workloads, supervised_update
@@ -95,6 +97,7 @@ class BenchReport:
     mediapipe: MediaPipeLatency | None = None
     mediapipe_threaded: MediaPipeLatency | None = None
     pipeline: PipelineSpeed | None = None
+    theoretical: TheoreticalPeak | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -123,7 +126,7 @@ FUSED_LATENCY = "latency (batch 1), BN folded"
 MEDIAPIPE = "MediaPipe hand landmark"
 MEDIAPIPE_THREADED = "MediaPipe hand landmark, threaded"
 
-# Utilization targets of the default network (issue 8), each against the matmul peak of the same run.
+# Utilization targets of the default network (issue 8), each against the compute peak of the same run.
 TARGETS = {"inference": 0.85, "train step": 0.80, "adaptation step": 0.60}
 
 
@@ -167,12 +170,12 @@ def run_bench(
 
     def measure_peak(repeats: int = max(cfg.repeats, 5)) -> float:
         # measured between sections too: the best of all is the yardstick (load only ever lowers it)
-        peaks.append(measure_matmul_peak(cfg.peak_n, repeats=repeats, warmup=1, clock=clock))
+        peaks.append(measure_compute_peak(cfg.peak_n, repeats=repeats, warmup=1, clock=clock))
         return max(q.flops_per_s for q in peaks)
 
-    log(f"matmul peak ({cfg.peak_n}², fp32, {threads} thread(s), {clock} clock)")
+    log(f"compute peak (MKL sgemm {cfg.peak_n}² and a oneDNN 3×3 conv, fp32, {threads} thread(s), {clock} clock)")
     p = measure_peak()
-    report = BenchReport(cfg, machine_info(), peaks[0], {})
+    report = BenchReport(cfg, machine_info(), peaks[0], {}, theoretical=theoretical_peak(threads))
     load = report.machine["loadavg_1_5_15"][0]
     if clock == "wall" and load > 0.5 * (os.cpu_count() or 1):
         report.notes.append(
@@ -224,7 +227,7 @@ def run_bench(
     # Interleaved rounds: each round times every workload once and the yardstick once, so a burst of load
     # from other processes hits one round of everything rather than all repeats of one figure.
     for r in range(cfg.repeats):
-        log(f"round {r + 1}/{cfg.repeats}: " + ", ".join(j.name for j in jobs) + ", matmul peak")
+        log(f"round {r + 1}/{cfg.repeats}: " + ", ".join(j.name for j in jobs) + ", compute peak")
         for job in jobs:
             job.times.append(
                 time_fn(job.fn, warmup=0, repeats=1, min_time_s=job.min_time_s / cfg.repeats, clock=clock).best_s
@@ -268,7 +271,7 @@ def run_bench(
         )
         torch.set_num_threads(threads)
 
-    log("matmul peak again")
+    log("compute peak again")
     p = measure_peak()
     report.peak = max(peaks, key=lambda q: q.flops_per_s)
     report.results = [_rescale(r, p) for r in report.results]
@@ -277,9 +280,18 @@ def run_bench(
             report.onnx, throughput=_rescale(report.onnx.throughput, p), latency=_rescale(report.onnx.latency, p)
         )
     report.machine["peaks_gflop_s"] = [round(q.flops_per_s / 1e9, 1) for q in peaks]
+    report.machine["peak_kernels"] = [q.kernel for q in peaks]
     report.machine["loadavg_1_5_15_end"] = list(os.getloadavg())
     report.seconds = time.perf_counter() - t_start
     return report
+
+
+def _best_per_kernel(report: BenchReport) -> dict[str, float]:
+    """GFLOP/s of the best measurement of each yardstick kernel seen in the run."""
+    best: dict[str, float] = {}
+    for k, v in zip(report.machine.get("peak_kernels", []), report.machine.get("peaks_gflop_s", []), strict=False):
+        best[k] = max(best.get(k, 0.0), v)
+    return best
 
 
 def _rescale(r: SpeedResult | None, peak_flops_per_s: float) -> SpeedResult | None:
@@ -317,20 +329,30 @@ def format_table(report: BenchReport) -> str:
         f"awh bench: {report.network.get('name', '?')} ({report.network.get('parameters', 0) / 1e6:.2f} M params), "
         f"input {cfg.size}x{cfg.size}, batch {cfg.batch}, {pk.threads} thread(s), "
         f"load avg {report.machine['loadavg_1_5_15'][0]:.2f}",
-        f"yardstick: fp32 matmul {pk.n}x{pk.n}: {pk.flops_per_s / 1e9:.1f} GFLOP/s "
-        f"(best {pk.best_s * 1e3:.1f} ms, median {pk.median_s * 1e3:.1f} ms)",
-        "",
-        f"{'workload':34s} {'img/s':>9s} {'ms/call':>9s} {'median':>9s} {'GFLOP/img':>10s} "
-        f"{'GFLOP/s':>8s} {'util':>6s}  target",
+        f"yardstick (util): best fp32 rate measured, {pk.kernel} ({'n' if pk.kernel == 'mkl sgemm' else 'C'}="
+        f"{pk.n}): {pk.flops_per_s / 1e9:.1f} GFLOP/s (best {pk.best_s * 1e3:.1f} ms, median "
+        f"{pk.median_s * 1e3:.1f} ms); best per kernel: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in _best_per_kernel(report).items()),
     ]
+    th = report.theoretical
+    lines.append(f"theoretical peak (util/th): {th.flops_per_s / 1e9:.1f} GFLOP/s = {th.basis}" if th is not None
+                 else "theoretical peak: not known (no /proc/cpuinfo clock)")
+    lines += ["", f"{'workload':34s} {'img/s':>9s} {'ms/call':>9s} {'median':>9s} {'GFLOP/img':>10s} "
+              f"{'GFLOP/s':>8s} {'util':>6s} {'util/th':>7s}  target"]
     rows = list(report.results)
+    onnx_rows = []
     if report.onnx is not None and report.onnx.available:
-        rows += [report.onnx.throughput, report.onnx.latency]
-    for r in rows:
+        onnx_rows = [report.onnx.throughput, report.onnx.latency]
+    for r in rows + onnx_rows:
+        util_th = f"{r.achieved_flops_per_s / th.flops_per_s:7.1%}" if th is not None else f"{'–':>7s}"
+        name = r.name + (" †" if r in onnx_rows else "")
         lines.append(
-            f"{r.name:34s} {r.images_per_s:9.1f} {r.best_s * 1e3:9.2f} {r.median_s * 1e3:9.2f} "
-            f"{r.flops_per_image / 1e9:10.3f} {_fmt_rate(r.achieved_flops_per_s):>8s} {r.utilization:6.1%}" + _target(r)
+            f"{name:34s} {r.images_per_s:9.1f} {r.best_s * 1e3:9.2f} {r.median_s * 1e3:9.2f} "
+            f"{r.flops_per_image / 1e9:10.3f} {_fmt_rate(r.achieved_flops_per_s):>8s} {r.utilization:6.1%} "
+            f"{util_th}" + _target(r)
         )
+    if onnx_rows:
+        lines.append("† FLOPs counted on the eager PyTorch graph (onnxruntime's own graph is not counted)")
     if report.onnx is not None and not report.onnx.available:
         lines.append(f"{'onnxruntime':34s} not measured: {report.onnx.reason}")
     mp = report.mediapipe
