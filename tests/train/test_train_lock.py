@@ -42,6 +42,25 @@ def test_a_killed_holder_leaves_the_directory_free(tmp_path):
         assert (tmp_path / LOCK).read_text().strip() == f"awh train (pid {os.getpid()})"
 
 
+def test_a_killed_holder_with_live_forked_children_leaves_the_directory_free(tmp_path):
+    """DataLoader workers are forked children: they must not keep the lock of a parent killed with kill -9
+    (they only notice the parent's death seconds later), or an immediate --resume is refused."""
+    code = ("import os, sys, time, pathlib; from awhourglass.train.run import run_dir_lock\n"
+            "with run_dir_lock(pathlib.Path(sys.argv[1])):\n"
+            "    if os.fork() == 0:\n        time.sleep(30); os._exit(0)\n"  # a child that outlives the parent
+            "    print('held', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        with run_dir_lock(tmp_path):  # at once, while the forked child still runs
+            assert (tmp_path / LOCK).read_text().strip() == f"awh train (pid {os.getpid()})"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the orphaned child too
+
+
 def test_the_next_start_removes_the_temp_file_of_a_writer_killed_mid_write(tmp_path):
     code = ("import sys, time; from awhourglass.atomic import atomic_open\n"
             "with atomic_open(sys.argv[1] + '/last.pt') as fh:\n"

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import torch
 
 from awhourglass.atomic import atomic_write_text
+from awhourglass.bench.device import DeviceSpeed, format_device
 from awhourglass.bench.flops import count_flops
 from awhourglass.bench.mediapipe_ref import MediaPipeLandmark, MediaPipeLatency
 from awhourglass.bench.model_speed import SpeedResult, image_layout, inference_call
@@ -98,6 +99,7 @@ class BenchReport:
     mediapipe_threaded: MediaPipeLatency | None = None
     pipeline: PipelineSpeed | None = None
     theoretical: TheoreticalPeak | None = None
+    device: DeviceSpeed | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -391,6 +393,8 @@ def format_table(report: BenchReport) -> str:
             lines.append(f"  real sizes, training's loader, per worker (samples/s, {pl.real_input}² crops):")
             for name, v in pl.real_loaders.items():
                 lines.append(f"    {name:42s} {v:8.1f}")
+    if report.device is not None:
+        lines += ["", *format_device(report.device)]
     for note in report.notes:
         lines.append(f"note: {note}")
     lines.append("")

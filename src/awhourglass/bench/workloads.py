@@ -119,6 +119,7 @@ def adaptation_step(
     critic = make_adversary(model.cfg, method)
     if critic is None:
         raise ValueError(f"method {method.name!r} has no critic")
+    critic = critic.to(batch_src.image.device)
     if batch_src.image.is_contiguous(memory_format=torch.channels_last):
         critic = critic.to(memory_format=torch.channels_last)
     params, critic_params = list(model.parameters()), list(critic.parameters())
@@ -141,9 +142,10 @@ def adaptation_step(
     return step
 
 
-def build_workloads(size: int, batch: int, channels_last: bool) -> Workloads:
+def build_workloads(size: int, batch: int, channels_last: bool, device: str | torch.device = "cpu") -> Workloads:
     """The default network at ``size``², its stage-1 step on ``batch`` source images and its ``awh`` step on
-    ``batch`` images (``batch // 2`` source + ``batch // 2`` target, as the paper's half/half batches)."""
+    ``batch`` images (``batch // 2`` source + ``batch // 2`` target, as the paper's half/half batches), with the
+    networks and batches on ``device``."""
     if batch < 2:
         raise ValueError(f"batch must be >= 2 (the adaptation step needs a source and a target half), got {batch}")
     cfg = default_model_config(size)
@@ -151,14 +153,15 @@ def build_workloads(size: int, batch: int, channels_last: bool) -> Workloads:
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     gen = torch.Generator().manual_seed(0)
-    src = random_batch(batch, size, SOURCE, gen, channels_last)
-    half_src = random_batch(batch // 2, size, SOURCE, gen, channels_last)
-    half_tgt = random_batch(batch // 2, size, TARGET, gen, channels_last)
+    src = random_batch(batch, size, SOURCE, gen, channels_last).to(device)
+    half_src = random_batch(batch // 2, size, SOURCE, gen, channels_last).to(device)
+    half_tgt = random_batch(batch // 2, size, TARGET, gen, channels_last).to(device)
     # the adaptation step trains its own copy so the two steps never share optimizer state
     adapt_model = AWHourglassNet(cfg)
     adapt_model.load_state_dict(model.state_dict())
     if channels_last:
         adapt_model = adapt_model.to(memory_format=torch.channels_last)
+    model, adapt_model = model.to(device), adapt_model.to(device)
     name = (
         f"AWHourglassNet {cfg.num_stacks} stacks, width {cfg.width}, depth {cfg.depth}, stem stride {cfg.stem_stride}"
     )

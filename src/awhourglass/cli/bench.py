@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export/onnxruntime figures")
     parser.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference latency")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the generator and data-loader figures")
+    parser.add_argument("--device", default="cpu",
+                        help="cuda[:N]: also the device's measured matmul peaks (fp32, TF32, bf16) and the training "
+                             "and adaptation steps at --device-size on it, after the CPU figures (default cpu only)")
+    parser.add_argument("--device-size", type=int, default=256, help="input side of the device's steps (256)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +46,18 @@ def run(args: argparse.Namespace) -> int:
         pipeline=not args.no_pipeline,
         clock=args.clock,
     )
-    report = run_bench(cfg, log=lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
+    device = None
+    if args.device != "cpu":
+        from awhourglass.bench.device import resolve
+
+        device = resolve(args.device)  # before the CPU figures: a missing device is one line, at once
+    log = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    report = run_bench(cfg, log=log)
+    if device is not None:
+        from awhourglass.bench.device import measure_device
+
+        log(f"device {device}: matmul peaks, training and adaptation steps at {args.device_size}²")
+        report.device = measure_device(str(device), size=args.device_size, batch=args.batch, repeats=args.repeats)
     print(format_table(report))
     if args.json:
         write_json(report, args.json)

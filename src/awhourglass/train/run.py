@@ -144,6 +144,27 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool, build_parts: PartsF
 
 
 LOCK = ".awh.lock"
+_HELD_LOCKS: set[int] = set()  # fds of the run-dir locks this process holds
+
+
+def _drop_locks_in_child() -> None:
+    """In a forked child (DataLoader workers): point the inherited lock fds at /dev/null, so that the lock is
+    the parent's alone. Otherwise a ``kill -9`` of the parent leaves it held until its workers notice and exit
+    (seconds later), and an immediate ``--resume`` is refused."""
+    if not _HELD_LOCKS:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in list(_HELD_LOCKS):
+        try:
+            os.dup2(null, fd)  # the fd number stays valid for the child's copy of the file object
+        except OSError:
+            pass
+    os.close(null)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_locks_in_child)
 
 
 @contextmanager
@@ -151,7 +172,8 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` for this process: a second ``awh train`` on it (also ``--resume``) is refused in one line.
 
     An advisory ``flock`` on ``run_dir/.awh.lock``: the kernel releases it when the holder exits, however it
-    exits (kill -9 included), so a crashed run never leaves it held. Where ``fcntl`` is missing, no lock.
+    exits (kill -9 included), so a crashed run never leaves it held; forked children (data workers) do not
+    share it (:func:`_drop_locks_in_child`). Where ``fcntl`` is missing, no lock.
     Once held, the temporary files a killed writer left in ``run_dir`` are removed (no one else writes there).
     """
     try:
@@ -171,6 +193,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
             holder = fh.read().strip() or "another process"
             raise AwhError(f"{run_dir} is in use by {holder}: wait for it to finish, or use another --out") from None
         held = True
+        _HELD_LOCKS.add(fh.fileno())
         fh.seek(0)
         fh.truncate()
         fh.write(f"awh train (pid {os.getpid()})\n")
@@ -182,6 +205,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         empty = held and [q.name for q in run_dir.iterdir()] == [LOCK]
         if empty:
             (run_dir / LOCK).unlink(missing_ok=True)
+        _HELD_LOCKS.discard(fh.fileno())
         fh.close()  # releases the lock
         if empty and created:
             run_dir.rmdir()
