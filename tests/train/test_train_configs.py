@@ -144,3 +144,20 @@ def test_a_batch_that_cannot_be_split_over_the_ranks_fails_before_pretraining():
                                        r"evenly over 2 processes"):
         check_batch_split(cfg(34), two)
     check_batch_split(cfg(34), DistInfo())  # one process takes any batch
+
+
+def test_num_workers_auto_is_the_cores_per_local_rank_less_the_training_process(monkeypatch):
+    from awhourglass.config import ConfigError, from_dict
+    from awhourglass.train.config import TrainConfig, auto_workers
+
+    assert auto_workers(1, cores=2) == 1 and auto_workers(1, cores=1) == 0 and auto_workers(2, cores=16) == 7
+    assert auto_workers(4, cores=2) == 0  # more ranks than cores: none
+    data = {"source": {"format": "rhd", "root": "x"}}
+    cfg = from_dict(TrainConfig, {"data": data})
+    assert cfg.num_workers == "auto"
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert cfg.loader_workers() == 3
+    assert from_dict(TrainConfig, {"data": data, "num_workers": 2}).loader_workers() == 2
+    with pytest.raises(ConfigError, match="num_workers"):
+        from_dict(TrainConfig, {"data": data, "num_workers": "many"})

@@ -161,6 +161,7 @@ def tiny_config(pretrain_steps: int = 4, adapt_steps: int = 6, batch: int = 4, *
         method=MethodConfig(critic_steps=2),
         seed=3,
         device="cpu",
+        num_workers=0,
         log_every=1,
         ckpt_every=2,
         progress=False,
@@ -215,5 +216,5 @@ def tiny_real_config(roots, method="awh", pretrain=2, adapt=3, **kw) -> TrainCon
             pretrain=PhaseConfig(steps=pretrain, batch_size=4, lr=1e-3),
             adapt=AdaptPhaseConfig(steps=adapt, batch_size=4, lr=1e-3),
         ),
-        **{"device": "cpu", "log_every": 1, "ckpt_every": 2, "progress": False, **kw},
+        **{"device": "cpu", "num_workers": 0, "log_every": 1, "ckpt_every": 2, "progress": False, **kw},
     )

@@ -7,6 +7,7 @@ under ``N`` processes each rank gets ``batch_size / N`` samples (per domain in t
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -195,7 +196,10 @@ class TrainConfig:
         seed: seeds model init, data order, augmentation and every random draw of the steps.
         deterministic: ``torch.use_deterministic_algorithms`` (warn-only where an op has no deterministic kernel).
         device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` (under torchrun ``cuda`` means ``cuda:LOCAL_RANK``).
-        num_workers: DataLoader worker processes per rank.
+        num_workers: DataLoader worker processes per rank, or ``auto`` (the default): the cores this process may
+            use (its CPU affinity) shared by the ranks of this node, less one for the training process itself
+            (:meth:`loader_workers`, :func:`auto_workers`; 1 on a 2-core machine, 0 on one core).
+            ``persistent_workers`` does not apply: each phase reads its steps through one loader, started once.
         log_every / ckpt_every: in steps of the current phase; a checkpoint is also written at each phase end.
         init_from: a checkpoint whose ``model`` weights initialise the pose network (e.g. a pretrain
             run's ``pretrain.pt``, to adapt several methods from one pretraining); adversaries start fresh.
@@ -219,12 +223,18 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int | Literal["auto"] = "auto"
     log_every: int = 10
     ckpt_every: int = 100
     init_from: str | None = None
     sync_batchnorm: bool = True
     progress: bool = True
+
+    def loader_workers(self) -> int:
+        """The data-loader worker processes of each rank (``num_workers``, ``auto`` resolved)."""
+        if self.num_workers == "auto":
+            return auto_workers(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        return int(self.num_workers)
 
     def __post_init__(self) -> None:
         for name, phase in (("pretrain", self.phases.pretrain), ("adapt", self.phases.adapt)):
@@ -239,11 +249,18 @@ class TrainConfig:
             raise ConfigError(f"phases.adapt.target_fraction must be in (0, 1), got {a.target_fraction}")
         if self.log_every < 1 or self.ckpt_every < 1:
             raise ConfigError("log_every and ckpt_every must be >= 1")
-        if self.num_workers < 0:
-            raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.num_workers != "auto" and self.num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0 or auto, got {self.num_workers}")
 
 
 # Fields that may differ between a run and its resumption without changing the result.
+def auto_workers(local_ranks: int = 1, cores: int | None = None) -> int:
+    """``num_workers: auto``: this node's usable cores per rank, less the rank's own training process."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, cores // max(1, local_ranks) - 1)
+
+
 RESUME_FREE_FIELDS = ("log_every", "ckpt_every", "progress", "num_workers", "device")
 
 

@@ -31,7 +31,7 @@ def run_pretrain(trainer: Trainer, start_step: int) -> None:
     trainer.logger.message(f"{PHASE}: steps {start_step + 1}..{phase.steps}, global batch {phase.batch_size}")
     bar = trainer.progress_bar(PHASE, start_step, phase.steps)
     try:
-        stream = iterate_steps(batches, start_step, phase.steps, cfg.num_workers, dist.device.type == "cuda",
+        stream = iterate_steps(batches, start_step, phase.steps, cfg.loader_workers(), dist.device.type == "cuda",
                                trainer.data_problems(PHASE))
         for step, batch in zip(range(start_step, phase.steps), stream, strict=True):
             batch = batch.to(dist.device, non_blocking=True)
