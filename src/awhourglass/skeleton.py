@@ -149,6 +149,19 @@ def rhd_to_canonical(joints42: Array, hand: str) -> Array:
     return _take(joints42, RHD_FROM_CANONICAL + offset)
 
 
+def rhd_hand_to_canonical(joints21: Array) -> Array:
+    """One hand in RHD's own order ``(..., 21, D)`` (wrist, then each finger tip → MCP; MMPose's RHD files) →
+    canonical ``(..., 21, D)``."""
+    check_joints(joints21, "rhd_hand_to_canonical")
+    return _take(joints21, RHD_FROM_CANONICAL)
+
+
+def canonical_to_rhd_hand(joints: Array) -> Array:
+    """Inverse of :func:`rhd_hand_to_canonical`."""
+    check_joints(joints, "canonical_to_rhd_hand")
+    return _take(joints, np.argsort(RHD_FROM_CANONICAL))
+
+
 def canonical_to_rhd(left: Array, right: Array) -> Array:
     """Two canonical hands ``(..., 21, D)`` → RHD's 42-row layout ``(..., 42, D)``."""
     check_joints(left, "canonical_to_rhd(left)")

@@ -17,7 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="check: counts and broken files; show: PNG grid; prepare (stb): register the depth "
                              "images to the colour camera once, into PATH/awh_registered_depth")
     parser.add_argument("path", help="dataset root folder")
-    parser.add_argument("--format", required=True, choices=["rhd", "stb", "freihand", "mpd"], dest="fmt")
+    parser.add_argument("--format", required=True, choices=["rhd", "stb", "freihand", "mpd", "mmpose-rhd"], dest="fmt",
+                        help="layout; mmpose-rhd: PATH is MMPose's rhd_{train,test}.json")
+    parser.add_argument("--images", help="mmpose-rhd: folder of the JSON's file_name paths (default: the JSON's "
+                                         "folder, then its parent)")
     parser.add_argument("--split", default="train", choices=["train", "test", "eval", "all"])
     parser.add_argument("--config", help="YAML DatasetConfig for the other options (format/root/split from flags)")
     parser.add_argument("--skip-bad", action="store_true", help="show: skip unreadable samples with a warning")
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         base = to_dict(load_yaml(DatasetConfig, args.config))
     skip_bad = args.skip_bad or bool(base.get("skip_bad", False))
     base.update(format=args.fmt, root=args.path, split=args.split, skip_bad=skip_bad)
+    if args.images:
+        base["images"] = args.images
     cfg = from_dict(DatasetConfig, base)
     if args.action == "prepare":
         if cfg.format != "stb":

@@ -39,7 +39,8 @@ class DatasetConfig:
     """One dataset on disk.
 
     Attributes:
-        format: on-disk layout: ``rhd``, ``stb``, ``freihand`` or ``mpd``.
+        format: on-disk layout: ``rhd``, ``stb``, ``freihand``, ``mpd`` or ``mmpose-rhd`` (MMPose's COCO-style
+            RHD JSON; ``root`` is that file, :mod:`awhourglass.data.mmpose`).
         root: dataset folder (RHD: the folder holding ``training/`` and ``anno_training.pickle``; STB: the
             folder holding ``labels/`` and the sequence folders; FreiHAND: holding ``training_K.json``;
             MPD: holding ``annotated_frames/`` and ``calibrations/``).
@@ -63,9 +64,11 @@ class DatasetConfig:
         rhd_hand: ``auto`` picks the hand with the larger mask area (ties: more visible joints).
         freihand_versions: which of FreiHAND's 4 background versions to use (0 = green screen).
         seed: base seed of the per-sample augmentation generator.
+        images: ``mmpose-*``: the folder the JSON's ``file_name`` paths are relative to (default: the JSON's
+            folder, then its parent).
     """
 
-    format: Literal["rhd", "stb", "freihand", "mpd"]
+    format: Literal["rhd", "stb", "freihand", "mpd", "mmpose-rhd"]
     root: str
     split: Literal["train", "test", "eval", "all"] = "train"
     input_size: int = 128
@@ -83,6 +86,7 @@ class DatasetConfig:
     rhd_hand: Literal["auto", "left", "right"] = "auto"
     freihand_versions: tuple[int, ...] = (0, 1, 2, 3)
     seed: int = 0
+    images: str | None = None
 
     def __post_init__(self) -> None:
         # checked here too, not only by from_dict: the CLI builds the config directly from flags

@@ -26,4 +26,8 @@ def build_dataset(cfg: DatasetConfig, domain: int | None = None) -> HandDataset:
         from awhourglass.data.mpd import MPDDataset
 
         return MPDDataset(cfg, TARGET if domain is None else domain)
-    raise ValueError(f"unknown dataset format {cfg.format!r}; expected rhd, stb, freihand or mpd")
+    if cfg.format == "mmpose-rhd":
+        from awhourglass.data.mmpose import MMPoseRHDDataset
+
+        return MMPoseRHDDataset(cfg, SOURCE if domain is None else domain)
+    raise ValueError(f"unknown dataset format {cfg.format!r}; expected rhd, stb, freihand, mpd or mmpose-rhd")

@@ -117,9 +117,11 @@ class RHDDataset(HandDataset):
     def read_raw(self, index: int) -> RawSample:
         p = self.paths(index)
         image = read_image(p["color"], "RGB")
-        mask_ids = read_image_raw(p["mask"])  # part ids as stored (a palette PNG keeps its indices)
-        if mask_ids.ndim == 3:
-            mask_ids = mask_ids[..., 0]
+        mask_ids = None  # without depth the mask only chooses the hand: a copy of RHD without mask/ works
+        if self.cfg.with_depth or p["mask"].exists():
+            mask_ids = read_image_raw(p["mask"])  # part ids as stored (a palette PNG keeps its indices)
+            if mask_ids.ndim == 3:
+                mask_ids = mask_ids[..., 0]
         hand = self.choose_hand(index, mask_ids)
         lo, hi = LEFT_IDS if hand == "left" else RIGHT_IDS
         depth = mask = None
