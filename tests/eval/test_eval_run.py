@@ -86,6 +86,7 @@ def test_eval_cli_errors_are_one_line(setup, tmp_path, capsys):
     assert main(["eval", str(ckpt), "--data", str(tmp_path / "nope"), "--format", "stb"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["eval", str(ckpt), "--data", str(root / "stb"), "--format", "xyz"]) == 2
-    assert "DatasetConfig.format must be one of rhd, stb, freihand, mpd, got 'xyz'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "DatasetConfig.format must be one of rhd, stb, freihand, mpd, mmpose-rhd, got 'xyz'" in err
     assert main(["eval", "--pred", str(tmp_path / "p.json")]) == 2
     assert "--gt" in capsys.readouterr().err

@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh eval`."""
     parser.add_argument("checkpoint", nargs="?", help="model checkpoint (omit with --pred)")
     parser.add_argument("--data", help="dataset root folder")
-    parser.add_argument("--format", help="dataset format: rhd, stb, freihand or mpd")
+    parser.add_argument("--format", help="dataset format: rhd, stb, freihand, mpd or mmpose-rhd")
     parser.add_argument("--split", default="test", help="train, test/eval or all (default test)")
     parser.add_argument("--out", default="awh_eval", help="output folder (default ./awh_eval)")
     parser.add_argument("--source-data", help="source-domain dataset for the t-SNE figure (optional)")
@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tsne-points", type=int, default=2000, help="t-SNE samples, half per domain")
     parser.add_argument("--pred", help="predictions JSON (docs/evaluation.md) to score instead of a checkpoint")
     parser.add_argument("--gt", help="ground-truth JSON for --pred")
+    parser.add_argument("--protocol", choices=("paper", "freihand"), default=None,
+                        help="paper (default): palm-relative EPE, AUC 0-30/20-50 mm; freihand: Procrustes with "
+                             "scale and reflections (FreiHAND's eval.py), AUC 0-50 mm over 100 thresholds")
+    parser.add_argument("--align", choices=("root", "wrist", "procrustes", "none"), default=None,
+                        help="override the protocol's alignment: root (palm centre), wrist, procrustes, none")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -39,19 +44,22 @@ def run(args: argparse.Namespace) -> int:
         if args.checkpoint:
             raise AwhError("give either a checkpoint or --pred, not both")
         if args.gt:
-            result, figs = evaluate_prediction_files(args.pred, args.gt, args.out)
+            result, figs = evaluate_prediction_files(args.pred, args.gt, args.out, protocol=args.protocol,
+                                                     align=args.align)
         elif args.data:
             if not args.format:
                 raise AwhError("--data needs --format")
             result, figs = evaluate_predictions_on_dataset(args.pred, args.data, args.format, args.split, args.out,
-                                                           args.max_samples)
+                                                           args.max_samples, protocol=args.protocol,
+                                                           align=args.align)
         else:
             raise AwhError("--pred needs --gt GT.json (or --data PATH --format F)")
     else:
         if not args.checkpoint:
             raise AwhError("give a checkpoint (or --pred PRED.json --gt GT.json)")
         if not args.data or not args.format:
-            raise AwhError("--data PATH and --format (rhd, stb, freihand, mpd) are required with a checkpoint")
+            raise AwhError("--data PATH and --format (rhd, stb, freihand, mpd, mmpose-rhd) are required with a "
+                           "checkpoint")
         if args.max_samples is not None and args.max_samples < 1:
             raise AwhError(f"--max-samples must be >= 1, got {args.max_samples}")
         if args.batch_size < 1:
@@ -60,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint, data=args.data, format=args.format, split=args.split, out=args.out,
             source_data=args.source_data, source_format=args.source_format, source_split=args.source_split,
             batch_size=args.batch_size, max_samples=args.max_samples, tsne_points=args.tsne_points,
-            progress=not args.no_progress,
+            progress=not args.no_progress, protocol=args.protocol, align=args.align,
         )
         result, figs = evaluate_checkpoint(cfg)
     for line in summary_lines(result):

@@ -252,10 +252,14 @@ def score_prediction_file(
     gt_samples: str | os.PathLike | Sequence[PoseRecord],
     align: Align = "root",
     average: metrics.Average = "joints",
+    protocol: str | None = None,
+    align_override: str | None = None,
 ) -> EvalResult:
     """Score a predictions file against ground truth (a ground-truth file path or its records).
 
-    The 2D EPE is included when every prediction and every ground-truth sample has ``uv_px``.
+    The 2D EPE is included when every prediction and every ground-truth sample has ``uv_px``. ``protocol`` /
+    ``align_override`` (``awh eval --protocol/--align``) choose the scoring as
+    :func:`~awhourglass.eval.protocol.protocol_settings`; without them ``align`` is used.
     """
     preds = read_predictions(pred_path)
     gts = read_ground_truth(gt_samples) if isinstance(gt_samples, (str, os.PathLike)) else list(gt_samples)
@@ -266,4 +270,10 @@ def score_prediction_file(
     with_2d = all(p.uv_px is not None and g.uv_px is not None for p, g in pairs)
     pred_uv = np.stack([p.uv_px for p, _ in pairs]) if with_2d else None
     gt_uv = np.stack([g.uv_px for _, g in pairs]) if with_2d else None
-    return evaluate_arrays(pred_xyz, gt_xyz, vis, pred_uv, gt_uv, align=align, average=average)
+    reflect, name = False, None
+    if protocol is not None or align_override is not None:
+        from awhourglass.eval.protocol import protocol_settings
+
+        align, reflect, name = protocol_settings(protocol, align_override)
+    return evaluate_arrays(pred_xyz, gt_xyz, vis, pred_uv, gt_uv, align=align, average=average, reflection=reflect,
+                           protocol=name)

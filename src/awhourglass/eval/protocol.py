@@ -4,6 +4,12 @@
 Brox 2017 and Cai et al. 2018): a 2.5D prediction (pixels + normalized relative depth) is lifted to
 metric 3D with the ground truth's scale-bone length and the ground truth's root (palm-centre) depth,
 then scored root-relative (palm centre subtracted from both hands).
+
+Other protocols score the same lifted joints another way (:data:`PROTOCOLS`, ``awh eval --protocol``):
+``freihand`` as FreiHAND's ``eval.py``: a per-sample similarity (scale, rotation, translation) fitted on the
+joints, **reflections allowed** as its ``scipy.linalg.orthogonal_procrustes`` does, mean error in mm and the
+AUC over 0–50 mm with 100 thresholds (``auc_0_50_100``; per joint, then averaged, as its ``EvalUtil``).
+InterHand2.6M's protocol is not built yet.
 """
 
 from __future__ import annotations
@@ -13,6 +19,23 @@ import numpy as np
 from awhourglass import geometry, metrics
 from awhourglass.eval.results import EvalResult, evaluate_arrays
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
+
+# protocol → (alignment, reflections allowed in a Procrustes alignment)
+PROTOCOLS: dict[str, tuple[str, bool]] = {"paper": ("root", False), "freihand": ("procrustes", True)}
+
+
+def protocol_settings(protocol: str | None = None, align: str | None = None) -> tuple[str, bool, str]:
+    """``(align, reflection, protocol name)`` of ``--protocol`` / ``--align`` (an explicit ``align`` overrides the
+    protocol's; ``align`` alone is the ``custom`` protocol, no reflections)."""
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if align is None:
+        a, reflect = PROTOCOLS[protocol or "paper"]
+        return a, reflect, protocol or "paper"
+    base_align, reflect = PROTOCOLS.get(protocol or "", (None, False))
+    name = protocol if protocol is not None and align == base_align else ("custom" if protocol is None
+                                                                          else f"{protocol}, align {align}")
+    return align, reflect and align == "procrustes", name
 
 
 def lift_with_gt_scale_and_root(
@@ -63,11 +86,15 @@ def evaluate_25d(
     bone: tuple[int, int] = DEFAULT_SCALE_BONE,
     C: float = 1.0,
     average: metrics.Average = "joints",
+    protocol: str | None = None,
+    align: str | None = None,
 ) -> EvalResult:
-    """Score 2.5D predictions by the paper's protocol: lift with GT scale + root depth, root-relative EPE/AUC.
+    """Score 2.5D predictions: lift with GT scale + root depth, then score by ``protocol`` (default the paper's:
+    root-relative EPE/AUC) or ``align`` (:func:`protocol_settings`).
 
     ``gt_uv_px`` (optional) adds the 2D EPE of ``pred_uv_px``.
     """
+    a, reflect, name = protocol_settings(protocol, align)
     xyz = lift_with_gt_scale_and_root(pred_uv_px, pred_z_norm, K, gt_xyz_m, bone, C)
     return evaluate_arrays(
         xyz,
@@ -75,7 +102,9 @@ def evaluate_25d(
         vis,
         pred_uv_px=pred_uv_px if gt_uv_px is not None else None,
         gt_uv_px=gt_uv_px,
-        align="root",
+        align=a,
         root="palm",
         average=average,
+        reflection=reflect,
+        protocol=name,
     )

@@ -18,16 +18,17 @@ import numpy as np
 
 from awhourglass import metrics
 from awhourglass.atomic import atomic_write_text
+from awhourglass.skeleton import WRIST
 
-Align = Literal["root", "procrustes", "none"]
-ALIGNS: tuple[str, ...] = ("root", "procrustes", "none")
+Align = Literal["root", "wrist", "procrustes", "none"]
+ALIGNS: tuple[str, ...] = ("root", "wrist", "procrustes", "none")
 RESULTS_FORMAT = "awhourglass-results/1"
 
 # The PCK curve stored with each result: 0–50 mm in 1 mm steps (the AUCs below use their own grids of
 # metrics.DEFAULT_NUM_THRESHOLDS; with 1 mm spacing both agree on shared thresholds).
 CURVE_LO_MM, CURVE_HI_MM, CURVE_NUM = 0.0, 50.0, 51
 # Added after the first results files were written: absent keys read as None.
-OPTIONAL_KEYS: tuple[str, ...] = ("pa_epe_mean_mm", "epe2d_mean_pct")
+OPTIONAL_KEYS: tuple[str, ...] = ("pa_epe_mean_mm", "epe2d_mean_pct", "protocol", "reflection", "auc_0_50_100")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class EvalResult:
             the same predictions, whatever ``align`` says (``None`` in files written before it existed).
         epe2d_mean_pct: mean 2D error as a percentage of each hand's box side (the longer side of the box of
             its ground-truth 2D joints), ``None`` without 2D (or when a ground-truth hand has no box).
+        protocol: the protocol that chose ``align`` (``paper``, ``freihand``; :mod:`awhourglass.eval.protocol`),
+            or ``custom`` for an ``align`` given alone.
+        reflection: whether the ``procrustes`` alignment could reflect (FreiHAND's ``eval.py`` does).
+        auc_0_50_100: PCK AUC over 0–50 mm with 100 thresholds (FreiHAND's grid).
     """
 
     epe_mean_mm: float
@@ -65,6 +70,9 @@ class EvalResult:
     average: str
     pa_epe_mean_mm: float | None = None
     epe2d_mean_pct: float | None = None
+    protocol: str | None = None
+    reflection: bool | None = None
+    auc_0_50_100: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -107,6 +115,8 @@ def evaluate_arrays(
     align: Align = "root",
     root: str | int = "palm",
     average: metrics.Average = "joints",
+    reflection: bool = False,
+    protocol: str | None = None,
 ) -> EvalResult:
     """Score predicted joints against ground truth.
 
@@ -114,8 +124,10 @@ def evaluate_arrays(
         pred_xyz_m, gt_xyz_m: ``(N, 21, 3)`` camera-space joints in metres (canonical order).
         vis: ``(N, 21)`` bool / 0-1 mask of joints to score; ``None`` = all.
         pred_uv_px, gt_uv_px: optional ``(N, 21, 2)`` pixels for the 2D EPE (same mask).
-        align: ``"root"`` subtracts each hand's own root (``root``: ``"palm"`` or a joint index),
-            ``"procrustes"`` fits a similarity per sample on visible joints, ``"none"`` compares as given.
+        align: ``"root"`` subtracts each hand's own root (``root``: ``"palm"`` or a joint index), ``"wrist"``
+            the wrist, ``"procrustes"`` fits a similarity per sample on visible joints (a reflection allowed
+            with ``reflection``), ``"none"`` compares as given.
+        protocol: recorded in the result (see :class:`EvalResult`).
         average: see :mod:`awhourglass.metrics`.
     """
     if align not in ALIGNS:
@@ -129,8 +141,10 @@ def evaluate_arrays(
         pa_mean = metrics.epe_mean_median(pa_err, v, average)[0]
     if align == "root":
         pred, gt = metrics.root_align(pred, gt, root)
+    elif align == "wrist":
+        pred, gt = metrics.root_align(pred, gt, WRIST)
     elif align == "procrustes":
-        pred = metrics.procrustes_align(pred, gt, v)
+        pred = metrics.procrustes_align(pred, gt, v, allow_reflection=reflection)
     err = metrics.joint_errors_mm(pred, gt, v)
     mean, median = metrics.epe_mean_median(err, v, average)
     t = np.linspace(CURVE_LO_MM, CURVE_HI_MM, CURVE_NUM)
@@ -164,6 +178,9 @@ def evaluate_arrays(
         average=average,
         pa_epe_mean_mm=pa_mean,
         epe2d_mean_pct=pct2d,
+        protocol=protocol or "custom",
+        reflection=bool(reflection and align == "procrustes"),
+        auc_0_50_100=metrics.pck_auc(err, 0, 50, v, num=100, average=average),
     )
 
 

@@ -138,12 +138,14 @@ def _check_3d(outputs: ModelOutputs) -> None:
         )
 
 
-def score_outputs(outputs: ModelOutputs, model_cfg=None) -> EvalResult:
-    """The paper's protocol on :class:`ModelOutputs` (GT scale + root depth; palm-relative; 2D in crop pixels)."""
+def score_outputs(outputs: ModelOutputs, model_cfg=None, protocol: str | None = None,
+                  align: str | None = None) -> EvalResult:
+    """:class:`ModelOutputs` lifted with GT scale + root depth, scored by ``protocol``/``align`` (default the
+    paper's: palm-relative; :func:`~awhourglass.eval.protocol.protocol_settings`); 2D in crop pixels."""
     _check_3d(outputs)
     bone = model_cfg.scale_bone if model_cfg is not None else DEFAULT_SCALE_BONE
     return evaluate_25d(outputs.uv_px, outputs.z_norm, outputs.K, outputs.gt_xyz_m, outputs.vis,
-                        gt_uv_px=outputs.gt_uv_px, bone=tuple(bone))
+                        gt_uv_px=outputs.gt_uv_px, bone=tuple(bone), protocol=protocol, align=align)
 
 
 def lifted_xyz(outputs: ModelOutputs, model_cfg=None) -> np.ndarray:
@@ -222,6 +224,8 @@ class EvalConfig:
             features are shown with the evaluated ones in the t-SNE figure.
         batch_size, max_samples: inference batch and an optional cap on the number of samples.
         tsne_points: samples in the t-SNE (half per domain). qualitative: samples with heatmap/skeleton figures.
+        protocol, align: how the lifted joints are scored (:func:`~awhourglass.eval.protocol.protocol_settings`;
+            default the paper's).
     """
 
     checkpoint: str
@@ -237,6 +241,8 @@ class EvalConfig:
     tsne_points: int = 2000
     qualitative: int = 4
     progress: bool = True
+    protocol: str | None = None
+    align: str | None = None
 
 
 def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
@@ -248,7 +254,7 @@ def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
     ds = load_dataset(cfg.data, cfg.format, cfg.split, size, cfg.max_samples)
     outputs = run_model(model, ds, cfg.batch_size, keep=cfg.qualitative, progress=cfg.progress,
                         desc=f"eval {cfg.format}")
-    result = score_outputs(outputs, model.cfg)
+    result = score_outputs(outputs, model.cfg, cfg.protocol, cfg.align)
     source = None
     if cfg.source_data:
         half = max(1, cfg.tsne_points // 2)
@@ -259,9 +265,10 @@ def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
     return result, figs
 
 
-def evaluate_prediction_files(pred: str, gt: str, out: str | None = None, label: str = "predictions"):
+def evaluate_prediction_files(pred: str, gt: str, out: str | None = None, label: str = "predictions",
+                              protocol: str | None = None, align: str | None = None):
     """Score a predictions JSON against a ground-truth JSON; with ``out``, write results.json and the PCK plot."""
-    result = score_prediction_file(pred, gt)
+    result = score_prediction_file(pred, gt, protocol=protocol, align_override=align)
     figs: list[Path] = []
     if out:
         write_results_json(Path(out) / "results.json", result)
@@ -270,7 +277,8 @@ def evaluate_prediction_files(pred: str, gt: str, out: str | None = None, label:
 
 
 def evaluate_predictions_on_dataset(pred: str, data: str, fmt: str, split: str, out: str,
-                                    max_samples: int | None = None, label: str = "predictions"):
+                                    max_samples: int | None = None, label: str = "predictions",
+                                    protocol: str | None = None, align: str | None = None):
     """Score a predictions JSON against the 3D labels of a dataset split (ids: the samples' source names);
     writes results.json and the PCK plot to ``out``."""
     from awhourglass.eval.predictions import PoseRecord
@@ -281,17 +289,23 @@ def evaluate_predictions_on_dataset(pred: str, data: str, fmt: str, split: str, 
     ids = _unique_ids(list(batch.source))
     records = [PoseRecord(i, np.asarray(batch.xyz_m[k], np.float64), batch.vis[k].numpy().astype(bool), None)
                for k, i in enumerate(ids)]
-    result = score_prediction_file(pred, records)
+    result = score_prediction_file(pred, records, protocol=protocol, align_override=align)
     write_results_json(Path(out) / "results.json", result)
     return result, [plots.plot_pck_curves({label: result}, Path(out) / "pck.png")]
+
+
+_ALIGN_TEXT = {"root": "palm-relative", "wrist": "wrist-relative", "procrustes": "Procrustes-aligned",
+               "none": "unaligned"}
 
 
 def summary_lines(result: EvalResult) -> list[str]:
     """Human-readable lines of the main numbers."""
     lines = [
-        f"samples {result.count}, joints scored {result.num_joints} (alignment {result.align}, palm-relative)",
+        f"samples {result.count}, joints scored {result.num_joints} (protocol {result.protocol or 'paper'}: "
+        f"{_ALIGN_TEXT.get(result.align, result.align)}{', reflections allowed' if result.reflection else ''})",
         f"3D EPE mean {result.epe_mean_mm:.2f} mm, median {result.epe_median_mm:.2f} mm",
-        f"AUC 0-30 mm {result.auc_0_30:.3f}, AUC 20-50 mm {result.auc_20_50:.3f}",
+        f"AUC 0-30 mm {result.auc_0_30:.3f}, AUC 20-50 mm {result.auc_20_50:.3f}"
+        + (f", AUC 0-50 mm (100 thresholds) {result.auc_0_50_100:.3f}" if result.auc_0_50_100 is not None else ""),
     ]
     if result.pa_epe_mean_mm is not None:
         lines.append(f"PA-EPE (Procrustes-aligned) mean {result.pa_epe_mean_mm:.2f} mm")
