@@ -134,14 +134,17 @@ def read_config_text(path: str | Path) -> str:
         raise ConfigError(f"{path}: not a YAML text file (byte {exc.start} is not UTF-8)") from None
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
-    """Load dataclass ``cls`` from a YAML file, rejecting unknown keys."""
+def load_yaml(cls: type[T], path: str | Path, defaults: dict[str, Any] | None = None) -> T:
+    """Load dataclass ``cls`` from a YAML file, rejecting unknown keys; ``defaults`` fill keys the file omits
+    (e.g. the fields a command's flags give)."""
     path = Path(path)
     text = read_config_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if defaults and (data is None or isinstance(data, dict)):
+        data = {**defaults, **(data or {})}
     try:
         return from_dict(cls, data)
     except ConfigError as exc:

@@ -123,3 +123,40 @@ def test_rhd_without_mask_pngs_reads_when_depth_is_not_used(tmp_path):
         assert raw.hand_side == t["side"] and raw.mask is None and raw.depth_m is None
     with pytest.raises(DataError, match="missing"):
         build_dataset(DatasetConfig(format="rhd", root=str(root), input_size=32))[0]
+
+
+def test_mmpose_freihand_2d_keypoints_in_canonical_order(tmp_path, capsys):
+    from awhourglass.skeleton import canonical_to_freihand
+
+    root = tmp_path / "freihand"
+    rng = np.random.default_rng(3)
+    uv = 40 + 140 * rng.random((2, 21, 2))
+    images, anns = [], []
+    for i in range(2):
+        name = f"training/rgb/{i:08d}.jpg"
+        img, _, _ = render(uv[i], np.ones(21), 224, 224, 3.0, 0.0, seed=i)
+        save_png(root / name, img)
+        images.append({"file_name": name, "height": 224, "width": 224, "id": 10 + i})
+        kp = np.concatenate([canonical_to_freihand(uv[i]), np.full((21, 1), 2.0)], 1)
+        anns.append({"id": i, "image_id": 10 + i, "keypoints": kp.reshape(-1).tolist(), "bbox": [0, 0, 9, 9]})
+    (root / "annotations").mkdir()
+    path = root / "annotations" / "freihand_train.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns}))
+    cfg = DatasetConfig(format="mmpose-freihand", root=str(path), input_size=64, labels="2d")
+    ds = build_dataset(cfg)
+    for i in range(2):
+        raw = ds.read_raw(i)
+        np.testing.assert_allclose(raw.uv_px, uv[i], atol=1e-9)  # FreiHAND order → canonical
+        assert raw.xyz_m is None and raw.vis.all() and raw.hand_side == "right"
+    s = ds[0]
+    assert s.xyz_m is None and s.image.shape == (3, 64, 64)
+    with pytest.raises(DataError, match="labels: 2d"):
+        build_dataset(DatasetConfig(format="mmpose-freihand", root=str(path), input_size=64))
+    assert main(["data", "check", str(path), "--format", "mmpose-freihand", "--config",
+                 str(_labels2d(tmp_path))]) == 0
+
+
+def _labels2d(tmp_path):
+    p = tmp_path / "opts.yaml"
+    p.write_text("labels: 2d\ninput_size: 64\n")  # the reader options only: format and root come from flags
+    return p

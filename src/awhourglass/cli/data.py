@@ -17,12 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="check: counts and broken files; show: PNG grid; prepare (stb): register the depth "
                              "images to the colour camera once, into PATH/awh_registered_depth")
     parser.add_argument("path", help="dataset root folder")
-    parser.add_argument("--format", required=True, choices=["rhd", "stb", "freihand", "mpd", "mmpose-rhd"], dest="fmt",
-                        help="layout; mmpose-rhd: PATH is MMPose's rhd_{train,test}.json")
-    parser.add_argument("--images", help="mmpose-rhd: folder of the JSON's file_name paths (default: the JSON's "
+    parser.add_argument("--format", required=True, dest="fmt",
+                        choices=["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand"],
+                        help="layout; mmpose-rhd / mmpose-freihand: PATH is MMPose's JSON (rhd_train.json, "
+                             "freihand_train.json)")
+    parser.add_argument("--images", help="mmpose-*: folder of the JSON's file_name paths (default: the JSON's "
                                          "folder, then its parent)")
     parser.add_argument("--split", default="train", choices=["train", "test", "eval", "all"])
-    parser.add_argument("--config", help="YAML DatasetConfig for the other options (format/root/split from flags)")
+    parser.add_argument("--config", help="YAML of the other DatasetConfig options (the reader's; format/root/split "
+                                         "come from the flags and may be left out)")
     parser.add_argument("--skip-bad", action="store_true", help="show: skip unreadable samples with a warning")
     parser.add_argument("--limit", type=int, help="check: read only the first N samples")
     parser.add_argument("--out", default="grid.png", help="show: output PNG")
@@ -41,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         from awhourglass.config import to_dict
 
-        base = to_dict(load_yaml(DatasetConfig, args.config))
+        # the file may hold the reader options only: format, root and split come from the flags
+        base = to_dict(load_yaml(DatasetConfig, args.config,
+                                 defaults={"format": args.fmt, "root": args.path, "split": args.split}))
     skip_bad = args.skip_bad or bool(base.get("skip_bad", False))
     base.update(format=args.fmt, root=args.path, split=args.split, skip_bad=skip_bad)
     if args.images:

@@ -39,8 +39,8 @@ class DatasetConfig:
     """One dataset on disk.
 
     Attributes:
-        format: on-disk layout: ``rhd``, ``stb``, ``freihand``, ``mpd`` or ``mmpose-rhd`` (MMPose's COCO-style
-            RHD JSON; ``root`` is that file, :mod:`awhourglass.data.mmpose`).
+        format: on-disk layout: ``rhd``, ``stb``, ``freihand``, ``mpd``, ``mmpose-rhd`` or ``mmpose-freihand``
+            (MMPose's COCO-style JSONs; ``root`` is that file, :mod:`awhourglass.data.mmpose`).
         root: dataset folder (RHD: the folder holding ``training/`` and ``anno_training.pickle``; STB: the
             folder holding ``labels/`` and the sequence folders; FreiHAND: holding ``training_K.json``;
             MPD: holding ``annotated_frames/`` and ``calibrations/``).
@@ -68,7 +68,7 @@ class DatasetConfig:
             folder, then its parent).
     """
 
-    format: Literal["rhd", "stb", "freihand", "mpd", "mmpose-rhd"]
+    format: Literal["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand"]
     root: str
     split: Literal["train", "test", "eval", "all"] = "train"
     input_size: int = 128

@@ -30,4 +30,9 @@ def build_dataset(cfg: DatasetConfig, domain: int | None = None) -> HandDataset:
         from awhourglass.data.mmpose import MMPoseRHDDataset
 
         return MMPoseRHDDataset(cfg, SOURCE if domain is None else domain)
-    raise ValueError(f"unknown dataset format {cfg.format!r}; expected rhd, stb, freihand, mpd or mmpose-rhd")
+    if cfg.format == "mmpose-freihand":
+        from awhourglass.data.mmpose import MMPoseFreiHANDDataset
+
+        return MMPoseFreiHANDDataset(cfg, TARGET if domain is None else domain)
+    raise ValueError(f"unknown dataset format {cfg.format!r}; expected rhd, stb, freihand, mpd, mmpose-rhd or "
+                     "mmpose-freihand")

@@ -1,4 +1,13 @@
-"""MMPose's COCO-style RHD annotation file (``--format mmpose-rhd``), as many users hold RHD on disk.
+"""MMPose's COCO-style annotation files (``--format mmpose-rhd`` / ``mmpose-freihand``), as many users hold
+RHD and FreiHAND on disk.
+
+**mmpose-freihand** (``freihand_{train,val,test}.json``, MMPose's own 8:1:1 split of FreiHAND's training set):
+``file_name`` ``training/rgb/%08d.jpg`` (224²), flat ``keypoints`` (63 numbers, FreiHAND's order: wrist, then
+each finger base → tip), ``bbox``; **2D only**: no K, no 3D. It serves as a 2D-labelled target domain
+(``labels: 2d`` is required); the crop needs a K, so a nominal one is used (focal = the image width, principal
+point at the centre) from which nothing 3D is derived.
+
+**mmpose-rhd**:
 
 ``root`` is the JSON file (``rhd_train.json`` / ``rhd_test.json``): ``images[]`` with ``file_name`` and
 ``cam_param {focal: [fx, fy], princpt: [cx, cy]}``, ``annotations[]`` with ``image_id``, ``keypoints`` (21 ×
@@ -23,9 +32,9 @@ from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
 from awhourglass.data.io import DataError, as_float_array, load_json, read_image, read_image_raw
 from awhourglass.data.rhd import LEFT_IDS, RIGHT_IDS
-from awhourglass.data.sample import SOURCE
+from awhourglass.data.sample import SOURCE, TARGET
 from awhourglass.formats.rhd import decode_rhd_depth
-from awhourglass.skeleton import rhd_hand_to_canonical
+from awhourglass.skeleton import freihand_to_canonical, rhd_hand_to_canonical
 
 
 def _joints21(value: Any, path: Path, what: str, cols: int) -> np.ndarray:
@@ -138,4 +147,34 @@ class MMPoseRHDDataset(HandDataset):
         return out
 
 
-__all__ = ["MMPoseRHDDataset"]
+class MMPoseFreiHANDDataset(MMPoseRHDDataset):
+    """One sample per annotation of an MMPose FreiHAND JSON: 2D joints only (canonical order), right hands."""
+
+    def __init__(self, cfg: DatasetConfig, domain: int = TARGET) -> None:
+        if cfg.labels != "2d":
+            raise DataError(cfg.root, "mmpose-freihand has 2D keypoints only: use it with labels: 2d (a 2D-labelled "
+                                      "target domain)")
+        super().__init__(cfg, domain)
+
+    def _annotation(self, ann: Any, images: dict[Any, dict], k: int):
+        where = f"annotation {k}"
+        if not isinstance(ann, dict) or "image_id" not in ann or "keypoints" not in ann:
+            raise DataError(self.path, f"{where}: expected an object with image_id and keypoints")
+        im = images.get(ann["image_id"])
+        if im is None or not isinstance(im.get("file_name"), str):
+            raise DataError(self.path, f"{where}: image_id {ann['image_id']!r} is not in 'images' (with a file_name)")
+        w, h = float(im.get("width", 224)), float(im.get("height", 224))
+        K = np.array([[w, 0.0, (w - 1) / 2], [0.0, w, (h - 1) / 2], [0.0, 0.0, 1.0]])  # nominal: crops only
+        uv_vis = _joints21(ann["keypoints"], self.path, f"{where} keypoints", 3)
+        problem = check_joints_finite(uv_vis, where)
+        if problem:
+            raise DataError(self.path, problem)
+        return self._resolve(im["file_name"]), K, freihand_to_canonical(uv_vis), None, "right"
+
+    def read_raw(self, index: int) -> RawSample:
+        file, K, uv_vis, _, hand = self.items[index]
+        return RawSample(image=read_image(file, "RGB"), K=K, uv_px=uv_vis[:, :2].copy(), vis=uv_vis[:, 2] > 0,
+                         xyz_m=None, depth_m=None, mask=None, hand_side=hand, source=str(file))
+
+
+__all__ = ["MMPoseFreiHANDDataset", "MMPoseRHDDataset"]
