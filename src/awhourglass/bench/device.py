@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from awhourglass.bench.flops import count_flops
+from awhourglass.bench.peak import matmul_flops
 from awhourglass.bench.timing import time_fn
 from awhourglass.bench.workloads import build_workloads
 from awhourglass.errors import AwhError
@@ -74,7 +75,7 @@ def matmul_peaks(device: torch.device, n: int = 8192, repeats: int = 5) -> dict[
                 torch.mm(a, b, out=c)
                 sync()
 
-            out[name] = 2 * n**3 / time_fn(mm, warmup=2, repeats=repeats).best_s
+            out[name] = matmul_flops(n) / time_fn(mm, warmup=2, repeats=repeats).best_s
     finally:
         torch.backends.cuda.matmul.allow_tf32 = before
     return out

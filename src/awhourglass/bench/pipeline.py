@@ -90,11 +90,10 @@ def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch
 REAL_RHD, REAL_STB = "RHD 320x320", "STB 640x480"
 
 
-def _loader_samples_s(dataset: HandDataset, batch: int, epochs: int, workers: int) -> float:
-    """Samples/s of training's batching (pretraining batches of ``dataset``) read by ``workers`` processes, after
-    one untimed step (wall clock: the work happens in the workers)."""
-    steps = max(1, epochs * len(dataset) // batch)
-    stream = iterate_steps(StepBatches([dataset], [batch], 0, "pretrain", DistInfo()), 0, steps + 1, workers)
+def _loader_samples_s(batches: StepBatches, steps: int, workers: int) -> float:
+    """Samples/s of ``steps`` steps of training's batching read by ``workers`` processes, after one untimed step
+    that starts the workers (wall clock: the work happens in the workers)."""
+    stream = iterate_steps(batches, 0, steps + 1, workers)
     try:
         next(stream)
         t0 = time.perf_counter()
@@ -121,11 +120,15 @@ def measure_real_loaders(images: int = 16, input_size: int = 256, batch: int = 4
         write_dataset(SynthConfig("target", images, str(stb), seed=0, size=640, split="training"), progress=False)
         rhd_cfg = DatasetConfig(format="rhd", root=str(rhd), split="train", input_size=input_size)
         stb_cfg = DatasetConfig(format="stb", root=str(stb), split="train", input_size=input_size, labels="2d")
-        out[REAL_RHD] = _loader_samples_s(build_dataset(rhd_cfg), batch, epochs, workers)
-        out[REAL_STB + ", depth registered per sample"] = _loader_samples_s(build_dataset(stb_cfg), batch, epochs,
-                                                                            workers)
+
+        def samples_s(dataset: HandDataset) -> float:
+            batches = StepBatches([dataset], [batch], 0, "pretrain", DistInfo())
+            return _loader_samples_s(batches, max(1, epochs * len(dataset) // batch), workers)
+
+        out[REAL_RHD] = samples_s(build_dataset(rhd_cfg))
+        out[REAL_STB + ", depth registered per sample"] = samples_s(build_dataset(stb_cfg))
         prepare(stb_cfg, progress=False)
-        out[REAL_STB + ", depth prepared"] = _loader_samples_s(build_dataset(stb_cfg), batch, epochs, workers)
+        out[REAL_STB + ", depth prepared"] = samples_s(build_dataset(stb_cfg))
     return out
 
 
@@ -200,15 +203,10 @@ def measure_pipeline(
         # training's phase-2 batching: half source, half target per step, read by `workers` processes
         steps = max(1, loader_epochs * max(n_src, n_tgt) // (loader_batch // 2))
         batches = StepBatches([src, tgt], [loader_batch // 2] * 2, 0, "adapt", DistInfo())
-        stream = iterate_steps(batches, 0, steps + 1, workers)
         try:
-            next(stream)  # the first batch starts the workers
-            t0 = time.perf_counter()
-            seen = sum(len(b) for b in stream)
-            dt = time.perf_counter() - t0
+            loader_img_s = _loader_samples_s(batches, steps, workers)
         finally:
             torch.set_num_threads(threads)
-            del stream
         fed = {}
         if update is not None:
             for w in fed_workers:
@@ -221,7 +219,7 @@ def measure_pipeline(
         write_img_s=write_img_s,
         reader_source_img_s=reader_src,
         reader_target_img_s=reader_tgt,
-        loader_img_s=seen / dt,
+        loader_img_s=loader_img_s,
         loader_workers=workers,
         fed_train_img_s=fed,
         train_step_img_s=train_step_img_s,

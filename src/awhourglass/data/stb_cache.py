@@ -27,7 +27,7 @@ import numpy as np
 
 from awhourglass.atomic import atomic_write_bytes, atomic_write_text
 from awhourglass.data.config import DatasetConfig
-from awhourglass.data.io import read_image
+from awhourglass.data.io import DataError, read_image
 from awhourglass.errors import AwhError
 from awhourglass.formats.stb import REGISTERED_UNIT_M, decode_registered_depth, encode_registered_depth
 
@@ -109,7 +109,14 @@ def prepare(cfg: DatasetConfig, progress: bool = True) -> tuple[int, Path]:
         seq, i = ds.frames[k]
         src = ds.paths(k)["depth"]
         stamp = _stamp(src)
-        color_shape = read_image(ds.paths(k)["color"], "RGB").shape[:2]
+        color = ds.paths(k)["color"]
+        try:
+            with Image.open(color) as im:  # the header's size: no need to decode the colour image
+                color_shape = (im.height, im.width)
+        except FileNotFoundError:
+            raise DataError(color, "missing file") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DataError(color, f"not a readable image ({exc})") from None
         depth = register_depth(decode_stb_depth(read_image(src, "depth")), c.K_depth, c.R, c.t_m, c.K_color,
                                color_shape)
         key = f"{seq}/SK_depth_{i}.png"
