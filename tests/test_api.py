@@ -16,10 +16,13 @@ from PIL import Image
 import awhourglass
 from awhourglass import api, geometry
 from awhourglass.cli import main
-from awhourglass.data.crop import box_square, crop_rgb, downscale_factor
+from awhourglass.data.crop import box_square, corner_square, crop_rgb, downscale_factor, search_squares
+from awhourglass.demo.pretrained import SHIPPED
 from awhourglass.models import AWHourglassNet, HourglassOutput, ModelConfig, StackOutput
 from awhourglass.models.head import heatmap_confidence
 from awhourglass.models.load import network_checkpoint
+from awhourglass.skeleton import POPULATION_BONE_MM
+from awhourglass.synth.generate import generate_batch
 
 TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
 
@@ -75,12 +78,33 @@ def test_predict_recovers_known_hand_through_crop_and_lift():
     np.testing.assert_allclose(pred.uv_px, uv, atol=1e-3)
     expected_mm = (xyz - 0.5 * (xyz[0] + xyz[9])) * 1000
     np.testing.assert_allclose(pred.xyz, expected_mm, atol=0.05)
-    # Without K/bone: scale-normalized, the scale bone has length 1.
+    # camera space: with the true K and bone the closed-form root depth puts the hand where it was
+    np.testing.assert_allclose(pred.xyz_cam, xyz * 1000, atol=0.05)
+    doc = pred.to_dict()
+    assert doc["assumptions"] == {"K": "given", "bone_mm": "given"}
+    assert doc["rests_on"]["xyz_camera_mm"][:2] == ["K given", "bone_mm given"]
+    # Without K/bone: the population-mean bone and the assumed camera, and the JSON says so.
     pred_n = est.predict(img, bbox=bbox)
-    assert not pred_n.metric and pred_n.K_assumed
-    assert np.linalg.norm(pred_n.xyz[0] - pred_n.xyz[9]) == pytest.approx(1.0, abs=1e-4)
+    assert not pred_n.metric and pred_n.K_assumed and pred_n.bone_assumed
+    assert np.linalg.norm(pred_n.xyz_norm[0] - pred_n.xyz_norm[9]) == pytest.approx(1.0, abs=1e-4)
+    assert np.linalg.norm(pred_n.xyz[0] - pred_n.xyz[9]) == pytest.approx(POPULATION_BONE_MM, abs=1e-3)
+    np.testing.assert_allclose(pred_n.xyz, pred_n.xyz_norm * POPULATION_BONE_MM, atol=1e-9)
     doc = pred_n.to_dict()
-    assert doc["xyz_units"].startswith("scale-bone") and doc["K_assumed"] is True
+    assert doc["K_assumed"] is True and doc["bone_assumed"] is True and doc["bone_mm"] == POPULATION_BONE_MM
+    assert doc["assumptions"]["K"].startswith("assumed: focal length max(W, H)")
+    assert doc["assumptions"]["bone_mm"].startswith(f"assumed: population mean {POPULATION_BONE_MM:g} mm")
+    assert doc["rests_on"]["xyz_root_relative_mm"] == ["K assumed", "bone_mm assumed"]
+    assert doc["rests_on"]["xyz_scale_normalized"] == ["K assumed"]
+    # the assumed camera: focal max(W, H) = 320, principal point at the centre of the 320×240 image
+    np.testing.assert_allclose(pred_n.K, [[320, 0, 159.5], [0, 320, 119.5], [0, 0, 1]])
+    # the assumed camera-space hand: its bone is the population mean and it projects onto the 2D joints
+    cam = pred_n.xyz_cam
+    assert np.linalg.norm(cam[0] - cam[9]) == pytest.approx(POPULATION_BONE_MM, rel=1e-6)
+    np.testing.assert_allclose(geometry.project(cam, pred_n.K), pred_n.uv_px, atol=1e-6)
+    # K given, bone not: the camera is given, the millimetres still rest on the assumed bone
+    pred_k = est.predict(img, bbox=bbox, K=(500, 480, 160, 118))
+    assert pred_k.to_dict()["rests_on"]["xyz_root_relative_mm"] == ["K given", "bone_mm assumed"]
+    np.testing.assert_allclose(pred_k.xyz, expected_mm / (bone * 1000) * POPULATION_BONE_MM, atol=0.05)
 
 
 def test_crop_rgb_places_a_marker_where_the_affine_says():
@@ -157,11 +181,12 @@ def test_left_hand_is_the_mirror_of_the_right(ckpt):
     est = awhourglass.load(ckpt)
     rng = np.random.default_rng(0)
     img = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
-    right = est.predict(img)
-    left = est.predict(img[:, ::-1].copy(), left_hand=True)
+    right = est.predict(img, refine=False)
+    left = est.predict(img[:, ::-1].copy(), left_hand=True, refine=False)
     np.testing.assert_allclose(left.uv_px[:, 0], 47 - right.uv_px[:, 0], atol=1e-4)
     np.testing.assert_allclose(left.uv_px[:, 1], right.uv_px[:, 1], atol=1e-4)
     np.testing.assert_allclose(left.xyz * [-1, 1, 1], right.xyz, atol=1e-4)
+    np.testing.assert_allclose(left.xyz_cam * [-1, 1, 1], right.xyz_cam, atol=1e-3)
 
 
 def test_import_is_light_and_load_is_exported():
@@ -201,10 +226,11 @@ def test_cli_bad_inputs_give_clear_answers_never_tracebacks(ckpt, tmp_path, caps
     assert "2 of 5 image(s) failed" in cap.err
     for stem in ("blank", "gray", "big"):
         doc = json.loads((out / f"{stem}.json").read_text())
-        assert doc["format"] == "awhourglass-prediction/1"
+        assert doc["format"] == "awhourglass-prediction/2"
         assert isinstance(doc["hand_detected"], bool) and 0.0 <= doc["confidence"] <= 1.0
-        assert doc["bbox_source"] == "whole_image" and doc["metric"] is False
-        assert len(doc["uv_px"]) == 21 and len(doc["xyz_root_relative"]) == 21
+        assert doc["bbox_source"] == "refined" and doc["metric"] is False
+        assert len(doc["uv_px"]) == 21 and len(doc["xyz_root_relative_mm"]) == 21 and len(doc["xyz_camera_mm"]) == 21
+        assert doc["refinement"]["passes"] >= 2 and doc["hand_threshold_source"] == "default"
         assert Image.open(out / f"{stem}_overlay.png").size[0] <= 1024
     gdoc = json.loads((out / "gray.json").read_text())
     assert any("grayscale" in n for n in gdoc["notes"])
@@ -243,7 +269,7 @@ def test_predict_runs_the_fused_path_with_the_eager_networks_output(ckpt):
                 m.running_var.uniform_(0.5, 2.0)
     est = api.HandPoseEstimator(est.model)
     rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    pred = est.predict(rgb)  # a 32² image is the crop itself: affine = identity
+    pred = est.predict(rgb, refine=False)  # the whole 32² image is the crop itself: affine = identity
     x = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255.0)[None]
     with torch.no_grad():
         ref = est.model.eval()(x)
@@ -285,3 +311,47 @@ def test_attach_negative_values_only_touches_number_lists_of_those_options():
     assert attach_negative_values(["predict", "--K", "-5e2,600,320,240"]) == ["predict", "--K=-5e2,600,320,240"]
     assert attach_negative_values(["predict", "--bbox", "--left"]) == ["predict", "--bbox", "--left"]
     assert attach_negative_values(["eval", "--out", "-10,4"]) == ["eval", "--out", "-10,4"]
+
+
+def test_search_squares_and_square_iou_by_hand():
+    squares = search_squares(100, 100, fractions=(1 / 2,))
+    assert len(squares) == 1 + 9  # the whole image, then a 3 × 3 grid of half-overlapping 50-pixel squares
+    assert tuple(squares[0][0]) == (49.5, 49.5) and squares[0][1] == 100.0
+    centres = np.array([c for c, _ in squares[1:]])
+    assert sorted(set(centres[:, 0])) == pytest.approx([24.5, 49.5, 74.5])  # flush with the edges, step 25
+    assert all(s == 50.0 for _, s in squares[1:])
+    # a 4:3 frame: the squares of side 1/3 of 300 = 100 cover both axes edge to edge
+    wide = np.array([c for c, s in search_squares(300, 225, fractions=(1 / 3,))[1:]])
+    assert wide[:, 0].min() == pytest.approx(49.5) and wide[:, 0].max() == pytest.approx(249.5)
+    assert wide[:, 1].min() == pytest.approx(49.5) and wide[:, 1].max() == pytest.approx(174.5)
+    # two 2-pixel squares one pixel apart overlap in 2 of 6 pixels²; disjoint squares not at all
+    assert geometry.square_iou((0, 0), 2.0, (1, 0), 2.0) == pytest.approx(1 / 3)
+    assert geometry.square_iou((0, 0), 2.0, (5, 5), 2.0) == 0.0
+    assert geometry.square_iou((3, 4), 7.0, (3, 4), 7.0) == pytest.approx(1.0)
+
+
+def test_predict_finds_a_small_off_centre_hand_in_a_full_frame():
+    """The shipped source network, no box: the search and re-crops end on the hand's training crop."""
+    est = awhourglass.load(SHIPPED)
+    frames = generate_batch(12, "source", seed=21, size=256, distance_scale=2.0, centre_jitter=0.25)
+    ious, moved = [], []
+    for i in range(12):
+        uv, left = frames["uv_px"][i], bool(frames["side"][i] == 0)
+        centre_gt, side_gt = corner_square(uv.min(0), uv.max(0), est.margin, est.min_side_px)
+        assert side_gt < 0.5 * 256  # the hand is small in the frame
+        pred = est.predict(frames["rgb"][i], left_hand=left)
+        assert pred.bbox_source == "refined" and 2 <= pred.refinement["passes"] <= api.REFINE_MAX_PASSES
+        x, y, s, _ = pred.bbox
+        ious.append(geometry.square_iou((x + s / 2, y + s / 2), s, centre_gt, side_gt))
+        # the same crop given as a box (the hand's box: the crop square without its margin) is the same prediction
+        m = est.margin
+        again = est.predict(frames["rgb"][i], bbox=(x + s / 2 - s / (2 * m), y + s / 2 - s / (2 * m), s / m, s / m),
+                            left_hand=left)
+        np.testing.assert_allclose(again.uv_px, pred.uv_px, atol=1e-3)
+        np.testing.assert_allclose(again.xyz_norm, pred.xyz_norm, atol=1e-4)
+        # against the crop of the true joints' box: the 2D answers differ by a fraction of the hand's crop
+        boxed = est.predict(frames["rgb"][i], bbox=(*uv.min(0), *(uv.max(0) - uv.min(0))), left_hand=left)
+        moved.append(float(np.linalg.norm(pred.uv_px - boxed.uv_px, axis=1).mean()) / side_gt)
+    ious, moved = np.array(ious), np.array(moved)
+    assert np.median(ious) >= 0.5 and (ious >= 0.5).mean() >= 2 / 3, ious.round(2)
+    assert np.median(moved[ious >= 0.5]) <= 0.1, moved.round(3)

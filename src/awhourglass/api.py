@@ -1,20 +1,34 @@
 """Python API for your own photos: ``awhourglass.load(ckpt).predict(image)``.
 
 One call does what ``awh predict`` does: read the image (any mode PIL reads: grayscale, palette, 16-bit,
-RGBA, EXIF-rotated phone photos), crop the hand square (the given box, or the whole image padded to a
-centred square), run the network, map the 2D joints back to the original pixels and lift the 2.5D output
-to root-relative 3D:
+RGBA, EXIF-rotated phone photos), crop the hand square, run the network, map the 2D joints back to the original
+pixels and lift the 2.5D output to 3D.
 
-- with the camera ``K`` (original-image pixels) **and** a scale-bone length (wrist → middle MCP, metres):
-  metric millimetres, root (palm centre) at the origin;
-- otherwise scale-normalized: root-relative, in units of the scale bone (its length is 1). Without ``K``
-  a pinhole with focal length ``max(W, H)`` and the principal point at the image centre is assumed (a
-  ~53° field of view); the prediction says so.
+**The crop.** With a box (the hand's box, e.g. of its joints) the network sees the training crop around it: the
+square with the margin recorded in the checkpoint. Without one, the hand is found: the network runs on the whole
+image and on grids of half-overlapping squares (:func:`~awhourglass.data.crop.search_squares`: sides 1/2, 1/3 and
+1/4 of the longer side), the most confident square gives coarse joints, the training crop around those joints is
+predicted again, and so on until the crop moves less than IoU :data:`REFINE_STABLE_IOU` or after
+:data:`REFINE_MAX_PASSES` passes; the most confident pass is the answer (the JSON's ``refinement`` lists them).
+
+**3D, and what it rests on.** The network gives 2.5D (pixels + scale-normalized root-relative depth); the lift
+(:func:`~awhourglass.geometry.lift_root_relative`) needs the camera ``K`` of the original image and, for
+millimetres, the scale-bone length (wrist → middle MCP):
+
+- ``xyz_norm``: root-relative (palm centre at the origin), in scale-bone units; rests on ``K``.
+- ``xyz``: the same in millimetres; rests on ``K`` and the bone length.
+- ``xyz_cam``: camera-space millimetres, with the closed-form root depth (paper Eq. 7 inverted); rests on both.
+
+Without ``K`` a pinhole with focal length ``max(W, H)`` and the principal point at the image centre is assumed
+(a 53.1° field of view across the longer side, ``2·atan(1/2)``); without a bone length the population mean
+:data:`~awhourglass.skeleton.POPULATION_BONE_MM` (SD :data:`~awhourglass.skeleton.POPULATION_BONE_SD_MM`) is
+assumed. The JSON says, for every figure, which of these it rests on and whether each was given or assumed.
 
 "Is there a hand?" can only be judged from the network's own confidence: each joint's heatmap is a
 probability map (spatial softmax); its confidence is how concentrated it is, ``1 − spread / spread of a flat
 map`` (:func:`heatmap_confidence`); the hand's confidence is the mean over joints and
-``hand_detected = confidence >= threshold`` (:data:`DEFAULT_HAND_THRESHOLD`, docs/demo.md).
+``hand_detected = confidence >= threshold``: the threshold calibrated when the model was trained (stored in its
+checkpoint, :mod:`awhourglass.train.calibrate`), else :data:`DEFAULT_HAND_THRESHOLD`.
 """
 
 from __future__ import annotations
@@ -28,8 +42,16 @@ import numpy as np
 import torch
 
 from awhourglass import geometry
-from awhourglass.checkpoint import crop_entry, load_checkpoint
-from awhourglass.data.crop import box_square, crop_rgb, parse_bbox, parse_bone_mm, parse_intrinsics
+from awhourglass.checkpoint import crop_entry, hand_threshold_entry, load_checkpoint
+from awhourglass.data.crop import (
+    box_square,
+    corner_square,
+    crop_rgb,
+    parse_bbox,
+    parse_bone_mm,
+    parse_intrinsics,
+    search_squares,
+)
 from awhourglass.data.io import DEFAULT_MAX_PIXELS, load_image
 from awhourglass.errors import PredictError
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
@@ -37,9 +59,13 @@ from awhourglass.models.fused import FusedHourglass
 from awhourglass.models.head import DEFAULT_HAND_THRESHOLD, heatmap_confidence
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.models.load import network_from_dict
-from awhourglass.skeleton import JOINT_NAMES
+from awhourglass.skeleton import JOINT_NAMES, POPULATION_BONE_MM, POPULATION_BONE_SD_MM
 
-PREDICTION_FORMAT = "awhourglass-prediction/1"
+PREDICTION_FORMAT = "awhourglass-prediction/2"
+REFINE_MAX_PASSES = 4
+REFINE_STABLE_IOU = 0.9
+REFINE_STARTS = 3  # windows refined in parallel; the most confident refined crop wins
+FOV_DEG = math.degrees(2.0 * math.atan(0.5))  # of the assumed camera across the image's longer side
 
 
 @dataclass
@@ -48,15 +74,15 @@ class Prediction:
 
     Attributes:
         uv_px: ``(21, 2)`` joints in the original image's pixels (pixel i's centre at i).
-        xyz: ``(21, 3)`` root-relative 3D (root = palm centre at the origin), millimetres when ``metric``,
-            else in scale-bone units (the wrist → middle MCP bone has length 1).
-        metric: whether ``xyz`` is in millimetres (needs ``K`` and the bone length).
+        xyz: ``(21, 3)`` root-relative 3D in millimetres (root = palm centre at the origin), with ``bone_mm``.
+        xyz_norm: ``(21, 3)`` root-relative 3D in scale-bone units (the wrist → middle MCP bone has length 1).
+        xyz_cam: ``(21, 3)`` camera-space 3D in millimetres (closed-form root depth), with ``K`` and ``bone_mm``.
         confidence, joint_confidence: mean and per-joint heatmap concentration (:func:`heatmap_confidence`).
-        hand_detected: ``confidence >= threshold``.
+        hand_detected: ``confidence >= threshold``; threshold_source: where the threshold came from.
         bbox: ``(x, y, w, h)`` of the square crop used (margin included), in original pixels (pixel ``i``'s centre at
-            ``i``); ``bbox_source`` ``"user"`` or
-            ``"whole_image"``.
+            ``i``); ``bbox_source`` ``"user"``, ``"refined"`` (found, ``refinement`` says how) or ``"whole_image"``.
         K: the intrinsics used; ``K_assumed`` when they were not given.
+        bone_mm: the scale-bone length used; ``bone_assumed`` when it was not given (the population mean).
         root_depth_ok: the closed-form root depth had a real solution (else the nearest value was used).
         image_size: ``(W, H)``; notes: what was done to the input.
         crop, crop_uv_px, heatmaps: the network input ``(S, S, 3)`` uint8, its joints and last-stack
@@ -65,16 +91,20 @@ class Prediction:
 
     uv_px: np.ndarray
     xyz: np.ndarray
-    metric: bool
+    xyz_norm: np.ndarray
+    xyz_cam: np.ndarray
     confidence: float
     joint_confidence: np.ndarray
     hand_detected: bool
     threshold: float
+    threshold_source: str
     bbox: tuple[float, float, float, float]
     bbox_source: str
+    refinement: dict[str, Any] | None
     K: np.ndarray
     K_assumed: bool
-    bone_mm: float | None
+    bone_mm: float
+    bone_assumed: bool
     root_depth_ok: bool
     image_size: tuple[int, int]
     notes: list[str]
@@ -84,14 +114,31 @@ class Prediction:
     rgb: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 3), np.uint8))
 
     @property
+    def metric(self) -> bool:
+        """The millimetres rest on given values only (``K`` and the bone length both given)."""
+        return not (self.K_assumed or self.bone_assumed)
+
+    @property
     def label(self) -> str:
         """The overlay's caption: hand or not, and the confidence."""
         return f"{'hand' if self.hand_detected else 'no hand?'} conf {self.confidence:.2f}"
 
+    def assumptions(self) -> dict[str, str]:
+        """``K`` and ``bone_mm``: how each was obtained (given, or what was assumed)."""
+        return {
+            "K": "given" if not self.K_assumed else
+                 f"assumed: focal length max(W, H) px, principal point at the image centre ({FOV_DEG:.1f} deg "
+                 "field of view across the longer side)",
+            "bone_mm": "given" if not self.bone_assumed else
+                       f"assumed: population mean {POPULATION_BONE_MM:g} mm (SD {POPULATION_BONE_SD_MM:g} mm) of the "
+                       "wrist to middle-MCP bone",
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of ``awh predict`` (``awhourglass-prediction/1``, docs/demo.md)."""
+        """The JSON document of ``awh predict`` (``awhourglass-prediction/2``, docs/demo.md)."""
         r = lambda a, d: [[round(float(v), d) for v in row] for row in a]  # noqa: E731
-        units = "mm" if self.metric else "scale-bone units (wrist to middle MCP = 1)"
+        k_tag = "K assumed" if self.K_assumed else "K given"
+        b_tag = "bone_mm assumed" if self.bone_assumed else "bone_mm given"
         return {
             "format": PREDICTION_FORMAT,
             "joint_order": "canonical21",
@@ -100,20 +147,57 @@ class Prediction:
             "hand_detected": bool(self.hand_detected),
             "confidence": round(float(self.confidence), 4),
             "hand_threshold": self.threshold,
+            "hand_threshold_source": self.threshold_source,
             "joint_confidence": [round(float(c), 4) for c in self.joint_confidence],
             "bbox": [round(float(v), 2) for v in self.bbox],
             "bbox_source": self.bbox_source,
+            "refinement": self.refinement,
             "uv_px": r(self.uv_px, 2),
-            "xyz_root_relative": r(self.xyz, 3 if self.metric else 4),
-            "xyz_units": units,
+            "xyz_root_relative_mm": r(self.xyz, 3),
+            "xyz_camera_mm": r(self.xyz_cam, 3),
+            "xyz_scale_normalized": r(self.xyz_norm, 4),
+            "root": "palm centre (mean of wrist and middle MCP); the origin of xyz_root_relative_mm and "
+                    "xyz_scale_normalized (scale-bone units: wrist to middle MCP = 1)",
+            "rests_on": {
+                "uv_px": ["the image"],
+                "xyz_scale_normalized": [k_tag],
+                "xyz_root_relative_mm": [k_tag, b_tag],
+                "xyz_camera_mm": [k_tag, b_tag, "closed-form root depth"],
+            },
+            "assumptions": self.assumptions(),
             "metric": bool(self.metric),
-            "root": "palm centre (mean of wrist and middle MCP), at the origin",
             "K": r(self.K, 3),
             "K_assumed": bool(self.K_assumed),
-            "bone_mm": self.bone_mm,
+            "bone_mm": round(float(self.bone_mm), 3),
+            "bone_assumed": bool(self.bone_assumed),
             "root_depth_ok": bool(self.root_depth_ok),
             "notes": list(self.notes),
         }
+
+
+@dataclass
+class _Pass:
+    """One network pass on one crop square: joints in the crop's and the original image's pixels."""
+
+    centre: np.ndarray
+    side: float
+    A: np.ndarray  # original pixels → crop pixels
+    x: torch.Tensor  # (3, S, S) the crop as the network saw it (before mirroring a left hand)
+    heat: np.ndarray  # (21, h, w) last-stack heatmaps in the crop's orientation
+    uv_net: np.ndarray  # (21, 2) the network's joints in its (possibly mirrored) input
+    uv_crop: np.ndarray  # (21, 2) joints in the crop's pixels
+    uv_orig: np.ndarray  # (21, 2) joints in the original pixels
+    z_norm: np.ndarray  # (21,)
+    joint_conf: np.ndarray  # (21,)
+
+    @property
+    def confidence(self) -> float:
+        return float(self.joint_conf.mean())
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        h = self.side / 2.0
+        return float(self.centre[0] - h), float(self.centre[1] - h), float(self.side), float(self.side)
 
 
 class HandPoseEstimator:
@@ -121,7 +205,7 @@ class HandPoseEstimator:
 
     def __init__(self, model: AWHourglassNet, threshold: float = DEFAULT_HAND_THRESHOLD,
                  max_pixels: int = DEFAULT_MAX_PIXELS, margin: float = CROP_MARGIN,
-                 min_side_px: float = MIN_CROP_PX, fast: bool = True) -> None:
+                 min_side_px: float = MIN_CROP_PX, fast: bool = True, threshold_source: str = "default") -> None:
         self.model = model.eval()
         # fast: a BN-folded snapshot runs predict (faster at batch 1 on a CPU, same outputs; models/fused.py);
         # False runs the model's own forward. Rebuild the estimator if the model's weights change afterwards.
@@ -129,6 +213,7 @@ class HandPoseEstimator:
         if not math.isfinite(float(threshold)):  # a NaN would also end up as a non-JSON literal in the output
             raise PredictError(f"threshold must be a finite confidence, got {threshold!r}")
         self.threshold = float(threshold)
+        self.threshold_source = threshold_source
         self.margin, self.min_side_px = float(margin), float(min_side_px)  # the training crop (checkpoint)
         self.max_pixels = int(max_pixels)
 
@@ -136,17 +221,74 @@ class HandPoseEstimator:
     def input_size(self) -> int:
         return self.model.cfg.input_size
 
-    def _network(self, image: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """``image (3, S, S)`` in [0, 1] → last-stack heatmaps ``(1, 21, h, w)`` (CPU), ``uv_px (21, 2)``,
-        ``z_norm (21,)``."""
-        x = image[None].to(self.model.mean.device)
+    def _network(self, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """``x (B, 3, S, S)`` in [0, 1] → last-stack heatmaps ``(B, 21, h, w)`` (CPU), ``uv_px (B, 21, 2)``,
+        ``z_norm (B, 21)`` (float64)."""
+        x = x.to(self.model.mean.device)
         if self.fast is not None:
             out = self.fast(x)
             heat = out.heatmap.cpu()
         else:
             out = self.model(x)
             heat = out.stacks[-1].heatmap.cpu()
-        return heat, out.uv_px[0].cpu().double().numpy(), out.z_norm[0].cpu().double().numpy()
+        return heat, out.uv_px.cpu().double().numpy(), out.z_norm.cpu().double().numpy()
+
+    def _passes(self, rgb: np.ndarray, squares: list[tuple[np.ndarray, float]], left: bool,
+                chunk: int = 64) -> list[_Pass]:
+        """Run the network on the crop squares ``[(centre (2,), side)]`` of ``rgb`` (batched)."""
+        S = self.input_size
+        out: list[_Pass] = []
+        for i in range(0, len(squares), chunk):
+            part = squares[i: i + chunk]
+            maps = [geometry.crop_affine(c, s, S) for c, s in part]
+            xs = torch.stack([crop_rgb(rgb, A, S) for A in maps])
+            heat, uv_net, z = self._network(xs.flip(-1) if left else xs)
+            conf = heatmap_confidence(heat).numpy().astype(np.float64)
+            for k, ((c, s), A) in enumerate(zip(part, maps, strict=True)):
+                hm, uv_crop = heat[k].numpy(), uv_net[k]
+                if left:  # the network saw the mirrored crop: mirror its joints and heatmaps back
+                    uv_crop = uv_crop.copy()
+                    uv_crop[:, 0] = (S - 1) - uv_crop[:, 0]
+                    hm = hm[:, :, ::-1].copy()
+                out.append(_Pass(np.asarray(c, np.float64), float(s), A, xs[k], hm, uv_net[k], uv_crop,
+                                 geometry.apply_affine(np.linalg.inv(A), uv_crop), z[k], conf[k]))
+        return out
+
+    def _refine(self, rgb: np.ndarray, left: bool, max_passes: int) -> tuple[_Pass, dict[str, Any]]:
+        """No box: search the frame, then re-crop around the joints until the crop is stable (module docstring)."""
+        H, W = rgb.shape[:2]
+        windows = search_squares(W, H)
+        ranked = sorted(self._passes(rgb, windows, left), key=lambda p: -p.confidence)
+        starts: list[_Pass] = []
+        for p in ranked:  # the most confident windows that do not mostly overlap a more confident one
+            if all(geometry.square_iou(p.centre, p.side, q.centre, q.side) < 0.5 for q in starts):
+                starts.append(p)
+            if len(starts) == REFINE_STARTS:
+                break
+        tracks = [self._track(rgb, left, start, max_passes) for start in starts]
+        # the windows' confidences are not comparable with a crop around the joints; the refined crops' are
+        best = max(range(len(tracks)), key=lambda k: tracks[k][0][-1].confidence)
+        passes, stable = tracks[best]
+        report = {
+            "windows_searched": len(windows),
+            "starts": len(starts),
+            "passes": len(passes),
+            "stable": stable,
+            "pass_boxes": [[round(v, 2) for v in p.bbox] for p in passes],
+            "pass_confidences": [round(p.confidence, 4) for p in passes],
+        }
+        return passes[-1], report
+
+    def _track(self, rgb: np.ndarray, left: bool, start: _Pass, max_passes: int) -> tuple[list[_Pass], bool]:
+        """Re-crop around the last pass's joints until the crop moves less than :data:`REFINE_STABLE_IOU`."""
+        passes = [start]
+        while len(passes) < max_passes:
+            last = passes[-1]
+            centre, side = corner_square(last.uv_orig.min(0), last.uv_orig.max(0), self.margin, self.min_side_px)
+            if len(passes) > 1 and geometry.square_iou(centre, side, last.centre, last.side) >= REFINE_STABLE_IOU:
+                return passes, True
+            passes += self._passes(rgb, [(centre, side)], left)
+        return passes, False
 
     @torch.no_grad()
     def predict(
@@ -156,6 +298,8 @@ class HandPoseEstimator:
         K: Any = None,
         bone_mm: float | None = None,
         left_hand: bool = False,
+        refine: bool = True,
+        max_passes: int = REFINE_MAX_PASSES,
     ) -> Prediction:
         """Predict the hand in ``image``.
 
@@ -163,67 +307,76 @@ class HandPoseEstimator:
             image: a path, a PIL image or an array (see :func:`load_image`).
             bbox: ``(x, y, w, h)``: the hand's box in original pixels (pixel ``i``'s centre at ``i``, e.g. the box
                 of its joints; the crop square adds the margin the network was trained with, recorded in its
-                checkpoint); ``None`` = the whole image (centred square, padded), for a hand filling the picture.
+                checkpoint); ``None`` = find the hand (``refine``) or use the whole image.
             K: intrinsics of ``image`` (``fx, fy, cx, cy`` or 3×3), pixels; ``None`` = assumed (see module).
-            bone_mm: length of the wrist → middle-MCP bone in millimetres (adults: roughly 80–100 mm).
+            bone_mm: length of the wrist → middle-MCP bone in millimetres; ``None`` = the population mean
+                (:data:`~awhourglass.skeleton.POPULATION_BONE_MM`, assumed).
             left_hand: the model is right-handed; a left hand is mirrored in, and its output mirrored back.
+            refine: without ``bbox``, search the frame and re-crop around the joints (module docstring); False
+                crops the whole image (padded to a centred square), for a hand that fills the picture.
+            max_passes: at most this many network passes after the search (the search's best window included).
         """
         loaded = load_image(image, self.max_pixels)
         rgb, notes = loaded.rgb, list(loaded.notes)
         H, W = rgb.shape[:2]
         box = None if bbox is None else parse_bbox(bbox, W, H)
-        if box is None:
-            notes.append("no bbox given: the whole image was used (padded to a centred square)")
         if bone_mm is not None:
             bone_mm = parse_bone_mm(bone_mm)
+        if int(max_passes) < 1:
+            raise PredictError(f"max_passes must be at least 1, got {max_passes!r}")
         Kmat = parse_intrinsics(K) if K is not None else assumed_intrinsics(W, H)
-        if K is None:
-            notes.append("no K given: focal length max(W, H) and the image centre assumed")
+        refinement = None
+        if box is not None:
+            chosen = self._passes(rgb, [box_square(box, W, H, self.margin, self.min_side_px)], left_hand)[0]
+            source = "user"
+        elif refine:
+            chosen, refinement = self._refine(rgb, left_hand, int(max_passes))
+            source = "refined"
+            notes.append(f"no bbox given: the hand was searched for in {refinement['windows_searched']} squares "
+                         f"and re-cropped around its joints ({refinement['passes']} passes, "
+                         f"{'stable' if refinement['stable'] else 'not yet stable'})")
+        else:
+            chosen = self._passes(rgb, [box_square(None, W, H, self.margin, self.min_side_px)], left_hand)[0]
+            source = "whole_image"
+            notes.append("no bbox given: the whole image was used (padded to a centred square)")
         S = self.input_size
-        # the training crop: the box's square with the recorded margin, antialiased when it shrinks
-        centre, side = box_square(box, W, H, self.margin, self.min_side_px)
-        A = geometry.crop_affine(centre, side, S)  # original pixels → crop pixels
-        x = crop_rgb(rgb, A, S)
-        K_crop = A @ Kmat
-        if left_hand:  # the network is right-handed: mirror in, and mirror the outputs back below
-            _, K_crop = geometry.flip_horizontal(np.zeros((1, 2)), K_crop, S)
+        K_net = chosen.A @ Kmat
+        if left_hand:  # the network is right-handed: it saw the mirrored crop, lift there and mirror the 3D back
+            _, K_net = geometry.flip_horizontal(np.zeros((1, 2)), K_net, S)
             notes.append("left hand: mirrored for the right-handed model and mirrored back")
-        heat, uv_crop, z_norm = self._network(x.flip(-1) if left_hand else x)
-        joint_conf = heatmap_confidence(heat)[0].numpy().astype(np.float64)
-        xyz_b, ok = geometry.lift_root_relative(uv_crop, z_norm, K_crop, bone=self.model.cfg.scale_bone)
-        heatmaps = heat[0].numpy()
-        if left_hand:
-            uv_crop = uv_crop.copy()
-            uv_crop[:, 0] = (S - 1) - uv_crop[:, 0]
-            heatmaps = heatmaps[:, :, ::-1].copy()
-            xyz_b = xyz_b * np.array([-1.0, 1.0, 1.0])
-        uv_orig = geometry.apply_affine(np.linalg.inv(A), uv_crop)
-        metric = bone_mm is not None and K is not None
-        if bone_mm is not None and K is None:
-            notes.append("bone length given without K: 3D left scale-normalized (metric needs both)")
-        xyz = xyz_b * float(bone_mm) if metric else xyz_b
-        conf = float(joint_conf.mean())
-        if not np.isfinite(uv_orig).all() or not np.isfinite(xyz).all():
+        mirror = np.array([-1.0, 1.0, 1.0]) if left_hand else np.ones(3)
+        bone = self.model.cfg.scale_bone
+        xyz_norm, ok = geometry.lift_root_relative(chosen.uv_net, chosen.z_norm, K_net, bone=bone)
+        bone_used = POPULATION_BONE_MM if bone_mm is None else float(bone_mm)
+        xyz_cam = geometry.decode_25d(chosen.uv_net, chosen.z_norm, K_net, np.asarray(bone_used / 1000.0),
+                                      bone=bone) * 1000.0
+        conf = chosen.confidence
+        xyz_norm, xyz_cam = xyz_norm * mirror, xyz_cam * mirror
+        if not all(np.isfinite(a).all() for a in (chosen.uv_orig, xyz_norm, xyz_cam)):
             raise PredictError("the network produced non-finite output (a damaged checkpoint?)")
         return Prediction(
-            uv_px=uv_orig,
-            xyz=xyz,
-            metric=metric,
+            uv_px=chosen.uv_orig,
+            xyz=xyz_norm * bone_used,
+            xyz_norm=xyz_norm,
+            xyz_cam=xyz_cam,
             confidence=conf,
-            joint_confidence=joint_conf,
+            joint_confidence=chosen.joint_conf,
             hand_detected=conf >= self.threshold,
             threshold=self.threshold,
-            bbox=(float(centre[0] - side / 2.0), float(centre[1] - side / 2.0), float(side), float(side)),
-            bbox_source="whole_image" if box is None else "user",
+            threshold_source=self.threshold_source,
+            bbox=chosen.bbox,
+            bbox_source=source,
+            refinement=refinement,
             K=Kmat,
             K_assumed=K is None,
-            bone_mm=None if bone_mm is None else float(bone_mm),
+            bone_mm=bone_used,
+            bone_assumed=bone_mm is None,
             root_depth_ok=bool(ok),
             image_size=(W, H),
             notes=notes,
-            crop=np.ascontiguousarray((x.permute(1, 2, 0) * 255.0).round().to(torch.uint8).numpy()),
-            crop_uv_px=uv_crop,
-            heatmaps=heatmaps,
+            crop=np.ascontiguousarray((chosen.x.permute(1, 2, 0) * 255.0).round().to(torch.uint8).numpy()),
+            crop_uv_px=chosen.uv_crop,
+            heatmaps=chosen.heat,
             rgb=rgb,
         )
 
@@ -235,11 +388,19 @@ def assumed_intrinsics(width: int, height: int) -> np.ndarray:
 
 
 def load(checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
-         threshold: float = DEFAULT_HAND_THRESHOLD) -> HandPoseEstimator:
-    """Load a trained checkpoint (``model.pt`` of ``awh train`` / ``awh demo``) for prediction."""
+         threshold: float | None = None) -> HandPoseEstimator:
+    """Load a trained checkpoint (``model.pt`` of ``awh train`` / ``awh demo``) for prediction.
+
+    ``threshold``: the confidence above which a hand is reported; ``None`` = the one calibrated when the model was
+    trained (its checkpoint's ``hand_threshold``), else :data:`DEFAULT_HAND_THRESHOLD`.
+    """
     ckpt = load_checkpoint(checkpoint)
     margin, min_side = crop_entry(ckpt, checkpoint)
-    return HandPoseEstimator(network_from_dict(ckpt, checkpoint).to(device), threshold=threshold, margin=margin,
-                             min_side_px=min_side)
-
-
+    if threshold is not None:
+        value, source = float(threshold), "given"
+    else:
+        calibrated = hand_threshold_entry(ckpt, checkpoint)
+        value, source = (DEFAULT_HAND_THRESHOLD, "default") if calibrated is None else \
+            (calibrated["threshold"], "calibrated at training (checkpoint)")
+    return HandPoseEstimator(network_from_dict(ckpt, checkpoint).to(device), threshold=value, margin=margin,
+                             min_side_px=min_side, threshold_source=source)

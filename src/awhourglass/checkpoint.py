@@ -158,6 +158,26 @@ def crop_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[float, float]:
     return margin, side
 
 
+def hand_threshold_entry(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any] | None:
+    """The ``hand_threshold`` a checkpoint records (calibrated when it was trained,
+    :mod:`awhourglass.train.calibrate`): a dict with ``threshold`` in [0, 1] and how it was chosen; ``None`` for
+    checkpoints without one.
+
+    Raises:
+        CheckpointError: a recorded entry without a threshold in [0, 1].
+    """
+    entry = ckpt.get("hand_threshold")
+    if entry is None:
+        return None
+    try:
+        value = float(entry["threshold"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"checkpoint {path}: 'hand_threshold' must hold a threshold, got {entry!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise CheckpointError(f"checkpoint {path}: hand threshold {value} is not a confidence in [0, 1]")
+    return {**entry, "threshold": value}
+
+
 def _cpu_state(state: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
 

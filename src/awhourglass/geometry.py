@@ -318,3 +318,13 @@ def heatmap_to_input_px(uv_hm: Array, stride: float) -> Array:
 def input_to_heatmap_px(uv_px: Array, stride: float) -> Array:
     """Inverse of :func:`heatmap_to_input_px`."""
     return (uv_px + 0.5) / stride - 0.5
+
+
+def square_iou(centre_a, side_a: float, centre_b, side_b: float) -> float:
+    """Intersection over union of two axis-aligned squares given by centre ``(2,)`` and side (pixels)."""
+    ca, cb = np.asarray(centre_a, np.float64), np.asarray(centre_b, np.float64)
+    lo = np.maximum(ca - side_a / 2.0, cb - side_b / 2.0)
+    hi = np.minimum(ca + side_a / 2.0, cb + side_b / 2.0)
+    inter = float(np.prod(np.clip(hi - lo, 0.0, None)))
+    union = side_a**2 + side_b**2 - inter
+    return inter / union if union > 0 else 0.0

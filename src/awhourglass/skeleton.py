@@ -67,6 +67,14 @@ BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in range(1, NUM
 # The bone whose length normalizes the 2.5D representation by default (wrist → middle MCP,
 # a metacarpal: the paper finds metacarpals' 2D predictions the most stable).
 DEFAULT_SCALE_BONE: tuple[int, int] = (WRIST, MIDDLE_MCP)
+# The length assumed for the default scale bone when a user gives none (``awh predict`` without ``--bone``): an
+# adult average of the wrist → middle-MCP joint-centre distance, with its spread (one standard deviation, both sexes
+# pooled). It is an estimate, not a measurement from a dataset in this package: adult hand length (wrist crease to
+# middle fingertip) averages roughly 170–195 mm (women–men), of which the middle finger from its MCP joint takes
+# roughly 90–100 mm; the embedded generator's hands have this bone at 90 mm × U(0.85, 1.15) (mean 90, SD 7.8 mm).
+# Every root-relative millimetre scales with it: a bone 10 % off makes the 3D 10 % too large or too small.
+POPULATION_BONE_MM = 90.0
+POPULATION_BONE_SD_MM = 8.0
 
 
 # Figures: one colour per finger (thumb … little), the wrist black; every plot and overlay uses these.

@@ -24,11 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh predict`."""
     parser.add_argument("checkpoint", help="model checkpoint (model.pt of awh train / awh demo)")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format PIL reads)")
-    parser.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: the whole image, centred square)")
-    parser.add_argument("--K", dest="K", help="camera intrinsics fx,fy,cx,cy in pixels (for metric 3D)")
-    parser.add_argument("--bone", type=float, help="wrist-to-middle-MCP length in mm (with --K: metric 3D)")
+    parser.add_argument("--bbox", help="the hand's box x,y,w,h in pixels (default: search the image for the hand)")
+    parser.add_argument("--whole-image", action="store_true",
+                        help="without --bbox: crop the whole image (padded square) instead of searching it")
+    parser.add_argument("--K", dest="K", help="camera intrinsics fx,fy,cx,cy in pixels (default: assumed, focal "
+                                              "max(W,H), principal point at the centre)")
+    parser.add_argument("--bone", type=float, help="wrist-to-middle-MCP length in mm (default: the population mean, "
+                                                    "assumed)")
     parser.add_argument("--left", action="store_true", help="the hand is a left hand (mirrored in and out)")
-    parser.add_argument("--threshold", type=float, default=None, help="confidence threshold for hand_detected")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="confidence threshold for hand_detected (default: calibrated in the checkpoint)")
     parser.add_argument("--out", default="awh_predict", help="output folder (default ./awh_predict)")
 
 
@@ -39,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
     from awhourglass.data.crop import box_numbers, parse_bone_mm, parse_intrinsics
     from awhourglass.errors import PredictError
     from awhourglass.eval.plots import draw_overlay
-    from awhourglass.models.head import DEFAULT_HAND_THRESHOLD
 
     bbox = _numbers(args.bbox, 4, "--bbox") if args.bbox else None
     K = _numbers(args.K, 4, "--K") if args.K else None
@@ -53,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
             except PredictError as exc:
                 msg = str(exc).removeprefix(f"{flag[2:]}: ")  # "bbox: ..." → "--bbox: ...", not "--bbox: bbox: ..."
                 raise AwhError(f"{flag}: {msg}") from None
-    threshold = DEFAULT_HAND_THRESHOLD if args.threshold is None else args.threshold
-    est = load(args.checkpoint, threshold=threshold)
+    if args.whole_image and bbox is not None:
+        raise AwhError("--whole-image and --bbox exclude each other")
+    est = load(args.checkpoint, threshold=args.threshold)
     out = Path(args.out)
     failed = 0
     used: set[str] = set()
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             name = f"{stem}_{k}"
         used.add(name)
         try:
-            pred = est.predict(image, bbox=bbox, K=K, bone_mm=args.bone, left_hand=args.left)
+            pred = est.predict(image, bbox=bbox, K=K, bone_mm=args.bone, left_hand=args.left,
+                               refine=not args.whole_image)
         except PredictError as exc:
             print(f"awh predict: error: {exc}", file=sys.stderr)
             failed += 1
@@ -75,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
         json_path = atomic_write_text(out / f"{name}.json", json.dumps(doc, indent=2) + "\n")
         png = draw_overlay(pred.rgb, pred.uv_px, pred.bbox, pred.label, out / f"{name}_overlay.png")
         verdict = "hand" if pred.hand_detected else "NO HAND detected"
-        print(f"{image}: {verdict} (confidence {pred.confidence:.3f}, threshold {threshold}); "
-              f"3D {'mm' if pred.metric else 'scale-normalized'}; wrote {json_path} and {png}")
+        assumed = [k for k, how in pred.assumptions().items() if how != "given"]
+        print(f"{image}: {verdict} (confidence {pred.confidence:.3f}, threshold {est.threshold:g} "
+              f"{est.threshold_source}); 3D mm{' with assumed ' + ' and '.join(assumed) if assumed else ''}; "
+              f"wrote {json_path} and {png}")
         for note in pred.notes:
             print(f"  note: {note}")
     if failed:

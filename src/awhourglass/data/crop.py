@@ -99,6 +99,36 @@ def corner_square(lo: np.ndarray, hi: np.ndarray, margin: float, min_side_px: fl
     return (lo + hi) / 2.0, max(margin * float((hi - lo).max()), float(min_side_px))
 
 
+# Full frames without a box (``awh predict`` with no ``--bbox``): the whole image and grids of half-overlapping
+# squares whose sides are these fractions of the image's longer side (a hand a quarter of the frame wide and up).
+SEARCH_FRACTIONS = (1 / 2, 1 / 3, 1 / 4)
+
+
+def search_squares(width: int, height: int,
+                   fractions: tuple[float, ...] = SEARCH_FRACTIONS) -> list[tuple[np.ndarray, float]]:
+    """Candidate crop squares ``[(centre (2,), side)]`` of a ``width × height`` image in which to look for a hand.
+
+    First the whole image (a centred square, padded), then per fraction ``f`` the squares of side ``f·max(W, H)``
+    on a grid with half a side's step (at least two per axis where they fit) that covers the image; pixel ``i``'s
+    centre at ``i``.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    long = float(max(width, height))
+    squares = [(np.array([(width - 1) / 2.0, (height - 1) / 2.0]), long)]
+    for f in fractions:
+        if not 0.0 < f < 1.0:
+            raise ValueError(f"search fractions must lie in (0, 1), got {f!r}")
+        side = f * long
+        axes = []
+        for extent in (width, height):
+            lo, hi = side / 2.0 - 0.5, extent - side / 2.0 - 0.5  # centres of squares flush with the edges
+            n = max(1, math.ceil((hi - lo) / (side / 2.0)) + 1) if hi > lo else 1
+            axes.append(np.linspace(lo, hi, n) if n > 1 else np.array([(extent - 1) / 2.0]))
+        squares += [(np.array([cx, cy]), side) for cy in axes[1] for cx in axes[0]]
+    return squares
+
+
 def optical_axis_rotation(theta_rad: float) -> np.ndarray:
     """3×3 rotation about the camera's z axis that turns the image by θ counter-clockwise as displayed."""
     c, s = math.cos(theta_rad), math.sin(theta_rad)

@@ -7,6 +7,7 @@ put these arrays on disk in the RHD and STB formats.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,6 +81,8 @@ def generate_batch(
     pose_mode: str | None = None,
     sensor_depth: bool = False,
     threads: int | None = RENDER_THREADS,
+    distance_scale: float = 1.0,
+    centre_jitter: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Render ``n`` labelled hand images of ``domain`` ('source' RHD-like or 'target' STB-like).
 
@@ -92,6 +95,9 @@ def generate_batch(
             SK depth camera sees it (its own intrinsics and pose, not registered to the colour image).
         threads: torch threads while rendering; torch's (process-wide) setting is restored afterwards.
             None leaves it alone (e.g. when another thread of the process is training).
+        distance_scale, centre_jitter: full frames with a small, off-centre hand (tests of the hand search of
+            ``awh predict``): the domain's palm distances times ``distance_scale``, and the palm centre up to
+            ``centre_jitter`` of the width from the image centre (default: the domain's).
 
     Returns:
         ``rgb (N, H, W, 3) uint8``; ``depth_m (N, H, W) float32`` (registered to the RGB image, 0 = no
@@ -103,6 +109,12 @@ def generate_batch(
     """
     _check(n, gap)
     spec = domain_spec(check_domain(domain), size)
+    if not distance_scale > 0 or (centre_jitter is not None and not 0.0 <= centre_jitter <= 0.5):
+        raise ValueError(f"distance_scale must be positive and centre_jitter in [0, 0.5], got {distance_scale!r}, "
+                         f"{centre_jitter!r}")
+    lo, hi = spec.depth_range_m
+    spec = dataclasses.replace(spec, depth_range_m=(lo * distance_scale, hi * distance_scale),
+                               centre_jitter=spec.centre_jitter if centre_jitter is None else float(centre_jitter))
     if threads is None:
         return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
     with _torch_threads(threads):
