@@ -21,7 +21,7 @@ class HandDataset(Dataset):
     """A dataset of hand crops: subclasses index the labels at construction and read files in :meth:`read_raw`.
 
     Indexing accepts an int, or ``(index, seed)`` from training's batches (:mod:`awhourglass.train.batches`)
-    so that augmentation is deterministic whatever worker process reads the sample.
+    so that augmentation is deterministic whatever worker process reads the sample (``takes_seed``).
 
     Attributes:
         cfg: the :class:`DatasetConfig`. domain: :data:`SOURCE` / :data:`TARGET` stamped on samples.
@@ -59,6 +59,8 @@ class HandDataset(Dataset):
         if len(self._skipped) < _MAX_PENDING:  # bounded for readers whose skips nobody takes (eval, data check)
             self._skipped.append(str(err))
         warnings.warn(f"skipping bad sample ({self.bad_count} so far): {err}", stacklevel=3)
+
+    takes_seed = True
 
     def take_skipped(self) -> list[str]:
         """The bad samples skipped (``skip_bad``) since the last call, as ``"<file>: <problem>"`` lines."""

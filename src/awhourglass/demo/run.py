@@ -41,7 +41,6 @@ from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
 from awhourglass.models.config import ModelConfig
 from awhourglass.skeleton import palm_centre
-from awhourglass.synth.generate import generate_batch
 from awhourglass.train.config import MethodConfig, TrainConfig
 from awhourglass.train.run import fit
 
@@ -91,36 +90,13 @@ def _load_model(path: Path):
 
 
 def _no_hand_images(n: int, size: int, seed: int, image_size: int, gap: float) -> list[Sample]:
-    """Hand-free inputs for the confidence check: uniform noise, flat colours, smooth gradients, and the
-    image quadrant farthest from the hand in target-domain renders (clutter without a hand)."""
-    from PIL import Image
-
+    """Hand-free inputs for the confidence check (:func:`~awhourglass.train.calibrate.hand_free_images`)."""
     from awhourglass.data.sample import TARGET
+    from awhourglass.train.calibrate import hand_free_images
 
-    rng = np.random.default_rng(seed)
-    renders = generate_batch(max(1, n // 4), "target", np.random.SeedSequence([seed, 99]), image_size, gap)
-    out = []
-    for i in range(n):
-        kind = i % 4
-        if kind == 0:
-            img = rng.random((3, size, size))
-        elif kind == 1:
-            img = np.broadcast_to(rng.random((3, 1, 1)), (3, size, size))
-        elif kind == 2:
-            ramp = np.linspace(0, 1, size)
-            img = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, 1 - ramp) / 2,
-                            np.full((size, size), rng.random())])
-        else:
-            k = (i // 4) % renders["rgb"].shape[0]
-            rgb, c = renders["rgb"][k], renders["uv_px"][k].mean(0)
-            H, W = rgb.shape[:2]
-            x0, y0 = (0 if c[0] > W / 2 else W - W // 2), (0 if c[1] > H / 2 else H - H // 2)
-            quad = Image.fromarray(rgb[y0:y0 + H // 2, x0:x0 + W // 2]).resize((size, size), Image.Resampling.BILINEAR)
-            img = np.asarray(quad, np.float64).transpose(2, 0, 1) / 255.0
-        out.append(Sample(image=torch.tensor(np.ascontiguousarray(img), dtype=torch.float32),
-                          K=torch.eye(3), uv_px=torch.zeros(21, 2), vis=torch.ones(21, dtype=torch.bool),
-                          domain=TARGET, source=f"nohand/{i}"))
-    return out
+    images = hand_free_images(n, size, seed, image_size, gap)
+    return [Sample(image=images[i], K=torch.eye(3), uv_px=torch.zeros(21, 2), vis=torch.ones(21, dtype=torch.bool),
+                   domain=TARGET, source=f"nohand/{i}") for i in range(n)]
 
 
 def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -246,21 +222,25 @@ def _confidence_check(cfg: DemoConfig, out: Path, outputs0: dict[str, ModelOutpu
     """Heatmap confidence of the AWH model (or the last method) on hand crops vs hand-free images.
 
     ``paths0``: the first seed's model file of each method (the same runs as ``outputs0``)."""
+    from awhourglass.checkpoint import hand_threshold_entry, load_checkpoint
     from awhourglass.models.head import DEFAULT_HAND_THRESHOLD
 
     method = "awh" if "awh" in outputs0 else list(outputs0)[-1]
     model = _load_model(paths0[method])
+    calibrated = hand_threshold_entry(load_checkpoint(paths0[method]), paths0[method])
+    threshold = DEFAULT_HAND_THRESHOLD if calibrated is None else calibrated["threshold"]
     nohand = run_model(model, _no_hand_images(64, model_cfg.input_size, cfg.seed, cfg.image_size, cfg.gap),
                        keep=0, features=False,
                        progress=False)
     hand = outputs0[method].confidence
-    fig = _plot_confidence(hand, nohand.confidence, DEFAULT_HAND_THRESHOLD, out / "confidence.png",
+    fig = _plot_confidence(hand, nohand.confidence, threshold, out / "confidence.png",
                            METHOD_LABELS[method])
     return {
         "method": method,
-        "threshold": DEFAULT_HAND_THRESHOLD,
-        "hand_detected_rate_on_hands": float(np.mean(hand >= DEFAULT_HAND_THRESHOLD)),
-        "hand_detected_rate_on_no_hand": float(np.mean(nohand.confidence >= DEFAULT_HAND_THRESHOLD)),
+        "threshold": threshold,
+        "threshold_source": "default" if calibrated is None else "calibrated at training (held-out crops)",
+        "hand_detected_rate_on_hands": float(np.mean(hand >= threshold)),
+        "hand_detected_rate_on_no_hand": float(np.mean(nohand.confidence >= threshold)),
         "hand_median": float(np.median(hand)),
         "no_hand_median": float(np.median(nohand.confidence)),
         "figure": fig,
@@ -273,7 +253,7 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
     bins = np.linspace(0, 1, 41)
     ax.hist(hand, bins=bins, alpha=0.6, label="target test crops (hands)")
     ax.hist(nohand, bins=bins, alpha=0.6, label="hand-free: noise, flat, gradient, background")
-    ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold}")
+    ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3f}")
     ax.set_xlabel("confidence (heatmap concentration, mean over joints)")
     ax.set_ylabel("images")
     ax.set_title(f"hand_detected, {label}")
@@ -339,7 +319,7 @@ def _notes(cfg: DemoConfig, doc: dict[str, Any], conf: dict[str, Any], total: fl
         "picks checkpoints on a validation split.",
         f"- Hand confidence ({METHOD_LABELS[conf['method']]}): median {conf['hand_median']:.3f} on hand crops, "
         f"{conf['no_hand_median']:.3f} on hand-free images (noise, flat colours, gradients, hand-free quadrants "
-        f"of target renders); with threshold {conf['threshold']}, hand_detected on "
+        f"of target renders); with threshold {conf['threshold']:.3f} ({conf['threshold_source']}), hand_detected on "
         f"{100 * conf['hand_detected_rate_on_hands']:.0f}% of hands and "
         f"{100 * conf['hand_detected_rate_on_no_hand']:.0f}% of hand-free images.",
         f"- Wall time {total:.0f} s with {cfg.threads} torch thread(s) on {os.cpu_count()} CPU(s): "

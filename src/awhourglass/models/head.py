@@ -14,8 +14,8 @@ import torch
 
 from awhourglass.geometry import heatmap_to_input_px
 
-# Confidence below which "no hand" is reported by prediction (docs/demo.md says how it was calibrated, and on
-# which network; recalibrate it for another model with ``threshold=`` / ``--threshold``).
+# Confidence below which "no hand" is reported by prediction for checkpoints without a calibrated threshold
+# (``awh train`` stores one per model: train/calibrate.py); a value once chosen on one demo model (docs/demo.md).
 DEFAULT_HAND_THRESHOLD = 0.075
 
 

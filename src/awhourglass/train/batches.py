@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from awhourglass.data.base import HandDataset
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.train.distributed import DistInfo, shard_range
@@ -142,8 +141,8 @@ class StepBatches(Dataset):
                 rng.seed(seed)
                 dataset = self.domains[d]
                 # the package's readers take their augmentation seed with the index; others use the globals
-                samples.append(dataset[(index, seed)] if isinstance(dataset, HandDataset) else dataset[index])
-        problems = [line for d in self.domains if isinstance(d, HandDataset) for line in d.take_skipped()]
+                samples.append(dataset[(index, seed)] if getattr(dataset, "takes_seed", False) else dataset[index])
+        problems = [line for d in self.domains if hasattr(d, "take_skipped") for line in d.take_skipped()]
         batch = self.collate_fn(samples)
         return StepData(batch, problems + label_problems(batch))
 

@@ -71,6 +71,8 @@ class TrainParts:
             domain-specific BatchNorm into the target's.
         on_checkpoint: called as ``on_checkpoint(phase, step)`` on every rank after each checkpoint is written
             (e.g. to score the network on a validation split and keep the best weights).
+        calibration: hand crops held out of the training data, on which the final network's ``hand_detected``
+            threshold is calibrated (:mod:`awhourglass.train.calibrate`); ``None``: no calibration.
     """
 
     network: dict[str, nn.Module]
@@ -83,6 +85,7 @@ class TrainParts:
     collate_fn: Callable[[list[Sample]], Batch] = collate
     on_adapt_start: Callable[[], None] | None = None
     on_checkpoint: Callable[[str, int], None] | None = None
+    calibration: Sequence[Sample] | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         """Every module by its checkpoint name (the critic as ``"critic"``)."""
@@ -242,6 +245,7 @@ class Trainer:
         self.last_checkpoint: str | None = None
         self.global_step_offset = {"pretrain": 0, "adapt": cfg.phases.pretrain.steps}
         self.problem_counts = {"pretrain": 0, "adapt": 0}
+        self.hand_threshold: dict[str, Any] | None = None  # calibrated at the end of training (train.calibrate)
 
     # --- data problems (skipped samples, labels left out of the losses) -------------------------
 
@@ -356,7 +360,8 @@ class Trainer:
             global_step=self.global_step_offset[phase] + step, margin=self.cfg.data.source.crop_scale,
             min_side_px=self.cfg.data.source.min_crop_px,
             optimizers={k: o.state_dict() for k, o in optimizers.items()}, rng=rng, world_size=self.dist.world_size,
-            sampler=sampler or {}, metrics={k: float(v) for k, v in metrics.items()})
+            sampler=sampler or {}, metrics={k: float(v) for k, v in metrics.items()},
+            **({"hand_threshold": self.hand_threshold} if self.hand_threshold is not None else {}))
 
     def save(
         self,

@@ -21,6 +21,7 @@ from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
 from awhourglass.errors import AwhError
 from awhourglass.models.hourglass import AWHourglassNet
+from awhourglass.train.calibrate import ConcatSamples, split_holdout
 from awhourglass.train.config import TrainConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
@@ -61,6 +62,7 @@ def build_parts(
     dist: DistInfo,
     source: Sequence[Sample] | None = None,
     target: Sequence[Sample] | None = None,
+    calibration: Sequence[Sample] | None = None,
 ) -> TrainParts:
     """Build the network, adversary, datasets and step functions that ``cfg`` describes.
 
@@ -69,20 +71,37 @@ def build_parts(
             samples: ``fit(cfg, out, resume, functools.partial(build_parts, source=..., target=...))``).
             Their samples must match ``cfg.model.input_size``; a given target is used as it is (the
             caller keeps its 3D labels out for weakly supervised methods).
+        calibration: held-out hand crops for the ``hand_detected`` threshold. By default a held-out split
+            (:func:`~awhourglass.train.calibrate.split_holdout`) of each dataset read from ``cfg.data`` and of each
+            endless stream given; a given finite dataset is used whole for training.
     """
     check_compatible(cfg)
     method = cfg.method
     model = AWHourglassNet(cfg.model)
     adversary = make_adversary(cfg.model, method)
-    if source is None:
-        source = build_dataset(cfg.data.source, domain=SOURCE)
+    held: list[Sequence[Sample]] = []
+
+    def holdout(ds: Sequence[Sample], from_files: bool) -> Sequence[Sample]:
+        if not (from_files or getattr(ds, "fresh", False)):
+            return ds
+        train_part, held_part = split_holdout(ds)
+        if held_part is not None:
+            held.append(held_part)
+        return train_part
+
+    source = holdout(build_dataset(cfg.data.source, domain=SOURCE), True) if source is None else \
+        holdout(source, False)
     if not (cfg.phases.adapt.steps > 0 and method.uses_target):
         target = None
     elif target is None:
         tcfg = cfg.data.target
         if not method.uses_target_3d:  # weak supervision: the target's 3D labels are not even loaded
             tcfg = dataclasses.replace(tcfg, labels="2d")
-        target = build_dataset(tcfg, domain=TARGET)
+        target = holdout(build_dataset(tcfg, domain=TARGET), True)
+    else:
+        target = holdout(target, False)
+    if calibration is None and held:
+        calibration = ConcatSamples(held)
     pretrain_method = dataclasses.replace(method, name="source_only")
 
     prec = cfg.precision
@@ -117,6 +136,7 @@ def build_parts(
         critic=adversary if method.uses_critic else None,
         critic_loss=critic_loss if method.uses_critic else None,
         on_adapt_start=(lambda: model.copy_domain_bn(0, 1)) if cfg.model.domain_bn else None,
+        calibration=calibration,
     )
 
 

@@ -30,6 +30,7 @@ from awhourglass.errors import AwhError
 from awhourglass.models.load import network_from_dict
 from awhourglass.train.adapt import check_batch_split, run_adapt
 from awhourglass.train.batches import derive_seed
+from awhourglass.train.calibrate import calibrate_hand_threshold
 from awhourglass.train.checkpoint import CheckpointStore, set_rng_state
 from awhourglass.train.config import RESUME_FREE_FIELDS, TrainConfig, config_differences
 from awhourglass.train.distributed import (
@@ -332,8 +333,22 @@ def _run_phases(trainer: Trainer, phase: str, step: int) -> None:
         trainer.save("adapt", 0, {}, None, {})
     final_phase = "adapt" if cfg.phases.adapt.steps > 0 or cfg.phases.pretrain.steps == 0 else "pretrain"
     final_step = cfg.phases.adapt.steps if final_phase == "adapt" else cfg.phases.pretrain.steps
+    _calibrate(trainer)
     _write_slim(trainer, run_dir / "model.pt", final_phase, final_step)
     logger.message("training complete")
+
+
+def _calibrate(trainer: Trainer) -> None:
+    """The final network's ``hand_detected`` threshold on the held-out crops (rank 0; recorded in ``model.pt``)."""
+    held = trainer.parts.calibration
+    if held is None or len(held) == 0 or not trainer.dist.is_main:
+        return
+    entry = calibrate_hand_threshold(trainer.parts.network["model"], held, seed=trainer.cfg.seed)
+    trainer.hand_threshold = entry
+    trainer.logger.message(
+        f"hand threshold calibrated: {entry['threshold']:.4f} (held-out hands at or above it "
+        f"{entry['hand_rate']:.1%} of {entry['n_hand']}, hand-free crops {entry['free_rate']:.1%} of "
+        f"{entry['n_free']})")
 
 
 def _write_slim(trainer: Trainer, path: Path, phase: str, step: int) -> None:
