@@ -40,8 +40,9 @@ class RawSample:
     Attributes:
         image: ``(H, W, 3)`` uint8 RGB. K: ``(3, 3)`` intrinsics of ``image``.
         uv_px: ``(21, 2)`` pixels in ``image`` (NaN allowed at joints whose ``vis`` is False). vis: ``(21,)`` bool.
-        xyz_m: ``(21, 3)`` colour-camera metres (NaN rows at unlabelled joints), or None. depth_m: ``(H, W)`` metres aligned with
-            ``image`` (0 = no reading), or None. mask: ``(H, W)`` bool hand pixels, or None (derive from depth).
+        xyz_m: ``(21, 3)`` colour-camera metres (NaN rows at unlabelled joints), or None.
+        depth_m: ``(H, W)`` metres aligned with ``image`` (0 = no reading), or None.
+        mask: ``(H, W)`` bool hand pixels, or None (derive from depth).
         hand_side: ``left`` / ``right`` as recorded. source: file and frame, for messages.
         group: evaluation group (see :class:`~awhourglass.data.sample.Sample`), ``""`` for most datasets.
     """
