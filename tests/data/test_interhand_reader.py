@@ -184,3 +184,45 @@ def test_data_check_and_show_read_it(tmp_path, capsys):
                  "--input-size", "64"]) == 0 and grid.stat().st_size > 0
     assert main(["data", "check", root, "--format", "interhand", "--split", "test", "--images",
                  str(tmp_path / "none")]) == 1  # images looked for there: broken files, not a traceback
+
+
+def test_awh_eval_of_a_checkpoint_with_the_interhand_protocol(tmp_path, capsys):
+    from awhourglass.errors import AwhError
+    from awhourglass.eval.run import EvalConfig, evaluate_checkpoint
+    from awhourglass.models import AWHourglassNet, ModelConfig
+    from awhourglass.models.load import network_checkpoint
+
+    write_interhand(tmp_path / "ih")
+    torch.manual_seed(0)
+    ckpt = tmp_path / "model.pt"
+    torch.save(network_checkpoint(AWHourglassNet(ModelConfig(input_size=32, width=8, depth=2, num_stacks=1,
+                                                             depth_out_size=16, depth_width=8))), ckpt)
+    cfg = dict(checkpoint=str(ckpt), data=str(tmp_path / "ih"), format="interhand", split="test", qualitative=1,
+               progress=False)
+    with pytest.raises(AwhError, match="--protocol interhand leaves them out"):  # the left hand without a wrist
+        evaluate_checkpoint(EvalConfig(**cfg, out=str(tmp_path / "paper")))
+    result, _ = evaluate_checkpoint(EvalConfig(**cfg, out=str(tmp_path / "ev"), protocol="interhand"))
+    assert result.count == 3 and result.protocol == "interhand"
+    gt = json.loads((tmp_path / "ev" / "groundtruth.json").read_text())["samples"]
+    pred = {s["id"]: s for s in json.loads((tmp_path / "ev" / "predictions.json").read_text())["samples"]}
+    assert [s["group"] for s in gt] == ["single", "single", "interacting"]
+    assert gt[0]["xyz_mm"][INDEX_TIP] is None and gt[0]["vis"][INDEX_TIP] == 0
+    errs: dict[str, list[float]] = {"single": [], "interacting": []}
+    for s in gt:  # wrist-relative errors pooled over valid joints, from the written files
+        p, g = np.array(pred[s["id"]]["xyz_mm"]), s["xyz_mm"]
+        for j, row in enumerate(g):
+            if s["vis"][j]:
+                errs[s["group"]].append(np.linalg.norm((p[j] - p[0]) - (np.array(row) - np.array(g[0]))))
+    assert result.mpjpe_single_mm == pytest.approx(np.mean(errs["single"]), abs=1e-4)  # float32 crops
+    assert result.mpjpe_interacting_mm == pytest.approx(np.mean(errs["interacting"]), abs=1e-4)
+    assert result.mpjpe_all_mm == pytest.approx(np.mean(errs["single"] + errs["interacting"]), abs=1e-4)
+    saved = json.loads((tmp_path / "ev" / "results.json").read_text())
+    for extra in (["--gt", str(tmp_path / "ev" / "groundtruth.json")],
+                  ["--data", str(tmp_path / "ih"), "--format", "interhand", "--split", "test"]):
+        out = tmp_path / f"re{len(extra)}"
+        assert main(["eval", "--pred", str(tmp_path / "ev" / "predictions.json"), *extra, "--out", str(out),
+                     "--protocol", "interhand"]) == 0, capsys.readouterr().err
+        again = json.loads((out / "results.json").read_text())
+        for key in ("mpjpe_single_mm", "mpjpe_interacting_mm", "mpjpe_all_mm", "epe_mean_mm"):
+            assert again[key] == pytest.approx(saved[key], abs=1e-6)
+    assert "MPJPE" in capsys.readouterr().out
