@@ -77,3 +77,39 @@ def test_eq11_weights_and_sign():
     total = total_loss_eq11(one, 2 * one, 3 * one, 4 * one, torch.tensor(-5.0), lambda_res=2.0, lambda_reg=0.5,
                             lambda_adv=0.1)
     assert torch.allclose(total, torch.tensor(2 * 3 + 0.5 * 7 + 0.1 * -5.0))
+
+
+def _old_z_l1_per_sample(z_pred, xyz_m, rows):
+    """The depth term as it was before masked joints were allowed (a row with any NaN joint is dropped)."""
+    from awhourglass.losses import _dummy_pose
+
+    rows = rows.bool() & torch.isfinite(xyz_m).all(-1).all(-1)
+    safe = torch.where(rows[:, None, None], xyz_m, _dummy_pose(xyz_m))
+    z_gt = encode_z_norm(safe, validate=False)
+    err = (z_pred - torch.where(rows[:, None], z_gt, z_pred.detach())).abs().mean(-1)
+    return torch.where(rows, err, torch.zeros_like(err))
+
+
+def test_z_loss_keeps_the_valid_joints_of_a_partly_labelled_hand():
+    g = torch.Generator().manual_seed(0)
+    xyz = torch.rand(4, 21, 3, generator=g, dtype=torch.float64) * 0.1 + torch.tensor([0.0, 0.0, 0.5])
+    z_pred = torch.randn(4, 21, generator=g, dtype=torch.float64, requires_grad=True)
+    full = z_l1_per_sample(z_pred, xyz, torch.ones(4, dtype=torch.bool))
+    assert torch.equal(full, _old_z_l1_per_sample(z_pred, xyz, torch.ones(4, dtype=torch.bool)))  # bit for bit
+    part = xyz.clone()
+    part[1, [3, 14, 20]] = float("nan")  # invalid finger joints: root and scale bone still labelled
+    part[2, MIDDLE_MCP] = float("nan")  # no root / scale bone: the row has no depth term
+    part[3, WRIST, 2] = float("inf")
+    per = z_l1_per_sample(z_pred, part, torch.ones(4, dtype=torch.bool))
+    # by hand, row 1: root z = mean of wrist and middle MCP z, bone = |wrist − middle MCP|, 18 joints averaged
+    x, zp = part[1].numpy(), z_pred.detach().numpy()
+    root_z = 0.5 * (x[0, 2] + x[9, 2])
+    bone = float(((x[0] - x[9]) ** 2).sum() ** 0.5)
+    keep = [j for j in range(21) if j not in (3, 14, 20)]
+    want = sum(abs(zp[1, j] - (x[j, 2] - root_z) / bone) for j in keep) / len(keep)
+    assert abs(float(per[1].detach()) - want) < 1e-12
+    assert per[0] == full[0] and per[2] == 0 and per[3] == 0
+    per.sum().backward()
+    grad = z_pred.grad
+    assert torch.isfinite(grad).all() and grad[1, [3, 14, 20]].abs().sum() == 0 and grad[2:].abs().sum() == 0
+    assert (grad[1, keep].abs() - 1.0 / 18).abs().max() < 1e-12  # d/dz |z − t| / 18 for each kept joint

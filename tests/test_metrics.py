@@ -251,3 +251,16 @@ def test_auc_bounded_and_non_increasing_in_error(seed, scale, lo, average):
     h_a, h_b = m.hand3d_aucs(e, vis, average), m.hand3d_aucs(e * scale, vis, average)
     for k in h_a:
         assert 0.0 <= h_b[k] <= h_a[k] <= 1.0
+
+
+def test_hand_box_side_ignores_unlabelled_joints():
+    from awhourglass.metrics import hand_box_side_px
+
+    uv = np.random.default_rng(3).uniform(10, 90, (3, 21, 2))
+    want = (uv.max(1) - uv.min(1)).max(-1)
+    np.testing.assert_allclose(hand_box_side_px(uv), want)
+    uv[1, 4] = np.nan
+    uv[2] = np.nan
+    got = hand_box_side_px(uv)
+    keep = [j for j in range(21) if j != 4]
+    assert got[0] == want[0] and got[1] == (uv[1, keep].max(0) - uv[1, keep].min(0)).max() and np.isnan(got[2])

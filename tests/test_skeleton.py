@@ -101,3 +101,22 @@ def test_check_joints_is_the_one_shape_rule():
             sk.check_joints(np.zeros(shape), "x", **kw)
     assert sk.joint_colour(0) == "#000000" and sk.joint_colour(1) == sk.FINGER_COLOURS["thumb"]
     assert sk.joint_colour(20) == sk.FINGER_COLOURS["little"]
+
+
+def test_interhand_order_by_name_and_round_trip():
+    # InterHand2.6M per hand: thumb tip, IP, MCP, CMC (rows 0-3), index tip→MCP (4-7), …, little (16-19), wrist 20
+    ih_names = [f"{f}_{p}" for f in sk.FINGERS for p in (("tip", "ip", "mcp", "cmc") if f == "thumb"
+                                                         else ("tip", "dip", "pip", "mcp"))] + ["wrist"]
+    rows = np.arange(42, dtype=float)[:, None].repeat(3, axis=1)
+    for hand, offset in (("right", 0), ("left", 21)):
+        canon = sk.interhand_to_canonical(rows, hand)[:, 0].astype(int) - offset
+        assert [ih_names[i] for i in canon] == list(sk.JOINT_NAMES)
+    x = np.random.default_rng(4).normal(size=(2, 42, 3))
+    back = sk.canonical_to_interhand(sk.interhand_to_canonical(x, "right"), sk.interhand_to_canonical(x, "left"))
+    np.testing.assert_array_equal(back, x)
+    t = torch.from_numpy(x)
+    assert torch.equal(sk.interhand_to_canonical(t, "left"), torch.from_numpy(sk.interhand_to_canonical(x, "left")))
+    with pytest.raises(ValueError, match="right"):
+        sk.interhand_to_canonical(x, "both")
+    with pytest.raises(ValueError, match="joints"):
+        sk.interhand_to_canonical(np.zeros((21, 3)), "right")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from awhourglass.geometry import encode_z_norm
-from awhourglass.skeleton import DEFAULT_SCALE_BONE
+from awhourglass.skeleton import DEFAULT_SCALE_BONE, MIDDLE_MCP, WRIST
 
 
 def _masked_mean(per_sample: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -33,17 +33,36 @@ def uv_l1_per_sample(uv_pred: torch.Tensor, uv_gt: torch.Tensor, vis: torch.Tens
     return torch.where(valid, err, torch.zeros_like(err)).sum(-1) / n
 
 
+def z_label_joints(xyz_m: torch.Tensor, rows: torch.Tensor,
+                   bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which 3D labels the depth term may read: ``(rows (B,), joints (B, 21))`` bool.
+
+    A row is usable when it is selected and its root (palm centre: joints 0 and 9) and scale-bone joints are
+    finite (Eq. 7 needs both); within a usable row, only the joints with finite xyz enter (InterHand2.6M's
+    invalid joints are NaN). A reader gives a hand whose root or scale bone is unlabelled no 3D at all.
+    """
+    finite = torch.isfinite(xyz_m).all(-1)
+    needed = sorted({WRIST, MIDDLE_MCP, *bone})
+    rows = rows.bool() & finite[:, needed].all(-1)
+    return rows, finite & rows[:, None]
+
+
 def z_l1_per_sample(z_pred: torch.Tensor, xyz_m: torch.Tensor, rows: torch.Tensor,
                     bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> torch.Tensor:
-    """Eq. 8, depth term: per sample, mean over joints of ``|Z^n − Z^n_gt|`` → ``(B,)``; 0 where ``rows`` is False.
+    """Eq. 8, depth term: per sample, mean over labelled joints of ``|Z^n − Z^n_gt|`` → ``(B,)``; 0 where
+    ``rows`` is False or the row's root / scale bone is not finite (:func:`z_label_joints`).
 
-    The 3D labels of unselected rows (NaN for the real domain) are never read into the computation.
+    Joints with non-finite xyz (masked labels) are left out of their sample's mean; a fully labelled sample gives
+    the plain mean over its 21 joints. Non-finite labels are never read into the value or the gradient.
     """
-    rows = rows.bool() & torch.isfinite(xyz_m).all(-1).all(-1)
-    safe = torch.where(rows[:, None, None], xyz_m, _dummy_pose(xyz_m))
+    rows, joints = z_label_joints(xyz_m, rows, bone)
+    safe = torch.where(joints[..., None], xyz_m, _dummy_pose(xyz_m))  # root/bone joints are real in used rows
     z_gt = encode_z_norm(safe, bone, validate=False)
-    err = (z_pred - torch.where(rows[:, None], z_gt, z_pred.detach())).abs().mean(-1)
-    return torch.where(rows, err, torch.zeros_like(err))
+    err = (z_pred - torch.where(joints, z_gt, z_pred.detach())).abs()
+    n = joints.sum(-1)
+    # a full row keeps the plain mean (bit-identical to before masked joints were allowed)
+    per = torch.where(n == err.shape[-1], err.mean(-1), err.sum(-1) / n.clamp_min(1).to(err.dtype))
+    return torch.where(rows, per, torch.zeros_like(per))
 
 
 def _dummy_pose(like: torch.Tensor) -> torch.Tensor:

@@ -205,12 +205,15 @@ def joint_errors_px(pred_uv_px: object, gt_uv_px: object, vis: object | None = N
 
 
 def hand_box_side_px(gt_uv_px: object, vis: object | None = None) -> np.ndarray:
-    """Side of each hand's 2D box ``(N,)`` [px]: the longer side of the bounding box of all 21 ground-truth
-    joints (labelled joints are in the box whether visible or not; ``vis`` only checks the shape); 0 for a
-    degenerate hand whose joints share one pixel."""
+    """Side of each hand's 2D box ``(N,)`` [px]: the longer side of the bounding box of the ground-truth joints
+    with finite pixels (labelled joints are in the box whether visible or not; unlabelled NaN joints are not;
+    ``vis`` only checks the shape); 0 for a degenerate hand whose joints share one pixel, NaN for a hand
+    without any finite joint."""
     g = as_joints(gt_uv_px, "gt_uv_px", 2)
     check_vis(vis, g.shape[0])
-    return (g.max(1) - g.min(1)).max(-1)
+    known = np.isfinite(g).all(-1, keepdims=True)
+    side = (np.where(known, g, -np.inf).max(1) - np.where(known, g, np.inf).min(1)).max(-1)
+    return np.where(known.any(axis=(1, 2)), side, np.nan)
 
 
 def epe_mean_median(errors: object, vis: object | None = None, average: Average = "joints") -> tuple[float, float]:

@@ -178,6 +178,35 @@ def canonical_to_rhd(left: Array, right: Array) -> Array:
     return _concat([_take(left, inverse), _take(right, inverse)], axis=-2)
 
 
+# --- InterHand2.6M: 42 joints, right hand 0–20 then left hand 21–41; per hand each finger (thumb, index,
+# middle, ring, little) from tip to base (thumb: tip, IP, MCP, CMC), then the wrist last (row 20).
+INTERHAND_FROM_CANONICAL = np.array(
+    [20] + [4 * f + (3 - k) for f in range(5) for k in range(4)], dtype=np.int64
+)  # InterHand per-hand index of each canonical joint
+INTERHAND_HANDS = ("right", "left")
+
+
+def interhand_to_canonical(joints42: Array, hand: str) -> Array:
+    """One hand of InterHand2.6M's 42 joints ``(..., 42, D)`` → canonical ``(..., 21, D)``.
+
+    Args:
+        joints42: rows of ``world_coord`` / ``joint_valid`` (any columns), right hand first.
+        hand: ``"right"`` (rows 0–20) or ``"left"`` (rows 21–41). No mirroring happens here.
+    """
+    check_joints(joints42, "interhand_to_canonical", n=42)
+    if hand not in INTERHAND_HANDS:
+        raise ValueError(f"interhand_to_canonical: hand must be 'right' or 'left', got {hand!r}")
+    return _take(joints42, INTERHAND_FROM_CANONICAL + 21 * INTERHAND_HANDS.index(hand))
+
+
+def canonical_to_interhand(right: Array, left: Array) -> Array:
+    """Two canonical hands ``(..., 21, D)`` → InterHand2.6M's 42-row layout ``(..., 42, D)`` (right first)."""
+    check_joints(right, "canonical_to_interhand(right)")
+    check_joints(left, "canonical_to_interhand(left)")
+    inverse = np.argsort(INTERHAND_FROM_CANONICAL)
+    return _concat([_take(right, inverse), _take(left, inverse)], axis=-2)
+
+
 # --- STB: 0 palm centre, then little, ring, middle, index, thumb, each base (MCP) → tip.
 # Index of the STB row holding each canonical joint (the wrist row 0 is derived, see module doc).
 STB_FROM_CANONICAL = np.array([0] + [1 + 4 * (4 - f) + k for f in range(5) for k in range(4)], dtype=np.int64)

@@ -41,3 +41,12 @@ def test_mirrored_flag_collated_and_selected():
     bare = collate([a, b])
     bare.mirrored = []  # a Batch built by hand without the field
     assert bare.select(bare.domain == TARGET).mirrored == []
+
+
+def test_group_tag_collated_selected_and_empty_by_default():
+    a, b = _sample(True, True, SOURCE), _sample(False, False, TARGET)
+    assert a.group == ""
+    b.group = "interacting"
+    batch = collate([a, b])
+    assert batch.group == ["", "interacting"] and batch.select([1]).group == ["interacting"]
+    assert batch.to("cpu").group == batch.group

@@ -87,6 +87,13 @@ def test_skeleton_3d(tmp_path):
     assert (np.abs(img - thumb).sum(-1) < 0.1).sum() > 20  # the thumb's colour is drawn
     with pytest.raises(ValueError, match=r"\(21, 3\)"):
         plots.plot_skeleton_3d(xyz[:20], tmp_path / "x.png")
+    masked = xyz.copy()
+    masked[1:5] = np.nan  # an unlabelled thumb (InterHand2.6M's invalid joints): drawn without it
+    img = _png(plots.plot_skeleton_3d({"gt": masked}, tmp_path / "m.png"))
+    _not_blank(img)
+    assert (np.abs(img - thumb).sum(-1) < 0.1).sum() == 0
+    with pytest.raises(ValueError, match="finite joints"):
+        plots.plot_skeleton_3d(np.full((21, 3), np.nan), tmp_path / "n.png")
 
 
 def test_skeleton_2d_lands_on_the_right_pixels(tmp_path):

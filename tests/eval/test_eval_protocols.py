@@ -61,7 +61,7 @@ def test_wrist_and_none_alignment_by_hand():
     assert protocol_settings("freihand", "wrist") == ("wrist", False, "freihand, align wrist")
     assert protocol_settings() == ("root", False, "paper")
     with pytest.raises(ValueError, match="protocol"):
-        protocol_settings("interhand")
+        protocol_settings("interhand2")
 
 
 def test_cli_pred_gt_with_each_protocol(tmp_path, capsys):

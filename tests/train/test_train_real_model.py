@@ -235,10 +235,15 @@ def test_non_finite_labels_are_counted_not_silently_dropped():
 
     bad = torch.rand(21, 3) + 1
     bad[5, 2] = float("nan")
+    no_root = torch.rand(21, 3) + 1
+    no_root[9, 0] = float("inf")
+    masked = sample("f", bad.clone())
+    masked.vis[5] = False  # a masked (invalid) joint is NaN by design: not a problem
     batch = collate([sample("a", torch.rand(21, 3) + 1), sample("b", bad), sample("c"),  # c: no 3D label at all
-                     sample("d", uv_nan=True), sample("e", uv_nan=True, vis=False)])
+                     sample("d", uv_nan=True), sample("e", uv_nan=True, vis=False), sample("g", no_root), masked])
     assert label_problems(batch) == [
-        "b: non-finite 3D label (NaN or inf), left out of the 3D loss",
+        "g: non-finite 3D root or scale bone (NaN or inf), left out of the 3D loss",
+        "b: non-finite 3D label at 1 visible joint(s), left out of the 3D loss",
         "d: non-finite 2D label of a visible joint, left out of the 2D loss",
     ]
 

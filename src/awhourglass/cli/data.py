@@ -1,4 +1,5 @@
-"""`awh data check|show|prepare PATH --format rhd|stb|freihand|mpd`: inspect a dataset on disk, or prepare it.
+"""`awh data check|show|prepare PATH --format rhd|stb|freihand|mpd|mmpose-*|interhand`: inspect a dataset on
+disk, or prepare it.
 
 ``prepare`` (STB): register every depth image to the colour camera once, next to the dataset
 (:mod:`awhourglass.data.stb_cache`); the reader then reads it instead of registering each sample.
@@ -18,11 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "images to the colour camera once, into PATH/awh_registered_depth")
     parser.add_argument("path", help="dataset root folder")
     parser.add_argument("--format", required=True, dest="fmt",
-                        choices=["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand"],
+                        choices=["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand", "interhand"],
                         help="layout; mmpose-rhd / mmpose-freihand: PATH is MMPose's JSON (rhd_train.json, "
-                             "freihand_train.json)")
+                             "freihand_train.json); interhand: PATH is the InterHand2.6M folder (annotations/, "
+                             "images/; --split eval reads its val split)")
     parser.add_argument("--images", help="mmpose-*: folder of the JSON's file_name paths (default: the JSON's "
-                                         "folder, then its parent)")
+                                         "folder, then its parent); interhand: replaces PATH/images/SPLIT")
     parser.add_argument("--split", default="train", choices=["train", "test", "eval", "all"])
     parser.add_argument("--config", help="YAML of the other DatasetConfig options (the reader's; format/root/split "
                                          "come from the flags and may be left out)")

@@ -11,8 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh eval`."""
     parser.add_argument("checkpoint", nargs="?", help="model checkpoint (omit with --pred)")
     parser.add_argument("--data", help="dataset root folder")
-    parser.add_argument("--format", help="dataset format: rhd, stb, freihand, mpd or mmpose-rhd")
-    parser.add_argument("--split", default="test", help="train, test/eval or all (default test)")
+    parser.add_argument("--format", help="dataset format: rhd, stb, freihand, mpd, mmpose-rhd or interhand")
+    parser.add_argument("--split", default="test", help="train, test/eval or all (default test; interhand: eval "
+                                                        "is its val split)")
     parser.add_argument("--out", default="awh_eval", help="output folder (default ./awh_eval)")
     parser.add_argument("--source-data", help="source-domain dataset for the t-SNE figure (optional)")
     parser.add_argument("--source-format", default="rhd", help="format of --source-data (default rhd)")
@@ -22,9 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tsne-points", type=int, default=2000, help="t-SNE samples, half per domain")
     parser.add_argument("--pred", help="predictions JSON (docs/evaluation.md) to score instead of a checkpoint")
     parser.add_argument("--gt", help="ground-truth JSON for --pred")
-    parser.add_argument("--protocol", choices=("paper", "freihand"), default=None,
+    parser.add_argument("--protocol", choices=("paper", "freihand", "interhand"), default=None,
                         help="paper (default): palm-relative EPE, AUC 0-30/20-50 mm; freihand: Procrustes with "
-                             "scale and reflections (FreiHAND's eval.py), AUC 0-50 mm over 100 thresholds")
+                             "scale and reflections (FreiHAND's eval.py), AUC 0-50 mm over 100 thresholds; "
+                             "interhand: InterHand2.6M's MPJPE, wrist-relative, pooled over valid joints, for "
+                             "single, interacting and all hands (hands without a labelled root left out)")
     parser.add_argument("--align", choices=("root", "wrist", "procrustes", "none"), default=None,
                         help="override the protocol's alignment: root (palm centre), wrist, procrustes, none")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -58,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.checkpoint:
             raise AwhError("give a checkpoint (or --pred PRED.json --gt GT.json)")
         if not args.data or not args.format:
-            raise AwhError("--data PATH and --format (rhd, stb, freihand, mpd, mmpose-rhd) are required with a "
-                           "checkpoint")
+            raise AwhError("--data PATH and --format (rhd, stb, freihand, mpd, mmpose-rhd, interhand) are required "
+                           "with a checkpoint")
         if args.max_samples is not None and args.max_samples < 1:
             raise AwhError(f"--max-samples must be >= 1, got {args.max_samples}")
         if args.batch_size < 1:

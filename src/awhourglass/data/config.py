@@ -40,13 +40,15 @@ class DatasetConfig:
 
     Attributes:
         format: on-disk layout: ``rhd``, ``stb``, ``freihand``, ``mpd``, ``mmpose-rhd`` or ``mmpose-freihand``
-            (MMPose's COCO-style JSONs; ``root`` is that file, :mod:`awhourglass.data.mmpose`).
+            (MMPose's COCO-style JSONs; ``root`` is that file, :mod:`awhourglass.data.mmpose`), ``interhand``
+            (InterHand2.6M, :mod:`awhourglass.data.interhand`).
         root: dataset folder (RHD: the folder holding ``training/`` and ``anno_training.pickle``; STB: the
             folder holding ``labels/`` and the sequence folders; FreiHAND: holding ``training_K.json``;
-            MPD: holding ``annotated_frames/`` and ``calibrations/``).
+            MPD: holding ``annotated_frames/`` and ``calibrations/``; InterHand2.6M: holding ``annotations/`` and
+            ``images/``).
         split: ``train`` or ``test``/``eval`` (RHD: training/evaluation; STB: B2–B6 / B1 unless
-            ``sequences`` is given; FreiHAND: training/evaluation; MPD: see ``mpd_test_sequences``);
-            ``all`` takes everything.
+            ``sequences`` is given; FreiHAND: training/evaluation; MPD: see ``mpd_test_sequences``; InterHand2.6M:
+            train / test, ``eval`` = its val split); ``all`` takes everything.
         input_size: side of the square network input crop, pixels.
         labels: ``3d`` keeps the 3D joints; ``2d`` hides them (``xyz_m`` None), the weakly supervised target.
         with_depth: load depth images where the dataset has them (RHD, STB).
@@ -65,10 +67,10 @@ class DatasetConfig:
         freihand_versions: which of FreiHAND's 4 background versions to use (0 = green screen).
         seed: base seed of the per-sample augmentation generator.
         images: ``mmpose-*``: the folder the JSON's ``file_name`` paths are relative to (default: the JSON's
-            folder, then its parent).
+            folder, then its parent); ``interhand``: replaces ``images/{split}`` under the root.
     """
 
-    format: Literal["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand"]
+    format: Literal["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand", "interhand"]
     root: str
     split: Literal["train", "test", "eval", "all"] = "train"
     input_size: int = 128

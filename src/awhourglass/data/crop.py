@@ -39,10 +39,12 @@ class RawSample:
 
     Attributes:
         image: ``(H, W, 3)`` uint8 RGB. K: ``(3, 3)`` intrinsics of ``image``.
-        uv_px: ``(21, 2)`` pixels in ``image``. vis: ``(21,)`` bool.
-        xyz_m: ``(21, 3)`` colour-camera metres, or None. depth_m: ``(H, W)`` metres aligned with
-            ``image`` (0 = no reading), or None. mask: ``(H, W)`` bool hand pixels, or None (derive from depth).
+        uv_px: ``(21, 2)`` pixels in ``image`` (NaN allowed at joints whose ``vis`` is False). vis: ``(21,)`` bool.
+        xyz_m: ``(21, 3)`` colour-camera metres (NaN rows at unlabelled joints), or None.
+        depth_m: ``(H, W)`` metres aligned with ``image`` (0 = no reading), or None.
+        mask: ``(H, W)`` bool hand pixels, or None (derive from depth).
         hand_side: ``left`` / ``right`` as recorded. source: file and frame, for messages.
+        group: evaluation group (see :class:`~awhourglass.data.sample.Sample`), ``""`` for most datasets.
     """
 
     image: np.ndarray
@@ -54,6 +56,7 @@ class RawSample:
     mask: np.ndarray | None
     hand_side: str
     source: str
+    group: str = ""
 
 
 @dataclass
@@ -86,9 +89,18 @@ def draw_augment(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams:
 
 
 def hand_square(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_side_px: float):
-    """Centre ``(2,)`` and side of the square around the visible joints (all joints if fewer than 2 visible)."""
-    vis = np.asarray(vis, bool)
-    pts = np.asarray(uv_px, np.float64)[vis] if vis.sum() >= 2 else np.asarray(uv_px, np.float64)
+    """Centre ``(2,)`` and side of the square around the visible joints with finite pixels (all finite joints if
+    fewer than 2 are visible); unlabelled (NaN) joints never enter it.
+
+    Raises:
+        ValueError: fewer than 2 joints have finite pixels.
+    """
+    uv = np.asarray(uv_px, np.float64)
+    finite = np.isfinite(uv).all(-1)
+    seen = np.asarray(vis, bool) & finite
+    pts = uv[seen] if seen.sum() >= 2 else uv[finite]
+    if len(pts) < 2:
+        raise ValueError(f"{int(finite.sum())} joint(s) with finite pixels, a hand square needs 2")
     return corner_square(pts.min(0), pts.max(0), crop_scale, min_side_px)
 
 
@@ -273,6 +285,7 @@ def make_sample(
         domain=domain,
         source=raw.source,
         mirrored=mirrored,
+        group=raw.group,
     )
 
 

@@ -91,6 +91,9 @@ def hand_mask_from_depth(
     H, W = depth_m.shape
     vis = np.asarray(vis, bool)
     pts = np.asarray(uv_px, np.float64)[vis if vis.any() else slice(None)]
+    pts = pts[np.isfinite(pts).all(-1)]  # unlabelled joints may be NaN
+    if len(pts) == 0:
+        return np.zeros((H, W), bool)
     d = sample_depth_at(depth_m, pts)
     d = d[np.isfinite(d)]
     if d.size == 0:

@@ -34,5 +34,9 @@ def build_dataset(cfg: DatasetConfig, domain: int | None = None) -> HandDataset:
         from awhourglass.data.mmpose import MMPoseFreiHANDDataset
 
         return MMPoseFreiHANDDataset(cfg, TARGET if domain is None else domain)
-    raise ValueError(f"unknown dataset format {cfg.format!r}; expected rhd, stb, freihand, mpd, mmpose-rhd or "
-                     "mmpose-freihand")
+    if cfg.format == "interhand":
+        from awhourglass.data.interhand import InterHandDataset
+
+        return InterHandDataset(cfg, TARGET if domain is None else domain)
+    raise ValueError(f"unknown dataset format {cfg.format!r}; expected rhd, stb, freihand, mpd, mmpose-rhd, "
+                     "mmpose-freihand or interhand")

@@ -35,6 +35,8 @@ class Sample:
         source: where the sample came from (file path and frame), for error messages and reports.
         mirrored: the crop is mirrored relative to the recording (a left hand under ``mirror_left``, or a
             flip augmentation); the hand shown is ``hand_side`` if False, the other side if True.
+        group: the evaluation group of the recording: InterHand2.6M's ``"single"`` (a one-hand frame) or
+            ``"interacting"`` (one hand of a two-hand frame); ``""`` for datasets without groups.
     """
 
     image: torch.Tensor
@@ -48,6 +50,7 @@ class Sample:
     domain: int = SOURCE
     source: str = ""
     mirrored: bool = False
+    group: str = ""
 
 
 @dataclass
@@ -61,7 +64,7 @@ class Batch:
         depth: ``(B, 1, H, W)``, NaN where ``has_depth`` is False; depth_mask: ``(B, 1, H, W)`` bool.
         has_depth: ``(B,)`` bool.
         domain: ``(B,)`` int64.
-        hand_side, source: per-sample strings; mirrored: per-sample bools (see :class:`Sample`).
+        hand_side, source, group: per-sample strings; mirrored: per-sample bools (see :class:`Sample`).
         domains: ``domain`` as host ints (filled by :func:`collate`), so that training reads a batch's domains
             without a device sync (:meth:`domain_ids`).
     """
@@ -80,6 +83,7 @@ class Batch:
     source: list[str] = field(default_factory=list)
     mirrored: list[bool] = field(default_factory=list)
     domains: list[int] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.image.shape[0])
@@ -146,4 +150,5 @@ def collate(samples: Sequence[Sample]) -> Batch:
         source=[s.source for s in samples],
         mirrored=[bool(s.mirrored) for s in samples],
         domains=[int(s.domain) for s in samples],
+        group=[s.group for s in samples],
     )

@@ -61,9 +61,13 @@ def draw_sample(s: Sample, scale: int = 2) -> Image.Image:
     tile = Image.fromarray(img).resize((size, size), Image.NEAREST)
     draw = ImageDraw.Draw(tile)
     uv = (s.uv_px.numpy() + 0.5) * scale - 0.5  # pixel centres of the enlarged image
+    known = np.isfinite(uv).all(-1)  # unlabelled joints (NaN, e.g. InterHand2.6M's invalid ones) are not drawn
     for a, b in BONES:
-        draw.line([tuple(uv[a]), tuple(uv[b])], fill=joint_colour(b), width=1)
+        if known[a] and known[b]:
+            draw.line([tuple(uv[a]), tuple(uv[b])], fill=joint_colour(b), width=1)
     for j, (u, v) in enumerate(uv):
+        if not known[j]:
+            continue
         r = 2 if bool(s.vis[j]) else 1
         draw.ellipse([u - r, v - r, u + r, v + r], fill=joint_colour(j) if bool(s.vis[j]) else None,
                      outline=joint_colour(j))

@@ -247,7 +247,8 @@ def plot_skeleton_3d(
     """3D skeleton(s) ``(21, 3)`` in metres, drawn in millimetres; colours per finger.
 
     ``skeletons`` is one ``(21, 3)`` array or label → array (e.g. ``{"gt": ..., "pred": ...}``): the first
-    is drawn solid, the others dashed. The default view looks roughly from the camera (y down).
+    is drawn solid, the others dashed. The default view looks roughly from the camera (y down). Joints that are
+    NaN (unlabelled ground truth) are not drawn, nor their bones.
     """
     items = dict(skeletons) if isinstance(skeletons, Mapping) else {"hand": skeletons}
     if not items:
@@ -258,12 +259,14 @@ def plot_skeleton_3d(
     all_pts = []
     for k, (label, xyz) in enumerate(items.items()):
         pts = metrics.as_numpy(xyz, f"skeleton {label!r}")
-        if pts.shape != (NUM_JOINTS, 3) or not np.isfinite(pts).all():
-            raise ValueError(f"skeleton {label!r}: expected finite ({NUM_JOINTS}, 3) metres, got {pts.shape}")
+        known = np.isfinite(pts).all(-1) if pts.shape == (NUM_JOINTS, 3) else np.zeros(0, bool)
+        if not known.any():
+            raise ValueError(f"skeleton {label!r}: expected ({NUM_JOINTS}, 3) metres with finite joints, got "
+                             f"{pts.shape}")
         pts = 1000.0 * pts
-        all_pts.append(pts)
-        _draw_bones(ax, pts, np.ones(NUM_JOINTS, bool), linestyle=styles[k % len(styles)])
-        ax.scatter(*pts.T, s=10, c=[joint_colour(j) for j in range(NUM_JOINTS)], depthshade=False)
+        all_pts.append(pts[known])
+        _draw_bones(ax, pts, known, linestyle=styles[k % len(styles)])  # unlabelled (NaN) joints are left out
+        ax.scatter(*pts[known].T, s=10, c=[joint_colour(j) for j in np.flatnonzero(known)], depthshade=False)
         ax.plot([], [], "k" + styles[k % len(styles)], label=label)
     allp = np.concatenate(all_pts)
     centre, half = allp.mean(0), max(float(np.ptp(allp, axis=0).max()) / 2, 1.0)

@@ -9,8 +9,10 @@ Predictions (``awhourglass-predictions/1``)::
                   "uv_px": [[u, v], ... 21 rows]},          # optional: 2D EPE
                  ...]}
 
-Ground truth (``awhourglass-groundtruth/1``): the same layout with ``"xyz_mm"`` the true joints and an
-optional ``"vis": [0/1 × 21]`` per sample (default all 1). Masked joints may be ``null``.
+Ground truth (``awhourglass-groundtruth/1``): the same layout with ``"xyz_mm"`` the true joints, an
+optional ``"vis": [0/1 × 21]`` per sample (default all 1) and an optional ``"group"`` string (InterHand2.6M's
+``"single"`` / ``"interacting"``, what ``--protocol interhand`` reports by; default ``""``; files written before
+it existed read as before). Masked joints may be ``null``.
 
 Rules: ids are unique non-empty strings; every ground-truth id needs exactly one prediction and a
 prediction without a ground-truth id is an error (a silently skipped sample changes the score);
@@ -53,12 +55,14 @@ class PoseRecord:
         xyz_m: ``(21, 3)`` metres (converted from the file's millimetres); NaN where masked / null.
         vis: ``(21,)`` bool mask (all True for predictions).
         uv_px: ``(21, 2)`` pixels or ``None``.
+        group: the ground truth's sample group (``""`` when the file has none; always ``""`` for predictions).
     """
 
     id: str
     xyz_m: np.ndarray
     vis: np.ndarray
     uv_px: np.ndarray | None = None
+    group: str = ""
 
 
 def _rows(value: Any, dim: int, where: str, allow_null: bool) -> np.ndarray:
@@ -120,7 +124,7 @@ def parse_pose_file(data: Any, expected_format: str, source: str = "<data>") -> 
     if not isinstance(samples, list) or not samples:
         raise PoseFileError(f"{source}: 'samples' must be a non-empty list")
     is_gt = expected_format == GT_FORMAT
-    allowed = {"id", "xyz_mm", "uv_px"} | ({"vis"} if is_gt else set())
+    allowed = {"id", "xyz_mm", "uv_px"} | ({"vis", "group"} if is_gt else set())
     records, seen = [], set()
     for i, s in enumerate(samples):
         where = f"{source}: samples[{i}]"
@@ -146,12 +150,15 @@ def parse_pose_file(data: Any, expected_format: str, source: str = "<data>") -> 
             if not isinstance(v, list) or len(v) != NUM_JOINTS or any(x not in (0, 1) for x in v):
                 raise PoseFileError(f"{where}: 'vis' must be a list of {NUM_JOINTS} values 0/1 (or bools)")
             vis = np.array(v, dtype=bool)
+        group = s.get("group", "")
+        if not isinstance(group, str):
+            raise PoseFileError(f"{where}: 'group' must be a string, got {group!r}")
         if is_gt:
             for name, arr in (("xyz_mm", xyz_m), ("uv_px", uv)):
                 if arr is not None and not np.isfinite(arr[vis]).all():
                     j = int(np.argwhere(~np.isfinite(arr).all(-1) & vis)[0, 0])
                     raise PoseFileError(f"{where}: {name} is null/non-finite at visible joint {j}")
-        records.append(PoseRecord(id=sid, xyz_m=xyz_m, vis=vis, uv_px=uv))
+        records.append(PoseRecord(id=sid, xyz_m=xyz_m, vis=vis, uv_px=uv, group=group))
     return records
 
 
@@ -177,6 +184,7 @@ def _write_pose_file(
     uv_px: object | None,
     vis: object | None,
     meta: Mapping[str, Any] | None,
+    groups: Sequence[str] | None = None,
 ) -> Path:
     xyz = metrics.as_joints(xyz_m, "xyz_m", 3)
     n = xyz.shape[0]
@@ -186,6 +194,8 @@ def _write_pose_file(
     if uv is not None and uv.shape[0] != n:
         raise PoseFileError(f"uv_px: {uv.shape[0]} samples, xyz_m has {n}")
     v = metrics.check_vis(vis, n) if vis is not None else None
+    if groups is not None and len(groups) != n:
+        raise PoseFileError(f"groups: {len(groups)} groups for {n} samples")
     samples = []
     for i, sid in enumerate(ids):
         s: dict[str, Any] = {"id": str(sid), "xyz_mm": _to_mm_rows(xyz[i], 1000.0)}
@@ -193,6 +203,8 @@ def _write_pose_file(
             s["uv_px"] = _to_mm_rows(uv[i], 1.0)
         if v is not None:
             s["vis"] = [int(x) for x in v[i]]
+        if groups is not None and groups[i]:  # written only where there is one: other datasets' files unchanged
+            s["group"] = str(groups[i])
         samples.append(s)
     doc: dict[str, Any] = {"format": fmt, "joint_order": JOINT_ORDER, "units": UNITS, "samples": samples}
     if meta:
@@ -222,9 +234,11 @@ def write_ground_truth(
     vis: object | None = None,
     uv_px: object | None = None,
     meta: Mapping[str, Any] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> Path:
-    """Write ground truth ``xyz_m (N, 21, 3)`` [m] (stored as mm; masked/NaN joints as null), atomically."""
-    return _write_pose_file(path, GT_FORMAT, ids, xyz_m, uv_px, vis, meta)
+    """Write ground truth ``xyz_m (N, 21, 3)`` [m] (stored as mm; masked/NaN joints as null), atomically;
+    ``groups`` (``N`` strings) as each sample's ``group`` where non-empty."""
+    return _write_pose_file(path, GT_FORMAT, ids, xyz_m, uv_px, vis, meta, groups)
 
 
 def match_records(preds: Sequence[PoseRecord], gts: Sequence[PoseRecord]) -> list[tuple[PoseRecord, PoseRecord]]:
@@ -251,17 +265,23 @@ def score_prediction_file(
     pred_path: str | os.PathLike,
     gt_samples: str | os.PathLike | Sequence[PoseRecord],
     align: Align = "root",
-    average: metrics.Average = "joints",
+    average: metrics.Average | None = None,
     protocol: str | None = None,
     align_override: str | None = None,
+    ignore_ids: Sequence[str] = (),
 ) -> EvalResult:
     """Score a predictions file against ground truth (a ground-truth file path or its records).
 
     The 2D EPE is included when every prediction and every ground-truth sample has ``uv_px``. ``protocol`` /
     ``align_override`` (``awh eval --protocol/--align``) choose the scoring as
-    :func:`~awhourglass.eval.protocol.protocol_settings`; without them ``align`` is used.
+    :func:`~awhourglass.eval.protocol.protocol_settings`; without them ``align`` is used. ``average`` defaults to
+    the protocol's (pooled for ``interhand``, else per joint); ``interhand`` reports by the ground truth's groups.
+    ``ignore_ids``: predictions of samples the ground truth leaves out on purpose (not errors).
     """
-    preds = read_predictions(pred_path)
+    from awhourglass.eval.protocol import protocol_average, protocol_groups, protocol_settings
+
+    ignored = set(ignore_ids)
+    preds = [p for p in read_predictions(pred_path) if p.id not in ignored]
     gts = read_ground_truth(gt_samples) if isinstance(gt_samples, (str, os.PathLike)) else list(gt_samples)
     pairs = match_records(preds, gts)
     pred_xyz = np.stack([p.xyz_m for p, _ in pairs])
@@ -272,8 +292,7 @@ def score_prediction_file(
     gt_uv = np.stack([g.uv_px for _, g in pairs]) if with_2d else None
     reflect, name = False, None
     if protocol is not None or align_override is not None:
-        from awhourglass.eval.protocol import protocol_settings
-
         align, reflect, name = protocol_settings(protocol, align_override)
-    return evaluate_arrays(pred_xyz, gt_xyz, vis, pred_uv, gt_uv, align=align, average=average, reflection=reflect,
-                           protocol=name)
+    return evaluate_arrays(pred_xyz, gt_xyz, vis, pred_uv, gt_uv, align=align,
+                           average=protocol_average(protocol, average), reflection=reflect, protocol=name,
+                           groups=protocol_groups(protocol, [g.group for _, g in pairs], len(pairs)))

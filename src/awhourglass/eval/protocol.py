@@ -9,7 +9,11 @@ Other protocols score the same lifted joints another way (:data:`PROTOCOLS`, ``a
 ``freihand`` as FreiHAND's ``eval.py``: a per-sample similarity (scale, rotation, translation) fitted on the
 joints, **reflections allowed** as its ``scipy.linalg.orthogonal_procrustes`` does, mean error in mm and the
 AUC over 0–50 mm with 100 thresholds (``auc_0_50_100``; per joint, then averaged, as its ``EvalUtil``).
-InterHand2.6M's protocol is not built yet.
+``interhand`` as InterHand2.6M's MPJPE: the lifted joints (our network predicts normalized depth, so the lift
+also takes the ground truth's scale-bone length) with the wrist subtracted per hand, errors **pooled** over valid
+joints (``average="all"``), reported for its ``single`` and ``interacting`` groups and ``all``
+(``mpjpe_*_mm``; the samples' :attr:`~awhourglass.data.sample.Sample.group`). A hand whose root or scale bone is
+unlabelled cannot be lifted and is left out (InterHand2.6M's own evaluation drops a hand with an invalid root).
 """
 
 from __future__ import annotations
@@ -21,7 +25,26 @@ from awhourglass.eval.results import EvalResult, evaluate_arrays
 from awhourglass.skeleton import DEFAULT_SCALE_BONE
 
 # protocol → (alignment, reflections allowed in a Procrustes alignment)
-PROTOCOLS: dict[str, tuple[str, bool]] = {"paper": ("root", False), "freihand": ("procrustes", True)}
+PROTOCOLS: dict[str, tuple[str, bool]] = {"paper": ("root", False), "freihand": ("procrustes", True),
+                                          "interhand": ("wrist", False)}
+# protocols that pool errors over all joints instead of averaging per joint first (metrics.Average)
+POOLED: frozenset[str] = frozenset({"interhand"})
+
+
+def protocol_average(protocol: str | None, average: metrics.Average | None = None) -> metrics.Average:
+    """The averaging of ``protocol``: ``average`` when given, ``"all"`` (pooled) for :data:`POOLED` protocols, else
+    ``"joints"``."""
+    if average is not None:
+        return average
+    return "all" if protocol in POOLED else "joints"
+
+
+def protocol_groups(protocol: str | None, groups: object | None, n: int) -> list[str] | None:
+    """The ``n`` per-sample groups to report by under ``interhand`` (all ``""`` when ``groups`` is None: only the
+    ``all`` figure), else None (other protocols report no groups)."""
+    if protocol != "interhand":
+        return None
+    return [str(g) for g in groups] if groups is not None else [""] * n
 
 
 def protocol_settings(protocol: str | None = None, align: str | None = None) -> tuple[str, bool, str]:
@@ -85,14 +108,17 @@ def evaluate_25d(
     gt_uv_px: object | None = None,
     bone: tuple[int, int] = DEFAULT_SCALE_BONE,
     C: float = 1.0,
-    average: metrics.Average = "joints",
+    average: metrics.Average | None = None,
     protocol: str | None = None,
     align: str | None = None,
+    groups: object | None = None,
 ) -> EvalResult:
     """Score 2.5D predictions: lift with GT scale + root depth, then score by ``protocol`` (default the paper's:
     root-relative EPE/AUC) or ``align`` (:func:`protocol_settings`).
 
-    ``gt_uv_px`` (optional) adds the 2D EPE of ``pred_uv_px``.
+    ``gt_uv_px`` (optional) adds the 2D EPE of ``pred_uv_px``. ``average`` defaults to the protocol's
+    (:func:`protocol_average`); ``groups`` (``N`` strings, the samples' groups) are reported by under ``interhand``
+    (every sample without a group when None).
     """
     a, reflect, name = protocol_settings(protocol, align)
     xyz = lift_with_gt_scale_and_root(pred_uv_px, pred_z_norm, K, gt_xyz_m, bone, C)
@@ -104,7 +130,8 @@ def evaluate_25d(
         gt_uv_px=gt_uv_px,
         align=a,
         root="palm",
-        average=average,
+        average=protocol_average(protocol, average),
         reflection=reflect,
         protocol=name,
+        groups=protocol_groups(protocol, groups, xyz.shape[0]),
     )

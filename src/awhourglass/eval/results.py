@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +29,9 @@ RESULTS_FORMAT = "awhourglass-results/1"
 # metrics.DEFAULT_NUM_THRESHOLDS; with 1 mm spacing both agree on shared thresholds).
 CURVE_LO_MM, CURVE_HI_MM, CURVE_NUM = 0.0, 50.0, 51
 # Added after the first results files were written: absent keys read as None.
-OPTIONAL_KEYS: tuple[str, ...] = ("pa_epe_mean_mm", "epe2d_mean_pct", "protocol", "reflection", "auc_0_50_100")
+OPTIONAL_KEYS: tuple[str, ...] = ("pa_epe_mean_mm", "epe2d_mean_pct", "protocol", "reflection", "auc_0_50_100",
+                                   "mpjpe_single_mm", "mpjpe_interacting_mm", "mpjpe_all_mm")
+GROUPS: tuple[str, ...] = ("single", "interacting")  # InterHand2.6M's sample groups (Sample.group)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class EvalResult:
             or ``custom`` for an ``align`` given alone.
         reflection: whether the ``procrustes`` alignment could reflect (FreiHAND's ``eval.py`` does).
         auc_0_50_100: PCK AUC over 0–50 mm with 100 thresholds (FreiHAND's grid).
+        mpjpe_single_mm, mpjpe_interacting_mm, mpjpe_all_mm: InterHand2.6M's MPJPE (``protocol="interhand"``):
+            the aligned errors pooled over the valid joints of the samples of group ``single``, ``interacting``,
+            and of all samples; ``None`` for other protocols or a group with no sample.
     """
 
     epe_mean_mm: float
@@ -73,6 +79,9 @@ class EvalResult:
     protocol: str | None = None
     reflection: bool | None = None
     auc_0_50_100: float | None = None
+    mpjpe_single_mm: float | None = None
+    mpjpe_interacting_mm: float | None = None
+    mpjpe_all_mm: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -117,6 +126,7 @@ def evaluate_arrays(
     average: metrics.Average = "joints",
     reflection: bool = False,
     protocol: str | None = None,
+    groups: Sequence[str] | None = None,
 ) -> EvalResult:
     """Score predicted joints against ground truth.
 
@@ -129,6 +139,8 @@ def evaluate_arrays(
             with ``reflection``), ``"none"`` compares as given.
         protocol: recorded in the result (see :class:`EvalResult`).
         average: see :mod:`awhourglass.metrics`.
+        groups: ``N`` sample groups (``single`` / ``interacting`` / ``""``): when given, the ``mpjpe_*`` fields are
+            filled (:func:`pooled_by_group`).
     """
     if align not in ALIGNS:
         raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
@@ -181,7 +193,21 @@ def evaluate_arrays(
         protocol=protocol or "custom",
         reflection=bool(reflection and align == "procrustes"),
         auc_0_50_100=metrics.pck_auc(err, 0, 50, v, num=100, average=average),
+        **({} if groups is None else pooled_by_group(err, v, groups)),
     )
+
+
+def pooled_by_group(errors_mm: np.ndarray, vis: np.ndarray, groups: Sequence[str]) -> dict[str, float | None]:
+    """``mpjpe_{single,interacting,all}_mm``: mean of the errors ``(N, 21)`` over the ``vis (N, 21)`` joints of the
+    samples in each group, and of all samples (InterHand2.6M pools its errors); ``None`` for an empty group."""
+    g = np.asarray(list(groups), dtype=object)
+    if g.shape != (errors_mm.shape[0],):
+        raise ValueError(f"groups: expected {errors_mm.shape[0]} sample groups, got {g.shape[0]}")
+    out: dict[str, float | None] = {}
+    for name, rows in [*((n, g == n) for n in GROUPS), ("all", np.ones(len(g), bool))]:
+        m = vis & rows[:, None]
+        out[f"mpjpe_{name}_mm"] = float(errors_mm[m].mean()) if m.any() else None
+    return out
 
 
 def write_results_json(path: str | os.PathLike, result: EvalResult) -> Path:

@@ -41,6 +41,7 @@ class ModelOutputs:
         features: ``(N, D)`` flattened last-stack features (for t-SNE) or ``None``.
         confidence: ``(N,)`` mean heatmap concentration (see :func:`awhourglass.models.head.heatmap_confidence`).
         images, heatmaps: the first ``keep`` samples' crops ``(k, 3, S, S)`` and last-stack heatmaps.
+        groups: each sample's group (:attr:`~awhourglass.data.sample.Sample.group`, ``""`` for most datasets).
     """
 
     ids: list[str]
@@ -54,9 +55,27 @@ class ModelOutputs:
     features: np.ndarray | None = None
     images: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 1, 1)))
     heatmaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 21, 1, 1)))
+    groups: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def group_list(self) -> list[str]:
+        """:attr:`groups`, or all ``""`` for outputs built without them."""
+        return list(self.groups) if len(self.groups) == len(self) else [""] * len(self)
+
+    def select(self, rows: Sequence[int]) -> ModelOutputs:
+        """The outputs of ``rows`` (increasing sample indices); the kept crops and heatmaps follow their rows."""
+        rows = list(rows)
+        idx = np.asarray(rows, dtype=np.int64)
+        kept = [r for r in rows if r < len(self.images)]
+        groups = self.group_list()
+        return ModelOutputs(
+            ids=[self.ids[r] for r in rows], uv_px=self.uv_px[idx], z_norm=self.z_norm[idx], K=self.K[idx],
+            gt_xyz_m=self.gt_xyz_m[idx], gt_uv_px=self.gt_uv_px[idx], vis=self.vis[idx],
+            confidence=self.confidence[idx], features=None if self.features is None else self.features[idx],
+            images=self.images[kept], heatmaps=self.heatmaps[kept], groups=[groups[r] for r in rows],
+        )
 
 
 def _unique_ids(names: list[str]) -> list[str]:
@@ -91,13 +110,14 @@ def run_model(
     was_training = model.training
     device = next(model.parameters()).device  # the samples are CPU tensors; the network may sit on a GPU
     model.eval()
-    ids, uv, z, K, gxyz, guv, vis, conf, feats, imgs, heats = ([] for _ in range(11))
+    ids, uv, z, K, gxyz, guv, vis, conf, feats, imgs, heats, groups = ([] for _ in range(12))
     try:
         for start in tqdm(range(0, n, batch_size), desc=desc, unit="batch", disable=not progress):
             batch = collate([samples[i] for i in range(start, min(n, start + batch_size))])
             out = model(batch.image.to(device), domain=batch.domain.to(device))
             last = out.stacks[-1]
             ids += list(batch.source)
+            groups += list(batch.group)
             uv.append(out.uv_px.double().cpu().numpy())
             z.append(out.z_norm.double().cpu().numpy())
             K.append(batch.K.double().numpy())
@@ -125,17 +145,36 @@ def run_model(
         features=np.concatenate(feats) if features else None,
         images=np.concatenate(imgs) if imgs else np.zeros((0, 3, 1, 1)),
         heatmaps=np.concatenate(heats) if heats else np.zeros((0, 21, 1, 1)),
+        groups=groups,
     )
 
 
+def _without_root(gt_xyz_m: np.ndarray, bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> np.ndarray:
+    """``(N,)`` bool: samples whose root (wrist, middle MCP) or scale bone has no finite 3D label."""
+    return ~np.isfinite(gt_xyz_m[:, sorted({0, 9, *bone})]).all(axis=(1, 2))
+
+
 def _check_3d(outputs: ModelOutputs) -> None:
-    missing = ~np.isfinite(outputs.gt_xyz_m[:, [0, 9]]).all(axis=(1, 2))
+    missing = _without_root(outputs.gt_xyz_m)
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         raise AwhError(
             f"{int(missing.sum())} sample(s) have no 3D ground truth (e.g. {outputs.ids[i]!r}): "
-            "3D evaluation needs 3D labels (load the dataset with labels: 3d)"
+            "3D evaluation needs 3D labels (load the dataset with labels: 3d; InterHand2.6M hands with an invalid "
+            "wrist or middle MCP have none: --protocol interhand leaves them out)"
         )
+
+
+def scoreable(outputs: ModelOutputs, protocol: str | None) -> ModelOutputs:
+    """``outputs`` as scored under ``protocol``: ``interhand`` leaves out the hands without a labelled root or
+    scale bone (they cannot be lifted; InterHand2.6M's evaluation drops hands whose root is invalid); the other
+    protocols need every sample (:func:`score_outputs` raises)."""
+    if protocol != "interhand":
+        return outputs
+    keep = np.flatnonzero(~_without_root(outputs.gt_xyz_m))
+    if len(keep) == 0:
+        raise AwhError("no sample has a labelled wrist and middle MCP: nothing to score in 3D")
+    return outputs if len(keep) == len(outputs) else outputs.select(keep.tolist())
 
 
 def score_outputs(outputs: ModelOutputs, model_cfg=None, protocol: str | None = None,
@@ -145,7 +184,8 @@ def score_outputs(outputs: ModelOutputs, model_cfg=None, protocol: str | None = 
     _check_3d(outputs)
     bone = model_cfg.scale_bone if model_cfg is not None else DEFAULT_SCALE_BONE
     return evaluate_25d(outputs.uv_px, outputs.z_norm, outputs.K, outputs.gt_xyz_m, outputs.vis,
-                        gt_uv_px=outputs.gt_uv_px, bone=tuple(bone), protocol=protocol, align=align)
+                        gt_uv_px=outputs.gt_uv_px, bone=tuple(bone), protocol=protocol, align=align,
+                        groups=outputs.group_list())
 
 
 def lifted_xyz(outputs: ModelOutputs, model_cfg=None) -> np.ndarray:
@@ -170,7 +210,8 @@ def write_eval_outputs(
     write_results_json(out / "results.json", result)
     xyz = lifted_xyz(outputs, model_cfg)
     write_predictions(out / "predictions.json", outputs.ids, xyz, outputs.uv_px, meta={"method": label})
-    write_ground_truth(out / "groundtruth.json", outputs.ids, outputs.gt_xyz_m, outputs.vis, outputs.gt_uv_px)
+    write_ground_truth(out / "groundtruth.json", outputs.ids, outputs.gt_xyz_m, outputs.vis, outputs.gt_uv_px,
+                       groups=outputs.group_list())
     figs = [plots.plot_pck_curves({label: result}, out / "pck.png")]
     if source is not None and source.features is not None and outputs.features is not None:
         feats = np.concatenate([source.features, outputs.features])
@@ -254,6 +295,7 @@ def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
     ds = load_dataset(cfg.data, cfg.format, cfg.split, size, cfg.max_samples)
     outputs = run_model(model, ds, cfg.batch_size, keep=cfg.qualitative, progress=cfg.progress,
                         desc=f"eval {cfg.format}")
+    outputs = scoreable(outputs, cfg.protocol)
     result = score_outputs(outputs, model.cfg, cfg.protocol, cfg.align)
     source = None
     if cfg.source_data:
@@ -287,9 +329,14 @@ def evaluate_predictions_on_dataset(pred: str, data: str, fmt: str, split: str, 
     n = len(ds) if max_samples is None else min(len(ds), max_samples)
     batch = collate([ds[i] for i in range(n)])
     ids = _unique_ids(list(batch.source))
-    records = [PoseRecord(i, np.asarray(batch.xyz_m[k], np.float64), batch.vis[k].numpy().astype(bool), None)
-               for k, i in enumerate(ids)]
-    result = score_prediction_file(pred, records, protocol=protocol, align_override=align)
+    xyz = batch.xyz_m.double().numpy()
+    drop = _without_root(xyz) if protocol == "interhand" else np.zeros(len(ids), bool)  # as :func:`scoreable`
+    records = [PoseRecord(i, xyz[k], batch.vis[k].numpy().astype(bool), None, batch.group[k])
+               for k, i in enumerate(ids) if not drop[k]]
+    if not records:
+        raise AwhError("no sample has a labelled wrist and middle MCP: nothing to score in 3D")
+    result = score_prediction_file(pred, records, protocol=protocol, align_override=align,
+                                   ignore_ids=[i for k, i in enumerate(ids) if drop[k]])
     write_results_json(Path(out) / "results.json", result)
     return result, [plots.plot_pck_curves({label: result}, Path(out) / "pck.png")]
 
@@ -307,6 +354,12 @@ def summary_lines(result: EvalResult) -> list[str]:
         f"AUC 0-30 mm {result.auc_0_30:.3f}, AUC 20-50 mm {result.auc_20_50:.3f}"
         + (f", AUC 0-50 mm (100 thresholds) {result.auc_0_50_100:.3f}" if result.auc_0_50_100 is not None else ""),
     ]
+    if result.mpjpe_all_mm is not None:
+        parts = [f"{name} {v:.2f} mm" for name, v in (("single", result.mpjpe_single_mm),
+                                                       ("interacting", result.mpjpe_interacting_mm),
+                                                       ("all", result.mpjpe_all_mm)) if v is not None]
+        lines.append(f"MPJPE (InterHand2.6M, {_ALIGN_TEXT.get(result.align, result.align)}, pooled over valid "
+                     f"joints): {', '.join(parts)}")
     if result.pa_epe_mean_mm is not None:
         lines.append(f"PA-EPE (Procrustes-aligned) mean {result.pa_epe_mean_mm:.2f} mm")
     if result.epe2d_mean_px is not None:

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
+from awhourglass.losses import z_label_joints
 from awhourglass.train.distributed import DistInfo, shard_range
 
 PHASE_IDS = {"pretrain": 1, "adapt": 2}
@@ -171,13 +172,20 @@ class StepData:
 
 
 def label_problems(batch: Batch) -> list[str]:
-    """Lines for labels the losses will leave out: non-finite 3D of a row marked ``has_3d``, non-finite 2D of a
-    visible joint (the losses mask them; this makes them counted and reported, not silently dropped)."""
-    bad_3d = batch.has_3d & ~torch.isfinite(batch.xyz_m).all(-1).all(-1)
+    """Lines for labels the losses will leave out: a row marked ``has_3d`` whose root or scale bone is NaN/inf
+    (no depth term), NaN/inf 3D at a visible joint (that joint leaves the depth term), non-finite 2D of a visible
+    joint (the losses mask them; this makes them counted and reported, not silently dropped). Masked joints
+    (``vis`` False, e.g. InterHand2.6M's invalid ones) are NaN by design and not reported."""
+    usable, _ = z_label_joints(batch.xyz_m, batch.has_3d)
+    no_3d = batch.has_3d & ~usable
+    bad_joints = (usable[:, None] & batch.vis & ~torch.isfinite(batch.xyz_m).all(-1)).sum(-1)
     bad_2d = (batch.vis & ~torch.isfinite(batch.uv_px).all(-1)).any(-1)
     out = []
-    for i in bad_3d.nonzero().flatten().tolist():
-        out.append(f"{_source(batch, i)}: non-finite 3D label (NaN or inf), left out of the 3D loss")
+    for i in no_3d.nonzero().flatten().tolist():
+        out.append(f"{_source(batch, i)}: non-finite 3D root or scale bone (NaN or inf), left out of the 3D loss")
+    for i in bad_joints.nonzero().flatten().tolist():
+        out.append(f"{_source(batch, i)}: non-finite 3D label at {int(bad_joints[i])} visible joint(s), left out "
+                   "of the 3D loss")
     for i in bad_2d.nonzero().flatten().tolist():
         out.append(f"{_source(batch, i)}: non-finite 2D label of a visible joint, left out of the 2D loss")
     return out
