@@ -189,3 +189,23 @@ def test_draw_skeleton_rgb_draws_on_a_copy_of_the_same_size():
     out = draw_skeleton_rgb(rgb, uv, (2.0, 2.0, 40.0, 40.0), "hand conf 0.50")
     assert out.shape == rgb.shape and out.dtype == np.uint8
     assert out[int(uv[10, 1]), int(uv[10, 0])].any() and not rgb.any()
+
+
+@requires_av
+def test_ctrl_c_ends_the_video_early_and_still_writes_the_outputs(ckpt, clip, tmp_path, monkeypatch):
+    est = api.load(ckpt, threshold=0.0)
+    real, calls = est.predict, []
+
+    def predict(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(est, "predict", predict)
+    run = predict_video(est, clip, tmp_path, progress=False)
+    assert len(lines(run.jsonl)) == 3 and run.summary["frames"] == 3 and "interrupted" in run.summary["stopped"]
+    import av
+
+    with av.open(str(run.overlay)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 3
