@@ -11,14 +11,15 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "awhourglass"
 
 # unit (a top-level module or subpackage of awhourglass) → layer; a unit imports only lower layers
 LAYERS = {
-    "errors": 0, "atomic": 0, "config": 0, "skeleton": 0, "geometry": 0, "metrics": 0, "checkpoint": 0,
+    "errors": 0, "atomic": 0, "config": 0, "skeleton": 0, "geometry": 0, "metrics": 0, "checkpoint": 0, "smoothing": 0,
     "formats": 1,
     "data": 2, "synth": 2, "models": 2, "losses": 2,
     "train": 3, "eval": 3,
     "export": 4,
     "demo": 5, "bench": 5,
     "api": 6,
-    "cli": 7,
+    "video": 7,
+    "cli": 8,
 }
 CORE = 0  # the core's modules are leaves that may use each other (no network, format or CLI in them)
 # The package's __init__ is the public face: it names the version and resolves ``awhourglass.load`` lazily.

@@ -35,10 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None,
                         help="confidence threshold for hand_detected (default: calibrated in the checkpoint)")
     parser.add_argument("--out", default="awh_predict", help="output folder (default ./awh_predict)")
+    from awhourglass.cli import predict_video  # a video file or a camera index instead of images
+
+    predict_video.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `awh predict`: one ``<stem>.json`` and ``<stem>_overlay.png`` per image; errors per image."""
+    from awhourglass.cli import predict_video
+
+    if predict_video.is_video_run(args.images):
+        return predict_video.run(args)
     from awhourglass.api import load
     from awhourglass.atomic import atomic_write_text
     from awhourglass.data.crop import box_numbers, parse_bone_mm, parse_intrinsics
