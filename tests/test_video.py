@@ -14,6 +14,7 @@ import torch
 from awhourglass import api
 from awhourglass.cli import main
 from awhourglass.data.crop import box_square
+from awhourglass.demo.pretrained import SHIPPED
 from awhourglass.eval.plots import draw_skeleton_rgb
 from awhourglass.models import AWHourglassNet, ModelConfig
 from awhourglass.models.load import network_checkpoint
@@ -24,7 +25,7 @@ from awhourglass.video import VideoError, box_from_joints, is_video_source, pred
 requires_av = pytest.mark.skipif(importlib.util.find_spec("av") is None,
                                  reason="PyAV missing: pip install 'awhourglass[video]'")
 TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
-FRAMES, FPS, SIZE = 16, 10, 128
+FRAMES, FPS, SIZE = 48, 30, 128
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_one_line_per_frame_the_overlay_video_and_the_summary(ckpt, clip, tmp_pa
 def test_frame_k_uses_the_box_of_frame_k_minus_1(ckpt, clip, tmp_path):
     est = api.load(ckpt, threshold=0.0)
     docs = lines(predict_video(est, clip, tmp_path, smoothing=None, progress=False).jsonl)
-    assert docs[0]["hand_box"] is None and docs[0]["bbox_source"] == "whole_image"
+    assert docs[0]["hand_box"] is None and docs[0]["bbox_source"] == "refined"  # frame 0: the hand is searched for
     for prev, d in itertools.pairwise(docs):
         uv = np.array(prev["uv_px"])
         lo, hi = uv.min(0), uv.max(0)
@@ -98,23 +99,23 @@ def test_frame_k_uses_the_box_of_frame_k_minus_1(ckpt, clip, tmp_path):
 
 
 @requires_av
-def test_smoothing_lowers_the_jitter_and_leaves_the_raw_track_alone(ckpt, clip, tmp_path):
-    est = api.load(ckpt, threshold=0.0)
+def test_smoothing_lowers_the_jitter_and_leaves_the_raw_track_alone(clip, tmp_path):
+    est = api.load(SHIPPED)  # a trained network: it holds a still hand still, so what moves is the noise
     on = lines(predict_video(est, clip, tmp_path / "on", progress=False).jsonl)
     off = lines(predict_video(est, clip, tmp_path / "off", smoothing=None, progress=False).jsonl)
     raw_on, raw_off = np.array([d["uv_px"] for d in on]), np.array([d["uv_px"] for d in off])
     np.testing.assert_array_equal(raw_on, raw_off)  # the carried box follows the raw joints: same raw track
-    assert all(d["uv_px_smoothed"] is None for d in off)
+    assert all(d["uv_px_smoothed"] is None for d in off) and all(d["hand_detected"] for d in on)
     smoothed = np.array([d["uv_px_smoothed"] for d in on])
     np.testing.assert_array_equal(smoothed[0], raw_on[0])  # the filter's first sample passes unchanged
-    assert jitter_px(raw_on) > 0.05  # the noise does move the joints, so the comparison means something
-    # A random network's joints sit off its crop's centre, so the carried box walks slowly across the still image
-    # (~0.3 px a frame here): motion that no low-pass filter removes and that the jitter measure counts. So the
-    # measured jitter drops less than the noise does (0.415 → 0.351 px on this clip) ...
-    assert jitter_px(smoothed) < 0.95 * jitter_px(raw_off)
-    # ... while the frame-to-frame wobble about that walk (second differences, blind to a steady drift) halves
-    wobble = lambda uv: np.linalg.norm(np.diff(uv, 2, axis=0), axis=-1).mean()  # noqa: E731
-    assert wobble(smoothed) < 0.6 * wobble(raw_off)
+    assert jitter_px(smoothed) < jitter_px(raw_off)
+    # In the first ~20 frames the carried box settles from the search onto the hand (it shrinks from frame to frame:
+    # a real motion of the crop, which smoothing follows with a lag); after that what moves the joints is the pixel
+    # noise, and smoothing removes most of it (measured on this clip: 0.6 px raw, 0.2 px smoothed per frame).
+    settled = slice(FRAMES // 2, None)
+    assert jitter_px(raw_on[settled]) > 0.2  # the noise does move the joints, so the comparison means something
+    assert jitter_px(smoothed[settled]) < 0.6 * jitter_px(raw_off[settled]), (jitter_px(smoothed[settled]),
+                                                                               jitter_px(raw_off[settled]))
 
 
 @requires_av

@@ -44,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
     from awhourglass.api import load
     from awhourglass.cli.predict import _numbers
     from awhourglass.data.crop import box_numbers, parse_bone_mm, parse_intrinsics
-    from awhourglass.models.head import DEFAULT_HAND_THRESHOLD
     from awhourglass.smoothing import OneEuroParams
     from awhourglass.video import import_av, predict_video
 
@@ -56,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise AwhError(f"--max-frames: expected a positive number of frames, got {args.max_frames}")
     params = None if args.no_smooth else OneEuroParams(args.min_cutoff, args.beta, args.d_cutoff)
-    threshold = DEFAULT_HAND_THRESHOLD if args.threshold is None else args.threshold
-    est = load(args.checkpoint, threshold=threshold)
+    est = load(args.checkpoint, threshold=args.threshold)  # None: the checkpoint's calibrated threshold
     source = args.images[0]
     res = predict_video(est, source, args.out, smoothing=params, max_frames=args.max_frames, bbox=bbox, K=K,
                         bone_mm=args.bone, left_hand=args.left)
