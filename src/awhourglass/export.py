@@ -72,7 +72,7 @@ class LiftedPose(nn.Module):
 
     * ``K``: intrinsics of the network's input crop [px]; ``bone_mm``: the scale-bone length [mm].
     * ``xyz_mm``: root-relative (palm centre at the origin), ``geometry.lift_root_relative(...) × bone_mm``,
-      what :meth:`awhourglass.api.Model.predict` reports with K and a bone length.
+      what :meth:`awhourglass.api.HandPoseEstimator.predict` reports with K and a bone length.
     * ``xyz_cam_mm``: camera space, ``geometry.decode_25d(..., bone_m=bone_mm/1000)`` × 1000 with the
       closed-form root depth; ``root_depth_ok``: whether that depth had a real solution (bool).
 
