@@ -50,6 +50,17 @@ def _finite_joints(x: Array, dim: int, name: str) -> None:
 
 def check_intrinsics(K: Array, name: str = "K") -> None:
     """Raise ``ValueError`` unless ``K`` is a finite, invertible pinhole matrix ``(..., 3, 3)``."""
+    if isinstance(K, np.ndarray) and K.shape == (3, 3):  # one matrix (every sample a reader crops): the same checks,
+        k = K.tolist()  # on plain floats, without the array machinery's per-call cost
+        if not all(math.isfinite(v) for row in k for v in row):
+            raise ValueError(f"{name}: contains non-finite values (NaN or inf)")
+        if abs(k[0][0]) < 1e-9 or abs(k[1][1]) < 1e-9:
+            raise ValueError(f"{name}: singular intrinsics (fx or fy is zero)")
+        det = (k[0][0] * (k[1][1] * k[2][2] - k[1][2] * k[2][1]) - k[0][1] * (k[1][0] * k[2][2] - k[1][2] * k[2][0])
+               + k[0][2] * (k[1][0] * k[2][1] - k[1][1] * k[2][0]))
+        if abs(det) < 1e-12:
+            raise ValueError(f"{name}: singular intrinsics (determinant is zero)")
+        return
     _check_shape(K, (3, 3), name)
     _check_finite(K, name)
     fx, fy = K[..., 0, 0], K[..., 1, 1]

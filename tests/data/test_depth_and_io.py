@@ -124,3 +124,40 @@ def test_image_modes_are_decoded_or_refused_by_name(tmp_path):
     packed = encode_stb_depth(np.full((4, 4), 0.513))
     Image.fromarray(packed).save(tmp_path / "d.png")
     assert decode_stb_depth(read_image(tmp_path / "d.png", "depth"))[0, 0] == pytest.approx(0.513)
+
+
+def test_eq9_one_image_path_equals_the_batched_path():
+    """A single image takes a shorter route through Eq. 9; it must give the batched route's values exactly."""
+    import torch
+
+    from awhourglass.data.depth import normalize_depth_eq9
+
+    g = torch.Generator().manual_seed(0)
+    d = torch.rand(1, 16, 16, generator=g) * 0.2 + 0.4
+    d[0, 0, :3] = torch.tensor([0.0, float("nan"), float("inf")])  # no reading, and non-finite values: never used
+    m = torch.rand(1, 16, 16, generator=g) > 0.3
+    m[0, 0, :3] = True
+    one, used = normalize_depth_eq9(d, m)
+    both, used2 = normalize_depth_eq9(torch.cat([d, d]), torch.cat([m, m]))  # (2, H, W): the general route
+    assert torch.equal(one, both[:1]) and torch.equal(used, used2[:1])
+    assert not used[0, 0, :3].any() and float(one.max()) == 1.0 and float(one[used].min()) == 0.0
+    flat, _ = normalize_depth_eq9(d[0], m[0])  # (H, W) too
+    assert torch.equal(flat, one[0])
+
+
+def test_check_intrinsics_numpy_matrix_route_agrees_with_the_general_one():
+    import numpy as np
+    import pytest
+    import torch
+
+    from awhourglass.geometry import check_intrinsics
+
+    good = np.array([[500.0, 0, 320], [0, 480, 240], [0, 0, 1]])
+    check_intrinsics(good)
+    check_intrinsics(torch.tensor(good))
+    for bad, msg in ((np.array([[np.nan, 0, 1], [0, 1, 1], [0, 0, 1]]), "non-finite"),
+                     (np.array([[0.0, 0, 1], [0, 1, 1], [0, 0, 1]]), "fx or fy is zero"),
+                     (np.array([[1.0, 0, 1], [0, 1, 1], [0, 0, 0]]), "determinant is zero")):
+        for k in (bad, torch.tensor(bad), bad[None]):  # the numpy (3, 3) route, a tensor, a batch of one
+            with pytest.raises(ValueError, match=msg):
+                check_intrinsics(k)

@@ -174,7 +174,8 @@ def downscale_factor(A: np.ndarray) -> int:
     """Integer pre-shrink of :func:`crop_rgb` for the pixel map ``A``: ⌊source pixels per output pixel⌋ when
     that is 2 or more, else 1 (bilinear point sampling is kept where it does not alias: ≥ 99 % of the
     embedded training crops shrink by less than 2×)."""
-    per_px = 1.0 / math.sqrt(abs(float(np.linalg.det(np.asarray(A, np.float64)[:2, :2]))))
+    a = np.asarray(A, np.float64)
+    per_px = 1.0 / math.sqrt(abs(float(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0])))  # 2×2 determinant, by hand (fast)
     per_px += 1e-9  # 1 / (1/6) is 5.999…: a 6× shrink is 6
     return int(per_px) if per_px >= 2.0 else 1
 

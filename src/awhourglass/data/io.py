@@ -56,10 +56,10 @@ def read_image(path: str | Path, mode: str | None = "RGB") -> np.ndarray:
                 if im.mode not in ("RGB", "RGBA"):
                     raise DataError(path, f"depth PNG in mode {im.mode}: expected 8-bit RGB with the depth packed "
                                           "into its R and G bytes (docs/datasets.md)")
-                return np.asarray(im.convert("RGB")).copy()
+                return np.array(im if im.mode == "RGB" else im.convert("RGB"))  # one copy (convert would add one)
             if mode and im.mode != mode:
                 im = im.convert(mode)
-            return np.asarray(im).copy()
+            return np.array(im)
     except FileNotFoundError:
         raise DataError(path, "missing file") from None
     except UnidentifiedImageError:
