@@ -133,16 +133,17 @@ def test_eq9_one_image_path_equals_the_batched_path():
     from awhourglass.data.depth import normalize_depth_eq9
 
     g = torch.Generator().manual_seed(0)
-    d = torch.rand(1, 16, 16, generator=g) * 0.2 + 0.4
-    d[0, 0, :3] = torch.tensor([0.0, float("nan"), float("inf")])  # no reading, and non-finite values: never used
-    m = torch.rand(1, 16, 16, generator=g) > 0.3
-    m[0, 0, :3] = True
-    one, used = normalize_depth_eq9(d, m)
-    both, used2 = normalize_depth_eq9(torch.cat([d, d]), torch.cat([m, m]))  # (2, H, W): the general route
-    assert torch.equal(one, both[:1]) and torch.equal(used, used2[:1])
-    assert not used[0, 0, :3].any() and float(one.max()) == 1.0 and float(one[used].min()) == 0.0
-    flat, _ = normalize_depth_eq9(d[0], m[0])  # (H, W) too
-    assert torch.equal(flat, one[0])
+    for bad in ([0.0, float("nan"), -1.0], [0.0, float("nan"), float("inf")]):  # finite max / an infinite reading
+        d = torch.rand(1, 16, 16, generator=g) * 0.2 + 0.4
+        d[0, 0, :3] = torch.tensor(bad)  # no reading, and values that are never used
+        m = torch.rand(1, 16, 16, generator=g) > 0.3
+        m[0, 0, :3] = True
+        one, used = normalize_depth_eq9(d, m)
+        both, used2 = normalize_depth_eq9(torch.cat([d, d]), torch.cat([m, m]))  # (2, H, W): the general route
+        assert torch.equal(one, both[:1]) and torch.equal(used, used2[:1])
+        assert not used[0, 0, :3].any() and float(one.max()) == 1.0 and float(one[used].min()) == 0.0
+        flat, _ = normalize_depth_eq9(d[0], m[0])  # (H, W) too
+        assert torch.equal(flat, one[0])
 
 
 def test_check_intrinsics_numpy_matrix_route_agrees_with_the_general_one():

@@ -7,6 +7,8 @@ Everything here uses only the depth image, the calibration and the 2D joints, ne
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -127,13 +129,15 @@ def normalize_depth_eq9(depth_m, mask, min_range_m: float = 1e-3):
     """
     if isinstance(depth_m, torch.Tensor) and isinstance(mask, torch.Tensor) and depth_m.shape == mask.shape \
             and (depth_m.dim() == 2 or (depth_m.dim() == 3 and depth_m.shape[0] == 1)):
-        # one image (each training target): the same values with fewer tensor ops; d < inf also drops NaN and inf
-        m = mask.bool() & (depth_m > 0) & (depth_m < float("inf"))
+        # one image (each training target): the same values with fewer tensor ops. NaN fails d > 0; an infinite
+        # reading (which passes it) shows in the maximum, and only then the general route below removes it.
+        m = mask.bool() & (depth_m > 0)
         if not bool(m.any()):
             return None, m
         d_min, d_max = depth_m[m].aminmax()
-        d_range = (d_max - d_min).clamp_min(min_range_m)
-        return torch.where(m, (d_max - depth_m) / d_range, torch.zeros_like(depth_m)).float(), m
+        if math.isfinite(float(d_max)):
+            d_range = (d_max - d_min).clamp_min(min_range_m)
+            return torch.where(m, (d_max - depth_m) / d_range, torch.zeros_like(depth_m)).float(), m
     as_numpy = isinstance(depth_m, np.ndarray)
     d = torch.as_tensor(depth_m)
     m = torch.as_tensor(mask).bool()
