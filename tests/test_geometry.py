@@ -201,3 +201,10 @@ def test_lift_root_relative_is_the_pose_in_bone_units(C):
     # the palm centre is the origin and the scale bone has length 1, whichever root was taken
     np.testing.assert_allclose(0.5 * (lifted[:, 0] + lifted[:, 9]), 0.0, atol=1e-9)
     np.testing.assert_allclose(np.linalg.norm(lifted[:, 0] - lifted[:, 9], axis=-1)[ok], 1.0, atol=1e-6)
+    # the camera-space lift: the hand itself in bone units (times the bone length: the camera-space hand), the
+    # same closed-form root as decode_25d with the true bone, and root-relative it is lift_root_relative
+    cam, ok_cam = g.lift_camera(uv, z_norm, K, C=C)
+    np.testing.assert_array_equal(ok_cam, ok)
+    np.testing.assert_allclose((cam * bone[:, None, None])[clear], xyz[clear], atol=1e-9)
+    np.testing.assert_allclose(cam * bone[:, None, None], g.decode_25d(uv, z_norm, K, bone, C=C), atol=1e-12)
+    np.testing.assert_array_equal(g.root_relative(cam), lifted)

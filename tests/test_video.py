@@ -116,7 +116,7 @@ def test_a_lost_hand_restarts_the_box_and_the_filter(ckpt, clip, tmp_path):
     assert len(docs) == 5 and run.summary["box_restarts"] == 4 and run.summary["frames_hand_detected"] == 0
     assert "max_frames" in run.summary["stopped"]
     for d in docs:
-        assert d["hand_box"] is None and d["hand_box_from"] == "whole_image" and not d["hand_detected"]
+        assert d["hand_box"] is None and d["hand_box_from"] == "search" and not d["hand_detected"]
         assert d["uv_px_smoothed"] == d["uv_px"]
 
 

@@ -7,12 +7,13 @@ pixels and lift the 2.5D output to 3D.
 **The crop.** With a box (the hand's box, e.g. of its joints) the network sees the training crop around it: the
 square with the margin recorded in the checkpoint. Without one, the hand is found: the network runs on the whole
 image and on grids of half-overlapping squares (:func:`~awhourglass.data.crop.search_squares`: sides 1/2, 1/3 and
-1/4 of the longer side), the most confident square gives coarse joints, the training crop around those joints is
-predicted again, and so on until the crop moves less than IoU :data:`REFINE_STABLE_IOU` or after
-:data:`REFINE_MAX_PASSES` passes; the most confident pass is the answer (the JSON's ``refinement`` lists them).
+1/4 of the longer side); each of the :data:`REFINE_STARTS` most confident squares (that do not mostly overlap a
+more confident one) gives coarse joints, the training crop around those joints is predicted again, and so on until
+the crop moves less than IoU :data:`REFINE_STABLE_IOU` or after :data:`REFINE_MAX_PASSES` passes; the last crop of
+the most confident of these tracks is the answer (the JSON's ``refinement`` lists its passes).
 
 **3D, and what it rests on.** The network gives 2.5D (pixels + scale-normalized root-relative depth); the lift
-(:func:`~awhourglass.geometry.lift_root_relative`) needs the camera ``K`` of the original image and, for
+(:func:`~awhourglass.geometry.lift_camera`) needs the camera ``K`` of the original image and, for
 millimetres, the scale-bone length (wrist → middle MCP):
 
 - ``xyz_norm``: root-relative (palm centre at the origin), in scale-bone units; rests on ``K``.
@@ -66,6 +67,11 @@ REFINE_MAX_PASSES = 4
 REFINE_STABLE_IOU = 0.9
 REFINE_STARTS = 3  # windows refined in parallel; the most confident refined crop wins
 FOV_DEG = math.degrees(2.0 * math.atan(0.5))  # of the assumed camera across the image's longer side
+
+
+def round_rows(a: np.ndarray, digits: int) -> list[list[float]]:
+    """A 2-D array as JSON rows of floats rounded to ``digits``."""
+    return [[round(float(v), digits) for v in row] for row in a]
 
 
 @dataclass
@@ -136,7 +142,6 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``awh predict`` (``awhourglass-prediction/2``, docs/demo.md)."""
-        r = lambda a, d: [[round(float(v), d) for v in row] for row in a]  # noqa: E731
         k_tag = "K assumed" if self.K_assumed else "K given"
         b_tag = "bone_mm assumed" if self.bone_assumed else "bone_mm given"
         return {
@@ -152,10 +157,10 @@ class Prediction:
             "bbox": [round(float(v), 2) for v in self.bbox],
             "bbox_source": self.bbox_source,
             "refinement": self.refinement,
-            "uv_px": r(self.uv_px, 2),
-            "xyz_root_relative_mm": r(self.xyz, 3),
-            "xyz_camera_mm": r(self.xyz_cam, 3),
-            "xyz_scale_normalized": r(self.xyz_norm, 4),
+            "uv_px": round_rows(self.uv_px, 2),
+            "xyz_root_relative_mm": round_rows(self.xyz, 3),
+            "xyz_camera_mm": round_rows(self.xyz_cam, 3),
+            "xyz_scale_normalized": round_rows(self.xyz_norm, 4),
             "root": "palm centre (mean of wrist and middle MCP); the origin of xyz_root_relative_mm and "
                     "xyz_scale_normalized (scale-bone units: wrist to middle MCP = 1)",
             "rests_on": {
@@ -166,7 +171,7 @@ class Prediction:
             },
             "assumptions": self.assumptions(),
             "metric": bool(self.metric),
-            "K": r(self.K, 3),
+            "K": round_rows(self.K, 3),
             "K_assumed": bool(self.K_assumed),
             "bone_mm": round(float(self.bone_mm), 3),
             "bone_assumed": bool(self.bone_assumed),
@@ -346,10 +351,10 @@ class HandPoseEstimator:
             notes.append("left hand: mirrored for the right-handed model and mirrored back")
         mirror = np.array([-1.0, 1.0, 1.0]) if left_hand else np.ones(3)
         bone = self.model.cfg.scale_bone
-        xyz_norm, ok = geometry.lift_root_relative(chosen.uv_net, chosen.z_norm, K_net, bone=bone)
+        cam_bones, ok = geometry.lift_camera(chosen.uv_net, chosen.z_norm, K_net, bone=bone)  # one root-depth solve
+        xyz_norm = geometry.root_relative(cam_bones, bone)
         bone_used = POPULATION_BONE_MM if bone_mm is None else float(bone_mm)
-        xyz_cam = geometry.decode_25d(chosen.uv_net, chosen.z_norm, K_net, np.asarray(bone_used / 1000.0),
-                                      bone=bone) * 1000.0
+        xyz_cam = cam_bones * bone_used  # camera space is linear in the bone length
         conf = chosen.confidence
         xyz_norm, xyz_cam = xyz_norm * mirror, xyz_cam * mirror
         if not all(np.isfinite(a).all() for a in (chosen.uv_orig, xyz_norm, xyz_cam)):

@@ -73,8 +73,9 @@ class LiftedPose(nn.Module):
     * ``K``: intrinsics of the network's input crop [px]; ``bone_mm``: the scale-bone length [mm].
     * ``xyz_mm``: root-relative (palm centre at the origin), ``geometry.lift_root_relative(...) × bone_mm``,
       what :meth:`awhourglass.api.HandPoseEstimator.predict` reports with K and a bone length.
-    * ``xyz_cam_mm``: camera space, ``geometry.decode_25d(..., bone_m=bone_mm/1000)`` × 1000 with the
-      closed-form root depth; ``root_depth_ok``: whether that depth had a real solution (bool).
+    * ``xyz_cam_mm``: camera space with the closed-form root depth, ``geometry.lift_camera(...) × bone_mm``
+      (= ``geometry.decode_25d(..., bone_m=bone_mm/1000)`` × 1000); ``root_depth_ok``: whether that depth had a
+      real solution (bool). Both come from one ``lift_camera``.
 
     The lift runs in float64 (cast back to float32 at the end), like ``predict``'s numpy lift: the closed-form
     root depth cancels digits (a 1 m root from a few-pixel bone), which float32 would lose. The 2.5D
@@ -96,10 +97,10 @@ class LiftedPose(nn.Module):
         out = self.model(image)
         uv, z = out.uv_px.double(), out.z_norm.double()
         K64, bone64 = K.double(), bone_mm.double()
-        rel, ok = geometry.lift_root_relative(uv, z, K64, bone=self.bone)
-        cam_m = geometry.decode_25d(uv, z, K64, bone64 / 1000.0, bone=self.bone, validate=False)
-        xyz_mm = (rel * bone64[:, None, None]).float()
-        return out.uv_px, out.z_norm, out.stacks[-1].heatmap, xyz_mm, (cam_m * 1000.0).float(), ok
+        cam_bones, ok = geometry.lift_camera(uv, z, K64, bone=self.bone)  # one root-depth solve for both outputs
+        scale = bone64[:, None, None]  # camera space is linear in the bone length
+        xyz_mm = (geometry.root_relative(cam_bones, self.bone) * scale).float()
+        return out.uv_px, out.z_norm, out.stacks[-1].heatmap, xyz_mm, (cam_bones * scale).float(), ok
 
 
 def _write_program(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path, input_names: list[str],

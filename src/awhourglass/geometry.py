@@ -222,6 +222,30 @@ def decode_25d(
     return backproject(uv_px, depth, K)
 
 
+def lift_camera(
+    uv_px: Array,
+    z_norm: Array,
+    K: Array,
+    bone: tuple[int, int] = DEFAULT_SCALE_BONE,
+    C: float = 1.0,
+):
+    """The network's 2.5D output → camera-space 3D in scale-bone units, with the closed-form root depth.
+
+    Camera space is linear in the bone length: multiply by the bone length in metres (mm) for metres (mm).
+
+    Args:
+        uv_px: ``(..., 21, 2)`` joints in the pixels of the image ``K`` describes. z_norm: ``(..., 21)`` (Eq. 7).
+        K: ``(..., 3, 3)``. bone, C: as in the encoding.
+
+    Returns:
+        ``(xyz (..., 21, 3), ok (...))``: the joints for a scale bone of length 1 (whatever ``C``), and whether the
+        root depth had a real solution (:func:`solve_root_depth`).
+    """
+    z_root, ok = solve_root_depth(uv_px, z_norm, K, bone, C)
+    one = z_root * 0 + 1.0  # a bone of length 1 in the shape (and array type) of the root depth
+    return decode_25d(uv_px, z_norm, K, one, z_root_m=z_root / C, bone=bone, C=C, validate=False), ok
+
+
 def lift_root_relative(
     uv_px: Array,
     z_norm: Array,
@@ -240,10 +264,13 @@ def lift_root_relative(
         length is 1 whatever ``C``: multiply by the bone length in mm for millimetres), and whether the root
         depth had a real solution (:func:`solve_root_depth`).
     """
-    z_root, ok = solve_root_depth(uv_px, z_norm, K, bone, C)
-    one = z_root * 0 + 1.0  # a bone of length 1 in the shape (and array type) of the root depth
-    xyz = decode_25d(uv_px, z_norm, K, one, z_root_m=z_root / C, bone=bone, C=C, validate=False)
-    return xyz - root_and_scale(xyz, bone, validate=False)[0][..., None, :], ok
+    xyz, ok = lift_camera(uv_px, z_norm, K, bone, C)
+    return root_relative(xyz, bone), ok
+
+
+def root_relative(xyz: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> Array:
+    """Joints ``(..., 21, 3)`` minus their root (the palm centre, as :func:`root_and_scale`), unvalidated."""
+    return xyz - root_and_scale(xyz, bone, validate=False)[0][..., None, :]
 
 
 def rodrigues(rvec) -> np.ndarray:

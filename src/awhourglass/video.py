@@ -3,8 +3,8 @@
 Frames are read with PyAV (the optional ``video`` extra: ``pip install 'awhourglass[video]'``) and predicted one
 by one with :meth:`awhourglass.api.HandPoseEstimator.predict`:
 
-- **The box is carried.** The first frame is predicted with the user's box (or ``bbox=None``: the API's
-  whole-image path); every later frame with the box of the previous frame's raw 2D joints (min/max of
+- **The box is carried.** The first frame is predicted with the user's box (or ``bbox=None``: the API searches
+  the frame for the hand); every later frame with the box of the previous frame's raw 2D joints (min/max of
   ``uv_px``), which ``predict`` enlarges by the margin the network was trained with. When the hand is lost
   (``hand_detected`` false, or its box leaves the image) the next frame starts again from the first box.
 - **Smoothing.** The raw joints of each frame go through a One-Euro filter (:mod:`awhourglass.smoothing`,
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from awhourglass.api import HandPoseEstimator
+from awhourglass.api import HandPoseEstimator, round_rows
 from awhourglass.atomic import atomic_open, atomic_path, atomic_write_text
 from awhourglass.errors import AwhError
 from awhourglass.eval.plots import draw_skeleton_rgb
@@ -188,10 +188,6 @@ class _OverlayWriter:
             self.container.close()
 
 
-def _round(a: np.ndarray, d: int = 2) -> list[list[float]]:
-    return [[round(float(v), d) for v in row] for row in a]
-
-
 def predict_video(
     estimator: HandPoseEstimator,
     source: str | os.PathLike | int,
@@ -213,7 +209,7 @@ def predict_video(
         out_dir: folder of ``NAME.jsonl``, ``NAME_overlay.mp4``, ``NAME_summary.json``.
         smoothing: the One-Euro parameters, or ``None`` for no smoothing (``uv_px_smoothed`` is null).
         max_frames: stop after this many frames (``None``: the whole video; a camera until Ctrl-C).
-        bbox: ``(x, y, w, h)`` of the hand in the first frame (pixels); ``None``: the API's whole-image path.
+        bbox: ``(x, y, w, h)`` of the hand in the first frame (pixels); ``None``: the API searches the frame.
             Also the box a lost hand restarts from.
         K, bone_mm, left_hand: as :meth:`HandPoseEstimator.predict`, for every frame.
         progress: show a progress bar on stderr.
@@ -239,7 +235,7 @@ def predict_video(
     size: tuple[int, int] | None = None
     t0: float | None = None
     prev_t = 0.0
-    hand_box, box_from = bbox, "user_bbox" if bbox is not None else "whole_image"
+    hand_box, box_from = bbox, "user_bbox" if bbox is not None else "search"
     try:
         with ExitStack() as stack:
             fh = stack.enter_context(atomic_open(jsonl, "w"))
@@ -287,7 +283,7 @@ def predict_video(
                     smooth.append(uv_s)
                 raw.append(uv)
                 line = {"frame": k, "time_s": round(t_rel, 6),
-                        "uv_px_smoothed": None if filt is None else _round(smooth[-1]),
+                        "uv_px_smoothed": None if filt is None else round_rows(smooth[-1], 2),
                         "hand_box": None if hand_box is None else [round(float(v), 2) for v in hand_box],
                         "hand_box_from": box_from, **pred.to_dict()}
                 fh.write(json.dumps(line) + "\n")
@@ -296,7 +292,7 @@ def predict_video(
                 # the next frame's box: this frame's raw joints, or the first box again when the hand is lost
                 nxt = box_from_joints(uv, *pred.image_size) if detected else None
                 if nxt is None:
-                    hand_box, box_from = bbox, "user_bbox" if bbox is not None else "whole_image"
+                    hand_box, box_from = bbox, "user_bbox" if bbox is not None else "search"
                 else:
                     hand_box, box_from = nxt, "previous_frame_joints"
                 k += 1

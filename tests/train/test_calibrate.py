@@ -12,7 +12,6 @@ from awhourglass.data.loader import build_dataset
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.train.calibrate import (
     HOLDOUT_STREAM,
-    ConcatSamples,
     IndexView,
     best_threshold,
     hand_free_images,
@@ -61,8 +60,6 @@ def test_split_holdout_views():
     stream = Stream(range(1000))
     same, tail = split_holdout(stream)
     assert same is stream and len(tail) == HOLDOUT_STREAM and tail[0] == 1000 - HOLDOUT_STREAM
-    both = ConcatSamples([list("ab"), list("cde")])
-    assert [both[i] for i in range(len(both))] == list("abcde")
 
 
 def test_hand_free_images_are_hand_free_kinds():

@@ -17,7 +17,7 @@ it with both rates and the sample counts (:func:`awhourglass.checkpoint.hand_thr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -64,27 +64,6 @@ class IndexView(Sequence):
         """The underlying reader's skipped bad samples (none for other datasets)."""
         take = getattr(self.dataset, "take_skipped", None)
         return take() if take is not None else []
-
-    def __iter__(self) -> Iterator[Sample]:
-        return (self[i] for i in range(len(self)))
-
-
-class ConcatSamples(Sequence):
-    """Several datasets one after the other, as one."""
-
-    def __init__(self, parts: Sequence[Sequence[Sample]]) -> None:
-        self.parts = list(parts)
-        self.ends = np.cumsum([len(p) for p in self.parts]).tolist()
-
-    def __len__(self) -> int:
-        return self.ends[-1] if self.ends else 0
-
-    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
-        i = int(index)
-        if not 0 <= i < len(self):
-            raise IndexError(f"position {i} outside {len(self)} samples")
-        k = int(np.searchsorted(self.ends, i, side="right"))
-        return self.parts[k][i - (self.ends[k - 1] if k else 0)]
 
 
 def split_holdout(dataset: Sequence[Sample]) -> tuple[Sequence[Sample], Sequence[Sample] | None]:
@@ -174,5 +153,5 @@ def calibrate_hand_threshold(model: torch.nn.Module, held_out: Sequence[Sample],
     return entry
 
 
-__all__ = ["ConcatSamples", "IndexView", "best_threshold", "calibrate_hand_threshold", "confidences",
+__all__ = ["IndexView", "best_threshold", "calibrate_hand_threshold", "confidences",
            "hand_free_images", "split_holdout"]

@@ -16,12 +16,13 @@ import dataclasses
 from collections.abc import Sequence
 
 import torch
+from torch.utils.data import ConcatDataset
 
 from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
 from awhourglass.errors import AwhError
 from awhourglass.models.hourglass import AWHourglassNet
-from awhourglass.train.calibrate import ConcatSamples, split_holdout
+from awhourglass.train.calibrate import split_holdout
 from awhourglass.train.config import TrainConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
@@ -101,7 +102,7 @@ def build_parts(
     else:
         target = holdout(target, False)
     if calibration is None and held:
-        calibration = ConcatSamples(held)
+        calibration = ConcatDataset(held)
     pretrain_method = dataclasses.replace(method, name="source_only")
 
     prec = cfg.precision
