@@ -22,12 +22,13 @@ from awhourglass.train.run import train
 
 
 def test_best_threshold_by_hand():
-    # t = 0.4 (between 0.2 and 0.6) finds every hand and lets 1 of 3 hand-free crops through: (1 + 2/3) / 2;
-    # t = 0.675 finds 2 of 3 hands and rejects every hand-free crop: the same 5/6; the lower one wins the tie
-    out = best_threshold(np.array([0.6, 0.7, 0.8]), np.array([0.1, 0.2, 0.65]))
-    assert out["threshold"] == pytest.approx(0.4)
-    assert out["hand_rate"] == 1.0 and out["free_rate"] == pytest.approx(1 / 3)
-    assert out["balanced_accuracy"] == pytest.approx(5 / 6) and (out["n_hand"], out["n_free"]) == (3, 3)
+    # t = 0.45 (between 0.3 and 0.6) finds every hand and lets 1 of 4 hand-free crops through: (1 + 3/4) / 2;
+    # t = 0.675 finds 3 of 4 hands and rejects every hand-free crop: the same 7/8, exactly (binary fractions);
+    # the lower one wins the tie
+    out = best_threshold(np.array([0.6, 0.7, 0.8, 0.9]), np.array([0.1, 0.2, 0.3, 0.65]))
+    assert out["threshold"] == pytest.approx(0.45)
+    assert out["hand_rate"] == 1.0 and out["free_rate"] == 0.25
+    assert out["balanced_accuracy"] == 0.875 and (out["n_hand"], out["n_free"]) == (4, 4)
     # separable scores: the midpoint of the gap, both rates perfect
     sep = best_threshold(np.array([0.5, 0.9]), np.array([0.1, 0.3]))
     assert sep["threshold"] == pytest.approx(0.4) and sep["hand_rate"] == 1.0 and sep["free_rate"] == 0.0
