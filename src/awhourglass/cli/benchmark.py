@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ship", action="store_true",
                         help="pretrain stage: copy the network into the package with its manifest (maintainers)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted pretraining in --out")
+    parser.add_argument("--pretrain-steps", type=int, default=None,
+                        help="pretrain stage: steps (default 10000; milestones at 75 %% and 93 %%)")
+    parser.add_argument("--init-from", default=None,
+                        help="pretrain stage: warm start from this network (e.g. the shipped source.pt), at half "
+                             "the rate")
     parser.add_argument("--no-tune", action="store_true",
                         help="compare stage: skip choosing each method's rate, domain-term weight and critic steps "
                              "on the validation split (runs of a separate tuning seed, ≈ 40 min here) and use "
@@ -38,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
         overrides["seeds"] = args.seeds
     if args.threads is not None:
         overrides["threads"] = args.threads
+    if args.pretrain_steps is not None or args.init_from is not None:
+        from awhourglass.demo.pretrained import PretrainSchedule
+
+        steps = args.pretrain_steps if args.pretrain_steps is not None else PretrainSchedule().steps
+        if steps < 1:
+            parser_error = f"--pretrain-steps must be at least 1, got {steps}"
+            raise SystemExit(f"awh benchmark: error: {parser_error}")
+        overrides["pretrain"] = PretrainSchedule.warm(steps, args.init_from)
     cfg = BenchmarkConfig(**overrides)
     run_benchmark(cfg, stage=args.stage, pretrained=args.pretrained, ship=args.ship, resume=args.resume)
     return 0

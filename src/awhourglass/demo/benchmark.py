@@ -100,7 +100,12 @@ class BenchmarkConfig:
                               f"({self.adapt_steps})")
 
     def pretrain_command(self) -> str:
-        return "awh benchmark --stage pretrain --ship"
+        p, cmd = self.pretrain, "awh benchmark --stage pretrain --ship"
+        if p.steps != PretrainSchedule().steps or p.init_from is not None:
+            cmd += f" --pretrain-steps {p.steps}"
+        if p.init_from is not None:
+            cmd += f" --init-from {Path(p.init_from).name}"
+        return cmd
 
 
 def run_pretrain_stage(cfg: BenchmarkConfig, resume: bool = False, ship: bool = False) -> Path:
@@ -116,7 +121,8 @@ def run_pretrain_stage(cfg: BenchmarkConfig, resume: bool = False, ship: bool = 
         p = cfg.pretrain
         write_manifest(SHIPPED, cfg.pretrain_command(), cfg.data_seed, cfg.model, p.steps,
                        extra={"batch_size": p.batch_size, "lr": p.lr, "lr_milestones": list(p.milestones),
-                              "lr_gamma": p.lr_gamma, "image_size": cfg.image_size, "gap": cfg.gap})
+                              "lr_gamma": p.lr_gamma, "image_size": cfg.image_size, "gap": cfg.gap,
+                              "init_from": None if p.init_from is None else Path(p.init_from).name})
     return path
 
 

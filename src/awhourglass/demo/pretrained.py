@@ -134,6 +134,8 @@ class PretrainSchedule:
     Attributes:
         steps, batch_size: optimizer steps of ``batch_size`` fresh source images.
         lr, milestones, lr_gamma: the rate, multiplied by ``lr_gamma`` at each milestone step.
+        init_from: start from this network (a warm start, e.g. the previously shipped one) instead of random
+            weights; recorded in the manifest.
     """
 
     steps: int = 10000
@@ -141,6 +143,14 @@ class PretrainSchedule:
     lr: float = 2e-3
     milestones: tuple[int, ...] = (8000, 9300)
     lr_gamma: float = 0.2
+    init_from: str | None = None
+
+    @classmethod
+    def warm(cls, steps: int, init_from: str | None) -> PretrainSchedule:
+        """A schedule of ``steps`` steps (milestones at 75 % and 93 %), from ``init_from`` when given (then at
+        half the rate: the network already knows hands)."""
+        ms = (int(0.75 * steps), int(0.93 * steps))
+        return cls(steps=steps, milestones=ms, lr=1e-3 if init_from else 2e-3, init_from=init_from)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -157,7 +167,7 @@ def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainS
     cfg = stream_train_config(model, MethodConfig(name="source_only"), seed, pretrain_steps=s.steps,
                               batch_size=s.batch_size, lr=s.lr, pretrain_milestones=s.milestones,
                               lr_gamma=s.lr_gamma, num_workers=num_workers, ckpt_every=500, log_every=50,
-                              progress=progress, device=device)
+                              progress=progress, device=device, init_from=s.init_from)
     fit(cfg, out_dir, resume, stream_parts_factory(image_size, gap))
     return Path(out_dir) / "pretrain.pt"
 

@@ -69,7 +69,7 @@ def _place(rng: np.random.Generator, spec: DomainSpec, points_local: np.ndarray,
     v = (spec.height - 1) / 2 + spec.centre_jitter * spec.width * rng.uniform(-1, 1, n)
     K = spec.K
     centre = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
-    return np.einsum("nij,nkj->nki", rot, points_local - palm[:, None]) + centre[:, None]
+    return np.einsum("nij,nkj->nki", rot, points_local - palm[:, None]) + centre[:, None], rot[:, :, 2]
 
 
 def generate_batch(
@@ -105,7 +105,8 @@ def generate_batch(
         joints of the rendered hand in the camera frame (left hands are left, not mirrored); ``uv_px
         (N, 21, 2) float32``; ``vis (N, 21) bool`` (in the image and not occluded); ``K (N, 3, 3)
         float32``; ``side (N,) int8`` (0 left, 1 right); ``bone_length_m (N, 20)`` and ``angles_rad
-        (N, 5, 4)`` of the hand model.
+        (N, 5, 4)`` of the hand model; ``background_photo (N,) int16``: index into
+        :data:`~awhourglass.synth.photos.PHOTOS` of the photograph behind the hand (−1: a plain background).
     """
     _check(n, gap)
     spec = domain_spec(check_domain(domain), size)
@@ -127,14 +128,15 @@ def _generate(
     shape = kin.sample_shape(rng, n)
     angles = sample_articulation(rng, n, pose_mode or spec.pose_mode)
     local = kin.body_points(kin.forward_kinematics(angles, shape), shape.scale, kin.sample_forearm_dir(rng, n))
-    pts = _place(rng, spec, local, shape.scale, n)
+    pts, dorsal = _place(rng, spec, local, shape.scale, n)
     side = np.full(n, LEFT, dtype=np.int8) if spec.left_only else rng.integers(0, 2, n).astype(np.int8)
     pts[..., 0] = np.where(side[:, None] == LEFT, -pts[..., 0], pts[..., 0])  # mirror: a left hand
+    dorsal[:, 0] = np.where(side == LEFT, -dorsal[:, 0], dorsal[:, 0])
 
     K = np.repeat(spec.K[None], n, axis=0)
     tp = torch.as_tensor(pts, dtype=torch.float32)
     p0, p1 = tp[:, kin.CAPSULE_ENDS[:, 0]], tp[:, kin.CAPSULE_ENDS[:, 1]]
-    radius = torch.as_tensor(kin.CAPSULE_RADIUS_M[None] * shape.scale[:, None], dtype=torch.float32)
+    radius = torch.as_tensor(kin.CAPSULE_RADIUS_M[None] * shape.radius_factor()[:, None], dtype=torch.float32)
     out = render_capsules(p0, p1, radius, torch.as_tensor(K, dtype=torch.float32), spec.height, spec.width)
 
     joints = pts[:, :NUM_JOINTS]
@@ -144,7 +146,7 @@ def _generate(
     first = first_hit_depth(tp[:, :NUM_JOINTS], p0, p1, radius).double().numpy()
     # Visible: the first surface on the joint's ray lies within VIS_RADII body-sphere radii of the joint
     # (a bent knuckle seen from above is visible; a joint behind another finger or its own finger is not).
-    vis = inside & (first >= joints[..., 2] - VIS_RADII * kin.joint_radius_m(shape.scale))
+    vis = inside & (first >= joints[..., 2] - VIS_RADII * kin.joint_radius_m(shape.radius_factor()))
 
     part = torch.as_tensor(kin.CAPSULE_PART)[out.capsule.clamp_min(0)]
     hit = out.capsule >= 0
@@ -153,7 +155,7 @@ def _generate(
     mask = torch.where(is_arm, MASK_PERSON, torch.where(hit, base + part, 0)).to(torch.uint8).numpy()
 
     target = spec.name == "target"
-    rgb = appearance(rng, target, gap, hit, is_arm, out.normal)
+    rgb, photo = appearance(rng, target, gap, hit, is_arm, out.normal, out.depth_m, out.axis_t, out.capsule, dorsal)
     depth = depth_image(rng, target, gap, out.depth_m)
     extra = {}
     if sensor_depth and target:
@@ -170,6 +172,7 @@ def _generate(
         "side": side,
         "bone_length_m": shape.bone_length_m,
         "angles_rad": angles,
+        "background_photo": photo.astype(np.int16),
     }
 
 

@@ -41,33 +41,46 @@ _PHALANX_M = np.array(
         [0.033, 0.020, 0.018],
     ]
 )
-# Capsule radii of each finger's three phalanges and of the five wrist → base bones (metres).
-_PHALANX_RADIUS_M = np.array(
+# Finger radii (metres) at the base of the first phalanx and at the finger tip (adult hand): a finger is
+# about 20 mm wide at its base and 15 mm at the tip, the thumb thicker; each phalanx is two capsules whose
+# radii follow the taper, so the finger narrows smoothly instead of in three steps.
+FINGER_BASE_RADIUS_M = np.array([0.0115, 0.0100, 0.0105, 0.0099, 0.0090])
+FINGER_TIP_RADIUS_M = np.array([0.0085, 0.0077, 0.0079, 0.0076, 0.0070])
+# The palm: a rounded slab about 27 mm thick (capsule radius 13.5 mm), 75–85 mm wide at the knuckles.
+PALM_RADIUS_M = 0.0135
+# Fixed points of the palm (hand-local, metres): heel (two), mid-palm (two), carpal row (four, where the
+# metacarpals of the index..little fingers start), thenar eminence (two, on the palmar side).
+_PALM_POINTS_M = np.array(
     [
-        [0.0125, 0.0105, 0.0092],
-        [0.0095, 0.0085, 0.0076],
-        [0.0100, 0.0090, 0.0080],
-        [0.0095, 0.0085, 0.0076],
-        [0.0085, 0.0076, 0.0068],
+        [-0.017, 0.018, -0.003],  # heel, thumb side
+        [0.021, 0.018, -0.003],  # heel, little side
+        [-0.020, 0.050, -0.002],  # mid-palm, thumb side
+        [0.025, 0.048, -0.002],  # mid-palm, little side
+        [-0.014, 0.022, 0.000],  # carpal row: index, middle, ring, little
+        [-0.003, 0.024, 0.001],
+        [0.008, 0.023, 0.000],
+        [0.018, 0.020, -0.001],
+        [-0.012, 0.024, -0.010],  # thenar: near the wrist, towards the thumb's metacarpal (palmar)
+        [-0.026, 0.046, -0.008],
     ]
 )
-_METACARPAL_RADIUS_M = np.array([0.0140, 0.0130, 0.0130, 0.0125, 0.0120])
-# Fixed points of the palm (hand-local, metres): two ends of the heel capsule, two of the mid-palm capsule.
-_PALM_POINTS_M = np.array(
-    [[-0.016, 0.020, -0.003], [0.022, 0.020, -0.003], [-0.019, 0.052, -0.002], [0.024, 0.050, -0.002]]
-)
 _HEEL_RADIUS_M = 0.016
-_MID_PALM_RADIUS_M = 0.015
-_KNUCKLE_RADIUS_M = 0.012  # capsule along the MCP row, fills the palm between the fingers
-FOREARM_LENGTH_M = 0.22
-FOREARM_RADIUS_M = 0.023
+_THENAR_RADIUS_M = 0.0150
+_WEB_RADIUS_M = 0.0062  # the skin between adjacent fingers, up to a third of the first phalanx
+_THUMB_WEB_RADIUS_M = 0.0080
+WEB_FRACTION = 0.33
+FOREARM_LENGTH_M = 0.30  # long enough to leave the frame at the domains' distances
+FOREARM_RADIUS_M = 0.026  # at the wrist; the forearm widens to FOREARM_ELBOW_RADIUS_M
+FOREARM_ELBOW_RADIUS_M = 0.033
+# Per-hand thickness factor on every radius (slender to stocky hands).
+THICKNESS_RANGE = (0.9, 1.12)
 
 # Nominal length of each canonical bone (skeleton.BONES order: 5 × [base bone, 3 phalanges]).
 NOMINAL_BONE_LENGTH_M = np.concatenate(
     [np.concatenate([[np.linalg.norm(_WRIST_TO_BASE[f])], _PHALANX_M[f]]) for f in range(5)]
 )
 # Per-hand bone lengths: one global scale (small to large adult hands) times a per-bone factor.
-HAND_SCALE_RANGE = (0.85, 1.15)
+HAND_SCALE_RANGE = (0.75, 1.15)  # child (≈ 8 years) to large adult hands
 BONE_JITTER_RANGE = (0.93, 1.07)
 BONE_LENGTH_FACTOR_RANGE = (HAND_SCALE_RANGE[0] * BONE_JITTER_RANGE[0], HAND_SCALE_RANGE[1] * BONE_JITTER_RANGE[1])
 
@@ -121,17 +134,25 @@ _REST_FRAMES = np.stack(
 
 @dataclass(frozen=True)
 class HandShape:
-    """Per-hand bone lengths: ``bone_length_m (N, 20)`` in skeleton.BONES order, ``scale (N,)`` global factor."""
+    """Per-hand bone lengths ``bone_length_m (N, 20)`` in skeleton.BONES order, ``scale (N,)`` the global size
+    factor, ``thickness (N,)`` the extra factor on every body radius (radii are nominal × scale × thickness)."""
 
     bone_length_m: np.ndarray
     scale: np.ndarray
+    thickness: np.ndarray | None = None
+
+    def radius_factor(self) -> np.ndarray:
+        """``(N,)`` factor on the nominal radii: scale × thickness."""
+        return self.scale * (1.0 if self.thickness is None else self.thickness)
 
 
 def sample_shape(rng: np.random.Generator, n: int) -> HandShape:
-    """Draw ``n`` hand shapes: a global size in HAND_SCALE_RANGE times per-bone jitter in BONE_JITTER_RANGE."""
+    """Draw ``n`` hand shapes: a global size in HAND_SCALE_RANGE times per-bone jitter in BONE_JITTER_RANGE, and a
+    thickness in THICKNESS_RANGE."""
     scale = rng.uniform(*HAND_SCALE_RANGE, size=n)
     jitter = rng.uniform(*BONE_JITTER_RANGE, size=(n, len(BONES)))
-    return HandShape(NOMINAL_BONE_LENGTH_M[None] * scale[:, None] * jitter, scale)
+    thickness = rng.uniform(*THICKNESS_RANGE, size=n)
+    return HandShape(NOMINAL_BONE_LENGTH_M[None] * scale[:, None] * jitter, scale, thickness)
 
 
 def clip_angles(angles_rad: np.ndarray) -> np.ndarray:
@@ -166,25 +187,59 @@ def forward_kinematics(angles_rad: np.ndarray, shape: HandShape) -> np.ndarray:
     return joints
 
 
-# --- Capsule body. Points = 21 joints, then the palm points (21–24) and the forearm end (25).
-HEEL_A, HEEL_B, MID_A, MID_B, FOREARM_END = 21, 22, 23, 24, 25
+# --- Capsule body. Points: the 21 joints, then the palm points (21–30), the forearm's middle and end (31, 32),
+# the middle of each of the 15 phalanges (33–47) and the web points on the first phalanges (48–51).
+HEEL_A, HEEL_B, MID_A, MID_B = 21, 22, 23, 24
+CARPAL = (25, 26, 27, 28)  # start of the index..little metacarpals
+THENAR_A, THENAR_B = 29, 30
+FOREARM_MID, FOREARM_END = 31, 32
+PHALANX_MID0 = 33  # + 3·finger + phalanx
+WEB0 = 48  # + finger − 1 for index..little
+NUM_BODY_POINTS = 52
 PART_PALM, PART_ARM = 0, -1  # part 0 = palm; 1 + 3·finger + phalanx for phalanges; -1 = forearm (person)
+
+
+def _finger_radius(f: int, t: float) -> float:
+    """Nominal radius of finger ``f`` at fraction ``t`` of its length from the first phalanx's base to the tip."""
+    return float(FINGER_BASE_RADIUS_M[f] + t * (FINGER_TIP_RADIUS_M[f] - FINGER_BASE_RADIUS_M[f]))
 
 
 def _capsule_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pairs, radius, part = [], [], []
+
+    def add(a: int, b: int, r: float, p: int) -> None:
+        pairs.append((a, b))
+        radius.append(r)
+        part.append(p)
+
     for f in range(5):
         base = 1 + 4 * f
-        pairs.append((0, base))
-        radius.append(_METACARPAL_RADIUS_M[f])
-        part.append(PART_PALM)
+        # Phalanges: two capsules each, radii tapering along the finger (nominal phalanx lengths as weights).
+        cum = np.concatenate([[0.0], np.cumsum(_PHALANX_M[f])]) / _PHALANX_M[f].sum()
         for k in range(3):
-            pairs.append((base + k, base + k + 1))
-            radius.append(_PHALANX_RADIUS_M[f, k])
-            part.append(1 + 3 * f + k)
-    pairs += [(5, 17), (HEEL_A, HEEL_B), (MID_A, MID_B), (0, FOREARM_END)]
-    radius += [_KNUCKLE_RADIUS_M, _HEEL_RADIUS_M, _MID_PALM_RADIUS_M, FOREARM_RADIUS_M]
-    part += [PART_PALM, PART_PALM, PART_PALM, PART_ARM]
+            mid = PHALANX_MID0 + 3 * f + k
+            t0, t1 = cum[k], cum[k + 1]
+            add(base + k, mid, _finger_radius(f, t0 + 0.25 * (t1 - t0)), 1 + 3 * f + k)
+            add(mid, base + k + 1, _finger_radius(f, t0 + 0.75 * (t1 - t0)), 1 + 3 * f + k)
+    # Wrist → thumb base and the thenar eminence (the thumb's metacarpal is its first 'phalanx', as in RHD).
+    add(0, 1, 0.8 * FINGER_BASE_RADIUS_M[0] + 0.2 * PALM_RADIUS_M, PART_PALM)
+    add(THENAR_A, THENAR_B, _THENAR_RADIUS_M, PART_PALM)
+    add(THENAR_B, 2, 0.9 * _THENAR_RADIUS_M, PART_PALM)
+    # Palm slab: the four metacarpals, the knuckle row, the mid-palm and the heel.
+    for i, c in enumerate(CARPAL):
+        add(c, 5 + 4 * i, PALM_RADIUS_M, PART_PALM)
+    for a, b in ((5, 9), (9, 13), (13, 17)):
+        add(a, b, PALM_RADIUS_M * 0.92, PART_PALM)
+    add(MID_A, MID_B, PALM_RADIUS_M, PART_PALM)
+    add(HEEL_A, HEEL_B, _HEEL_RADIUS_M, PART_PALM)
+    add(0, CARPAL[1], _HEEL_RADIUS_M, PART_PALM)
+    # Webbing between the fingers and between thumb and index finger.
+    for i in range(3):
+        add(WEB0 + i, WEB0 + i + 1, _WEB_RADIUS_M, PART_PALM)
+    add(2, WEB0, _THUMB_WEB_RADIUS_M, PART_PALM)
+    # Forearm, widening from the wrist to the elbow.
+    add(0, FOREARM_MID, FOREARM_RADIUS_M, PART_ARM)
+    add(FOREARM_MID, FOREARM_END, 0.5 * (FOREARM_RADIUS_M + FOREARM_ELBOW_RADIUS_M), PART_ARM)
     return np.array(pairs, dtype=np.int64), np.array(radius), np.array(part, dtype=np.int64)
 
 
@@ -193,7 +248,8 @@ NUM_PARTS = 16  # palm + 15 phalanges, as RHD's 16 mask ids per hand
 
 
 def joint_radius_m(scale: np.ndarray) -> np.ndarray:
-    """Radius ``(N, 21)`` of the body sphere centred on each joint (largest capsule ending there)."""
+    """Radius ``(N, 21)`` of the body at each joint (the largest capsule ending there) for radius factors
+    ``scale (N,)`` (:meth:`HandShape.radius_factor`)."""
     r = np.zeros(NUM_JOINTS)
     for (a, b), rad in zip(CAPSULE_ENDS, CAPSULE_RADIUS_M, strict=True):
         for j in (a, b):
@@ -203,17 +259,22 @@ def joint_radius_m(scale: np.ndarray) -> np.ndarray:
 
 
 def body_points(joints_local: np.ndarray, scale: np.ndarray, forearm_dir: np.ndarray) -> np.ndarray:
-    """Joints plus the body's extra points ``(N, 26, 3)`` in the hand-local frame.
+    """Joints plus the body's extra points ``(N, NUM_BODY_POINTS, 3)`` in the hand-local frame.
 
     Args:
         joints_local: ``(N, 21, 3)`` from :func:`forward_kinematics`.
-        scale: ``(N,)`` global hand scale (sizes the palm heel and forearm).
+        scale: ``(N,)`` global hand scale (sizes the palm and forearm).
         forearm_dir: ``(N, 3)`` unit direction from the wrist towards the elbow.
     """
     s = np.asarray(scale)[:, None]
     palm = _PALM_POINTS_M[None] * s[:, :, None]
-    forearm = (forearm_dir * FOREARM_LENGTH_M * s)[:, None]
-    return np.concatenate([joints_local, palm, forearm], axis=1)
+    forearm = forearm_dir[:, None] * (FOREARM_LENGTH_M * s)[:, :, None] * np.array([0.5, 1.0])[None, :, None]
+    a = joints_local[:, [1 + 4 * f + k for f in range(5) for k in range(3)]]
+    b = joints_local[:, [2 + 4 * f + k for f in range(5) for k in range(3)]]
+    mids = 0.5 * (a + b)
+    mcp, pip = joints_local[:, [5, 9, 13, 17]], joints_local[:, [6, 10, 14, 18]]
+    web = mcp + WEB_FRACTION * (pip - mcp)
+    return np.concatenate([joints_local, palm, forearm, mids, web], axis=1)
 
 
 def sample_forearm_dir(rng: np.random.Generator, n: int) -> np.ndarray:

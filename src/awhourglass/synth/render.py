@@ -24,11 +24,13 @@ _INF = float("inf")
 @dataclass
 class Render:
     """Ray-cast result: ``depth_m (B, H, W)`` (inf = no surface), ``capsule (B, H, W)`` index of the visible
-    capsule (−1 = none), ``normal (B, H, W, 3)`` unit camera-space surface normals (0 where none)."""
+    capsule (−1 = none), ``normal (B, H, W, 3)`` unit camera-space surface normals (0 where none), ``axis_t
+    (B, H, W)`` position of the hit along its capsule's axis, 0 at ``p0`` to 1 at ``p1`` (0 where none)."""
 
     depth_m: torch.Tensor
     capsule: torch.Tensor
     normal: torch.Tensor
+    axis_t: torch.Tensor
 
 
 def ray_capsule_depth(
@@ -131,11 +133,12 @@ def render_capsules(
     depth = zbuf.view(b, hp, wp)[:, :height, :width].contiguous()
     capsule = win.view(b, hp, wp)[:, :height, :width].contiguous()
     capsule = torch.where(capsule == p, -1, capsule)
-    return Render(depth, capsule, _normals(depth, capsule, p0, p1, K))
+    return Render(depth, capsule, *_normals(depth, capsule, p0, p1, K))
 
 
 def _normals(depth: torch.Tensor, capsule: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, K: torch.Tensor):
-    """Surface normals ``(B, H, W, 3)`` of the visible capsules: hit point minus the closest axis point."""
+    """Surface normals ``(B, H, W, 3)`` of the visible capsules (hit point minus the closest axis point) and the
+    position ``(B, H, W)`` of that axis point along the capsule, in [0, 1]."""
     b, h, w = depth.shape
     bi, vi, ui = torch.nonzero(capsule >= 0, as_tuple=True)  # only pixels with a surface
     ci = capsule[bi, vi, ui]
@@ -150,7 +153,9 @@ def _normals(depth: torch.Tensor, capsule: torch.Tensor, p0: torch.Tensor, p1: t
     n = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True).clamp_min(1e-9)
     out = torch.zeros(b, h, w, 3, dtype=depth.dtype)
     out[bi, vi, ui] = n
-    return out
+    t = torch.zeros(b, h, w, dtype=depth.dtype)
+    t[bi, vi, ui] = s
+    return out, t
 
 
 def first_hit_depth(points: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:

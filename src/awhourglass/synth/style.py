@@ -21,9 +21,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-_SKIN_LIGHT = np.array([0.96, 0.80, 0.70])
-_SKIN_DARK = np.array([0.36, 0.22, 0.15])
-_SOURCE_TONE = 0.25  # position of the source skin on the light → dark line
 _LIGHT_DIR = np.array([0.25, -0.45, -1.0])  # towards the light, camera frame (from the camera, above left)
 
 
@@ -53,11 +50,6 @@ def clean_background(rng: np.random.Generator, b: int, h: int, w: int) -> torch.
     return c1[:, None, None] * (1 - r) + c2[:, None, None] * r
 
 
-def skin_colour(tone: np.ndarray) -> np.ndarray:
-    """RGB albedo ``(B, 3)`` at ``tone`` in [0, 1] on the light → dark line."""
-    return _SKIN_LIGHT[None] * (1 - tone[:, None]) + _SKIN_DARK[None] * tone[:, None]
-
-
 def cluttered_background(rng: np.random.Generator, b: int, h: int, w: int, n_shapes: int = 12) -> torch.Tensor:
     """Target clutter ``(B, H, W, 3)``: coloured value noise plus random shapes, ~30 % of them skin-coloured.
 
@@ -72,6 +64,13 @@ def cluttered_background(rng: np.random.Generator, b: int, h: int, w: int, n_sha
     mix = mix + 0.2 * value_noise(rng, b, 1, h, w, max(4, w // 4))
     img = pal_a[:, :, None, None] * (1 - mix) + pal_b[:, :, None, None] * mix  # (B, 3, H, W)
     img = img.permute(0, 2, 3, 1)
+    return paste_shapes(rng, img, n_shapes)
+
+
+def paste_shapes(rng: np.random.Generator, img: torch.Tensor, n_shapes: int = 12) -> torch.Tensor:
+    """Paint ``n_shapes`` random ellipses and rectangles on ``(B, H, W, 3)`` images, ~30 % of them skin-coloured and
+    finger- or arm-shaped (distractors), with a little relief shading."""
+    b, h, w, _ = img.shape
     yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     cu, cv = _t(rng.uniform(0, w, (n_shapes, b))), _t(rng.uniform(0, h, (n_shapes, b)))
     skin = rng.uniform(size=(n_shapes, b)) < 0.3
@@ -81,7 +80,8 @@ def cluttered_background(rng: np.random.Generator, b: int, h: int, w: int, n_sha
     rect = _t(rng.uniform(size=(n_shapes, b)) < 0.4)
     col = np.where(
         skin[..., None],
-        skin_colour(rng.uniform(0, 1, n_shapes * b)).reshape(n_shapes, b, 3) * rng.uniform(0.7, 1.1, (n_shapes, b, 1)),
+        skin_tone_albedo(rng.uniform(0, 1, n_shapes * b)).reshape(n_shapes, b, 3)
+        * rng.uniform(0.7, 1.1, (n_shapes, b, 1)),
         rng.uniform(0, 1, (n_shapes, b, 3)),
     )
     col = _t(np.clip(col, 0, 1))
@@ -125,6 +125,74 @@ def _jpeg(rgb: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return out
 
 
+# Skin albedo anchors from very light to very dark skin (linear interpolation between neighbours).
+SKIN_ANCHORS = np.array(
+    [
+        [0.97, 0.83, 0.75],
+        [0.92, 0.73, 0.62],
+        [0.80, 0.60, 0.46],
+        [0.64, 0.45, 0.32],
+        [0.46, 0.30, 0.21],
+        [0.29, 0.18, 0.13],
+    ]
+)
+_PALMAR = np.array([0.88, 0.66, 0.58])  # palms and finger pads are lighter and pinker than the back of the hand
+SOURCE_TONES = (0.0, 0.7)  # the source's (RHD-like) tone range; the target widens it to (0, 1) with the gap
+
+
+def skin_tone_albedo(tone: np.ndarray) -> np.ndarray:
+    """RGB albedo ``(B, 3)`` at ``tone`` in [0, 1] along :data:`SKIN_ANCHORS` (0 lightest, 1 darkest)."""
+    x = np.clip(np.asarray(tone, np.float64), 0, 1) * (len(SKIN_ANCHORS) - 1)
+    i = np.minimum(np.floor(x).astype(int), len(SKIN_ANCHORS) - 2)
+    f = (x - i)[:, None]
+    return SKIN_ANCHORS[i] * (1 - f) + SKIN_ANCHORS[i + 1] * f
+
+
+def _box_blur(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over a ``k × k`` window of ``(B, C, H, W)`` (replicate padding)."""
+    p = k // 2
+    return F.avg_pool2d(F.pad(x, (p, p, p, p), mode="replicate"), k, stride=1)
+
+
+def ambient_occlusion(depth_m: torch.Tensor, width: int) -> torch.Tensor:
+    """Screen-space occlusion ``(B, H, W)`` in [0, 1]: how far a body pixel lies behind the mean depth of its
+    neighbourhood (creases between fingers, a finger under another), from the z-buffer ``(B, H, W)``."""
+    finite = torch.isfinite(depth_m)
+    far = torch.where(finite, depth_m, torch.zeros_like(depth_m)).amax(dim=(1, 2), keepdim=True) + 0.03
+    d = torch.where(finite, depth_m, far)[:, None]
+    k = max(3, (width // 24) | 1)
+    occ = ((d - _box_blur(d, k)) / 0.010).clamp(0, 1)[:, 0]
+    return torch.where(finite, occ, torch.zeros_like(occ))
+
+
+def _antialias(hit: torch.Tensor, body: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """Blend the body over the background with a soft 3×3 coverage at its silhouette (one ray per pixel leaves a
+    hard, aliased edge that no camera produces); body colour outside the silhouette is its neighbours' mean."""
+    m = hit[:, None].float()
+    cover = _box_blur(m, 3)
+    filled = _box_blur(body.permute(0, 3, 1, 2) * m, 3) / cover.clamp_min(1e-6)
+    body_c = torch.where(m > 0, body.permute(0, 3, 1, 2), filled)
+    alpha = torch.where(m > 0, 0.5 + 0.5 * cover, 0.5 * cover)
+    out = alpha * body_c + (1 - alpha) * bg.permute(0, 3, 1, 2)
+    return out.permute(0, 2, 3, 1)
+
+
+def _motion_blur(img: torch.Tensor, length_px: np.ndarray, angle: np.ndarray) -> torch.Tensor:
+    """Blur ``(B, H, W, 3)`` along a line of ``length_px`` at ``angle`` per image (length < 1: unchanged)."""
+    b, h, w, _ = img.shape
+    r = max(1, int(np.ceil(float(length_px.max()) / 2)))
+    ax = torch.arange(-r, r + 1, dtype=torch.float32)
+    yy, xx = torch.meshgrid(ax, ax, indexing="ij")
+    c, s = _t(np.cos(angle))[:, None, None], _t(np.sin(angle))[:, None, None]
+    along, across = xx[None] * c + yy[None] * s, -xx[None] * s + yy[None] * c
+    half = _t(np.maximum(length_px, 1.0) / 2)[:, None, None]
+    k = ((along.abs() <= half) & (across.abs() <= 0.5)).float()
+    k = k / k.sum(dim=(1, 2), keepdim=True)
+    k = k.repeat_interleave(3, 0)[:, None]
+    z = F.pad(img.permute(0, 3, 1, 2).reshape(1, b * 3, h, w), (r, r, r, r), mode="replicate")
+    return F.conv2d(z, k, groups=b * 3).reshape(b, 3, h, w).permute(0, 2, 3, 1)
+
+
 def appearance(
     rng: np.random.Generator,
     target: bool,
@@ -132,49 +200,105 @@ def appearance(
     hit: torch.Tensor,
     is_arm: torch.Tensor,
     normal: torch.Tensor,
-) -> np.ndarray:
-    """RGB images ``(B, H, W, 3)`` uint8 of rendered hands in the source look or the target look at ``gap``.
+    depth_m: torch.Tensor | None = None,
+    axis_t: torch.Tensor | None = None,
+    capsule: torch.Tensor | None = None,
+    dorsal: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB images ``(B, H, W, 3)`` uint8 of rendered hands in the source look or the target look at ``gap``, and
+    the background photograph of each ``(B,)`` (index into :data:`~awhourglass.synth.photos.PHOTOS`, −1 = none).
 
     Args:
         hit: ``(B, H, W)`` bool, a body surface is visible; is_arm: the visible surface is the forearm.
         normal: ``(B, H, W, 3)`` camera-space unit normals.
+        depth_m: ``(B, H, W)`` z-buffer (inf = none): soft self-shadowing (screen-space occlusion).
+        axis_t, capsule: position along and index of the visible capsule (creases at the finger joints, sleeves).
+        dorsal: ``(B, 3)`` camera-space direction out of the back of the hand (lighter palms).
     """
+    from awhourglass.synth import kinematics as kin
+    from awhourglass.synth.photos import photo_backgrounds
+
     b, h, w = hit.shape
     g = float(gap) if target else 0.0
-    bg = clean_background(rng, b, h, w)
-    # Skin: the source's narrow tone family, widened towards any tone as the gap grows.
-    tone = _SOURCE_TONE + rng.uniform(-0.05, 0.05, b)
+    # Background: a photograph (source: 85 % of images, the rest one colour or a gradient; target: always).
+    plain = clean_background(rng, b, h, w)
+    photo, photo_idx = photo_backgrounds(rng, b, h, w)
+    use_photo = rng.uniform(size=b) < (1.0 if target else 0.85)
+    bg = torch.where(_t(use_photo)[:, None, None, None] > 0, photo, plain)
+    photo_idx = np.where(use_photo, photo_idx, -1)
+    # Skin: the source's tone range, widened to every tone as the gap grows; a little redness jitter.
+    lo, hi = SOURCE_TONES
+    tone = rng.uniform(lo, hi, b)
     tone = tone + g * (rng.uniform(0, 1, b) - tone)
-    albedo = _t(skin_colour(tone) * (1 + g * rng.uniform(-0.06, 0.06, (b, 3))))[:, None, None, :]
-    sleeve = _t(rng.uniform(0.05, 0.9, (b, 3)))[:, None, None, :]
-    wear_sleeve = _t(rng.uniform(size=b) < 0.5 * g)[:, None, None, None] > 0
-    light = _LIGHT_DIR[None] + g * rng.uniform(-1.2, 1.2, (b, 3)) * np.array([1.0, 1.0, 0.4])
+    red = rng.uniform(-1, 1, b)
+    base = skin_tone_albedo(tone) * (1 + 0.05 * red[:, None] * np.array([1.0, -0.3, -0.6]))
+    albedo = _t(base)[:, None, None, :]
+    blotch = value_noise(rng, b, 1, h, w, 6).permute(0, 2, 3, 1)
+    grain = value_noise(rng, b, 1, h, w, max(4, w // 3)).permute(0, 2, 3, 1)
+    albedo = albedo * (1 + _t(rng.uniform(0.08, 0.18, b))[:, None, None, None] * (blotch - 0.5)
+                       + 0.06 * (grain - 0.5))
+    if dorsal is not None:  # palmar skin: lighter, more so on dark skin
+        palmar = (-(normal * _t(dorsal)[:, None, None, :]).sum(-1, keepdim=True)).clamp(0, 1)
+        mix = palmar * _t(0.15 + 0.5 * tone)[:, None, None, None]
+        albedo = albedo * (1 - mix) + _t(_PALMAR)[None, None, None] * _t(base.mean(1) / _PALMAR.mean())[
+            :, None, None, None].clamp(max=1.0) ** 0.5 * mix
+    if axis_t is not None and capsule is not None:  # flexion creases at the finger joints
+        part = torch.as_tensor(kin.CAPSULE_PART)[capsule.clamp_min(0)]
+        first = torch.as_tensor(np.arange(len(kin.CAPSULE_PART)) % 2 == 0)[capsule.clamp_min(0)]
+        from_joint = torch.where(first, axis_t, 1 - axis_t)
+        crease = torch.exp(-((from_joint / 0.12) ** 2)) * ((part > 0) & hit).float()
+        albedo = albedo * (1 - 0.18 * crease[..., None])
+    # Sleeves (source 30 %, target up to 60 %): from a random point of the forearm to the elbow.
+    sleeve_col = _t(rng.uniform(0.05, 0.9, (b, 3)))[:, None, None, :]
+    sleeve_from = _t(rng.uniform(0.05, 0.8, b))[:, None, None]
+    wear = _t(rng.uniform(size=b) < 0.3 + 0.3 * g)[:, None, None] > 0
+    if axis_t is not None and capsule is not None:
+        arm_pos = torch.where(capsule == len(kin.CAPSULE_PART) - 1, 0.5 + 0.5 * axis_t, 0.5 * axis_t)
+        sleeved = is_arm & wear & (arm_pos >= sleeve_from)
+    else:
+        sleeved = is_arm & wear
+    cloth = sleeve_col * (0.85 + 0.3 * grain)
+    albedo = torch.where(sleeved[..., None], cloth, albedo)
+    # Light: a key light (source: near the camera; target: anywhere in front, graded), wrap diffuse for skin's
+    # soft terminator, a coloured ambient darkened by the occlusion, a weak specular lobe.
+    light = _LIGHT_DIR[None] + rng.uniform(-0.5, 0.5, (b, 3)) * np.array([1.0, 1.0, 0.2])
+    light = light + g * rng.uniform(-1.2, 1.2, (b, 3)) * np.array([1.0, 1.0, 0.4])
     light = _t(light / np.linalg.norm(light, axis=1, keepdims=True))
-    ambient = _t(0.35 + g * rng.uniform(-0.2, 0.15, b))[:, None, None, None]
+    warm = rng.uniform(-1, 1, b)
+    light_col = _t(1 + 0.08 * (1 + g) * warm[:, None] * np.array([1.0, 0.0, -1.0]))[:, None, None, :]
+    ambient = _t(rng.uniform(0.25, 0.45, b) + g * rng.uniform(-0.1, 0.1, b))[:, None, None, None]
     gain = _t(1.0 + g * rng.uniform(-0.4, 0.3, b))[:, None, None, None]
-    tint = _t(1.0 + g * rng.uniform(-0.15, 0.15, (b, 3)))[:, None, None, :]
-    if target and g > 0:
-        clutter = cluttered_background(rng, b, h, w)
-        bg = bg + g * (clutter - bg)
-        blotch = value_noise(rng, b, 1, h, w, 6).permute(0, 2, 3, 1)
-        albedo = albedo * (1 + 0.25 * g * (blotch - 0.5))
-    albedo = torch.where(is_arm[..., None] & wear_sleeve, sleeve, albedo)
-    lambert = (normal * light[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0)
+    ndl = (normal * light[:, None, None, :]).sum(-1, keepdim=True)
+    wrap = ((ndl + 0.35) / 1.35).clamp_min(0.0)
+    occ = ambient_occlusion(depth_m, w)[..., None] if depth_m is not None else torch.zeros_like(wrap)
     half = light + torch.tensor([0.0, 0.0, -1.0])
     half = half / torch.linalg.vector_norm(half, dim=-1, keepdim=True)
-    spec = (normal * half[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0) ** 20
-    body = albedo * (ambient + (1 - ambient) * lambert) * gain + 0.3 * g * spec
-    img = torch.where(hit[..., None], body, bg * (0.6 + 0.4 * gain))
+    shine = _t(rng.uniform(0.04, 0.15, b))[:, None, None, None]
+    spec = (normal * half[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0) ** 16
+    shade = ambient * (1 - 0.6 * occ) + (1 - ambient) * wrap * light_col * (1 - 0.35 * occ)
+    body = (albedo * shade + shine * spec * (1 - occ)) * gain
+    dof = rng.uniform(0.0, 1.0, b) * (0.6 + 1.6 * g) * w / 128  # the background is out of focus
+    bg = _gaussian_blur(bg, dof) * (0.6 + 0.4 * gain)
     if target and g > 0:
-        img = img * tint
+        bg = bg + g * (paste_shapes(rng, bg.clone(), n_shapes=6) - bg)
+    img = _antialias(hit, body, bg)
+    if target and g > 0:
+        # The camera: white balance, exposure and tone curve, vignetting, defocus, motion blur, noise, JPEG.
+        img = img * _t(1.0 + g * rng.uniform(-0.15, 0.15, (b, 3)))[:, None, None, :]
+        gamma = _t(1.0 + g * rng.uniform(-0.25, 0.25, b))[:, None, None, None]
+        img = img.clamp(0, 1) ** gamma
         yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
         img = img * (1 - 0.3 * g * (xx * xx + yy * yy) / 2)[None, :, :, None]
-        img = _gaussian_blur(img, g * rng.uniform(0.0, 1.2, b) * w / 128)
-        img = img + _t(g * rng.uniform(0.005, 0.04, (b, 1, 1, 1)) * rng.standard_normal((b, h, w, 3)))
+        img = _gaussian_blur(img, g * rng.uniform(0.0, 1.0, b) * w / 128)
+        moving = rng.uniform(size=b) < 0.5
+        img = _motion_blur(img, np.where(moving, g * rng.uniform(0, 5, b) * w / 128, 0.0), rng.uniform(0, np.pi, b))
+        shot, read = g * rng.uniform(0.0005, 0.004, b), g * rng.uniform(0.003, 0.02, b)
+        sd = torch.sqrt(_t(shot)[:, None, None, None] * img.clamp_min(0) + _t(read**2)[:, None, None, None])
+        img = img + sd * _t(rng.standard_normal((b, h, w, 3)))
     rgb = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
     if target and g > 0:
         rgb = _jpeg(rgb, np.round(95 - 60 * g * rng.uniform(0.5, 1.0, b)))
-    return rgb
+    return rgb, photo_idx
 
 
 def depth_image(rng: np.random.Generator, target: bool, gap: float, depth_m: torch.Tensor) -> np.ndarray:
