@@ -18,7 +18,7 @@ LAYERS = {
     "export": 4,
     "demo": 5, "bench": 5,
     "api": 6,
-    "video": 7,
+    "video": 7, "realsearch": 7,
     "cli": 8,
 }
 CORE = 0  # the core's modules are leaves that may use each other (no network, format or CLI in them)

@@ -9,7 +9,6 @@ and downloading one at run time is not allowed here), through a two-node MediaPi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,26 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from awhourglass.bench.timing import Clock, Timing, time_fn
-
-_GRAPH = """
-input_stream: "image"
-output_stream: "tensors"
-node {{
-  calculator: "ImageToTensorCalculator"
-  input_stream: "IMAGE:image"
-  output_stream: "TENSORS:input_tensors"
-  options {{ [mediapipe.ImageToTensorCalculatorOptions.ext] {{
-    output_tensor_width: 224 output_tensor_height: 224 keep_aspect_ratio: true
-    output_tensor_float_range {{ min: 0.0 max: 1.0 }} }} }}
-}}
-node {{
-  calculator: "InferenceCalculator"
-  input_stream: "TENSORS:input_tensors"
-  output_stream: "TENSORS:tensors"
-  options {{ [mediapipe.InferenceCalculatorOptions.ext] {{
-    model_path: "{model}" delegate {{ xnnpack {{{threads}}} }} }} }}
-}}
-"""
+from awhourglass.eval.mediapipe_landmarks import landmark_graph, locate_model
 
 
 @dataclass(frozen=True)
@@ -91,20 +71,15 @@ class MediaPipeLandmark:
         """
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1 or None, got {threads}")
-        try:
-            import mediapipe as mp
-            from mediapipe.python import packet_creator
-            from mediapipe.python._framework_bindings import calculator_graph, resource_util
-        except ImportError as exc:
-            return MediaPipeLatency(False, f"mediapipe (0.10.x) is not installed or lacks its graph API: {exc}")
+        found = locate_model(variant)
+        if isinstance(found, str):
+            return MediaPipeLatency(False, found, _mediapipe_version())
+        mp, model = found
         version = getattr(mp, "__version__", "?")
-        root = os.path.dirname(os.path.dirname(mp.__file__))
-        model = f"mediapipe/modules/hand_landmark/hand_landmark_{variant}.tflite"
-        if not os.path.isfile(os.path.join(root, model)):
-            return MediaPipeLatency(False, f"mediapipe {version} does not ship {model} (0.10.x wheels do)", version)
-        resource_util.set_resource_dir(root)
-        xnnpack = "" if threads is None else f" num_threads: {threads} "
-        graph = calculator_graph.CalculatorGraph(graph_config=_GRAPH.format(model=model, threads=xnnpack))
+        from mediapipe.python import packet_creator
+        from mediapipe.python._framework_bindings import calculator_graph
+
+        graph = calculator_graph.CalculatorGraph(graph_config=landmark_graph(model, threads))
         image = np.random.default_rng(0).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
 
         def frame() -> Any:
@@ -132,6 +107,14 @@ class MediaPipeLandmark:
         return MediaPipeLatency(
             True, "", self.version, self.model, timing.best_s, timing.median_s, timing.repeats, self.threads
         )
+
+
+def _mediapipe_version() -> str:
+    try:
+        import mediapipe as mp
+    except ImportError:
+        return ""
+    return getattr(mp, "__version__", "?")
 
 
 def measure_mediapipe_landmark(

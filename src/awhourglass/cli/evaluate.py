@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--align", choices=("root", "wrist", "procrustes", "none"), default=None,
                         help="override the protocol's alignment: root (palm centre), wrist, procrustes, none")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--realdev", help="real-hands folder (../shared/realdev): score the checkpoint beside the "
+                                          "constant mean hand and MediaPipe; writes OUT/realhands.{json,md}")
+    parser.add_argument("--every", type=int, default=1, help="--realdev: every K-th frame of the video (default 1)")
+    parser.add_argument("--search", action="store_true",
+                        help="--realdev: also the IoU of the box found without a box (predict's search) on the video")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         summary_lines,
     )
 
+    if args.realdev:
+        return _realdev(args)
     if args.pred:
         if args.checkpoint:
             raise AwhError("give either a checkpoint or --pred, not both")
@@ -77,4 +84,27 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(result):
         print(line)
     print(f"wrote {args.out}/results.json" + (f" and {len(figs)} figure(s)" if figs else ""))
+    return 0
+
+
+def _realdev(args: argparse.Namespace) -> int:
+    """``awh eval CKPT --realdev DIR [--every K] [--search]``: the real-hands report (docs/evaluation.md)."""
+    from pathlib import Path
+
+    from awhourglass.eval.realreport import realhands_report, write_realhands
+    from awhourglass.realsearch import search_ious
+
+    if not args.checkpoint:
+        raise AwhError("--realdev needs a checkpoint")
+    if args.data or args.pred:
+        raise AwhError("--realdev is its own evaluation: give it without --data / --pred")
+    if args.every < 1:
+        raise AwhError(f"--every must be >= 1, got {args.every}")
+    name = Path(args.checkpoint).name
+    report = realhands_report({name: args.checkpoint}, args.realdev, every=args.every, out_dir=args.out)
+    if args.search:
+        report.search = search_ious(args.checkpoint, args.realdev, every=args.every, name=name)
+    js, md = write_realhands(report, args.out)
+    print(report.markdown())
+    print(f"wrote {js}, {md} and {sum(len(s['overlays']) for s in report.sets.values())} overlay(s)")
     return 0

@@ -356,7 +356,8 @@ def draw_skeleton_rgb(rgb: np.ndarray, uv_px: np.ndarray, box: tuple[float, floa
 
 def _draw_hand(im, uv_px: np.ndarray, box: tuple[float, float, float, float] | None, label: str | None,
                s: float) -> None:
-    """Draw on the PIL image ``im`` (the original scaled by ``s``) the skeleton, the box and the label."""
+    """Draw on the PIL image ``im`` (the original scaled by ``s``) the skeleton (non-finite joints left out), the box
+    and the label."""
     from matplotlib.colors import to_rgb
     from PIL import ImageDraw
 
@@ -371,9 +372,11 @@ def _draw_hand(im, uv_px: np.ndarray, box: tuple[float, float, float, float] | N
     def colour(j: int) -> tuple[int, int, int]:
         return tuple(round(255 * c) for c in to_rgb(joint_colour(j)))
 
+    known = np.isfinite(pts).all(-1)  # unlabelled (NaN) joints and their bones are left out
     for a, b in BONES:
-        draw.line([tuple(pts[a]), tuple(pts[b])], fill=colour(b), width=lw)
-    for j in range(NUM_JOINTS):
+        if known[a] and known[b]:
+            draw.line([tuple(pts[a]), tuple(pts[b])], fill=colour(b), width=lw)
+    for j in np.flatnonzero(known):
         u, v = pts[j]
         draw.ellipse([u - lw, v - lw, u + lw, v + lw], fill=colour(j))
     if label:

@@ -1,0 +1,205 @@
+"""The real-hands report: checkpoints beside the constant mean hand and MediaPipe on ``../shared/realdev``.
+
+Every method is given the same crop: the square the network was trained with around the reference box (the tight
+box of the labelled reference joints; :func:`~awhourglass.data.crop.box_square` with the checkpoint's margin and
+minimum side). The constant mean hand and MediaPipe use the first checkpoint's square. Scored per set by
+:func:`awhourglass.eval.realscore.summarize`:
+
+- a checkpoint: :func:`~awhourglass.eval.cropnet.predict_square`; where the set does not state the side, both
+  mirrorings run and the more confident is kept (never chosen by the reference);
+- the constant mean hand: the mean of the set's other hands' reference joints in crop-normalized coordinates
+  (``(uv − crop centre) / crop side``; leave-one-out, for the video: every other frame scored), put in this hand's
+  crop;
+- MediaPipe: its landmark network on the same square at 224² (:mod:`awhourglass.eval.mediapipe_landmarks`), or
+  "not installed".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from awhourglass import geometry
+from awhourglass.atomic import atomic_open, atomic_write_text
+from awhourglass.checkpoint import crop_entry, load_checkpoint
+from awhourglass.data.crop import box_square, crop_rgb
+from awhourglass.eval.cropnet import model_network, predict_square
+from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
+from awhourglass.eval.plots import draw_skeleton_rgb
+from awhourglass.eval.realhands import SET_NAMES, iter_set, reference_box
+from awhourglass.eval.realscore import crop_normalized, leave_one_out_mean, summarize
+from awhourglass.models.load import network_from_dict
+
+REPORT_FORMAT = "awhourglass-realhands/1"
+CONSTANT = "constant mean hand (leave-one-out)"
+MEDIAPIPE = "MediaPipe landmarks (same crop)"
+DISPLAY_PX = 256  # overlay panels
+COLUMNS = (("mean_pct_box", "mean % box"), ("median_pct_box", "median % box"), ("pck10_pct", "PCK@10 %"),
+           ("pck20_pct", "PCK@20 %"), ("mean_px", "mean px"))
+
+
+@dataclass
+class _Model:
+    name: str
+    network: Any
+    input_size: int
+    margin: float
+    min_side_px: float
+
+
+@dataclass
+class RealHandsReport:
+    """Per set: ``rows`` (method → scores of :func:`summarize`, or a one-line reason string), ``notes`` and the
+    overlay PNGs written; ``mediapipe``: its version/model or why it did not run."""
+
+    realdev: str
+    every: int
+    checkpoints: dict[str, str]
+    mediapipe: str
+    sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    search: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": REPORT_FORMAT, "realdev": self.realdev, "every": self.every,
+                "checkpoints": self.checkpoints, "mediapipe": self.mediapipe, "sets": self.sets,
+                "search": self.search}
+
+    def markdown(self) -> str:
+        """One table per set (plus the search line), as in ``realhands.md``."""
+        lines = [f"# Real hands ({self.realdev}, every {self.every}. frame of the video)", ""]
+        for name, s in self.sets.items():
+            lines += [f"## {name} ({s['hands']} hands)", "",
+                      "| method | " + " | ".join(c for _, c in COLUMNS) + " |",
+                      "|---|" + "---:|" * len(COLUMNS)]
+            for method, row in s["rows"].items():
+                cells = [f"{row[k]:.1f}" for k, _ in COLUMNS] if isinstance(row, dict) else [row] + [""] * 4
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            lines += [""] + [f"- {n}" for n in s["notes"]] + [""]
+        if self.search is not None:
+            lines += ["## The search without a box (asl_video)", "", f"- {search_line(self.search)}", ""]
+        return "\n".join(lines)
+
+
+def search_line(search: dict[str, Any]) -> str:
+    """One line of the search's IoU figures."""
+    if "error" in search:
+        return f"search: {search['error']}"
+    return (f"{search['checkpoint']}: found box vs reference box over {search['frames']} frames: median IoU "
+            f"{search['median_iou']:.3f}, mean {search['mean_iou']:.3f}, IoU >= 0.5 in {search['pct_iou_ge_50']:.1f} %")
+
+
+def _models(checkpoints: dict[str, str | os.PathLike], device: str) -> list[_Model]:
+    out = []
+    for name, path in checkpoints.items():
+        ckpt = load_checkpoint(path)
+        margin, min_side = crop_entry(ckpt, path)
+        model = network_from_dict(ckpt, path).to(device).eval()
+        out.append(_Model(name, model_network(model), model.cfg.input_size, margin, min_side))
+    return out
+
+
+def _crop_u8(rgb: np.ndarray, A: np.ndarray, size: int) -> np.ndarray:
+    return (crop_rgb(rgb, A, size).permute(1, 2, 0) * 255.0).round().byte().numpy()
+
+
+def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], mediapipe: MediaPipeLandmarks | str,
+              every: int = 1, overlay_dir: str | os.PathLike | None = None, overlays: int = 3) -> dict[str, Any]:
+    """Score one set (module docstring): ``{"hands", "rows", "notes", "overlays"}``."""
+    refs, labs, centres, sides, sources = [], [], [], [], []
+    preds: dict[str, list[np.ndarray]] = {m.name: [] for m in models}
+    mirrored = {m.name: 0 for m in models}
+    mp_uv: list[np.ndarray] = []
+    displays: list[tuple[np.ndarray, np.ndarray]] = []
+    unknown = 0
+    for hand in iter_set(root, set_name, every):
+        H, W = hand.rgb.shape[:2]
+        box = reference_box(hand.uv_px, hand.labelled)
+        squares = [box_square(box, W, H, m.margin, m.min_side_px) for m in models]
+        for m, (c, s) in zip(models, squares, strict=True):
+            p = predict_square(hand.rgb, c, s, m.network, m.input_size, hand.side)
+            preds[m.name].append(p.uv_px)
+            mirrored[m.name] += p.mirrored
+        c0, s0 = squares[0]
+        if not isinstance(mediapipe, str):
+            A = geometry.crop_affine(c0, s0, MP_INPUT_PX)
+            mp_uv.append(geometry.apply_affine(np.linalg.inv(A), mediapipe(_crop_u8(hand.rgb, A, MP_INPUT_PX))))
+        if overlay_dir is not None:
+            A = geometry.crop_affine(c0, s0, DISPLAY_PX)
+            displays.append((_crop_u8(hand.rgb, A, DISPLAY_PX), A))
+        unknown += hand.side == "unknown"
+        refs.append(hand.uv_px)
+        labs.append(hand.labelled)
+        centres.append(c0)
+        sides.append(s0)
+        sources.append(hand.source)
+    if not refs:
+        raise ValueError(f"realdev set {set_name} has no hands")
+    ref, lab = np.stack(refs), np.stack(labs)
+    centre, side = np.stack(centres), np.asarray(sides)
+    const = centre[:, None] + side[:, None, None] * leave_one_out_mean(crop_normalized(ref, centre, side), lab)
+    methods: dict[str, np.ndarray | str] = {m.name: np.stack(preds[m.name]) for m in models}
+    methods[CONSTANT] = const
+    methods[MEDIAPIPE] = np.stack(mp_uv) if mp_uv else f"not run: {mediapipe}"
+    rows = {k: (v if isinstance(v, str) else summarize(v, ref, lab)) for k, v in methods.items()}
+    n = len(ref)
+    notes = [f"side stated for {n - unknown} of {n} hands" + (
+        "; where not, each checkpoint ran on the crop and on its mirror and kept the more confident (" +
+        ", ".join(f"{m.name}: mirrored in {mirrored[m.name]} of {unknown}" for m in models) + ")"
+        if unknown else "; left hands mirrored in for the right-handed network")]
+    written = []
+    if overlay_dir is not None:
+        for i in sorted({round(x) for x in np.linspace(0, n - 1, min(overlays, n))}):
+            drawn = {"reference": ref[i], **{k: v[i] for k, v in methods.items() if not isinstance(v, str)}}
+            written.append(str(_overlay(Path(overlay_dir) / f"{set_name}_{i:03d}.png", displays[i], drawn)))
+    return {"hands": n, "rows": rows, "notes": notes, "overlays": written, "sources": sources}
+
+
+def _overlay(path: Path, display: tuple[np.ndarray, np.ndarray], skeletons: dict[str, np.ndarray]) -> Path:
+    """Side-by-side panels of the crop: one skeleton each (labelled by its method)."""
+    from PIL import Image
+
+    crop, A = display
+    short = {CONSTANT: "constant", MEDIAPIPE: "mediapipe"}
+    panels = [draw_skeleton_rgb(crop, geometry.apply_affine(A, uv), label=short.get(k, k)[:40])
+              for k, uv in skeletons.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb", fsync=False) as fh:
+        Image.fromarray(np.concatenate(panels, 1)).save(fh, format="PNG")
+    return path
+
+
+def realhands_report(checkpoints: dict[str, str | os.PathLike], realdev_dir: str | os.PathLike, every: int = 1,
+                     out_dir: str | os.PathLike | None = None, mediapipe: bool = True, overlays: int = 3,
+                     sets: tuple[str, ...] = SET_NAMES, device: str = "cpu") -> RealHandsReport:
+    """Score ``checkpoints`` (display name → path) on the realdev sets beside the constant hand and MediaPipe (each
+    run once). ``out_dir``: overlay PNGs go to ``out_dir/overlays`` (nothing else is written; see
+    :func:`write_realhands`). ``every``: every K-th video frame."""
+    if not checkpoints:
+        raise ValueError("realhands_report needs at least one checkpoint")
+    models = _models(checkpoints, device)
+    mp = MediaPipeLandmarks.open() if mediapipe else "switched off"
+    try:
+        report = RealHandsReport(str(realdev_dir), int(every), {k: str(v) for k, v in checkpoints.items()},
+                                 mp if isinstance(mp, str) else f"mediapipe {mp.version} {mp.model}")
+        overlay_dir = None if out_dir is None else Path(out_dir) / "overlays"
+        for name in sets:
+            report.sets[name] = score_set(realdev_dir, name, models, mp, every, overlay_dir, overlays)
+    finally:
+        if not isinstance(mp, str):
+            mp.close()
+    return report
+
+
+def write_realhands(report: RealHandsReport, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``realhands.json`` and ``realhands.md`` into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / "realhands.json", out / "realhands.md"
+    atomic_write_text(js, json.dumps(report.to_dict(), indent=1) + "\n")
+    atomic_write_text(md, report.markdown())
+    return js, md

@@ -1,0 +1,77 @@
+"""Scores of the real-hands evaluation (pure functions): 2D error per hand as a share of its box, PCK, the
+leave-one-out constant mean hand and the IoU of two boxes.
+
+A hand's box side is :func:`awhourglass.metrics.hand_box_side_px` of its labelled reference joints; a hand's error
+is the mean over its labelled joints of the 2D distance divided by that side, in %.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from awhourglass import metrics
+
+PCK_THRESHOLDS = (0.10, 0.20)  # of the hand's box side
+
+
+def joint_errors_px(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """2D distances ``(N, 21)`` [px]; NaN at unlabelled joints."""
+    d = np.linalg.norm(np.asarray(pred_uv_px, np.float64) - np.asarray(ref_uv_px, np.float64), axis=-1)
+    return np.where(np.asarray(labelled, bool), d, np.nan)
+
+
+def box_sides_px(ref_uv_px: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """Box side ``(N,)`` [px] of each hand's labelled reference joints (:func:`metrics.hand_box_side_px`)."""
+    ref = np.where(np.asarray(labelled, bool)[..., None], np.asarray(ref_uv_px, np.float64), np.nan)
+    return metrics.hand_box_side_px(ref)
+
+
+def hand_errors(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per hand: mean error over labelled joints ``(N,)`` in % of the box side, and ``(N,)`` in px."""
+    e = joint_errors_px(pred_uv_px, ref_uv_px, labelled)
+    px = np.nanmean(e, axis=1)
+    return 100.0 * px / box_sides_px(ref_uv_px, labelled), px
+
+
+def summarize(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> dict[str, float]:
+    """A set's scores: mean and median over hands of the error in % of the box, PCK at :data:`PCK_THRESHOLDS`
+    (% of the labelled joints of all hands within that share of their hand's box side) and the mean error in px."""
+    pct, px = hand_errors(pred_uv_px, ref_uv_px, labelled)
+    rel = joint_errors_px(pred_uv_px, ref_uv_px, labelled) / box_sides_px(ref_uv_px, labelled)[:, None]
+    lab = np.asarray(labelled, bool)
+    out = {"hands": len(pct), "mean_pct_box": float(np.mean(pct)), "median_pct_box": float(np.median(pct))}
+    for t in PCK_THRESHOLDS:
+        out[f"pck{round(100 * t)}_pct"] = float(100.0 * np.mean(rel[lab] <= t))
+    out["mean_px"] = float(np.mean(px))
+    return out
+
+
+def crop_normalized(uv_px: np.ndarray, centre_px: np.ndarray, side_px: np.ndarray) -> np.ndarray:
+    """``(uv − crop centre) / crop side``: ``uv_px (N, 21, 2)``, ``centre_px (N, 2)``, ``side_px (N,)``."""
+    return (np.asarray(uv_px, np.float64) - np.asarray(centre_px, np.float64)[:, None]) / \
+        np.asarray(side_px, np.float64)[:, None, None]
+
+
+def leave_one_out_mean(norm_uv: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """For each hand ``n`` the mean ``(21, 2)`` over the other hands' labelled joints of ``norm_uv (N, 21, 2)``
+    (crop-normalized); a joint labelled in no other hand falls back to 0 (the crop centre). Returns ``(N, 21, 2)``."""
+    x = np.asarray(norm_uv, np.float64)
+    lab = np.asarray(labelled, bool)[..., None]
+    vals = np.where(lab, x, 0.0)
+    total, count = vals.sum(0), lab.sum(0).astype(np.float64)
+    others_sum = total[None] - vals
+    others_n = count[None] - lab
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = others_sum / others_n
+    return np.where(others_n > 0, mean, 0.0)
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two boxes ``(x, y, w, h)``."""
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0

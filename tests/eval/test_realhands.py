@@ -1,0 +1,268 @@
+"""The real-hands evaluation: readers on files written here, the scores against hand computations, the crop →
+network → frame round trip, and (when ../shared/realdev is there) the shipped sets."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from awhourglass.cli import main
+from awhourglass.eval.cropnet import predict_square
+from awhourglass.eval.realhands import (
+    RealDevError,
+    default_realdev,
+    iter_set,
+    reference_box,
+)
+from awhourglass.eval.realscore import box_iou, hand_errors, leave_one_out_mean, summarize
+from awhourglass.models.config import ModelConfig
+from awhourglass.models.hourglass import AWHourglassNet
+from awhourglass.models.load import network_checkpoint
+
+requires_av = pytest.mark.skipif(importlib.util.find_spec("av") is None,
+                                 reason="PyAV missing: pip install 'awhourglass[video]'")
+REPO = Path(__file__).resolve().parents[2]
+REALDEV = default_realdev(REPO)
+requires_realdev = pytest.mark.skipif(not REALDEV.is_dir(),
+                                      reason=f"real-hands folder {REALDEV} absent (set AWH_REALDEV to point at it)")
+TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
+
+
+# --- scores ----------------------------------------------------------------------------------------------------
+
+
+def test_hand_error_is_the_mean_distance_over_labelled_joints_over_the_box_side():
+    ref = np.zeros((1, 21, 2))
+    ref[0, :, 0] = np.arange(21) * 2.0  # box 40 px wide, 0 tall: side 40
+    lab = np.ones((1, 21), bool)
+    lab[0, 3] = False  # an unlabelled joint: its error must not count
+    pred = ref.copy()
+    pred[0, 0] += [3.0, 4.0]  # 5 px
+    pred[0, 1] += [0.0, 10.0]  # 10 px
+    pred[0, 3] += [100.0, 0.0]  # unlabelled
+    pct, px = hand_errors(pred, ref, lab)
+    assert px[0] == pytest.approx(15.0 / 20)
+    assert pct[0] == pytest.approx(100.0 * (15.0 / 20) / 40.0)
+    s = summarize(pred, ref, lab)
+    # 10 % of 40 px = 4 px: joint 0 (5 px) and 1 (10 px) miss, the 18 other labelled joints are exact
+    assert s["pck10_pct"] == pytest.approx(100.0 * 18 / 20)
+    assert s["pck20_pct"] == pytest.approx(100.0 * 19 / 20)  # 8 px: joint 0 in
+    assert s["mean_pct_box"] == s["median_pct_box"] == pytest.approx(pct[0])
+
+
+def test_leave_one_out_mean_against_a_direct_computation():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 21, 2))
+    lab = rng.random((6, 21)) > 0.3
+    lab[:, 7] = False
+    lab[2, 7] = True  # joint 7 labelled in hand 2 only: no other hand has it → 0 for hand 2
+    got = leave_one_out_mean(x, lab)
+    for n in range(6):
+        for j in range(21):
+            others = [x[m, j] for m in range(6) if m != n and lab[m, j]]
+            want = np.mean(others, axis=0) if others else np.zeros(2)
+            assert got[n, j] == pytest.approx(want)
+    assert np.all(got[2, 7] == 0.0) and got[0, 7] == pytest.approx(x[2, 7])
+
+
+def test_box_iou_by_hand():
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
+    assert box_iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert box_iou((0, 0, 4, 4), (1, 1, 2, 2)) == pytest.approx(4 / 16)
+
+
+def test_reference_box_is_the_tight_box_of_the_labelled_joints():
+    uv = np.full((21, 2), np.nan)
+    lab = np.zeros(21, bool)
+    uv[[0, 5, 9]] = [[10.0, 20.0], [30.0, 5.0], [15.0, 40.0]]
+    lab[[0, 5, 9]] = True
+    assert reference_box(uv, lab) == pytest.approx((10.0, 5.0, 20.0, 35.0))
+
+
+# --- crop → network → frame ------------------------------------------------------------------------------------
+
+
+def _brightest_point_network(only_left_half: bool = False):
+    """A stand-in network: a one-hot heatmap at the brightest input pixel for every joint (confidence 1). With
+    ``only_left_half`` it is sure only when that pixel lies in the left half of its input, and flat otherwise."""
+
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, _, S, _ = x.shape
+        heat, uv = torch.zeros(B, 21, S, S), torch.zeros(B, 21, 2)
+        for b in range(B):
+            k = int(x[b].sum(0).flatten().argmax())
+            v, u = divmod(k, S)
+            if only_left_half and u >= S / 2:
+                heat[b] = 1.0 / (S * S)
+                uv[b] = (S - 1) / 2.0
+            else:
+                heat[b, :, v, u] = 1.0
+                uv[b] = torch.tensor([float(u), float(v)])
+        return heat, uv
+
+    return run
+
+
+@pytest.mark.parametrize("side", ["right", "left", "unknown"])
+def test_a_known_point_maps_back_to_its_frame_pixel(side):
+    rgb = np.zeros((80, 100, 3), np.uint8)
+    rgb[30, 55] = 255  # frame pixel (u, v) = (55, 30), off the crop's centre column
+    centre, S = np.array([49.5, 39.5]), 32  # side S: one frame pixel per crop pixel, on the grid
+    p = predict_square(rgb, centre, float(S), _brightest_point_network(), S, side)
+    assert p.uv_px == pytest.approx(np.tile([55.0, 30.0], (21, 1)), abs=1e-6)
+    assert p.mirrored == (side == "left")
+
+
+def test_unknown_side_keeps_the_more_confident_mirroring():
+    rgb = np.zeros((80, 100, 3), np.uint8)
+    rgb[30, 55] = 255  # right half of the crop: only the mirrored pass sees it in the left half
+    p = predict_square(rgb, np.array([49.5, 39.5]), 32.0, _brightest_point_network(only_left_half=True), 32,
+                       "unknown")
+    assert p.mirrored and p.confidences["left"] > p.confidences["right"]
+    assert p.uv_px == pytest.approx(np.tile([55.0, 30.0], (21, 1)), abs=1e-6)
+
+
+# --- readers on files written here -----------------------------------------------------------------------------
+
+
+def _keypoints(rng, w, h, hidden=()):
+    k = np.column_stack([rng.uniform(5, w - 5, 21), rng.uniform(5, h - 5, 21), np.ones(21)])
+    k[list(hidden)] = 0.0
+    return k
+
+
+def _write_realdev(root: Path, frames: int = 4) -> dict:
+    """A tiny realdev folder: 2 OneHand10K photos (one joint stored as 0,0,0), a COCO-WholeBody photo with a valid
+    left hand and an invalid right one, and (with PyAV) a 4-frame mp4 with its landmark rows."""
+    rng = np.random.default_rng(0)
+    truth: dict = {}
+    (root / "onehand10k").mkdir(parents=True)
+    images, anns = [], []
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (60, 50, 3), dtype=np.uint8)).save(root / "onehand10k" / f"{i}.jpg")
+        k = _keypoints(rng, 50, 60, hidden=(0,) if i == 0 else ())
+        images.append({"id": 10 + i, "file_name": f"{i}.jpg", "width": 50, "height": 60})
+        anns.append({"id": 20 + i, "image_id": 10 + i, "keypoints": k.ravel().tolist(), "bbox": [0, 0, 50, 60]})
+        truth[f"onehand{i}"] = k
+    (root / "onehand10k" / "test_onehand10k.json").write_text(json.dumps({"images": images, "annotations": anns}))
+    (root / "coco_wholebody").mkdir()
+    Image.fromarray(rng.integers(0, 255, (70, 90, 3), dtype=np.uint8)).save(root / "coco_wholebody" / "a.jpg")
+    left = _keypoints(rng, 90, 70)
+    left[4, 2] = 0.0  # score 0: unlabelled
+    coco = {"images": [{"id": 1, "file_name": "a.jpg"}],
+            "annotations": [{"id": 5, "image_id": 1, "lefthand_valid": True, "lefthand_kpts": left.ravel().tolist(),
+                             "righthand_valid": False, "righthand_kpts": [0.0] * 63}]}
+    (root / "coco_wholebody" / "test_coco_wholebody.json").write_text(json.dumps(coco))
+    truth["coco_left"] = left
+    if importlib.util.find_spec("av") is not None:
+        import av
+
+        (root / "asl_video").mkdir()
+        rows = [np.column_stack([rng.uniform(10, 50, (21, 2)), np.zeros(21)]).tolist() for _ in range(frames)]
+        (root / "asl_video" / "asl_hand.full.json").write_text(json.dumps(rows))
+        with av.open(str(root / "asl_video" / "asl_hand.25fps.mp4"), "w", format="mp4") as c:
+            s = c.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=25)
+            s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+            for k in range(frames):
+                frame = np.full((48, 64, 3), 40 * k, np.uint8)
+                for packet in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    c.mux(packet)
+            for packet in s.encode(None):
+                c.mux(packet)
+        truth["asl"] = np.asarray(rows)
+    return truth
+
+
+def test_the_coco_style_readers(tmp_path):
+    truth = _write_realdev(tmp_path)
+    hands = list(iter_set(tmp_path, "onehand10k"))
+    assert len(hands) == 2 and all(h.side == "unknown" and h.rgb.shape == (60, 50, 3) for h in hands)
+    assert not hands[0].labelled[0] and np.isnan(hands[0].uv_px[0]).all()  # the (0, 0, 0) joint
+    assert hands[0].labelled[1:].all() and hands[1].labelled.all()
+    assert hands[0].uv_px[1:] == pytest.approx(truth["onehand0"][1:, :2])
+    (coco,) = list(iter_set(tmp_path, "coco_wholebody"))  # the invalid right hand is not read
+    assert coco.side == "left" and coco.set_name == "coco_wholebody" and coco.rgb.dtype == np.uint8
+    assert not coco.labelled[4] and coco.labelled.sum() == 20
+    assert coco.uv_px[coco.labelled] == pytest.approx(truth["coco_left"][coco.labelled, :2])
+
+
+@requires_av
+def test_the_video_reader_pairs_frames_with_rows_and_takes_every_kth(tmp_path):
+    truth = _write_realdev(tmp_path, frames=5)
+    hands = list(iter_set(tmp_path, "asl_video", every=2))
+    assert [h.source.split("#")[1] for h in hands] == ["frame0", "frame2", "frame4"]
+    for h, k in zip(hands, (0, 2, 4), strict=True):
+        assert h.rgb.shape == (48, 64, 3) and h.labelled.all() and h.side == "unknown"
+        assert abs(float(h.rgb.mean()) - 40 * k) < 6  # the frame decoded is frame k
+        assert h.uv_px == pytest.approx(truth["asl"][k, :, :2] - 0.5)  # MediaPipe corners → pixel centres
+
+
+@requires_av
+def test_a_video_with_more_rows_than_frames_is_one_error(tmp_path):
+    _write_realdev(tmp_path, frames=3)
+    rows = json.loads((tmp_path / "asl_video" / "asl_hand.full.json").read_text())
+    (tmp_path / "asl_video" / "asl_hand.full.json").write_text(json.dumps(rows + rows[:1]))
+    with pytest.raises(RealDevError, match="3 frames decoded"):
+        list(iter_set(tmp_path, "asl_video"))
+
+
+def test_missing_or_broken_folders_are_one_line_errors(tmp_path):
+    with pytest.raises(RealDevError, match="no such folder"):
+        list(iter_set(tmp_path / "nowhere", "onehand10k"))
+    with pytest.raises(RealDevError, match="no such folder"):
+        list(iter_set(tmp_path, "coco_wholebody"))
+    (tmp_path / "onehand10k").mkdir()
+    (tmp_path / "onehand10k" / "test_onehand10k.json").write_text("{not json")
+    with pytest.raises(RealDevError, match="invalid JSON"):
+        list(iter_set(tmp_path, "onehand10k"))
+
+
+@requires_av
+def test_the_cli_writes_the_report_tables_and_overlays(tmp_path, capsys):
+    _write_realdev(tmp_path / "realdev", frames=4)
+    ckpt = tmp_path / "tiny.pt"
+    torch.manual_seed(0)
+    torch.save(network_checkpoint(AWHourglassNet(TINY)), ckpt)
+    out = tmp_path / "out"
+    assert main(["eval", str(ckpt), "--realdev", str(tmp_path / "realdev"), "--out", str(out), "--every", "2",
+                 "--search"]) == 0
+    doc = json.loads((out / "realhands.json").read_text())
+    assert doc["sets"]["asl_video"]["hands"] == 2 and doc["sets"]["onehand10k"]["hands"] == 2
+    assert doc["sets"]["coco_wholebody"]["hands"] == 1
+    rows = doc["sets"]["onehand10k"]["rows"]
+    assert set(rows) >= {"tiny.pt", "constant mean hand (leave-one-out)", "MediaPipe landmarks (same crop)"}
+    assert 0.0 <= rows["tiny.pt"]["pck20_pct"] <= 100.0
+    assert doc["search"]["frames"] == 2 and 0.0 <= doc["search"]["median_iou"] <= 1.0
+    assert list((out / "overlays").glob("*.png"))
+    printed = capsys.readouterr().out
+    assert "| tiny.pt |" in printed and "median IoU" in printed
+
+
+# --- the shipped sets (../shared/realdev) ----------------------------------------------------------------------
+
+
+@requires_realdev
+def test_the_realdev_sets_read_as_documented():
+    one = list(iter_set(REALDEV, "onehand10k"))
+    coco = list(iter_set(REALDEV, "coco_wholebody"))
+    assert len(one) == 4 and len(coco) == 10
+    assert {h.side for h in coco} == {"left", "right"} and {h.side for h in one} == {"unknown"}
+    for h in one + coco:
+        H, W = h.rgb.shape[:2]
+        uv = h.uv_px[h.labelled]
+        assert h.labelled.sum() >= 2 and (uv >= -1).all() and (uv[:, 0] <= W).all() and (uv[:, 1] <= H).all()
+
+
+@requires_realdev
+@requires_av
+def test_the_realdev_video_has_a_row_per_frame():
+    hands = list(iter_set(REALDEV, "asl_video", every=81))  # decodes all 325 frames, checks the count
+    assert [h.source.split("#")[1] for h in hands] == ["frame0", "frame81", "frame162", "frame243", "frame324"]
+    assert all(h.rgb.shape == (1080, 620, 3) for h in hands)
