@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pretrain the source network here (10000 steps: about an hour on 2 cores) instead of "
                              "starting from the shipped one")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (stage lines still print)")
+    parser.add_argument("--realdev", default="auto",
+                        help="real photographs to measure every model on (default auto: $AWH_REALDEV or "
+                             "../shared/realdev when present; 'none' skips)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     make = quick_config if args.quick else full_config
     overrides = {"out": args.out, "seeds": args.seeds, "seed": args.seed, "progress": not args.no_progress,
-                 "from_scratch": args.from_scratch}
+                 "from_scratch": args.from_scratch, "realdev": args.realdev}
     if args.threads is not None:
         overrides["threads"] = args.threads
     cfg = make(**overrides)

@@ -46,6 +46,10 @@ class DemoConfig:
         methods: phase-2 methods, each started from the same pretrained weights.
         tsne_points: features per t-SNE figure (half source, half target).
         qualitative: target test samples drawn for each method in the figures.
+        realdev: folder of real photographs to score every model on (``../shared/realdev``'s layout,
+            docs/evaluation.md); ``auto``: ``$AWH_REALDEV`` or ``../shared/realdev`` from the working directory when
+            it exists; ``none``: skip. Measured only, never trained on.
+        realdev_every: every K-th frame of its video.
     """
 
     out: str = "awh_demo"
@@ -70,6 +74,8 @@ class DemoConfig:
     methods: tuple[str, ...] = ADAPT_METHODS
     tsne_points: int = 1000
     qualitative: int = 3
+    realdev: str = "auto"
+    realdev_every: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -85,6 +91,8 @@ class DemoConfig:
                 raise ConfigError(f"demo {name} must be >= 2, got {getattr(self, name)}")
         if self.adapt_steps < 1:
             raise ConfigError("demo adapt_steps must be >= 1")
+        if self.realdev_every < 1:
+            raise ConfigError(f"demo realdev_every must be >= 1, got {self.realdev_every}")
 
 
 def full_config(**overrides) -> DemoConfig:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from awhourglass.atomic import atomic_write_text
-from awhourglass.config import from_dict, to_dict
+from awhourglass.config import ConfigError, from_dict, to_dict
 from awhourglass.data.sample import Sample
 from awhourglass.demo.compare import constant_hands, score_constants
 from awhourglass.demo.config import METHOD_LABELS, DemoConfig
@@ -36,6 +36,7 @@ from awhourglass.demo.pretrained import (
     stream_train_config,
 )
 from awhourglass.eval import plots
+from awhourglass.eval.realhands import default_realdev
 from awhourglass.eval.report import LOSES, render_markdown, report_document
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
@@ -171,7 +172,43 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
     conf = _confidence_check(cfg, out, outputs0, paths0, model_cfg)
     figures.append((conf["figure"], "Confidence behind `hand_detected` of the model used by `awh predict`: target "
                     "test crops (hands) against hand-free images, with the threshold."))
-    return _write_report(cfg, out, results, figures, clock, conf, baselines, model_cfg)
+    t = time.perf_counter()
+    real = _real_hands(cfg, out, paths0, echo)
+    if real is not None:
+        clock.stamp("real photographs scored", t)
+    return _write_report(cfg, out, results, figures, clock, conf, baselines, model_cfg, real)
+
+
+def realdev_folder(setting: str) -> Path | None:
+    """The real-hands folder a demo setting names (``auto``, ``none`` or a path), or None to skip.
+
+    Raises:
+        ConfigError: a path was given and is not a folder.
+    """
+    if setting == "none":
+        return None
+    if setting == "auto":
+        p = default_realdev(Path.cwd())
+        return p if p.is_dir() else None
+    p = Path(setting)
+    if not p.is_dir():
+        raise ConfigError(f"--realdev {setting}: not a folder")
+    return p
+
+
+def _real_hands(cfg: DemoConfig, out: Path, paths0: dict[str, Path], echo: Callable[[str], None]):
+    """Score seed 0's models on the real photographs (when the folder is there); the report's markdown or None."""
+    from awhourglass.eval.realreport import realhands_report, write_realhands
+
+    folder = realdev_folder(cfg.realdev)
+    if folder is None:
+        echo("real photographs: none found (../shared/realdev or $AWH_REALDEV); skipped")
+        return None
+    ckpts = {METHOD_LABELS[m]: p for m, p in paths0.items()}
+    report = realhands_report(ckpts, folder, every=cfg.realdev_every, out_dir=out / "realhands")
+    write_realhands(report, out / "realhands")
+    echo(report.markdown())
+    return report
 
 
 def _figures(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], outputs0: dict[str, ModelOutputs],
@@ -264,7 +301,7 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
 
 def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], figures: list[tuple[Path, str]],
                   clock: _Clock, conf: dict[str, Any], baselines: dict[str, EvalResult],
-                  model_cfg: ModelConfig) -> dict[str, Any]:
+                  model_cfg: ModelConfig, real: Any = None) -> dict[str, Any]:
     doc = report_document({METHOD_LABELS[m]: rs for m, rs in results.items()}, baselines)
     total = time.perf_counter() - clock.start
     setup = {k: v for k, v in asdict(cfg).items() if k not in ("model", "progress", "out")}
@@ -278,9 +315,16 @@ def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult
         "torch_threads": cfg.threads,
         "cpu_count": os.cpu_count(),
     }
+    if real is not None:
+        doc["real_hands"] = real.to_dict()
     rel = [(Path(f).resolve().relative_to(out.resolve()), caption) for f, caption in figures]
+    notes = _notes(cfg, doc, conf, total, model_cfg)
+    if real is not None:
+        notes += ("\n\n## Real photographs (measured, never trained on)\n\nEvery model of seed 0 on the real hands "
+                  "of `realhands/` (overlays there; docs/evaluation.md), with the reference box as the crop:\n\n"
+                  + real.markdown())
     md = render_markdown(doc, rel, title="awh demo: weakly supervised adaptation on the embedded benchmark",
-                         sections=_notes(cfg, doc, conf, total, model_cfg))
+                         sections=notes)
     atomic_write_text(out / "results.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "report.md", md)
     return doc
