@@ -149,3 +149,109 @@ def test_flip_toggles_mirrored_and_hand_side_kept():
     assert s.mirrored and s.hand_side == "right"
     s2 = make_sample(_raw(), input_size=32, mirror=True, aug=AugmentParams(flip=True))
     assert not s2.mirrored  # mirror then flip back: the recording's own handedness
+
+
+# --- every augmentation round-trips its labels -----------------------------------------------------------
+
+PIXEL_ONLY = {
+    "colour": AugmentParams(brightness=1.2, contrast=0.8, saturation=0.7),
+    "white_balance": AugmentParams(gains_rgb=(1.1, 0.9, 1.05)),
+    "blur": AugmentParams(blur_sigma_px=1.5),
+    "noise": AugmentParams(noise_std=0.05, pixel_seed=11),
+    "cutout_colour": AugmentParams(cutout_frac=(0.2, 0.3, 0.4, 0.3), cutout_rgb=(0.9, 0.1, 0.5)),
+    "cutout_noise": AugmentParams(cutout_frac=(0.5, 0.1, 0.3, 0.5), cutout_rgb=None, pixel_seed=3),
+}
+EVERY_KIND = {
+    **AUGS,
+    **PIXEL_ONLY,
+    "geometric_and_pixel": AugmentParams(scale=1.15, rotation_rad=math.radians(25), shift=(0.06, 0.04), flip=True,
+                                         brightness=0.9, gains_rgb=(0.95, 1.08, 1.0), blur_sigma_px=0.8,
+                                         noise_std=0.03, cutout_frac=(0.1, 0.6, 0.25, 0.2), pixel_seed=5),
+}
+
+
+def _inverse_maps(aug: AugmentParams, s):
+    """The crop's pixel map and 3D map back to the recording, computed here from the sample's own K: the camera
+    turned by ``R_z`` and, if mirrored, ``M = diag(−1, 1, 1)``; pixels ``A = K_crop M R_z K0⁻¹``, 3D
+    ``X = (M R_z)⁻¹ X_crop``."""
+    c, s_ = math.cos(aug.rotation_rad), math.sin(aug.rotation_rad)
+    Rz = np.array([[c, s_, 0.0], [-s_, c, 0.0], [0.0, 0.0, 1.0]])
+    M = np.diag([-1.0, 1.0, 1.0]) if s.mirrored else np.eye(3)
+    return s.K.double().numpy() @ M @ Rz @ np.linalg.inv(K0), np.linalg.inv(M @ Rz)
+
+
+def _textured_raw():
+    """:func:`_raw` with a random image, so that every pixel-only augmentation visibly changes the crop."""
+    raw = _raw()
+    raw.image = np.random.default_rng(4).integers(20, 236, raw.image.shape, dtype=np.uint8)
+    return raw
+
+
+@pytest.mark.parametrize("name", list(EVERY_KIND))
+def test_every_augmentation_round_trips_its_labels(name):
+    aug = EVERY_KIND[name]
+    raw = _textured_raw()
+    s = make_sample(raw, input_size=64, aug=aug)
+    A, back3d = _inverse_maps(aug, s)
+    uv_h = np.c_[s.uv_px.double().numpy(), np.ones(21)] @ np.linalg.inv(A).T
+    uv_back = uv_h[:, :2] / uv_h[:, 2:]
+    assert np.abs(uv_back - raw.uv_px).max() <= 0.01  # pixels of the recording
+    xyz_back = s.xyz_m.double().numpy() @ back3d.T
+    assert np.abs(xyz_back - raw.xyz_m).max() <= 1e-6  # metres
+    # and the crop's labels agree with each other: the 3D joints project with the crop's K onto its 2D joints
+    assert np.abs(project(s.xyz_m.double().numpy(), s.K.double().numpy()) - s.uv_px.double().numpy()).max() <= 0.01
+
+
+def _geometric_only(aug: AugmentParams) -> AugmentParams:
+    return AugmentParams(scale=aug.scale, rotation_rad=aug.rotation_rad, shift=aug.shift, flip=aug.flip)
+
+
+@pytest.mark.parametrize("name", [*PIXEL_ONLY, "geometric_and_pixel"])
+def test_pixel_only_augmentations_leave_every_label_identical(name):
+    aug = EVERY_KIND[name]
+    for mask in (True, False):  # given mask (RHD-like) and mask derived from depth (STB-like)
+        raw = _textured_raw()
+        if not mask:
+            raw.mask = None
+            raw.depth_m = np.where(raw.depth_m > 1.0, 0.0, raw.depth_m).astype(np.float32)
+        a = make_sample(raw, input_size=64, aug=aug)
+        b = make_sample(raw, input_size=64, aug=_geometric_only(aug))
+        for field in ("uv_px", "xyz_m", "K", "vis", "depth", "depth_mask"):
+            assert torch.equal(getattr(a, field), getattr(b, field)), (name, field)
+        assert a.mirrored == b.mirrored
+        assert not torch.equal(a.image, b.image)  # the augmentation did change pixels
+
+
+def _old_draw(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams:
+    """draw_augment as it was before the pixel-only augmentations (the reference for bit-identity)."""
+    u = rng.uniform
+    return AugmentParams(
+        scale=float(u(cfg.scale[0], cfg.scale[1])),
+        rotation_rad=math.radians(float(u(-cfg.rotation_deg, cfg.rotation_deg))),
+        shift=(float(u(-cfg.translate, cfg.translate)), float(u(-cfg.translate, cfg.translate))),
+        flip=bool(rng.random() < cfg.flip_prob),
+        brightness=float(u(1 - cfg.brightness, 1 + cfg.brightness)),
+        contrast=float(u(1 - cfg.contrast, 1 + cfg.contrast)),
+        saturation=float(u(1 - cfg.saturation, 1 + cfg.saturation)),
+    )
+
+
+OLD_FIELDS = ("scale", "rotation_rad", "shift", "flip", "brightness", "contrast", "saturation")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 123])
+def test_new_options_off_give_bit_identical_samples_and_on_keep_the_old_draws(seed):
+    old_cfg = AugmentConfig(enabled=True, flip_prob=0.3, rotation_deg=40.0)
+    ref = _old_draw(np.random.default_rng([seed, 9]), old_cfg)
+    new = draw_augment(np.random.default_rng([seed, 9]), old_cfg)
+    assert new == ref  # new fields at their identity values, old ones drawn the same
+    raw = _textured_raw()
+    a = make_sample(raw, input_size=48, aug=new)
+    b = make_sample(raw, input_size=48, aug=ref)
+    for field in ("image", "uv_px", "xyz_m", "K", "depth", "depth_mask"):
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+    # switching the pixel-only options on draws them after the old ones: the geometry is still the same
+    on = draw_augment(np.random.default_rng([seed, 9]),
+                      AugmentConfig(enabled=True, flip_prob=0.3, rotation_deg=40.0, hue=0.1, blur_prob=1.0,
+                                    noise_prob=1.0, cutout_prob=1.0))
+    assert all(getattr(on, f) == getattr(ref, f) for f in OLD_FIELDS)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
+from awhourglass.data.config import AugmentConfig
 from awhourglass.demo.stream import CHUNK, GeneratedStream
+from awhourglass.geometry import project
 from awhourglass.train.batches import StepBatches, iterate_steps
 from awhourglass.train.distributed import DistInfo
 
@@ -47,3 +51,45 @@ def test_step_batches_read_a_stream_in_order_with_and_without_a_worker():
     for a, b in zip(inline, worker, strict=True):
         assert torch.equal(a.image, b.image)
     assert torch.equal(inline[1].image[0], s[4].image)
+
+
+AUG = AugmentConfig(enabled=True, rotation_deg=30.0, hue=0.1, blur_prob=0.5, noise_prob=0.5, cutout_prob=0.5)
+
+
+def _aug_stream(seed: int, domain: str = "source", augment: AugmentConfig | None = AUG) -> GeneratedStream:
+    return GeneratedStream(domain, seed, image_size=64, input_size=32, gap=0.5, augment=augment)
+
+
+def test_augment_none_is_the_plain_stream():
+    plain, none = _stream(2), _aug_stream(2, augment=None)
+    for i in (0, 9):
+        for f in ("image", "uv_px", "xyz_m", "K", "depth"):
+            assert torch.equal(getattr(plain[i], f), getattr(none[i], f))
+
+
+def test_augmented_stream_depends_only_on_seed_domain_and_position():
+    a, b = _aug_stream(3), _aug_stream(3)
+    later = [b[i] for i in reversed(range(CHUNK + 2))][::-1]  # read backwards, across a chunk boundary
+    for i in range(CHUNK + 2):
+        assert torch.equal(a[i].image, later[i].image) and torch.equal(a[i].uv_px, later[i].uv_px)
+    plain = _stream(3)
+    assert sum(not torch.equal(a[i].uv_px, plain[i].uv_px) for i in range(8)) == 8  # every crop turned
+    # the renders are the stream's own: un-augmented and augmented crops show the same hand (same 3D up to R_z)
+    for i in range(4):
+        ra, rp = a[i].xyz_m.double().numpy(), plain[i].xyz_m.double().numpy()
+        np.testing.assert_allclose(np.linalg.norm(ra, axis=1), np.linalg.norm(rp, axis=1), atol=1e-5)
+        np.testing.assert_allclose(ra[:, 2], rp[:, 2], atol=1e-5)  # a roll about the optical axis keeps depth
+
+
+@pytest.mark.parametrize("domain", ["source", "target"])
+def test_augmented_stream_labels_stay_consistent(domain):
+    s = _aug_stream(4, domain)
+    for i in range(6):
+        x = s[i]
+        err = np.abs(project(x.xyz_m.double().numpy(), x.K.double().numpy()) - x.uv_px.double().numpy()).max()
+        assert err < 1e-3
+
+
+def test_a_flip_is_refused_since_left_hands_are_mirrored():
+    with pytest.raises(ValueError, match="flip_prob"):
+        _aug_stream(0, augment=AugmentConfig(enabled=True, flip_prob=0.5))

@@ -22,6 +22,18 @@ class AugmentConfig:
         brightness, contrast, saturation: colour factors drawn uniformly from ``[1 − x, 1 + x]``.
         flip_prob: probability of a horizontal flip (mirrors image, K, 2D, 3D and depth). A flip turns a
             right hand into a left one, so it requires ``mirror_left: false`` (see docs/datasets.md).
+        hue: white-balance jitter: each colour channel is multiplied by its own gain drawn uniformly from
+            ``[1 − hue, 1 + hue]`` (0 = off).
+        blur_prob, blur_sigma_px: with probability ``blur_prob`` the crop is blurred by a Gaussian whose standard
+            deviation, in output-crop pixels, is drawn uniformly from ``[0, blur_sigma_px]``.
+        noise_prob, noise_std: with probability ``noise_prob`` Gaussian noise is added to every pixel and
+            channel, its standard deviation drawn uniformly from ``[0, noise_std]`` (pixel values in [0, 1]).
+        cutout_prob, cutout_frac: with probability ``cutout_prob`` a rectangle whose width and height are each
+            drawn uniformly from ``[0, cutout_frac]`` × the crop side, placed uniformly inside the crop, is
+            filled with a random colour or (half the time) uniform noise.
+
+    The last four groups change pixels only (no label moves); all are off by default. ``__post_init__`` checks
+    the ranges (a one-line :class:`~awhourglass.config.ConfigError` naming the key).
     """
 
     enabled: bool = False
@@ -32,6 +44,23 @@ class AugmentConfig:
     contrast: float = 0.2
     saturation: float = 0.2
     flip_prob: float = 0.0
+    hue: float = 0.0
+    blur_prob: float = 0.0
+    blur_sigma_px: float = 1.0
+    noise_prob: float = 0.0
+    noise_std: float = 0.03
+    cutout_prob: float = 0.0
+    cutout_frac: float = 0.3
+
+    def __post_init__(self) -> None:
+        ranges = {  # key: (lo, hi) inclusive
+            "flip_prob": (0.0, 1.0), "hue": (0.0, 0.5), "blur_prob": (0.0, 1.0), "blur_sigma_px": (0.0, 10.0),
+            "noise_prob": (0.0, 1.0), "noise_std": (0.0, 0.5), "cutout_prob": (0.0, 1.0), "cutout_frac": (0.0, 1.0),
+        }
+        for name, (lo, hi) in ranges.items():
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and lo <= value <= hi):  # NaN fails too
+                raise ConfigError(f"AugmentConfig.{name} must lie in [{lo:g}, {hi:g}], got {value!r}")
 
 
 @dataclass

@@ -13,6 +13,8 @@ The pipeline per sample (all maps are 3×3 affine on pixels, ``A @ K`` carries t
 5. Warp RGB (bilinear) and depth / mask (nearest) with ``torch.nn.functional.grid_sample``; depth values
    are unchanged by all these maps (rotation about the optical axis and mirroring keep z).
 6. Hand mask (given, or derived from depth + 2D joints), then Eq. 9 depth normalization on the crop.
+7. Pixel-only augmentation of the RGB crop (:func:`pixel_augment`: colour, white balance, cut-out, blur,
+   noise; :mod:`awhourglass.data.photometric`): no label changes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 
 from awhourglass.data.config import AugmentConfig
 from awhourglass.data.depth import hand_mask_from_depth, normalize_depth_eq9
+from awhourglass.data.photometric import add_noise, channel_gains, cut_out, gaussian_blur
 from awhourglass.data.sample import SOURCE, Sample
 from awhourglass.errors import PredictError
 from awhourglass.geometry import apply_affine, check_intrinsics, crop_affine, flip_horizontal
@@ -61,7 +64,19 @@ class RawSample:
 
 @dataclass
 class AugmentParams:
-    """One draw of augmentation; the identity by default."""
+    """One draw of augmentation; the identity by default.
+
+    Attributes:
+        scale: crop side multiplier. rotation_rad: camera roll about the optical axis.
+        shift: crop centre shift, fractions of the crop side. flip: horizontal flip.
+        brightness, contrast, saturation: colour factors (1 = unchanged).
+        gains_rgb: white-balance gain per colour channel (1 = unchanged).
+        blur_sigma_px: Gaussian blur standard deviation in output-crop pixels (0 = none).
+        noise_std: additive Gaussian pixel noise standard deviation, [0, 1] units (0 = none).
+        cutout_frac: ``(u0, v0, w, h)`` rectangle as fractions of the crop side (``w`` or ``h`` 0 = none).
+        cutout_rgb: the rectangle's fill colour in [0, 1], or None for uniform noise.
+        pixel_seed: seed of the per-pixel random fields (the noise; the cut-out's noise fill uses ``+ 1``).
+    """
 
     scale: float = 1.0
     rotation_rad: float = 0.0
@@ -70,21 +85,54 @@ class AugmentParams:
     brightness: float = 1.0
     contrast: float = 1.0
     saturation: float = 1.0
+    gains_rgb: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    blur_sigma_px: float = 0.0
+    noise_std: float = 0.0
+    cutout_frac: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    cutout_rgb: tuple[float, float, float] | None = None
+    pixel_seed: int = 0
 
 
 def draw_augment(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams:
-    """Draw one :class:`AugmentParams` from ``cfg`` (identity when ``cfg.enabled`` is False)."""
+    """Draw one :class:`AugmentParams` from ``cfg`` (identity when ``cfg.enabled`` is False).
+
+    The geometric and colour factors are drawn first, in their historical order (a seed gives the same values
+    as before the pixel-only augmentations existed); then a fixed number of draws for white balance, blur,
+    noise and cut-out, made whatever their probabilities, so switching one of them on changes no other draw.
+    """
     if not cfg.enabled:
         return AugmentParams()
     u = rng.uniform
+    scale = float(u(cfg.scale[0], cfg.scale[1]))
+    rotation_rad = math.radians(float(u(-cfg.rotation_deg, cfg.rotation_deg)))
+    shift = (float(u(-cfg.translate, cfg.translate)), float(u(-cfg.translate, cfg.translate)))
+    flip = bool(rng.random() < cfg.flip_prob)
+    brightness = float(u(1 - cfg.brightness, 1 + cfg.brightness))
+    contrast = float(u(1 - cfg.contrast, 1 + cfg.contrast))
+    saturation = float(u(1 - cfg.saturation, 1 + cfg.saturation))
+    # pixel-only augmentations: the same 17 draws whatever the settings, in this order
+    gains = u(1 - cfg.hue, 1 + cfg.hue, size=3)
+    blur_on, blur_sigma = rng.random() < cfg.blur_prob, float(u(0.0, cfg.blur_sigma_px))
+    noise_on, noise_std = rng.random() < cfg.noise_prob, float(u(0.0, cfg.noise_std))
+    cut_on = rng.random() < cfg.cutout_prob
+    cut_w, cut_h = float(u(0.0, cfg.cutout_frac)), float(u(0.0, cfg.cutout_frac))
+    cut_u0, cut_v0 = float(u(0.0, 1.0 - cut_w)), float(u(0.0, 1.0 - cut_h))
+    cut_noise, cut_rgb = rng.random() < 0.5, rng.random(3)
+    pixel_seed = int(rng.integers(0, 2**62))
     return AugmentParams(
-        scale=float(u(cfg.scale[0], cfg.scale[1])),
-        rotation_rad=math.radians(float(u(-cfg.rotation_deg, cfg.rotation_deg))),
-        shift=(float(u(-cfg.translate, cfg.translate)), float(u(-cfg.translate, cfg.translate))),
-        flip=bool(rng.random() < cfg.flip_prob),
-        brightness=float(u(1 - cfg.brightness, 1 + cfg.brightness)),
-        contrast=float(u(1 - cfg.contrast, 1 + cfg.contrast)),
-        saturation=float(u(1 - cfg.saturation, 1 + cfg.saturation)),
+        scale=scale,
+        rotation_rad=rotation_rad,
+        shift=shift,
+        flip=flip,
+        brightness=brightness,
+        contrast=contrast,
+        saturation=saturation,
+        gains_rgb=(float(gains[0]), float(gains[1]), float(gains[2])) if cfg.hue > 0 else (1.0, 1.0, 1.0),
+        blur_sigma_px=blur_sigma if blur_on else 0.0,
+        noise_std=noise_std if noise_on else 0.0,
+        cutout_frac=(cut_u0, cut_v0, cut_w, cut_h) if cut_on else (0.0, 0.0, 0.0, 0.0),
+        cutout_rgb=(float(cut_rgb[0]), float(cut_rgb[1]), float(cut_rgb[2])) if cut_on and not cut_noise else None,
+        pixel_seed=pixel_seed if noise_on or (cut_on and cut_noise) else 0,  # off: the identity's fields exactly
     )
 
 
@@ -225,6 +273,17 @@ def colour_jitter(image: torch.Tensor, p: AugmentParams) -> torch.Tensor:
     return img.clamp(0.0, 1.0)
 
 
+def pixel_augment(image: torch.Tensor, p: AugmentParams) -> torch.Tensor:
+    """Every pixel-only augmentation of ``p`` on the ``(3, S, S)`` crop in [0, 1], in the order a camera sees
+    them: colour jitter, white balance, cut-out (an occluder in the scene), blur (optics), noise (sensor).
+    Returns ``image`` itself when ``p`` changes no pixel."""
+    img = colour_jitter(image, p)
+    img = channel_gains(img, p.gains_rgb)
+    img = cut_out(img, p.cutout_frac, p.cutout_rgb, p.pixel_seed + 1)
+    img = gaussian_blur(img, p.blur_sigma_px)
+    return add_noise(img, p.noise_std, p.pixel_seed)
+
+
 def make_sample(
     raw: RawSample,
     *,
@@ -262,7 +321,7 @@ def make_sample(
         uv, K_crop = flip_horizontal(uv, K_crop, input_size)
         xyz = None if xyz is None else mirror_xyz(xyz)
 
-    img = colour_jitter(crop_rgb(raw.image, A, input_size), aug)
+    img = pixel_augment(crop_rgb(raw.image, A, input_size), aug)  # labels untouched: pixels only
 
     depth = depth_mask = None
     if raw.depth_m is not None:

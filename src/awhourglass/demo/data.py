@@ -13,13 +13,29 @@ from pathlib import Path
 
 import numpy as np
 
-from awhourglass.data.crop import RawSample, make_sample
+from awhourglass.data.config import AugmentConfig
+from awhourglass.data.crop import AugmentParams, RawSample, draw_augment, make_sample
 from awhourglass.data.sample import TARGET, Sample
 from awhourglass.synth.generate import LEFT, MASK_LEFT0
 
 
 def samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, name: str, start: int,
-                        labels_3d: bool) -> list[Sample]:
+                       labels_3d: bool, augment: AugmentConfig | None = None,
+                       augment_seed: int = 0) -> list[Sample]:
+    """Crop a rendered batch ``b`` (:func:`awhourglass.synth.generate.generate_batch`) into samples.
+
+    Args:
+        domain: ``SOURCE`` or ``TARGET``; the target is cropped as the STB reader does (all joints visible, mask
+            from depth), the source as the RHD reader (renderer visibility and hand-part mask).
+        input_size: crop side, pixels. name, start: sample ``i`` is ``{name}/{start + i}``.
+        labels_3d: keep ``xyz_m`` (False: the weakly labelled target).
+        augment: augmentation options (None: none, the crops of before augmentation existed). Sample ``i``'s
+            draw comes from ``default_rng([augment_seed, domain, start + i])``, so it depends only on its
+            position. Left hands are mirrored, so ``augment.flip_prob`` must be 0.
+        augment_seed: the stream's augmentation seed.
+    """
+    if augment is not None and augment.enabled and augment.flip_prob > 0:
+        raise ValueError("samples_from_batch: augment.flip_prob must be 0 (left hands are mirrored to right ones)")
     out = []
     for i in range(b["rgb"].shape[0]):
         side = "left" if int(b["side"][i]) == LEFT else "right"
@@ -30,7 +46,9 @@ def samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, n
         raw = RawSample(image=b["rgb"][i], K=b["K"][i].astype(np.float64), uv_px=b["uv_px"][i].astype(np.float64),
                         vis=vis, xyz_m=b["xyz_m"][i].astype(np.float64), depth_m=b["depth_m"][i], mask=mask,
                         hand_side=side, source=f"{name}/{start + i}")
-        s = make_sample(raw, input_size=input_size, mirror=side == "left", domain=domain)
+        aug = (AugmentParams() if augment is None
+               else draw_augment(np.random.default_rng([augment_seed, domain, start + i]), augment))
+        s = make_sample(raw, input_size=input_size, mirror=side == "left", aug=aug, domain=domain)
         out.append(s if labels_3d else replace(s, xyz_m=None))
     return out
 

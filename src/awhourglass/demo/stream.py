@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from awhourglass.data.config import AugmentConfig
 from awhourglass.data.sample import SOURCE, TARGET, Sample
 from awhourglass.demo.data import samples_from_batch
 from awhourglass.synth.generate import generate_batch
@@ -26,6 +27,7 @@ from awhourglass.synth.generate import generate_batch
 CHUNK = 32
 # Far from the seeds of the on-disk validation/test splits and of the fixed in-memory sets.
 STREAM_SEED_BASE = 2_000_029
+AUGMENT_SEED_BASE = 3_000_017  # the augmentation draws' own stream, apart from the renders'
 STREAM_LENGTH = 2**40  # positions; a run of 10^6 steps of 64 uses 2^26 of them
 
 
@@ -38,14 +40,20 @@ class GeneratedStream:
         image_size: rendered image width in pixels; input_size: crop side.
         gap: the target's harshness (docs/synth.md).
         labels_3d: keep the 3D labels (``False`` for the weakly labelled target: 2D + depth only).
+        augment: augmentation of the crops (None, the default: none, the demo's stream). Position ``i``'s draw
+            comes from ``default_rng([AUGMENT_SEED_BASE + seed, domain, i])``: it depends only on ``(seed,
+            domain, i)``, like the render. Left hands are mirrored, so ``flip_prob`` must be 0.
     """
 
     fresh = True  # StepBatches: read positions in order, never reshuffle
 
     def __init__(self, domain: str, seed: int, image_size: int, input_size: int, gap: float,
-                 labels_3d: bool = True) -> None:
+                 labels_3d: bool = True, augment: AugmentConfig | None = None) -> None:
         if domain not in ("source", "target"):
             raise ValueError(f"GeneratedStream: domain must be 'source' or 'target', got {domain!r}")
+        if augment is not None and augment.enabled and augment.flip_prob > 0:
+            raise ValueError("GeneratedStream: augment.flip_prob must be 0 (left hands are mirrored to right ones)")
+        self.augment = augment
         self.domain, self.seed = domain, int(seed)
         self.image_size, self.input_size, self.gap, self.labels_3d = image_size, input_size, gap, labels_3d
         self._chunk: tuple[int, list[Sample]] | None = None
@@ -60,7 +68,8 @@ class GeneratedStream:
             ss = np.random.SeedSequence([STREAM_SEED_BASE + self.seed, dom, c])
             b = generate_batch(CHUNK, self.domain, ss, self.image_size, self.gap)
             samples = samples_from_batch(b, dom, self.input_size, f"stream-{self.domain}-s{self.seed}", c * CHUNK,
-                                          labels_3d=True)
+                                         labels_3d=True, augment=self.augment,
+                                         augment_seed=AUGMENT_SEED_BASE + self.seed)
             if not self.labels_3d:
                 samples = [replace(s, xyz_m=None) for s in samples]
             self._chunk = (c, samples)
@@ -74,4 +83,4 @@ class GeneratedStream:
         return self.chunk(c)[k]
 
 
-__all__ = ["CHUNK", "GeneratedStream"]
+__all__ = ["AUGMENT_SEED_BASE", "CHUNK", "GeneratedStream"]

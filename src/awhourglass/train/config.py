@@ -290,6 +290,16 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def with_defaults(cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config (a checkpoint's ``config``) with the keys added since it was written at their defaults,
+    so that comparing it with today's config reports only real differences; returned unchanged if it no longer
+    loads (then every difference shows)."""
+    try:
+        return to_dict(from_dict(TrainConfig, cfg_dict))
+    except ConfigError:
+        return cfg_dict
+
+
 def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two plain config dicts."""
     diffs = []
@@ -315,4 +325,5 @@ __all__ = [
     "deep_merge",
     "load_train_config",
     "to_dict",
+    "with_defaults",
 ]

@@ -32,7 +32,7 @@ from awhourglass.train.adapt import check_batch_split, run_adapt
 from awhourglass.train.batches import derive_seed
 from awhourglass.train.calibrate import calibrate_hand_threshold
 from awhourglass.train.checkpoint import CheckpointStore, set_rng_state
-from awhourglass.train.config import RESUME_FREE_FIELDS, TrainConfig, config_differences
+from awhourglass.train.config import RESUME_FREE_FIELDS, TrainConfig, config_differences, with_defaults
 from awhourglass.train.distributed import (
     DistInfo,
     all_ranks_ok,
@@ -121,7 +121,9 @@ def _dotted(d: dict[str, Any], key: str) -> Any:
 
 
 def _check_resumable(cfg_dict: dict[str, Any], ckpt: dict[str, Any], path: Path) -> None:
-    diffs = [d for d in config_differences(cfg_dict, ckpt["config"]) if d.split(".")[0] not in RESUME_FREE_FIELDS]
+    # keys added since the checkpoint was written (e.g. new augmentations, off by default) are no difference
+    theirs = with_defaults(ckpt["config"])
+    diffs = [d for d in config_differences(cfg_dict, theirs) if d.split(".")[0] not in RESUME_FREE_FIELDS]
     if diffs:
         raise CheckpointError(
             f"cannot resume from {path}: the config differs from the run's in {diffs}; "
