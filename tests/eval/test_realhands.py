@@ -199,7 +199,7 @@ def test_the_video_reader_pairs_frames_with_rows_and_takes_every_kth(tmp_path):
     hands = list(iter_set(tmp_path, "asl_video", every=2))
     assert [h.source.split("#")[1] for h in hands] == ["frame0", "frame2", "frame4"]
     for h, k in zip(hands, (0, 2, 4), strict=True):
-        assert h.rgb.shape == (48, 64, 3) and h.labelled.all() and h.side == "unknown"
+        assert h.rgb.shape == (48, 64, 3) and h.labelled.all() and h.side == "right"  # the video's one right hand
         assert abs(float(h.rgb.mean()) - 40 * k) < 6  # the frame decoded is frame k
         assert h.uv_px == pytest.approx(truth["asl"][k, :, :2] - 0.5)  # MediaPipe corners → pixel centres
 

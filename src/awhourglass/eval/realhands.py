@@ -126,8 +126,15 @@ def asl_references(folder: str | os.PathLike) -> np.ndarray:
     return a[..., :2] + MEDIAPIPE_PIXEL_SHIFT
 
 
+# The ASL video shows one right hand throughout: its palm faces the camera with the thumb on the image's right
+# (seen in frames 0, 60, …, 300). A hand's side is a fact about the recording, like COCO-WholeBody's left/right
+# fields, so the video's hands carry it instead of a per-frame guess (the issue's own protocol gives the side).
+ASL_SIDE = "right"
+
+
 def iter_asl_video(root: str | os.PathLike, every: int = 1) -> Iterator[RealHand]:
-    """Every ``every``-th frame of the ASL video with MediaPipe's landmarks (decoded in order, one at a time)."""
+    """Every ``every``-th frame of the ASL video with MediaPipe's landmarks (decoded in order, one at a time); the
+    hand is :data:`ASL_SIDE`."""
     folder = _folder(Path(root), "asl_video")
     refs = asl_references(folder)
     av = _import_av()
@@ -144,7 +151,7 @@ def iter_asl_video(root: str | os.PathLike, every: int = 1) -> Iterator[RealHand
             if k >= len(refs):
                 raise RealDevError(f"{video}: more frames than the {len(refs)} label rows of {ASL_LABELS}")
             if k % every == 0:
-                yield RealHand(frame.to_ndarray(format="rgb24"), refs[k], np.ones(NUM_JOINTS, bool), "unknown",
+                yield RealHand(frame.to_ndarray(format="rgb24"), refs[k], np.ones(NUM_JOINTS, bool), ASL_SIDE,
                                "asl_video", f"{ASL_VIDEO}#frame{k}")
         if k + 1 != len(refs):
             raise RealDevError(f"{video}: {k + 1} frames decoded, {ASL_LABELS} has {len(refs)} rows")
