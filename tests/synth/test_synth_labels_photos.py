@@ -192,7 +192,8 @@ def test_backgrounds_are_photos_and_match_their_photo():
     from skimage.feature import match_template
     src = generate_batch(40, "source", 2, 64)
     tgt = generate_batch(12, "target", 2, 64)
-    assert np.mean(src["background_photo"] >= 0) > 0.7 and (tgt["background_photo"] >= 0).all()
+    both = np.concatenate([src["background_photo"], tgt["background_photo"]])
+    assert 0.6 < np.mean(both >= 0) < 0.95  # mostly photographs (3 in 4 drawn), some plain walls
     assert src["background_photo"].max() < len(photos.PHOTOS)
     # Which photo is it? Search each photo (both flips, 10 zooms covering the 25–100 % crops) for the best
     # normalised cross-correlation with the image, the hand filled in with the background mean.

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from awhourglass.config import ConfigError
+from awhourglass.config import ConfigError, to_dict
 from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
 
@@ -122,7 +122,8 @@ def run_pretrain_stage(cfg: BenchmarkConfig, resume: bool = False, ship: bool = 
         write_manifest(SHIPPED, cfg.pretrain_command(), cfg.data_seed, cfg.model, p.steps,
                        extra={"batch_size": p.batch_size, "lr": p.lr, "lr_milestones": list(p.milestones),
                               "lr_gamma": p.lr_gamma, "image_size": cfg.image_size, "gap": cfg.gap,
-                              "init_from": None if p.init_from is None else Path(p.init_from).name})
+                              "init_from": None if p.init_from is None else Path(p.init_from).name,
+                              "augment": to_dict(p.augment)})
     return path
 
 

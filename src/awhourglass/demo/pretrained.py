@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from awhourglass.atomic import atomic_write_text
 from awhourglass.config import ConfigError
-from awhourglass.data.config import DatasetConfig
+from awhourglass.data.config import AugmentConfig, DatasetConfig
 from awhourglass.demo.stream import GeneratedStream
 from awhourglass.errors import AwhError
 from awhourglass.models.config import ModelConfig
@@ -74,12 +74,18 @@ def shipped_network(manifest: str | Path = MANIFEST) -> tuple[Path, dict[str, An
     return path, doc
 
 
-def stream_data(model: ModelConfig, seed: int, image_size: int, gap: float,
-                target_3d: bool) -> tuple[GeneratedStream, GeneratedStream]:
-    """The source stream (3D labels) and the target stream (2D + depth; 3D only for ``target_3d``) of ``seed``."""
+def stream_data(model: ModelConfig, seed: int, image_size: int, gap: float, target_3d: bool,
+                source_augment: AugmentConfig | None = None,
+                target_augment: AugmentConfig | None = None) -> tuple[GeneratedStream, GeneratedStream]:
+    """The source stream (3D labels) and the target stream (2D + depth; 3D only for ``target_3d``) of ``seed``,
+    each augmented when its config is enabled."""
     size = model.input_size
-    return (GeneratedStream("source", seed, image_size, size, gap, labels_3d=True),
-            GeneratedStream("target", seed, image_size, size, gap, labels_3d=target_3d))
+
+    def on(a: AugmentConfig | None) -> AugmentConfig | None:
+        return a if a is not None and a.enabled else None
+
+    return (GeneratedStream("source", seed, image_size, size, gap, labels_3d=True, augment=on(source_augment)),
+            GeneratedStream("target", seed, image_size, size, gap, labels_3d=target_3d, augment=on(target_augment)))
 
 
 def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, pretrain_steps: int = 0,
@@ -87,11 +93,13 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
                         pretrain_milestones: tuple[int, ...] = (), adapt_milestones: tuple[int, ...] = (),
                         lr_gamma: float = 0.1, init_from: str | None = None, num_workers: int = 1,
                         ckpt_every: int = 10**9, log_every: int = 10, progress: bool = True,
-                        device: str = "cpu") -> TrainConfig:
-    """A :class:`TrainConfig` for a run on the generated streams (``data`` only describes them)."""
+                        device: str = "cpu", source_augment: AugmentConfig | None = None) -> TrainConfig:
+    """A :class:`TrainConfig` for a run on the generated streams (``data`` only describes them; its source
+    ``augment`` is the source stream's augmentation, so the checkpoint records it)."""
     size = model.input_size
     labels = "3d" if method.uses_target_3d else "2d"
-    data = TrainDataConfig(source=DatasetConfig(format="rhd", root="(generated stream)", input_size=size),
+    data = TrainDataConfig(source=DatasetConfig(format="rhd", root="(generated stream)", input_size=size,
+                                                augment=source_augment or AugmentConfig()),
                            target=DatasetConfig(format="stb", root="(generated stream)", input_size=size,
                                                 labels=labels))
     return TrainConfig(
@@ -121,10 +129,16 @@ def stream_parts_factory(image_size: int, gap: float) -> Callable:
     from awhourglass.train.parts import build_parts
 
     def factory(tc: TrainConfig, dist):
-        src, tgt = stream_data(tc.model, stream_seed(tc), image_size, gap, tc.method.uses_target_3d)
+        src, tgt = stream_data(tc.model, stream_seed(tc), image_size, gap, tc.method.uses_target_3d,
+                               tc.data.source.augment, tc.data.target.augment)
         return build_parts(tc, dist, source=src, target=tgt)
 
     return factory
+
+
+PRETRAIN_AUGMENT = AugmentConfig(enabled=True, scale=(0.85, 1.2), rotation_deg=0.0, translate=0.08, brightness=0.3,
+                                 contrast=0.3, saturation=0.3, hue=0.1, blur_prob=0.3, blur_sigma_px=1.0,
+                                 noise_prob=0.3, noise_std=0.03, cutout_prob=0.15, cutout_frac=0.3)
 
 
 @dataclass
@@ -136,6 +150,9 @@ class PretrainSchedule:
         lr, milestones, lr_gamma: the rate, multiplied by ``lr_gamma`` at each milestone step.
         init_from: start from this network (a warm start, e.g. the previously shipped one) instead of random
             weights; recorded in the manifest.
+        augment: augmentation of the source stream's crops (scale, shift, colour, white balance, blur, noise,
+            cut-out; no rotation or flip: the renders already turn every way and left hands are mirrored). Real
+            photographs are cropped from imperfect boxes and taken by worse cameras than the renderer's.
     """
 
     steps: int = 10000
@@ -144,6 +161,7 @@ class PretrainSchedule:
     milestones: tuple[int, ...] = (8000, 9300)
     lr_gamma: float = 0.2
     init_from: str | None = None
+    augment: AugmentConfig = field(default_factory=lambda: PRETRAIN_AUGMENT)
 
     @classmethod
     def warm(cls, steps: int, init_from: str | None) -> PretrainSchedule:
@@ -167,7 +185,7 @@ def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainS
     cfg = stream_train_config(model, MethodConfig(name="source_only"), seed, pretrain_steps=s.steps,
                               batch_size=s.batch_size, lr=s.lr, pretrain_milestones=s.milestones,
                               lr_gamma=s.lr_gamma, num_workers=num_workers, ckpt_every=500, log_every=50,
-                              progress=progress, device=device, init_from=s.init_from)
+                              progress=progress, device=device, init_from=s.init_from, source_augment=s.augment)
     fit(cfg, out_dir, resume, stream_parts_factory(image_size, gap))
     return Path(out_dir) / "pretrain.pt"
 

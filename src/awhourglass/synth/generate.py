@@ -137,7 +137,8 @@ def _generate(
     tp = torch.as_tensor(pts, dtype=torch.float32)
     p0, p1 = tp[:, kin.CAPSULE_ENDS[:, 0]], tp[:, kin.CAPSULE_ENDS[:, 1]]
     radius = torch.as_tensor(kin.CAPSULE_RADIUS_M[None] * shape.radius_factor()[:, None], dtype=torch.float32)
-    out = render_capsules(p0, p1, radius, torch.as_tensor(K, dtype=torch.float32), spec.height, spec.width)
+    out = render_capsules(p0, p1, radius, torch.as_tensor(K, dtype=torch.float32), spec.height, spec.width,
+                          smooth_ends=torch.as_tensor(kin.CAPSULE_SMOOTH_ENDS))
 
     joints = pts[:, :NUM_JOINTS]
     uv = joints[..., :2] / joints[..., 2:] * np.array([spec.K[0, 0], spec.K[1, 1]]) + spec.K[:2, 2]

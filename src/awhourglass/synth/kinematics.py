@@ -244,6 +244,21 @@ def _capsule_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 CAPSULE_ENDS, CAPSULE_RADIUS_M, CAPSULE_PART = _capsule_table()
+
+
+def _smooth_ends() -> np.ndarray:
+    """``(P, 2)`` bool: capsule ends that continue into the next capsule of a finger or the forearm (every phalanx
+    end but the finger tip, the forearm's middle and wrist): shaded without a cap (render.render_capsules)."""
+    tips = {4 + 4 * f for f in range(5)}
+    chain = (CAPSULE_PART > 0) | (CAPSULE_PART == PART_ARM)
+    out = np.zeros((len(CAPSULE_ENDS), 2), bool)
+    for i, (a, b) in enumerate(CAPSULE_ENDS):
+        if chain[i]:
+            out[i] = (a not in tips, b not in tips)
+    return out
+
+
+CAPSULE_SMOOTH_ENDS = _smooth_ends()
 NUM_PARTS = 16  # palm + 15 phalanges, as RHD's 16 mask ids per hand
 
 

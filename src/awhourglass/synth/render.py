@@ -80,7 +80,8 @@ def _pixel_bounds(c: torch.Tensor, r: torch.Tensor, f: torch.Tensor, cc: torch.T
 
 
 def render_capsules(
-    p0: torch.Tensor, p1: torch.Tensor, radius: torch.Tensor, K: torch.Tensor, height: int, width: int, tile: int = 8
+    p0: torch.Tensor, p1: torch.Tensor, radius: torch.Tensor, K: torch.Tensor, height: int, width: int, tile: int = 8,
+    smooth_ends: torch.Tensor | None = None,
 ) -> Render:
     """Ray-cast ``B`` scenes of ``P`` capsules each.
 
@@ -90,6 +91,10 @@ def render_capsules(
         K: ``(B, 3, 3)`` pinhole intrinsics in pixels.
         height, width: image size in pixels.
         tile: block size of the culling grid.
+        smooth_ends: ``(P, 2)`` bool: the ``p0`` / ``p1`` end continues into another capsule of a chain (a tapered
+            finger made of several capsules), so its cap gets the radial normals of the capsule's side, not a
+            sphere's: shading runs on across the junction instead of ringing it. Geometry, depth and masks are
+            unchanged (shading normals only).
     """
     b, p, _ = p0.shape
     if p1.shape != p0.shape or radius.shape != (b, p) or K.shape != (b, 3, 3):
@@ -133,10 +138,11 @@ def render_capsules(
     depth = zbuf.view(b, hp, wp)[:, :height, :width].contiguous()
     capsule = win.view(b, hp, wp)[:, :height, :width].contiguous()
     capsule = torch.where(capsule == p, -1, capsule)
-    return Render(depth, capsule, *_normals(depth, capsule, p0, p1, K))
+    return Render(depth, capsule, *_normals(depth, capsule, p0, p1, K, smooth_ends))
 
 
-def _normals(depth: torch.Tensor, capsule: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, K: torch.Tensor):
+def _normals(depth: torch.Tensor, capsule: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, K: torch.Tensor,
+             smooth_ends: torch.Tensor | None = None):
     """Surface normals ``(B, H, W, 3)`` of the visible capsules (hit point minus the closest axis point) and the
     position ``(B, H, W)`` of that axis point along the capsule, in [0, 1]."""
     b, h, w = depth.shape
@@ -148,8 +154,14 @@ def _normals(depth: torch.Tensor, capsule: torch.Tensor, p0: torch.Tensor, p1: t
     y = (vi.to(depth.dtype) - K[bi, 1, 2]) / K[bi, 1, 1] * z
     pt = torch.stack([x, y, z], -1)
     ax = e - a
-    s = (((pt - a) * ax).sum(-1) / (ax * ax).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)
-    n = pt - (a + s[:, None] * ax)
+    s_line = ((pt - a) * ax).sum(-1) / (ax * ax).sum(-1).clamp_min(1e-12)
+    s = s_line.clamp(0.0, 1.0)
+    if smooth_ends is not None:  # chain junctions: project onto the axis line, not its end point
+        lo = torch.where(smooth_ends[ci, 0], s_line.clamp(max=0.0), torch.zeros_like(s_line))
+        hi = torch.where(smooth_ends[ci, 1], s_line.clamp(min=1.0), torch.ones_like(s_line))
+        n = pt - (a + torch.maximum(lo, torch.minimum(hi, s_line))[:, None] * ax)
+    else:
+        n = pt - (a + s[:, None] * ax)
     n = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True).clamp_min(1e-9)
     out = torch.zeros(b, h, w, 3, dtype=depth.dtype)
     out[bi, vi, ui] = n

@@ -128,16 +128,16 @@ def _jpeg(rgb: np.ndarray, quality: np.ndarray) -> np.ndarray:
 # Skin albedo anchors from very light to very dark skin (linear interpolation between neighbours).
 SKIN_ANCHORS = np.array(
     [
-        [0.97, 0.83, 0.75],
-        [0.92, 0.73, 0.62],
-        [0.80, 0.60, 0.46],
-        [0.64, 0.45, 0.32],
-        [0.46, 0.30, 0.21],
-        [0.29, 0.18, 0.13],
+        [0.96, 0.82, 0.77],
+        [0.91, 0.72, 0.65],
+        [0.81, 0.61, 0.51],
+        [0.65, 0.46, 0.35],
+        [0.47, 0.31, 0.23],
+        [0.30, 0.19, 0.14],
     ]
 )
 _PALMAR = np.array([0.88, 0.66, 0.58])  # palms and finger pads are lighter and pinker than the back of the hand
-SOURCE_TONES = (0.0, 0.7)  # the source's (RHD-like) tone range; the target widens it to (0, 1) with the gap
+SOURCE_TONES = (0.0, 0.85)  # the source's (RHD-like) tone range; the target widens it to (0, 1) with the gap
 
 
 def skin_tone_albedo(tone: np.ndarray) -> np.ndarray:
@@ -163,6 +163,26 @@ def ambient_occlusion(depth_m: torch.Tensor, width: int) -> torch.Tensor:
     k = max(3, (width // 24) | 1)
     occ = ((d - _box_blur(d, k)) / 0.010).clamp(0, 1)[:, 0]
     return torch.where(finite, occ, torch.zeros_like(occ))
+
+
+def smooth_normals(normal: torch.Tensor, depth_m: torch.Tensor, width: int, band_m: float = 0.008) -> torch.Tensor:
+    """Shading normals ``(B, H, W, 3)``: the mean of the normals in a window over the same continuous surface
+    (neighbours within ``band_m`` in depth), renormalized. Skin over bones and tendons is smooth where the capsules
+    that stand for them meet in creases and caps; depth, masks and labels never use these normals."""
+    _, h, w, _ = normal.shape
+    k = max(3, (width // 40) | 1)
+    p = k // 2
+    finite = torch.isfinite(depth_m)
+    d = torch.where(finite, depth_m, torch.full_like(depth_m, 1e3))
+    dp = F.pad(d[:, None], (p, p, p, p), value=1e3)[:, 0]
+    npad = F.pad(normal.permute(0, 3, 1, 2), (p, p, p, p)).permute(0, 2, 3, 1)
+    n = torch.zeros_like(normal)
+    for dy in range(k):
+        for dx in range(k):
+            near = ((dp[:, dy : dy + h, dx : dx + w] - d).abs() <= band_m)[..., None]
+            n += torch.where(near, npad[:, dy : dy + h, dx : dx + w], 0.0)
+    n = n * torch.rsqrt((n * n).sum(-1, keepdim=True).clamp_min(1e-18))
+    return torch.where(finite[..., None], n, normal)
 
 
 def _antialias(hit: torch.Tensor, body: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
@@ -220,10 +240,13 @@ def appearance(
 
     b, h, w = hit.shape
     g = float(gap) if target else 0.0
-    # Background: a photograph (source: 85 % of images, the rest one colour or a gradient; target: always).
-    plain = clean_background(rng, b, h, w)
+    if depth_m is not None:
+        normal = smooth_normals(normal, depth_m, w)
+    # Background: a photograph (75 % of images), else a plain wall (one colour or a gradient with faint texture),
+    # as hands are often photographed in front of one.
+    plain = clean_background(rng, b, h, w) * (0.92 + 0.16 * value_noise(rng, b, 1, h, w, 5).permute(0, 2, 3, 1))
     photo, photo_idx = photo_backgrounds(rng, b, h, w)
-    use_photo = rng.uniform(size=b) < (1.0 if target else 0.85)
+    use_photo = rng.uniform(size=b) < 0.75
     bg = torch.where(_t(use_photo)[:, None, None, None] > 0, photo, plain)
     photo_idx = np.where(use_photo, photo_idx, -1)
     # Skin: the source's tone range, widened to every tone as the gap grows; a little redness jitter.
@@ -242,12 +265,12 @@ def appearance(
         mix = palmar * _t(0.15 + 0.5 * tone)[:, None, None, None]
         albedo = albedo * (1 - mix) + _t(_PALMAR)[None, None, None] * _t(base.mean(1) / _PALMAR.mean())[
             :, None, None, None].clamp(max=1.0) ** 0.5 * mix
-    if axis_t is not None and capsule is not None:  # flexion creases at the finger joints
+    if axis_t is not None and capsule is not None and dorsal is not None:  # flexion creases, palmar side only
         part = torch.as_tensor(kin.CAPSULE_PART)[capsule.clamp_min(0)]
         first = torch.as_tensor(np.arange(len(kin.CAPSULE_PART)) % 2 == 0)[capsule.clamp_min(0)]
         from_joint = torch.where(first, axis_t, 1 - axis_t)
-        crease = torch.exp(-((from_joint / 0.12) ** 2)) * ((part > 0) & hit).float()
-        albedo = albedo * (1 - 0.18 * crease[..., None])
+        crease = torch.exp(-((from_joint / 0.08) ** 2)) * ((part > 0) & hit).float() * palmar[..., 0]
+        albedo = albedo * (1 - 0.12 * crease[..., None])
     # Sleeves (source 30 %, target up to 60 %): from a random point of the forearm to the elbow.
     sleeve_col = _t(rng.uniform(0.05, 0.9, (b, 3)))[:, None, None, :]
     sleeve_from = _t(rng.uniform(0.05, 0.8, b))[:, None, None]
@@ -266,18 +289,19 @@ def appearance(
     light = _t(light / np.linalg.norm(light, axis=1, keepdims=True))
     warm = rng.uniform(-1, 1, b)
     light_col = _t(1 + 0.08 * (1 + g) * warm[:, None] * np.array([1.0, 0.0, -1.0]))[:, None, None, :]
-    ambient = _t(rng.uniform(0.25, 0.45, b) + g * rng.uniform(-0.1, 0.1, b))[:, None, None, None]
+    ambient = _t(rng.uniform(0.35, 0.55, b) + g * rng.uniform(-0.1, 0.1, b))[:, None, None, None]
     gain = _t(1.0 + g * rng.uniform(-0.4, 0.3, b))[:, None, None, None]
     ndl = (normal * light[:, None, None, :]).sum(-1, keepdim=True)
-    wrap = ((ndl + 0.35) / 1.35).clamp_min(0.0)
+    wrap = ((ndl + 0.6) / 1.6).clamp_min(0.0)  # light wraps round the terminator: skin scatters under its surface
     occ = ambient_occlusion(depth_m, w)[..., None] if depth_m is not None else torch.zeros_like(wrap)
     half = light + torch.tensor([0.0, 0.0, -1.0])
     half = half / torch.linalg.vector_norm(half, dim=-1, keepdim=True)
-    shine = _t(rng.uniform(0.04, 0.15, b))[:, None, None, None]
+    shine = _t(rng.uniform(0.02, 0.10, b))[:, None, None, None]
     spec = (normal * half[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0) ** 16
-    shade = ambient * (1 - 0.6 * occ) + (1 - ambient) * wrap * light_col * (1 - 0.35 * occ)
-    body = (albedo * shade + shine * spec * (1 - occ)) * gain
-    dof = rng.uniform(0.0, 1.0, b) * (0.6 + 1.6 * g) * w / 128  # the background is out of focus
+    shade = ambient * (1 - 0.4 * occ) + (1 - ambient) * wrap * light_col * (1 - 0.25 * occ)
+    scatter = 0.12 * (1 - wrap) * _t(np.array([1.0, 0.35, 0.25]))  # shadowed skin turns redder, not grey
+    body = (albedo * (shade + scatter) + shine * spec * (1 - occ)) * gain
+    dof = rng.uniform(0.0, 1.0, b) ** 0.7 * (1.5 + 1.5 * g) * w / 128  # the background is out of focus
     bg = _gaussian_blur(bg, dof) * (0.6 + 0.4 * gain)
     if target and g > 0:
         bg = bg + g * (paste_shapes(rng, bg.clone(), n_shapes=6) - bg)
