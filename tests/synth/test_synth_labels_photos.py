@@ -216,3 +216,19 @@ def test_backgrounds_are_photos_and_match_their_photo():
         tried += 1
         wins += int(np.argmax(scores) == src["background_photo"][i])
     assert tried == 8 and wins >= 6, (wins, tried)
+
+
+def test_background_indices_name_photos_even_when_one_is_missing(monkeypatch):
+    # A missing file is skipped when loading; the index generate_batch reports must still name the PHOTOS entry.
+    real = photos.photo_path
+    missing = photos.PHOTOS[0]
+    monkeypatch.setattr(photos, "photo_path", lambda src: None if src == missing else real(src))
+    photos.load_photos.cache_clear()
+    photos.loaded_ids.cache_clear()
+    try:
+        _, idx = photos.photo_backgrounds(np.random.default_rng(0), 64, 8, 8)
+        assert 0 not in set(idx.tolist()) and set(idx.tolist()) <= set(range(1, len(photos.PHOTOS)))
+        assert len(set(idx.tolist())) > 3
+    finally:
+        photos.load_photos.cache_clear()
+        photos.loaded_ids.cache_clear()

@@ -95,8 +95,15 @@ def load_photos() -> tuple[tuple[torch.Tensor, bool], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def loaded_ids() -> tuple[int, ...]:
+    """The :data:`PHOTOS` index of each photograph :func:`load_photos` returns (missing files are skipped there)."""
+    return tuple(i for i, src in enumerate(PHOTOS) if photo_path(src) is not None)
+
+
 def photo_backgrounds(rng: np.random.Generator, b: int, h: int, w: int) -> tuple[torch.Tensor, np.ndarray]:
-    """``b`` backgrounds ``(B, H, W, 3)`` in [0, 1] cut from the photographs, and the photo index of each ``(B,)``.
+    """``b`` backgrounds ``(B, H, W, 3)`` in [0, 1] cut from the photographs, and the :data:`PHOTOS` index of each
+    ``(B,)``.
 
     Each is a random crop with the aspect ``w/h`` covering 25–100 % of the photo's shorter side, flipped with
     probability ½, colour-shifted; grayscale photos get a random tint. The draws do not depend on ``h, w``.
@@ -130,7 +137,7 @@ def photo_backgrounds(rng: np.random.Generator, b: int, h: int, w: int) -> tuple
     out = mean + torch.as_tensor(contrast, dtype=torch.float32)[:, None, None, None] * (out - mean)
     lum = out.mean(dim=1, keepdim=True)
     out = lum + torch.as_tensor(sat, dtype=torch.float32)[:, None, None, None] * (out - lum)
-    return out.clamp(0, 1).permute(0, 2, 3, 1).contiguous(), idx
+    return out.clamp(0, 1).permute(0, 2, 3, 1).contiguous(), np.asarray(loaded_ids())[idx]
 
 
-__all__ = ["PHOTOS", "NoPhotosError", "PhotoSource", "load_photos", "photo_backgrounds", "photo_path"]
+__all__ = ["PHOTOS", "NoPhotosError", "PhotoSource", "load_photos", "loaded_ids", "photo_backgrounds", "photo_path"]
