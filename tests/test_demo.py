@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from awhourglass.cli import main
@@ -79,3 +80,44 @@ def test_demo_config_rejects_bad_values():
 def test_demo_cli_bad_seeds_is_one_line(capsys, tmp_path):
     assert main(["demo", "--seeds", "0", "--out", str(tmp_path / "d")]) == 2
     assert "--seeds must be >= 1" in capsys.readouterr().err
+
+
+def test_tiny_demo_scores_its_models_on_a_real_hands_folder(tmp_path):
+    # A folder in the realdev layout with one set (two OneHand10K-style photos): every model of seed 0 is scored
+    # beside the constant hand, the sets that are not there are named, and the report carries the table.
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    real = tmp_path / "realdev"
+    (real / "onehand10k").mkdir(parents=True)
+    images, anns = [], []
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (60, 50, 3), dtype=np.uint8)).save(real / "onehand10k" / f"{i}.jpg")
+        kp = np.column_stack([rng.uniform(5, 45, 21), rng.uniform(5, 55, 21), np.full(21, 2.0)])
+        images.append({"id": i, "file_name": f"{i}.jpg", "width": 50, "height": 60})
+        anns.append({"id": 10 + i, "image_id": i, "keypoints": kp.ravel().tolist(), "bbox": [0, 0, 50, 60]})
+    (real / "onehand10k" / "test_onehand10k.json").write_text(json.dumps({"images": images, "annotations": anns}))
+    out = tmp_path / "demo"
+    doc = run_demo(tiny_config(out=str(out), methods=("joint",), realdev=str(real)), echo=lambda s: None)
+    r = doc["real_hands"]
+    assert list(r["sets"]) == ["onehand10k"] and set(r["missing"]) == {"asl_video", "coco_wholebody"}
+    rows = r["sets"]["onehand10k"]["rows"]
+    assert {METHOD_LABELS["source_only"], METHOD_LABELS["joint"]} < set(rows)
+    assert any(k.startswith("constant mean hand") for k in rows) and r["sets"]["onehand10k"]["hands"] == 2
+    md = (out / "report.md").read_text()
+    assert "## Real photographs" in md and (out / "realhands" / "realhands.json").is_file()
+    assert json.loads((out / "results.json").read_text())["real_hands"] == json.loads(json.dumps(r))
+
+
+def test_demo_realdev_setting_none_auto_or_a_folder(tmp_path, monkeypatch):
+    from awhourglass.config import ConfigError
+    from awhourglass.demo.run import realdev_folder
+
+    assert realdev_folder("none") is None
+    monkeypatch.setenv("AWH_REALDEV", str(tmp_path))
+    assert realdev_folder("auto") == tmp_path
+    monkeypatch.setenv("AWH_REALDEV", str(tmp_path / "absent"))
+    assert realdev_folder("auto") is None
+    assert realdev_folder(str(tmp_path)) == tmp_path
+    with pytest.raises(ConfigError, match="not a folder"):
+        realdev_folder(str(tmp_path / "absent"))

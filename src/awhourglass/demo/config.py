@@ -115,6 +115,6 @@ def tiny_config(**overrides) -> DemoConfig:
                           depth_width=8),
         pretrain=PretrainSchedule(steps=2, batch_size=4, milestones=()), adapt_steps=1, adapt_milestones=(),
         batch_size=4, tsne_points=8,
-        qualitative=1, threads=1, num_workers=0, progress=False,
+        qualitative=1, threads=1, num_workers=0, progress=False, realdev="none",
     )
     return replace(base, **overrides)

@@ -31,7 +31,7 @@ from awhourglass.data.crop import box_square, crop_rgb
 from awhourglass.eval.cropnet import model_network, predict_square
 from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
 from awhourglass.eval.plots import draw_skeleton_rgb
-from awhourglass.eval.realhands import SET_NAMES, iter_set, reference_box
+from awhourglass.eval.realhands import SET_NAMES, RealDevError, iter_set, reference_box
 from awhourglass.eval.realscore import crop_normalized, leave_one_out_mean, summarize
 from awhourglass.models.load import network_from_dict
 
@@ -63,11 +63,12 @@ class RealHandsReport:
     mediapipe: str
     sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     search: dict[str, Any] | None = None
+    missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": REPORT_FORMAT, "realdev": self.realdev, "every": self.every,
                 "checkpoints": self.checkpoints, "mediapipe": self.mediapipe, "sets": self.sets,
-                "search": self.search}
+                "search": self.search, "missing": self.missing}
 
     def markdown(self) -> str:
         """One table per set (plus the search line), as in ``realhands.md``."""
@@ -80,6 +81,8 @@ class RealHandsReport:
                 cells = [f"{row[k]:.1f}" for k, _ in COLUMNS] if isinstance(row, dict) else [row] + [""] * 4
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
             lines += [""] + [f"- {n}" for n in s["notes"]] + [""]
+        if self.missing:
+            lines += [f"- not in {self.realdev}: {', '.join(self.missing)}", ""]
         if self.search is not None:
             lines += ["## The search without a box (asl_video)", "", f"- {search_line(self.search)}", ""]
         return "\n".join(lines)
@@ -187,7 +190,11 @@ def realhands_report(checkpoints: dict[str, str | os.PathLike], realdev_dir: str
         report = RealHandsReport(str(realdev_dir), int(every), {k: str(v) for k, v in checkpoints.items()},
                                  mp if isinstance(mp, str) else f"mediapipe {mp.version} {mp.model}")
         overlay_dir = None if out_dir is None else Path(out_dir) / "overlays"
-        for name in sets:
+        present = [n for n in sets if (Path(realdev_dir) / n).is_dir()]
+        if not present:
+            raise RealDevError(f"{realdev_dir}: none of the real-hands sets {', '.join(sets)} is there")
+        report.missing = [n for n in sets if n not in present]
+        for name in present:
             report.sets[name] = score_set(realdev_dir, name, models, mp, every, overlay_dir, overlays)
     finally:
         if not isinstance(mp, str):
