@@ -93,3 +93,46 @@ def test_augmented_stream_labels_stay_consistent(domain):
 def test_a_flip_is_refused_since_left_hands_are_mirrored():
     with pytest.raises(ValueError, match="flip_prob"):
         _aug_stream(0, augment=AugmentConfig(enabled=True, flip_prob=0.5))
+
+
+def test_a_cached_stream_gives_the_same_samples_and_a_second_reader_does_not_render(tmp_path, monkeypatch):
+    import dataclasses
+
+    import awhourglass.demo.stream as stream_mod
+
+    first = GeneratedStream("target", 4, 48, 32, 0.5, labels_3d=False, cache_dir=tmp_path)
+    positions = (0, 5, 31, 32, 40)
+    got = [first[i] for i in positions]
+    assert len(list(tmp_path.rglob("*.pt"))) == 2  # chunks 0 and 1
+    monkeypatch.setattr(stream_mod, "generate_batch", lambda *a, **k: (_ for _ in ()).throw(AssertionError("render")))
+    second = GeneratedStream("target", 4, 48, 32, 0.5, labels_3d=True, cache_dir=tmp_path)  # e.g. the oracle
+    for i, a in zip(positions, got, strict=True):
+        b = second[i]
+        for f in dataclasses.fields(a):
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            if f.name == "xyz_m":
+                assert x is None and y is not None  # the cache keeps 3D labels; labels_3d=False drops them
+            elif isinstance(x, torch.Tensor):
+                assert torch.equal(x, y), f.name
+            else:
+                assert x == y, f.name
+    # A stream with other settings does not read these files.
+    other = GeneratedStream("target", 4, 48, 32, 0.25, labels_3d=False, cache_dir=tmp_path)
+    with pytest.raises(AssertionError, match="render"):
+        other[0]
+
+
+def test_the_cache_does_not_change_what_a_stream_yields(tmp_path):
+    import dataclasses
+
+    plain = GeneratedStream("source", 2, 48, 32, 0.5)
+    cached = GeneratedStream("source", 2, 48, 32, 0.5, cache_dir=tmp_path)
+    again = GeneratedStream("source", 2, 48, 32, 0.5, cache_dir=tmp_path)
+    for i in (0, 7, 33):
+        a, b, c = plain[i], cached[i], again[i]
+        for f in dataclasses.fields(a):
+            x, y, z = getattr(a, f.name), getattr(b, f.name), getattr(c, f.name)
+            if isinstance(x, torch.Tensor):
+                assert torch.equal(x, y) and torch.equal(x, z), f.name
+            else:
+                assert x == y == z, f.name

@@ -54,6 +54,11 @@ CONSTANT_LABELS = {"source": "constant: mean hand of the source labels",
                    "target": "constant: mean hand of the target labels (oracle's yardstick)"}
 
 
+# The compare stage's methods of one seed read the same stream positions: each chunk is rendered once into this
+# folder under --out (removed when the stage ends).
+STREAM_CACHE = "stream-cache"
+
+
 def method_config(name: str, choice: dict[str, Any] | None = None) -> MethodConfig:
     """The :class:`MethodConfig` of a benchmark method name (``fss``/``fssc`` = AWH with first-stack supervision;
     ``fssc`` also changes the network, :func:`method_start`), with a tuning ``choice`` applied (``lambda``: the
@@ -183,7 +188,7 @@ def adapt_with_selection(cfg: BenchmarkConfig, model: ModelConfig, method: str, 
         return best, json.loads(done.read_text())
     if run_dir.exists():  # an unfinished run: its validation curve was in memory, so run it again whole
         shutil.rmtree(run_dir)
-    base = stream_parts_factory(cfg.image_size, cfg.gap)
+    base = stream_parts_factory(cfg.image_size, cfg.gap, cache_dir=Path(cfg.out) / STREAM_CACHE)
 
     def factory(train_cfg, dist):
         parts = base(train_cfg, dist)
@@ -291,6 +296,7 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
             echo(f"seed {seed} {LABELS[method]}: kept step {select_step(curve)} (val 2D "
                  f"{min(r['val_2d_px'] for r in curve):.2f} px), {time.perf_counter() - t:.0f} s")
         runs["source_only"][seed] = {"kept": str(path), "step": 0, "curve": []}
+        shutil.rmtree(Path(cfg.out) / STREAM_CACHE, ignore_errors=True)  # this seed's renders are read by all
 
     # Selection is over: only now is the test split read.
     test = read_split(data / "stb", "stb", "test", size)

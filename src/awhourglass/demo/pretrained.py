@@ -75,17 +75,19 @@ def shipped_network(manifest: str | Path = MANIFEST) -> tuple[Path, dict[str, An
 
 
 def stream_data(model: ModelConfig, seed: int, image_size: int, gap: float, target_3d: bool,
-                source_augment: AugmentConfig | None = None,
-                target_augment: AugmentConfig | None = None) -> tuple[GeneratedStream, GeneratedStream]:
+                source_augment: AugmentConfig | None = None, target_augment: AugmentConfig | None = None,
+                cache_dir: str | Path | None = None) -> tuple[GeneratedStream, GeneratedStream]:
     """The source stream (3D labels) and the target stream (2D + depth; 3D only for ``target_3d``) of ``seed``,
-    each augmented when its config is enabled."""
+    each augmented when its config is enabled; ``cache_dir``: see :class:`GeneratedStream`."""
     size = model.input_size
 
     def on(a: AugmentConfig | None) -> AugmentConfig | None:
         return a if a is not None and a.enabled else None
 
-    return (GeneratedStream("source", seed, image_size, size, gap, labels_3d=True, augment=on(source_augment)),
-            GeneratedStream("target", seed, image_size, size, gap, labels_3d=target_3d, augment=on(target_augment)))
+    return (GeneratedStream("source", seed, image_size, size, gap, labels_3d=True, augment=on(source_augment),
+                            cache_dir=cache_dir),
+            GeneratedStream("target", seed, image_size, size, gap, labels_3d=target_3d, augment=on(target_augment),
+                            cache_dir=cache_dir))
 
 
 def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, pretrain_steps: int = 0,
@@ -124,13 +126,14 @@ def stream_seed(tc: TrainConfig) -> int:
     return tc.seed if tc.phases.pretrain.steps > 0 else tc.seed + ADAPT_STREAM_OFFSET
 
 
-def stream_parts_factory(image_size: int, gap: float) -> Callable:
-    """A ``fit`` parts factory that trains on the streams of the run's seed (fresh images every step)."""
+def stream_parts_factory(image_size: int, gap: float, cache_dir: str | Path | None = None) -> Callable:
+    """A ``fit`` parts factory that trains on the streams of the run's seed (fresh images every step); runs that
+    share ``cache_dir`` render each stream chunk once (:class:`GeneratedStream`)."""
     from awhourglass.train.parts import build_parts
 
     def factory(tc: TrainConfig, dist):
         src, tgt = stream_data(tc.model, stream_seed(tc), image_size, gap, tc.method.uses_target_3d,
-                               tc.data.source.augment, tc.data.target.augment)
+                               tc.data.source.augment, tc.data.target.augment, cache_dir=cache_dir)
         return build_parts(tc, dist, source=src, target=tgt)
 
     return factory

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -139,7 +140,9 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
             baselines = score_constants(constants, tgt_test, model_cfg)
             t = clock.stamp(f"test splits read back ({len(src_test)} source RHD, {len(tgt_test)} target STB B1), "
                             "constant hands fitted", t)
-        factory = stream_parts_factory(cfg.image_size, cfg.gap)
+        # every method of a seed reads the same stream positions: render each chunk once (deleted after the seed)
+        cache = out / "cache" / f"seed{seed}"
+        factory = stream_parts_factory(cfg.image_size, cfg.gap, cache_dir=cache)
         models = {"source_only": pre}
         for method in cfg.methods:
             echo(f"seed {seed}: {METHOD_LABELS[method]} from the pretrained weights ({cfg.adapt_steps} steps of "
@@ -161,6 +164,7 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
                     source0[method] = run_model(model, src_test, batch_size=64, keep=0, progress=False)
             echo(f"  {METHOD_LABELS[method]:<20} EPE {r.epe_mean_mm:7.2f} mm  PA-EPE {r.pa_epe_mean_mm:6.2f} mm  "
                  f"2D {r.epe2d_mean_px:5.2f} px ({r.epe2d_mean_pct:4.1f} %)  AUC 0-30 {r.auc_0_30:.3f}")
+        shutil.rmtree(cache, ignore_errors=True)
         t = clock.stamp(f"seed {seed}: evaluation", t)
     for name, r in baselines.items():
         echo(f"  {name:<20} EPE {r.epe_mean_mm:7.2f} mm  PA-EPE {r.pa_epe_mean_mm:6.2f} mm  "

@@ -15,10 +15,15 @@ a DataLoader worker process with ``num_workers >= 1`` (the background worker), e
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+from dataclasses import fields, replace
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+import torch
 
+from awhourglass.atomic import atomic_open
 from awhourglass.data.config import AugmentConfig
 from awhourglass.data.sample import SOURCE, TARGET, Sample
 from awhourglass.demo.data import samples_from_batch
@@ -43,12 +48,17 @@ class GeneratedStream:
         augment: augmentation of the crops (None, the default: none, the demo's stream). Position ``i``'s draw
             comes from ``default_rng([AUGMENT_SEED_BASE + seed, domain, i])``: it depends only on ``(seed,
             domain, i)``, like the render. Left hands are mirrored, so ``flip_prob`` must be 0.
+        cache_dir: keep each rendered chunk's samples here and read them back instead of rendering again (the
+            demo's methods of one seed read the same stream positions: one renders, the others read). Files are
+            keyed by every setting above and by a digest of the generator's code, so a changed generator never
+            reads old renders; they are written atomically and read with ``weights_only=True``.
     """
 
     fresh = True  # StepBatches: read positions in order, never reshuffle
 
     def __init__(self, domain: str, seed: int, image_size: int, input_size: int, gap: float,
-                 labels_3d: bool = True, augment: AugmentConfig | None = None) -> None:
+                 labels_3d: bool = True, augment: AugmentConfig | None = None,
+                 cache_dir: str | Path | None = None) -> None:
         if domain not in ("source", "target"):
             raise ValueError(f"GeneratedStream: domain must be 'source' or 'target', got {domain!r}")
         if augment is not None and augment.enabled and augment.flip_prob > 0:
@@ -57,6 +67,32 @@ class GeneratedStream:
         self.domain, self.seed = domain, int(seed)
         self.image_size, self.input_size, self.gap, self.labels_3d = image_size, input_size, gap, labels_3d
         self._chunk: tuple[int, list[Sample]] | None = None
+        self.cache_dir = None if cache_dir is None else Path(cache_dir) / self._cache_key()
+
+    def _cache_key(self) -> str:
+        what = (self.domain, self.seed, self.image_size, self.input_size, float(self.gap), repr(self.augment),
+                CHUNK, _code_digest())
+        return f"{self.domain}-s{self.seed}-" + hashlib.sha256(repr(what).encode()).hexdigest()[:16]
+
+    def _render(self, c: int) -> list[Sample]:
+        dom = SOURCE if self.domain == "source" else TARGET
+        ss = np.random.SeedSequence([STREAM_SEED_BASE + self.seed, dom, c])
+        b = generate_batch(CHUNK, self.domain, ss, self.image_size, self.gap)
+        return samples_from_batch(b, dom, self.input_size, f"stream-{self.domain}-s{self.seed}", c * CHUNK,
+                                  labels_3d=True, augment=self.augment, augment_seed=AUGMENT_SEED_BASE + self.seed)
+
+    def _cached(self, c: int) -> list[Sample]:
+        if self.cache_dir is None:
+            return self._render(c)
+        path = self.cache_dir / f"{c}.pt"
+        if path.is_file():
+            rows = torch.load(path, weights_only=True)
+            return [Sample(**row) for row in rows]
+        samples = self._render(c)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, fsync=False) as f:
+            torch.save([{k.name: getattr(s, k.name) for k in fields(Sample)} for s in samples], f)
+        return samples
 
     def __len__(self) -> int:
         return STREAM_LENGTH
@@ -64,12 +100,7 @@ class GeneratedStream:
     def chunk(self, c: int) -> list[Sample]:
         """The :data:`CHUNK` samples of chunk ``c`` (positions ``c·CHUNK ..``), rendered or cached."""
         if self._chunk is None or self._chunk[0] != c:
-            dom = SOURCE if self.domain == "source" else TARGET
-            ss = np.random.SeedSequence([STREAM_SEED_BASE + self.seed, dom, c])
-            b = generate_batch(CHUNK, self.domain, ss, self.image_size, self.gap)
-            samples = samples_from_batch(b, dom, self.input_size, f"stream-{self.domain}-s{self.seed}", c * CHUNK,
-                                         labels_3d=True, augment=self.augment,
-                                         augment_seed=AUGMENT_SEED_BASE + self.seed)
+            samples = self._cached(c)
             if not self.labels_3d:
                 samples = [replace(s, xyz_m=None) for s in samples]
             self._chunk = (c, samples)
@@ -81,6 +112,20 @@ class GeneratedStream:
             raise IndexError(f"stream position {i} out of range")
         c, k = divmod(i, CHUNK)
         return self.chunk(c)[k]
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """Digest of the code that turns a stream position into a sample (generator, crop, this module)."""
+    import awhourglass
+
+    root = Path(awhourglass.__file__).parent
+    files = sorted((root / "synth").glob("*.py")) + [root / "data" / "crop.py", root / "data" / "photometric.py",
+                                                      root / "demo" / "data.py", Path(__file__)]
+    h = hashlib.sha256(awhourglass.__version__.encode())
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 __all__ = ["AUGMENT_SEED_BASE", "CHUNK", "GeneratedStream"]
