@@ -19,6 +19,16 @@ from awhourglass.data.sample import TARGET, Sample
 from awhourglass.synth.generate import LEFT, MASK_LEFT0
 
 
+def check_render_augment(augment: AugmentConfig | None, who: str) -> None:
+    """Renders mirror left hands to right ones themselves, so their augmentation must not flip.
+
+    Raises:
+        ValueError: ``augment`` is enabled with ``flip_prob > 0``.
+    """
+    if augment is not None and augment.enabled and augment.flip_prob > 0:
+        raise ValueError(f"{who}: augment.flip_prob must be 0 (left hands are mirrored to right ones)")
+
+
 def samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, name: str, start: int,
                        labels_3d: bool, augment: AugmentConfig | None = None,
                        augment_seed: int = 0) -> list[Sample]:
@@ -34,8 +44,7 @@ def samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, n
             position. Left hands are mirrored, so ``augment.flip_prob`` must be 0.
         augment_seed: the stream's augmentation seed.
     """
-    if augment is not None and augment.enabled and augment.flip_prob > 0:
-        raise ValueError("samples_from_batch: augment.flip_prob must be 0 (left hands are mirrored to right ones)")
+    check_render_augment(augment, "samples_from_batch")
     out = []
     for i in range(b["rgb"].shape[0]):
         side = "left" if int(b["side"][i]) == LEFT else "right"

@@ -38,6 +38,7 @@ from awhourglass.demo.pretrained import (
 )
 from awhourglass.eval import plots
 from awhourglass.eval.realhands import default_realdev
+from awhourglass.eval.realreport import RealHandsReport, realhands_report, write_realhands
 from awhourglass.eval.report import LOSES, render_markdown, report_document
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.eval.run import ModelOutputs, lifted_xyz, run_model, score_outputs
@@ -200,10 +201,10 @@ def realdev_folder(setting: str) -> Path | None:
     return p
 
 
-def _real_hands(cfg: DemoConfig, out: Path, paths0: dict[str, Path], echo: Callable[[str], None]):
-    """Score seed 0's models on the real photographs (when the folder is there); the report's markdown or None."""
-    from awhourglass.eval.realreport import realhands_report, write_realhands
-
+def _real_hands(cfg: DemoConfig, out: Path, paths0: dict[str, Path],
+                echo: Callable[[str], None]) -> RealHandsReport | None:
+    """Score seed 0's models on the real photographs and write ``realhands/``; the report, or None when there is no
+    folder to read."""
     folder = realdev_folder(cfg.realdev)
     if folder is None:
         echo("real photographs: none found (../shared/realdev or $AWH_REALDEV); skipped")
@@ -305,7 +306,7 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
 
 def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult]], figures: list[tuple[Path, str]],
                   clock: _Clock, conf: dict[str, Any], baselines: dict[str, EvalResult],
-                  model_cfg: ModelConfig, real: Any = None) -> dict[str, Any]:
+                  model_cfg: ModelConfig, real: RealHandsReport | None = None) -> dict[str, Any]:
     doc = report_document({METHOD_LABELS[m]: rs for m, rs in results.items()}, baselines)
     total = time.perf_counter() - clock.start
     setup = {k: v for k, v in asdict(cfg).items() if k not in ("model", "progress", "out")}

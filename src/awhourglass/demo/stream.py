@@ -26,7 +26,7 @@ import torch
 from awhourglass.atomic import atomic_open
 from awhourglass.data.config import AugmentConfig
 from awhourglass.data.sample import SOURCE, TARGET, Sample
-from awhourglass.demo.data import samples_from_batch
+from awhourglass.demo.data import check_render_augment, samples_from_batch
 from awhourglass.synth.generate import generate_batch
 
 CHUNK = 32
@@ -61,8 +61,7 @@ class GeneratedStream:
                  cache_dir: str | Path | None = None) -> None:
         if domain not in ("source", "target"):
             raise ValueError(f"GeneratedStream: domain must be 'source' or 'target', got {domain!r}")
-        if augment is not None and augment.enabled and augment.flip_prob > 0:
-            raise ValueError("GeneratedStream: augment.flip_prob must be 0 (left hands are mirrored to right ones)")
+        check_render_augment(augment, "GeneratedStream")  # at construction, before any render
         self.augment = augment
         self.domain, self.seed = domain, int(seed)
         self.image_size, self.input_size, self.gap, self.labels_3d = image_size, input_size, gap, labels_3d

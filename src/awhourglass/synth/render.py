@@ -156,12 +156,12 @@ def _normals(depth: torch.Tensor, capsule: torch.Tensor, p0: torch.Tensor, p1: t
     ax = e - a
     s_line = ((pt - a) * ax).sum(-1) / (ax * ax).sum(-1).clamp_min(1e-12)
     s = s_line.clamp(0.0, 1.0)
+    s_normal = s
     if smooth_ends is not None:  # chain junctions: project onto the axis line, not its end point
-        lo = torch.where(smooth_ends[ci, 0], s_line.clamp(max=0.0), torch.zeros_like(s_line))
-        hi = torch.where(smooth_ends[ci, 1], s_line.clamp(min=1.0), torch.ones_like(s_line))
-        n = pt - (a + torch.maximum(lo, torch.minimum(hi, s_line))[:, None] * ax)
-    else:
-        n = pt - (a + s[:, None] * ax)
+        lo = torch.where(smooth_ends[ci, 0], -_INF, 0.0).to(s_line.dtype)
+        hi = torch.where(smooth_ends[ci, 1], _INF, 1.0).to(s_line.dtype)
+        s_normal = torch.clamp(s_line, lo, hi)
+    n = pt - (a + s_normal[:, None] * ax)
     n = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True).clamp_min(1e-9)
     out = torch.zeros(b, h, w, 3, dtype=depth.dtype)
     out[bi, vi, ui] = n

@@ -1,17 +1,17 @@
 """Appearance of the two domains: backgrounds, skin, lighting, camera artefacts, depth-sensor artefacts.
 
-``source`` (synthetic look): a clean background (one colour or a linear gradient), one narrow
-family of skin tones with uniform albedo, Lambertian shading under a fixed light near the camera,
-no noise, no blur, exact depth over a far background plane.
+``source`` (RHD-like clean render): a photograph (:mod:`awhourglass.synth.photos`) or a plain wall behind
+the hand, out of focus; skin tones from very light to fairly dark with blotch and grain texture, lighter
+palms and palmar creases, sleeves; a key light near the camera with wrap diffuse, screen-space occlusion and
+a weak specular lobe on smoothed shading normals; an anti-aliased silhouette; no camera artefacts; exact
+depth over a far background plane.
 
-``target`` (real look), graded by ``gap`` in [0, 1] (0 = the source look, 1 = the harshest):
-cluttered textured background (multi-octave value noise, random ellipses and rectangles, some
-skin-coloured and finger-shaped), skin tones from light to dark with blotchy albedo, sleeves, a
-random light direction, colour and intensity, specular highlights, vignetting, Gaussian blur,
-sensor noise, JPEG compression; depth over a near wall with noise growing with z², dropped pixels
+``target`` (real look), graded by ``gap`` in [0, 1] (0 = the source look, 1 = the harshest): the same
+scenes with pasted clutter (random ellipses and rectangles, some skin-coloured and finger- or arm-shaped),
+any skin tone, the light anywhere in front, and a camera: white balance, tone curve, vignetting, defocus,
+motion blur, signal-dependent noise, JPEG; depth over a near wall with noise growing with z², dropped pixels
 at depth edges and blob-shaped holes (0 = no reading, as the RealSense writes).
 """
-
 from __future__ import annotations
 
 import io
@@ -20,6 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from awhourglass.synth import kinematics as kin
+from awhourglass.synth.photos import photo_backgrounds
 
 _LIGHT_DIR = np.array([0.25, -0.45, -1.0])  # towards the light, camera frame (from the camera, above left)
 
@@ -48,23 +51,6 @@ def clean_background(rng: np.random.Generator, b: int, h: int, w: int) -> torch.
     c2 = torch.where(_t(rng.uniform(size=(b, 1))) < 0.5, c1, _t(rng.uniform(0.1, 0.9, (b, 3))))
     r = _ramp(rng, b, h, w)[..., None]
     return c1[:, None, None] * (1 - r) + c2[:, None, None] * r
-
-
-def cluttered_background(rng: np.random.Generator, b: int, h: int, w: int, n_shapes: int = 12) -> torch.Tensor:
-    """Target clutter ``(B, H, W, 3)``: coloured value noise plus random shapes, ~30 % of them skin-coloured.
-
-    Drawn at half resolution (above 48 pixels wide) and upsampled bilinearly: a quarter of the cost,
-    and a background slightly softer than the hand in focus.
-    """
-    if w > 48:
-        half = cluttered_background(rng, b, (h + 1) // 2, (w + 1) // 2, n_shapes).permute(0, 3, 1, 2)
-        return F.interpolate(half, size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-    pal_a, pal_b = _t(rng.uniform(0, 1, (b, 3))), _t(rng.uniform(0, 1, (b, 3)))
-    mix = 0.5 * value_noise(rng, b, 1, h, w, 4) + 0.3 * value_noise(rng, b, 1, h, w, 9)
-    mix = mix + 0.2 * value_noise(rng, b, 1, h, w, max(4, w // 4))
-    img = pal_a[:, :, None, None] * (1 - mix) + pal_b[:, :, None, None] * mix  # (B, 3, H, W)
-    img = img.permute(0, 2, 3, 1)
-    return paste_shapes(rng, img, n_shapes)
 
 
 def paste_shapes(rng: np.random.Generator, img: torch.Tensor, n_shapes: int = 12) -> torch.Tensor:
@@ -235,9 +221,6 @@ def appearance(
         axis_t, capsule: position along and index of the visible capsule (creases at the finger joints, sleeves).
         dorsal: ``(B, 3)`` camera-space direction out of the back of the hand (lighter palms).
     """
-    from awhourglass.synth import kinematics as kin
-    from awhourglass.synth.photos import photo_backgrounds
-
     b, h, w = hit.shape
     g = float(gap) if target else 0.0
     if depth_m is not None:
@@ -267,8 +250,8 @@ def appearance(
             :, None, None, None].clamp(max=1.0) ** 0.5 * mix
     if axis_t is not None and capsule is not None and dorsal is not None:  # flexion creases, palmar side only
         part = torch.as_tensor(kin.CAPSULE_PART)[capsule.clamp_min(0)]
-        first = torch.as_tensor(np.arange(len(kin.CAPSULE_PART)) % 2 == 0)[capsule.clamp_min(0)]
-        from_joint = torch.where(first, axis_t, 1 - axis_t)
+        joint_at_p0 = torch.as_tensor(kin.CAPSULE_ENDS[:, 0] < kin.NUM_JOINTS)[capsule.clamp_min(0)]
+        from_joint = torch.where(joint_at_p0, axis_t, 1 - axis_t)
         crease = torch.exp(-((from_joint / 0.08) ** 2)) * ((part > 0) & hit).float() * palmar[..., 0]
         albedo = albedo * (1 - 0.12 * crease[..., None])
     # Sleeves (source 30 %, target up to 60 %): from a random point of the forearm to the elbow.
@@ -276,7 +259,8 @@ def appearance(
     sleeve_from = _t(rng.uniform(0.05, 0.8, b))[:, None, None]
     wear = _t(rng.uniform(size=b) < 0.3 + 0.3 * g)[:, None, None] > 0
     if axis_t is not None and capsule is not None:
-        arm_pos = torch.where(capsule == len(kin.CAPSULE_PART) - 1, 0.5 + 0.5 * axis_t, 0.5 * axis_t)
+        elbow_half = torch.as_tensor(kin.CAPSULE_ENDS[:, 1] == kin.FOREARM_END)[capsule.clamp_min(0)]
+        arm_pos = torch.where(elbow_half, 0.5 + 0.5 * axis_t, 0.5 * axis_t)
         sleeved = is_arm & wear & (arm_pos >= sleeve_from)
     else:
         sleeved = is_arm & wear
@@ -304,7 +288,7 @@ def appearance(
     dof = rng.uniform(0.0, 1.0, b) ** 0.7 * (1.5 + 1.5 * g) * w / 128  # the background is out of focus
     bg = _gaussian_blur(bg, dof) * (0.6 + 0.4 * gain)
     if target and g > 0:
-        bg = bg + g * (paste_shapes(rng, bg.clone(), n_shapes=6) - bg)
+        bg = bg + g * (paste_shapes(rng, bg, n_shapes=6) - bg)
     img = _antialias(hit, body, bg)
     if target and g > 0:
         # The camera: white balance, exposure and tone curve, vignetting, defocus, motion blur, noise, JPEG.
