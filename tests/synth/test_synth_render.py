@@ -151,3 +151,22 @@ def test_hits_lie_on_the_capsule_surface_and_are_the_first():
     miss = np.nonzero(~hit)[0][:300]
     closest = np.min(_dist_to_segment(ts[None, :, None] * d[miss, None], a[miss, None], b[miss, None]), axis=1)
     assert np.all(closest > r[miss] - 1e-3)
+
+
+def test_smooth_chain_ends_shade_a_junction_with_radial_normals():
+    # Two collinear capsules along x meet at the origin's column; the wider one's cap bulges past the junction.
+    # As a chain end, that cap is shaded with normals perpendicular to the axis (no x component); as a free end,
+    # its normals tilt along the axis like a sphere's. Depth and capsule ids do not change.
+    p0 = torch.tensor([[[-0.03, 0.0, 0.3], [0.0, 0.0, 0.3]]])
+    p1 = torch.tensor([[[0.0, 0.0, 0.3], [0.03, 0.0, 0.3]]])
+    radius = torch.tensor([[0.010, 0.008]])
+    K = torch.tensor([[[1500.0, 0.0, 63.5], [0.0, 1500.0, 63.5], [0.0, 0.0, 1.0]]])
+    capped = render_capsules(p0, p1, radius, K, 128, 128)
+    smooth = render_capsules(p0, p1, radius, K, 128, 128, smooth_ends=torch.tensor([[False, True], [True, False]]))
+    assert torch.equal(capped.depth_m, smooth.depth_m) and torch.equal(capped.capsule, smooth.capsule)
+    cap = (capped.capsule == 0) & (capped.axis_t == 1.0)  # wide capsule's pixels beyond its axis end
+    assert cap.sum() > 20
+    assert capped.normal[cap][:, 0].max() > 0.3
+    assert smooth.normal[cap][:, 0].abs().max() < 1e-5
+    body = (capped.capsule == 0) & (capped.axis_t < 1.0)  # the side of the capsule is shaded alike
+    assert torch.allclose(capped.normal[body], smooth.normal[body])
