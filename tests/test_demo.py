@@ -57,6 +57,11 @@ def test_tiny_demo_report_matches_results_json(tmp_path):
         assert (out / fig).stat().st_size > 0
         assert f"]({fig})" in (out / "report.md").read_text()
     report = (out / "report.md").read_text()
+    # what the runs trained in is recorded: each checkpoint's own config says the same
+    from awhourglass.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(out / "runs" / "seed0" / "awh" / "model.pt")
+    assert saved["demo"]["training_precision"] == ckpt["config"]["precision"] == tiny_config().training_precision()
     conf = saved["demo"]["confidence_check"]
     # the notes are filled in, with the threshold the demo's model carries (calibrated when it was trained)
     assert f"with threshold {conf['threshold']:.3f} ({conf['threshold_source']}), hand_detected on" in report
@@ -75,6 +80,21 @@ def test_demo_config_rejects_bad_values():
         DemoConfig(methods=("awh", "magic"))
     with pytest.raises(ValueError, match="seeds"):
         DemoConfig(seeds=0)
+
+
+def test_demo_precision_setting_reaches_every_training_run(monkeypatch):
+    from awhourglass.demo.run import adapt_config
+    from awhourglass.models.config import ModelConfig
+
+    with pytest.raises(ValueError, match="precision"):
+        DemoConfig(precision="fp16")
+    model = ModelConfig(input_size=32, stem_stride=2, width=8, num_stacks=1, depth=2)
+    for setting, native, expected in [("fp32", True, "fp32"), ("bf16", False, "bf16"), ("auto", True, "bf16"),
+                                      ("auto", False, "fp32")]:
+        monkeypatch.setattr("awhourglass.demo.config.cpu_precision", lambda n=native: "bf16" if n else "fp32")
+        cfg = DemoConfig(precision=setting)
+        assert cfg.training_precision() == expected
+        assert adapt_config(cfg, model, "awh", 0, "pre.pt").precision == expected
 
 
 def test_demo_cli_bad_seeds_is_one_line(capsys, tmp_path):

@@ -41,6 +41,7 @@ def _tiny_config(**kw) -> BenchConfig:
         onnx=False,
         mediapipe=False,
         pipeline=False,
+        precision_sizes=(),
     )
     base.update(kw)
     return BenchConfig(**base)

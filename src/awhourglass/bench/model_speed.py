@@ -86,14 +86,16 @@ def to_cpu_layout(model: nn.Module, x: torch.Tensor, channels_last: bool) -> tup
     return model, image_layout(x, channels_last)
 
 
-def inference_call(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
-    """``model(x)`` in eval mode under ``torch.inference_mode`` (the model's mode is restored after each call)."""
+def inference_call(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None = None) -> Callable[[], None]:
+    """``model(x)`` in eval mode under ``torch.inference_mode`` (the model's mode is restored after each call),
+    under autocast to ``dtype`` when one is given (as training's forward runs, ``train.steps.forward_batch``)."""
 
     def call() -> None:
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast(x.device.type, dtype=dtype or torch.float32,
+                                                        enabled=dtype is not None):
                 model(x)
         finally:
             model.train(was_training)

@@ -25,6 +25,7 @@ from awhourglass.bench.model_speed import SpeedResult, image_layout, inference_c
 from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
 from awhourglass.bench.peak import MatmulPeak, TheoreticalPeak, measure_compute_peak, theoretical_peak
 from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline
+from awhourglass.bench.precision_speed import PrecisionSpeed, format_precisions, measure_precisions
 from awhourglass.bench.timing import Clock, Timing, time_fn
 from awhourglass.bench.workloads import Workloads, build_workloads, supervised_update
 from awhourglass.config import ConfigError
@@ -49,6 +50,8 @@ class BenchConfig:
         mediapipe: also time MediaPipe's hand landmark network when mediapipe is installed.
         pipeline: also time the synthetic generator and the RHD/STB readers.
         pipeline_images: images written per domain for the data-loader figures.
+        precision_sizes: input sides at which the inference, training and adaptation steps are also timed in fp32
+            and bf16 side by side (:mod:`awhourglass.bench.precision_speed`); empty: skip.
         clock: ``"wall"`` (elapsed time, what a user waits) or ``"cpu"`` (CPU seconds of this process with one
             thread: robust to other load on a shared machine; see :mod:`awhourglass.bench.timing`).
     """
@@ -65,6 +68,7 @@ class BenchConfig:
     mediapipe: bool = True
     pipeline: bool = True
     pipeline_images: int = 32
+    precision_sizes: tuple[int, ...] = (64, 256)
     clock: Clock = "wall"
 
     def __post_init__(self) -> None:
@@ -77,6 +81,9 @@ class BenchConfig:
         for name in ("repeats", "peak_n", "pipeline_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        bad = [s for s in self.precision_sizes if s not in (64, 128, 256)]
+        if bad:
+            raise ConfigError(f"precision sizes must be 64, 128 or 256, got {bad}")
         if self.threads < 0 or self.warmup < 0:
             raise ConfigError("threads and warmup must be >= 0")
         if self.clock not in ("wall", "cpu"):
@@ -98,6 +105,7 @@ class BenchReport:
     mediapipe: MediaPipeLatency | None = None
     mediapipe_threaded: MediaPipeLatency | None = None
     pipeline: PipelineSpeed | None = None
+    precision: PrecisionSpeed | None = None
     theoretical: TheoreticalPeak | None = None
     device: DeviceSpeed | None = None
     notes: list[str] = field(default_factory=list)
@@ -273,6 +281,10 @@ def run_bench(
         )
         torch.set_num_threads(threads)
 
+    if cfg.precision_sizes:
+        report.precision = measure_precisions(cfg.precision_sizes, cfg.batch, cfg.channels_last,
+                                              repeats=cfg.repeats, warmup=max(1, cfg.warmup), clock=clock, log=log)
+
     log("compute peak again")
     p = measure_peak()
     report.peak = max(peaks, key=lambda q: q.flops_per_s)
@@ -393,6 +405,8 @@ def format_table(report: BenchReport) -> str:
             lines.append(f"  real sizes, training's loader, per worker (samples/s, {pl.real_input}² crops):")
             for name, v in pl.real_loaders.items():
                 lines.append(f"    {name:42s} {v:8.1f}")
+    if report.precision is not None:
+        lines += ["", *format_precisions(report.precision)]
     if report.device is not None:
         lines += ["", *format_device(report.device)]
     for note in report.notes:

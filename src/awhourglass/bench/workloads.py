@@ -18,6 +18,7 @@ from awhourglass.skeleton import NUM_JOINTS
 from awhourglass.train.config import MethodConfig
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import optimize
+from awhourglass.train.precision import Precision
 from awhourglass.train.steps import SharedForward, critic_losses, generator_losses, make_adversary
 
 DIST = DistInfo()  # one process: training's update, with its finiteness checks, on this machine alone
@@ -86,22 +87,26 @@ def random_batch(n: int, size: int, domain: int, gen: torch.Generator, channels_
     )
 
 
-def supervised_update(model: AWHourglassNet, lr: float = 1e-3) -> Callable[[Batch], dict]:
-    """Stage-1 update (``source_only``) on a given batch: Eq. 8 + depth regularizer, backward, Adam."""
+def supervised_update(model: AWHourglassNet, lr: float = 1e-3,
+                      precision: Precision = "fp32") -> Callable[[Batch], dict]:
+    """Stage-1 update (``source_only``) on a given batch: Eq. 8 + depth regularizer, backward, Adam; the forward in
+    ``precision`` as training runs it (:func:`~awhourglass.train.steps.forward_batch`)."""
     method = MethodConfig(name="source_only")
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=lr)
 
     def update(batch: Batch) -> dict:
         model.train()
-        return optimize(generator_losses(model, None, batch, None, method), opt, params, None, "pretrain", 0, DIST)
+        return optimize(generator_losses(model, None, batch, None, method, precision=precision), opt, params, None,
+                        "pretrain", 0, DIST)
 
     return update
 
 
-def supervised_step(model: AWHourglassNet, batch: Batch, lr: float = 1e-3) -> Callable[[], dict]:
+def supervised_step(model: AWHourglassNet, batch: Batch, lr: float = 1e-3,
+                    precision: Precision = "fp32") -> Callable[[], dict]:
     """Stage-1 step on a fixed ``batch`` (see :func:`supervised_update`)."""
-    update = supervised_update(model, lr)
+    update = supervised_update(model, lr, precision)
     return lambda: update(batch)
 
 
@@ -111,9 +116,11 @@ def adaptation_step(
     batch_tgt: Batch,
     method: MethodConfig | None = None,
     lr: float = 1e-4,
+    precision: Precision = "fp32",
 ) -> Callable[[], dict]:
     """Stage-2 step of ``method`` (default ``awh``) as training runs it: ``critic_steps`` critic updates on the
-    step's forward (:class:`~awhourglass.train.steps.SharedForward`), then one network update on the same forward.
+    step's forward (:class:`~awhourglass.train.steps.SharedForward`, in ``precision``), then one network update on
+    the same forward.
     """
     method = method or MethodConfig(name="awh")
     critic = make_adversary(model.cfg, method)
@@ -126,7 +133,7 @@ def adaptation_step(
     opt_net = torch.optim.Adam(params, lr=lr)
     opt_critic = torch.optim.Adam(critic_params, lr=method.critic_lr, betas=method.critic_betas)
 
-    shared = SharedForward(model)  # as training: the critic updates read the network update's forward
+    shared = SharedForward(model, precision)  # as training: the critic updates read the network update's forward
 
     def step() -> dict:
         model.train()
@@ -142,10 +149,11 @@ def adaptation_step(
     return step
 
 
-def build_workloads(size: int, batch: int, channels_last: bool, device: str | torch.device = "cpu") -> Workloads:
+def build_workloads(size: int, batch: int, channels_last: bool, device: str | torch.device = "cpu",
+                    precision: Precision = "fp32") -> Workloads:
     """The default network at ``size``², its stage-1 step on ``batch`` source images and its ``awh`` step on
     ``batch`` images (``batch // 2`` source + ``batch // 2`` target, as the paper's half/half batches), with the
-    networks and batches on ``device``."""
+    networks and batches on ``device`` and the steps' forwards in ``precision``."""
     if batch < 2:
         raise ValueError(f"batch must be >= 2 (the adaptation step needs a source and a target half), got {batch}")
     cfg = default_model_config(size)
@@ -168,8 +176,8 @@ def build_workloads(size: int, batch: int, channels_last: bool, device: str | to
     return Workloads(
         name=name,
         model=model,
-        train_step=supervised_step(model, src),
+        train_step=supervised_step(model, src, precision=precision),
         train_images=batch,
-        adapt_step=adaptation_step(adapt_model, half_src, half_tgt),
+        adapt_step=adaptation_step(adapt_model, half_src, half_tgt, precision=precision),
         adapt_images=2 * (batch // 2),
     )

@@ -25,10 +25,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export/onnxruntime figures")
     parser.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe reference latency")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the generator and data-loader figures")
+    parser.add_argument("--precision-sizes", default="64,256", metavar="S,S",
+                        help="input sides at which inference, training and adaptation are also timed in fp32 and "
+                             "bf16 side by side (default 64,256; 'none' skips)")
     parser.add_argument("--device", default="cpu",
                         help="cuda[:N]: also the device's measured matmul peaks (fp32, TF32, bf16) and the training "
                              "and adaptation steps at --device-size on it, after the CPU figures (default cpu only)")
     parser.add_argument("--device-size", type=int, default=256, help="input side of the device's steps (256)")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``64,256`` → (64, 256); ``none`` → ()."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        from awhourglass.config import ConfigError
+
+        raise ConfigError(f"--precision-sizes must be sizes like 64,256 or 'none', got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         mediapipe=not args.no_mediapipe,
         pipeline=not args.no_pipeline,
         clock=args.clock,
+        precision_sizes=_sizes(args.precision_sizes),
     )
     device = None
     if args.device != "cpu":

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pretrain the source network here (10000 steps: about an hour on 2 cores) instead of "
                              "starting from the shipped one")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (stage lines still print)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="phase-2 training precision (default auto: bf16 where the CPU has native bf16, "
+                             "else fp32; docs/performance.md)")
     parser.add_argument("--realdev", default="auto",
                         help="real photographs to measure every model on (default auto: $AWH_REALDEV or "
                              "../shared/realdev when present; 'none' skips)")
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     make = quick_config if args.quick else full_config
     overrides = {"out": args.out, "seeds": args.seeds, "seed": args.seed, "progress": not args.no_progress,
-                 "from_scratch": args.from_scratch, "realdev": args.realdev}
+                 "from_scratch": args.from_scratch, "realdev": args.realdev, "precision": args.precision}
     if args.threads is not None:
         overrides["threads"] = args.threads
     cfg = make(**overrides)

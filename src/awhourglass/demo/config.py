@@ -8,6 +8,7 @@ from awhourglass.config import ConfigError
 from awhourglass.demo.benchmark import default_model
 from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
+from awhourglass.train.precision import Precision, cpu_precision
 
 ADAPT_METHODS = ("joint", "wh", "dann", "awh", "oracle")
 # Report order and labels; source-only is the pretrained network itself (no phase 2).
@@ -50,6 +51,8 @@ class DemoConfig:
             docs/evaluation.md); ``auto``: ``$AWH_REALDEV`` or ``../shared/realdev`` from the working directory when
             it exists; ``none``: skip. Measured only, never trained on.
         realdev_every: every K-th frame of its video.
+        precision: training precision of every run (``fp32``, ``bf16``); ``auto``: bf16 where the CPU has native
+            bf16 (:func:`~awhourglass.train.precision.cpu_precision`), else fp32. Evaluation is always fp32.
     """
 
     out: str = "awh_demo"
@@ -76,6 +79,7 @@ class DemoConfig:
     qualitative: int = 3
     realdev: str = "auto"
     realdev_every: int = 1
+    precision: str = "auto"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -91,8 +95,15 @@ class DemoConfig:
                 raise ConfigError(f"demo {name} must be >= 2, got {getattr(self, name)}")
         if self.adapt_steps < 1:
             raise ConfigError("demo adapt_steps must be >= 1")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"demo precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.realdev_every < 1:
             raise ConfigError(f"demo realdev_every must be >= 1, got {self.realdev_every}")
+
+
+    def training_precision(self) -> Precision:
+        """``precision`` with ``auto`` resolved on this CPU."""
+        return cpu_precision() if self.precision == "auto" else self.precision  # type: ignore[return-value]
 
 
 def full_config(**overrides) -> DemoConfig:

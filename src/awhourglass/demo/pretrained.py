@@ -30,6 +30,7 @@ from awhourglass.train.config import (
     TrainConfig,
     TrainDataConfig,
 )
+from awhourglass.train.precision import Precision
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED = WEIGHTS_DIR / "source.pt"
@@ -95,7 +96,8 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
                         pretrain_milestones: tuple[int, ...] = (), adapt_milestones: tuple[int, ...] = (),
                         lr_gamma: float = 0.1, init_from: str | None = None, num_workers: int = 1,
                         ckpt_every: int = 10**9, log_every: int = 10, progress: bool = True,
-                        device: str = "cpu", source_augment: AugmentConfig | None = None) -> TrainConfig:
+                        device: str = "cpu", source_augment: AugmentConfig | None = None,
+                        precision: Precision = "fp32") -> TrainConfig:
     """A :class:`TrainConfig` for a run on the generated streams (``data`` only describes them; its source
     ``augment`` is the source stream's augmentation, so the checkpoint records it)."""
     size = model.input_size
@@ -113,7 +115,7 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
                                    lr_milestones=adapt_milestones, lr_gamma=lr_gamma),
         ),
         seed=seed, device=device, num_workers=num_workers, log_every=log_every, ckpt_every=ckpt_every,
-        init_from=init_from, sync_batchnorm=False, progress=progress,
+        init_from=init_from, sync_batchnorm=False, progress=progress, precision=precision,
     )
 
 
@@ -180,7 +182,7 @@ class PretrainSchedule:
 
 def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainSchedule, *, seed: int,
                     image_size: int, gap: float, num_workers: int = 1, progress: bool = True,
-                    resume: bool = False, device: str = "cpu") -> Path:
+                    resume: bool = False, device: str = "cpu", precision: Precision = "fp32") -> Path:
     """Phase 1 on the source stream of ``seed``; returns the run's ``pretrain.pt`` (slim, for ``init_from``)."""
     from awhourglass.train.run import fit
 
@@ -188,7 +190,8 @@ def pretrain_source(out_dir: str | Path, model: ModelConfig, schedule: PretrainS
     cfg = stream_train_config(model, MethodConfig(name="source_only"), seed, pretrain_steps=s.steps,
                               batch_size=s.batch_size, lr=s.lr, pretrain_milestones=s.milestones,
                               lr_gamma=s.lr_gamma, num_workers=num_workers, ckpt_every=500, log_every=50,
-                              progress=progress, device=device, init_from=s.init_from, source_augment=s.augment)
+                              progress=progress, device=device, init_from=s.init_from, source_augment=s.augment,
+                              precision=precision)
     fit(cfg, out_dir, resume, stream_parts_factory(image_size, gap))
     return Path(out_dir) / "pretrain.pt"
 

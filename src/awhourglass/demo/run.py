@@ -68,7 +68,8 @@ def adapt_config(cfg: DemoConfig, model: ModelConfig, method: str, seed: int, in
     return stream_train_config(model, MethodConfig(name=method), seed, adapt_steps=cfg.adapt_steps,
                                batch_size=cfg.batch_size, adapt_lr=cfg.adapt_lr,
                                adapt_milestones=cfg.adapt_milestones, lr_gamma=cfg.lr_gamma, init_from=init_from,
-                               num_workers=cfg.num_workers, progress=cfg.progress)
+                               num_workers=cfg.num_workers, progress=cfg.progress,
+                               precision=cfg.training_precision())
 
 
 def pretrained_network(cfg: DemoConfig, runs: Path, seed: int, echo: Callable[[str], None]) -> tuple[Path, ModelConfig]:
@@ -77,7 +78,8 @@ def pretrained_network(cfg: DemoConfig, runs: Path, seed: int, echo: Callable[[s
         p = cfg.pretrain
         echo(f"seed {seed}: pretraining on the source stream ({p.steps} steps of {p.batch_size})")
         path = pretrain_source(runs / "pretrain", cfg.model, p, seed=seed, image_size=cfg.image_size, gap=cfg.gap,
-                               num_workers=cfg.num_workers, progress=cfg.progress)
+                               num_workers=cfg.num_workers, progress=cfg.progress,
+                               precision=cfg.training_precision())
         return path, cfg.model
     path, manifest = shipped_network()
     model = from_dict(ModelConfig, manifest["model"])
@@ -319,6 +321,7 @@ def _write_report(cfg: DemoConfig, out: Path, results: dict[str, list[EvalResult
         "confidence_check": {k: v for k, v in conf.items() if k != "figure"},
         "torch_threads": cfg.threads,
         "cpu_count": os.cpu_count(),
+        "training_precision": cfg.training_precision(),
     }
     if real is not None:
         doc["real_hands"] = real.to_dict()
