@@ -30,7 +30,7 @@ import numpy as np
 from awhourglass.data.base import HandDataset, check_joints_finite
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.io import DataError, as_float_array, load_json, read_image, read_image_raw
+from awhourglass.data.io import DataError, as_float_array, load_json, read_image
 from awhourglass.data.rhd import LEFT_IDS, RIGHT_IDS
 from awhourglass.data.sample import SOURCE, TARGET
 from awhourglass.formats.rhd import decode_rhd_depth
@@ -130,8 +130,7 @@ class MMPoseRHDDataset(HandDataset):
         depth = mask = None
         if self.cfg.with_depth and p["depth"].is_file() and p["mask"].is_file():
             depth = decode_rhd_depth(read_image(p["depth"], "depth"))
-            ids = read_image_raw(p["mask"])
-            ids = ids[..., 0] if ids.ndim == 3 else ids
+            ids = read_image(p["mask"], "ids")
             lo, hi = LEFT_IDS if hand == "left" else RIGHT_IDS
             mask = (ids >= lo) & (ids <= hi)
             for name, arr in (("mask", mask), ("depth", depth)):

@@ -15,7 +15,7 @@ import numpy as np
 from awhourglass.data.base import HandDataset, check_joints_finite
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.io import DataError, as_float_array, load_pickle_restricted, read_image, read_image_raw
+from awhourglass.data.io import DataError, as_float_array, load_pickle_restricted, read_image
 from awhourglass.data.sample import SOURCE
 from awhourglass.formats.rhd import decode_rhd_depth
 from awhourglass.skeleton import rhd_to_canonical
@@ -119,9 +119,7 @@ class RHDDataset(HandDataset):
         image = read_image(p["color"], "RGB")
         mask_ids = None  # without depth the mask only chooses the hand: a copy of RHD without mask/ works
         if self.cfg.with_depth or p["mask"].exists():
-            mask_ids = read_image_raw(p["mask"])  # part ids as stored (a palette PNG keeps its indices)
-            if mask_ids.ndim == 3:
-                mask_ids = mask_ids[..., 0]
+            mask_ids = read_image(p["mask"], "ids")  # part ids as stored (a palette PNG keeps its indices)
         hand = self.choose_hand(index, mask_ids)
         lo, hi = LEFT_IDS if hand == "left" else RIGHT_IDS
         depth = mask = None
