@@ -1,7 +1,7 @@
 """File reading at the dataset edge: images, restricted pickles, .mat and JSON, each failing with one clear line.
 
 Every reader raises :class:`DataError` naming the file and the problem (missing, truncated, wrong
-shape, forbidden pickle class, an image mode the rule refuses), so a bad file never
+shape, forbidden pickle class, an image mode the rule refuses, unusable intrinsics), so a bad file never
 surfaces as a bare traceback mid-epoch.
 """
 
@@ -406,7 +406,10 @@ def load_json(path: str | Path) -> Any:
 def as_float_array(value: Any, shape: tuple[int, ...], path: str | Path, what: str) -> np.ndarray:
     """``value`` as a float64 array of exactly ``shape`` (``-1`` = any length), else :class:`DataError`."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biufO":  # text (even "1.5"), complex, dates, records: no real number each
+            raise TypeError(arr.dtype)
+        arr = arr.astype(np.float64, copy=False)  # objects (nested lists, .mat cells) convert only if numbers
     except (TypeError, ValueError):
         raise DataError(path, f"{what}: not a numeric array") from None
     ok = arr.ndim == len(shape) and all(s == -1 or s == a for s, a in zip(shape, arr.shape, strict=False))
@@ -415,3 +418,17 @@ def as_float_array(value: Any, shape: tuple[int, ...], path: str | Path, what: s
         raise DataError(path, f"{what}: expected shape {want}, got {tuple(arr.shape)}")
     return arr
 
+
+def check_K(K: np.ndarray, path: str | Path, what: str = "K") -> np.ndarray:
+    """``K`` if it is a usable pinhole matrix (finite, fx and fy positive, invertible), else :class:`DataError`
+    naming ``path`` and ``what`` (e.g. ``"frame 12 K"``)."""
+    from awhourglass.geometry import check_intrinsics
+
+    K = np.asarray(K, np.float64)
+    try:
+        check_intrinsics(K, what)
+    except ValueError as exc:
+        raise DataError(path, str(exc)) from None
+    if not (K[0, 0] > 0 and K[1, 1] > 0):
+        raise DataError(path, f"{what}: focal lengths must be positive, got fx={K[0, 0]:g}, fy={K[1, 1]:g}")
+    return K
