@@ -113,9 +113,9 @@ def test_image_modes_are_decoded_or_refused_by_name(tmp_path):
     Image.fromarray(ramp).save(tmp_path / "c16.png")
     assert Image.open(tmp_path / "c16.png").mode.startswith("I")
     rgb = read_image(tmp_path / "c16.png", "RGB")
-    # scaled to its maximum, not clipped to white: by hand, round(v / 63000 · 255) in every channel
-    np.testing.assert_array_equal(rgb[..., 0], np.round(ramp / 63000.0 * 255).astype(np.uint8))
-    assert rgb.shape == (8, 8, 3) and (rgb[..., 0] == rgb[..., 2]).all() and rgb.min() == 0 and rgb.max() == 255
+    # on the 16-bit scale, neither clipped to white nor stretched to its maximum: round(v / 257) in every channel
+    np.testing.assert_array_equal(rgb[..., 0], np.round(ramp / 257.0).astype(np.uint8))
+    assert rgb.shape == (8, 8, 3) and (rgb[..., 0] == rgb[..., 2]).all() and rgb.min() == 0 and rgb.max() == 245
     with pytest.raises(DataError, match=r"c16\.png: depth PNG in mode I.*expected 8-bit RGB"):
         read_image(tmp_path / "c16.png", "depth")  # a 16-bit depth PNG is not RHD's/STB's packed format
     Image.fromarray((ramp // 256).astype(np.uint8)).save(tmp_path / "grey.png")

@@ -154,8 +154,8 @@ def test_singular_K_is_one_line_error(tmp_path):
         anno = pickle.load(f)
     anno[0]["K"] = np.zeros((3, 3), np.float32)
     path.write_bytes(pickle.dumps(anno, protocol=2))
-    with pytest.raises(DataError, match=r"00000\.png: cannot crop"):
-        build_dataset(_cfg(root))[0]
+    with pytest.raises(DataError, match=r"anno_training\.pickle: frame 0 K: singular intrinsics"):
+        build_dataset(_cfg(root))
 
 
 def test_joints_behind_the_camera_are_refused_as_the_other_readers_do(tmp_path):

@@ -129,6 +129,8 @@ class DatasetConfig:
                                   f"{getattr(self, name)!r}")
         if self.input_size <= 0:
             raise ConfigError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ConfigError(f"DatasetConfig.max_samples must be >= 1 (or null for all), got {self.max_samples}")
         if self.crop_scale <= 0:
             raise ConfigError(f"DatasetConfig.crop_scale must be positive, got {self.crop_scale}")
         if self.augment.flip_prob > 0 and self.mirror_left:

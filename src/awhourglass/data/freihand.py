@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from awhourglass.config import ConfigError
 from awhourglass.data.base import HandDataset
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.io import DataError, as_float_array, load_json, read_image
+from awhourglass.data.io import DataError, as_float_array, check_K, load_json, read_image
 from awhourglass.data.sample import TARGET
 from awhourglass.geometry import project
 from awhourglass.skeleton import freihand_to_canonical
@@ -27,7 +28,8 @@ class FreiHANDDataset(HandDataset):
         super().__init__(cfg, domain)
         self.root = Path(cfg.root)
         if cfg.split == "all":
-            raise ValueError("FreiHAND: split must be train or test/eval (the two sets have different files)")
+            raise ConfigError("DatasetConfig.split: FreiHAND's is train or test/eval (the two sets have different "
+                              "files), not all")
         self.prefix = "training" if cfg.split == "train" else "evaluation"
         k_path, xyz_path = self.root / f"{self.prefix}_K.json", self.root / f"{self.prefix}_xyz.json"
         K = as_float_array(load_json(k_path), (-1, 3, 3), k_path, "K")
@@ -37,11 +39,16 @@ class FreiHANDDataset(HandDataset):
         self.n_labels = len(K)
         versions = cfg.freihand_versions if self.prefix == "training" else (0,)
         if any(v not in range(4) for v in versions):
-            raise ValueError(f"FreiHAND: freihand_versions must be within 0..3, got {versions}")
+            raise ConfigError(f"DatasetConfig.freihand_versions must be within 0..3, got {versions}")
         good = []
         for i in range(self.n_labels):
-            if not (np.isfinite(xyz[i]).all() and np.isfinite(K[i]).all()):
-                self._bad(DataError(xyz_path, f"sample {i}: non-finite joint coordinates or K (NaN or inf)"))
+            try:
+                check_K(K[i], k_path, f"sample {i} K")
+            except DataError as err:
+                self._bad(err)
+                continue
+            if not np.isfinite(xyz[i]).all():
+                self._bad(DataError(xyz_path, f"sample {i}: non-finite joint coordinates (NaN or inf)"))
             elif (xyz[i, :, 2] <= 0).any():
                 self._bad(DataError(xyz_path, f"sample {i}: joints behind the camera (z <= 0)"))
             else:

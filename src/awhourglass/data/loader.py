@@ -5,11 +5,33 @@ from __future__ import annotations
 
 from awhourglass.data.base import HandDataset
 from awhourglass.data.config import DatasetConfig
+from awhourglass.data.io import DataError
 from awhourglass.data.sample import SOURCE, TARGET
 
 
-def build_dataset(cfg: DatasetConfig, domain: int | None = None) -> HandDataset:
-    """The reader for ``cfg.format``; ``domain`` defaults to SOURCE for RHD, TARGET for the real datasets."""
+def build_dataset(cfg: DatasetConfig, domain: int | None = None, *, allow_empty: bool = False) -> HandDataset:
+    """The reader for ``cfg.format``; ``domain`` defaults to SOURCE for RHD, TARGET for the real datasets.
+
+    Raises:
+        DataError: the dataset has no sample (unless ``allow_empty``): named at load, not as an empty batch later.
+    """
+    ds = _reader(cfg, domain)
+    if len(ds) == 0 and not allow_empty:
+        raise DataError(cfg.root, no_samples(ds))
+    return ds
+
+
+def no_samples(ds: HandDataset) -> str:
+    """Why ``ds`` is empty, in one line: the format and split read, and the samples dropped as bad."""
+    cfg = ds.cfg
+    where = f"no samples ({cfg.format}, split {cfg.split}"
+    where += f", sequences {list(cfg.sequences)})" if cfg.sequences else ")"
+    if ds.bad_count:
+        where += f": all {ds.bad_count} were bad, the first: {ds.bad_files[0]}"
+    return where
+
+
+def _reader(cfg: DatasetConfig, domain: int | None) -> HandDataset:
     if cfg.format == "rhd":
         from awhourglass.data.rhd import RHDDataset
 

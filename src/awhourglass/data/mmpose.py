@@ -30,7 +30,7 @@ import numpy as np
 from awhourglass.data.base import HandDataset, check_joints_finite
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.io import DataError, as_float_array, load_json, read_image, read_image_raw
+from awhourglass.data.io import DataError, as_float_array, check_K, load_json, read_image
 from awhourglass.data.rhd import LEFT_IDS, RIGHT_IDS
 from awhourglass.data.sample import SOURCE, TARGET
 from awhourglass.formats.rhd import decode_rhd_depth
@@ -99,7 +99,8 @@ class MMPoseRHDDataset(HandDataset):
             raise DataError(self.path, f"{where}: its image has no cam_param {{focal, princpt}}")
         f = as_float_array(cam["focal"], (2,), self.path, f"{where} cam_param.focal")
         c = as_float_array(cam["princpt"], (2,), self.path, f"{where} cam_param.princpt")
-        K = np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]])
+        K = check_K(np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]]), self.path,
+                    f"{where} cam_param")
         uv_vis = _joints21(ann["keypoints"], self.path, f"{where} keypoints", 3)
         xyz = _joints21(ann["joint_cam"], self.path, f"{where} joint_cam", 3) / 1000.0  # mm → m
         problem = check_joints_finite(xyz, where) or check_joints_finite(uv_vis, where)
@@ -130,8 +131,7 @@ class MMPoseRHDDataset(HandDataset):
         depth = mask = None
         if self.cfg.with_depth and p["depth"].is_file() and p["mask"].is_file():
             depth = decode_rhd_depth(read_image(p["depth"], "depth"))
-            ids = read_image_raw(p["mask"])
-            ids = ids[..., 0] if ids.ndim == 3 else ids
+            ids = read_image(p["mask"], "ids")
             lo, hi = LEFT_IDS if hand == "left" else RIGHT_IDS
             mask = (ids >= lo) & (ids <= hi)
             for name, arr in (("mask", mask), ("depth", depth)):
@@ -163,7 +163,10 @@ class MMPoseFreiHANDDataset(MMPoseRHDDataset):
         im = images.get(ann["image_id"])
         if im is None or not isinstance(im.get("file_name"), str):
             raise DataError(self.path, f"{where}: image_id {ann['image_id']!r} is not in 'images' (with a file_name)")
-        w, h = float(im.get("width", 224)), float(im.get("height", 224))
+        w, h = (float(as_float_array(im.get(key, 224), (), self.path, f"{where} image {key}"))
+                for key in ("width", "height"))
+        if not (w >= 1 and h >= 1):  # NaN fails too
+            raise DataError(self.path, f"{where}: image width and height must be positive, got {w:g}x{h:g}")
         K = np.array([[w, 0.0, (w - 1) / 2], [0.0, w, (h - 1) / 2], [0.0, 0.0, 1.0]])  # nominal: crops only
         uv_vis = _joints21(ann["keypoints"], self.path, f"{where} keypoints", 3)
         problem = check_joints_finite(uv_vis, where)

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from awhourglass.config import ConfigError
 from awhourglass.data.base import HandDataset
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.io import DataError, as_float_array, load_json, load_pickle_restricted, read_image
+from awhourglass.data.io import DataError, as_float_array, check_K, load_json, load_pickle_restricted, read_image
 from awhourglass.data.sample import TARGET
 from awhourglass.geometry import project, rodrigues
 from awhourglass.skeleton import mpd_to_canonical
@@ -65,7 +66,7 @@ class MPDDataset(HandDataset):
         if cfg.sequences:
             missing = sorted(set(cfg.sequences) - set(seqs))
             if missing:
-                raise ValueError(f"MPD: sequences {missing} not found (have {seqs})")
+                raise ConfigError(f"DatasetConfig.sequences: MPD sequences {missing} not found (have {seqs})")
             self.sequences = list(cfg.sequences)
         elif cfg.split == "all":
             self.sequences = seqs
@@ -89,7 +90,8 @@ class MPDDataset(HandDataset):
         data = load_json(path)
         if not isinstance(data, dict):
             raise DataError(path, "expected a JSON object")
-        out = {k: as_float_array(v, (3, 3), path, k) for k, v in data.items() if k == "K" or k.startswith("webcam_")}
+        out = {k: check_K(as_float_array(v, (3, 3), path, k), path, k)
+               for k, v in data.items() if k == "K" or k.startswith("webcam_")}
         if not out:
             raise DataError(path, "no 'K' or 'webcam_{c}' intrinsics")
         return out
@@ -100,6 +102,9 @@ class MPDDataset(HandDataset):
             d = self.root / "calibrations" / seq / f"webcam_{cam}"
             rvec = as_float_array(np.ravel(load_pickle_restricted(d / "rvec.pkl")), (3,), d / "rvec.pkl", "rvec")
             tvec = as_float_array(np.ravel(load_pickle_restricted(d / "tvec.pkl")), (3,), d / "tvec.pkl", "tvec")
+            for name, value in (("rvec", rvec), ("tvec", tvec)):
+                if not np.isfinite(value).all():
+                    raise DataError(d / f"{name}.pkl", f"{name}: non-finite values (NaN or inf)")
             self._extrinsics[(seq, cam)] = (rodrigues(rvec), tvec / 1000.0)
         K = self._intrinsics.get(f"webcam_{cam}", self._intrinsics.get("K"))
         if K is None:

@@ -15,7 +15,7 @@ import numpy as np
 from awhourglass.data.base import HandDataset, check_joints_finite
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
-from awhourglass.data.io import DataError, as_float_array, load_pickle_restricted, read_image, read_image_raw
+from awhourglass.data.io import DataError, as_float_array, check_K, load_pickle_restricted, read_image
 from awhourglass.data.sample import SOURCE
 from awhourglass.formats.rhd import decode_rhd_depth
 from awhourglass.skeleton import rhd_to_canonical
@@ -54,6 +54,8 @@ class RHDDataset(HandDataset):
             anno = load_pickle_restricted(anno_path)
             if not isinstance(anno, dict):
                 raise DataError(anno_path, f"expected a dict of frames, got {type(anno).__name__}")
+            if not anno:
+                raise DataError(anno_path, "no frames (an empty dict)")
             bad_keys = [k for k in anno if not isinstance(k, int) or isinstance(k, bool)]
             if bad_keys:  # the frame id names the image file (%05d.png): it must be an integer
                 raise DataError(anno_path, f"frame keys must be integer frame ids, got {bad_keys[0]!r}"
@@ -91,7 +93,7 @@ class RHDDataset(HandDataset):
         return (
             as_float_array(entry["xyz"], (42, 3), path, f"frame {fid} xyz"),
             as_float_array(entry["uv_vis"], (42, 3), path, f"frame {fid} uv_vis"),
-            as_float_array(entry["K"], (3, 3), path, f"frame {fid} K"),
+            check_K(as_float_array(entry["K"], (3, 3), path, f"frame {fid} K"), path, f"frame {fid} K"),
         )
 
     def __len__(self) -> int:
@@ -119,9 +121,7 @@ class RHDDataset(HandDataset):
         image = read_image(p["color"], "RGB")
         mask_ids = None  # without depth the mask only chooses the hand: a copy of RHD without mask/ works
         if self.cfg.with_depth or p["mask"].exists():
-            mask_ids = read_image_raw(p["mask"])  # part ids as stored (a palette PNG keeps its indices)
-            if mask_ids.ndim == 3:
-                mask_ids = mask_ids[..., 0]
+            mask_ids = read_image(p["mask"], "ids")  # part ids as stored (a palette PNG keeps its indices)
         hand = self.choose_hand(index, mask_ids)
         lo, hi = LEFT_IDS if hand == "left" else RIGHT_IDS
         depth = mask = None

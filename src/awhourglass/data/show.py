@@ -15,7 +15,7 @@ from awhourglass.atomic import atomic_open
 from awhourglass.config import ConfigError
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.io import DataError
-from awhourglass.data.loader import build_dataset
+from awhourglass.data.loader import build_dataset, no_samples
 from awhourglass.data.sample import Sample
 from awhourglass.skeleton import BONES, joint_colour
 
@@ -42,7 +42,9 @@ def check_dataset(cfg: DatasetConfig, limit: int | None = None, progress: bool =
     cfg = replace(cfg, skip_bad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = build_dataset(cfg)
+        ds = build_dataset(cfg, allow_empty=True)  # samples all bad: listed below (broken, exit 1), not hidden
+    if len(ds) == 0 and not ds.bad_count:
+        raise DataError(cfg.root, no_samples(ds))
     report = CheckReport(info=ds.describe(), broken=list(ds.bad_files))
     n = len(ds) if limit is None else min(limit, len(ds))
     for i in tqdm(range(n), desc="checking", disable=not progress, unit="sample"):
@@ -82,9 +84,7 @@ def draw_sample(s: Sample, scale: int = 2) -> Image.Image:
 
 def write_grid(cfg: DatasetConfig, out: str | Path, n: int = 16, cols: int = 4, scale: int = 2) -> Path:
     """Write a PNG grid of ``n`` samples spread evenly over the dataset (atomically) and return its path."""
-    ds = build_dataset(cfg)
-    if len(ds) == 0:
-        raise DataError(cfg.root, "no samples to show")
+    ds = build_dataset(cfg)  # an empty dataset is refused there
     idx = np.unique(np.linspace(0, len(ds) - 1, min(n, len(ds))).round().astype(int))
     tiles = [draw_sample(ds[int(i)], scale) for i in idx]
     w, h = max(t.width for t in tiles), max(t.height for t in tiles)

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from awhourglass.config import ConfigError
 from awhourglass.data.base import HandDataset
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.crop import RawSample
 from awhourglass.data.depth import register_depth
-from awhourglass.data.io import DataError, as_float_array, load_json, load_mat, read_image
+from awhourglass.data.io import DataError, as_float_array, check_K, load_json, load_mat, read_image
 from awhourglass.data.sample import TARGET
 from awhourglass.data.stb_cache import RegisteredDepthCache
 from awhourglass.formats.stb import (
@@ -82,15 +83,27 @@ def load_calibration(root: Path) -> STBCalibration:
         unknown = set(data) - INTRINSICS_KEYS
         if unknown:
             raise DataError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(INTRINSICS_KEYS)}")
-        K_c = as_float_array(data.get("color_K", K_c), (3, 3), path, "color_K")
-        K_d = as_float_array(data.get("depth_K", K_d), (3, 3), path, "depth_K")
+        K_c = check_K(as_float_array(data.get("color_K", K_c), (3, 3), path, "color_K"), path, "color_K")
+        K_d = check_K(as_float_array(data.get("depth_K", K_d), (3, 3), path, "depth_K"), path, "depth_K")
         rvec = as_float_array(data.get("rvec_depth_from_color", rvec), (3,), path, "rvec_depth_from_color")
         t_mm = as_float_array(data.get("t_depth_from_color_mm", t_mm), (3,), path, "t_depth_from_color_mm")
+        for key, value in (("rvec_depth_from_color", rvec), ("t_depth_from_color_mm", t_mm)):
+            if not np.isfinite(value).all():
+                raise DataError(path, f"{key}: non-finite values (NaN or inf)")
         if "width" in data or "height" in data:
-            size = (int(data.get("width", 0)), int(data.get("height", 0)))
+            size = (_positive_int(data, "width", path), _positive_int(data, "height", path))
         if "depth_png_registered_to_color" in data:
-            registered = bool(data["depth_png_registered_to_color"])
+            registered = data["depth_png_registered_to_color"]
+            if not isinstance(registered, bool):
+                raise DataError(path, f"depth_png_registered_to_color: expected true or false, got {registered!r}")
     return STBCalibration(K_c, K_d, rodrigues(rvec), t_mm / 1000.0, size, registered)
+
+
+def _positive_int(data: dict, key: str, path: Path) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataError(path, f"{key}: expected a positive whole number of pixels, got {value!r}")
+    return value
 
 
 def select_sequences(names: list[str], split: str, explicit: tuple[str, ...]) -> list[str]:
@@ -98,7 +111,7 @@ def select_sequences(names: list[str], split: str, explicit: tuple[str, ...]) ->
     if explicit:
         missing = sorted(set(explicit) - set(names))
         if missing:
-            raise ValueError(f"STB: sequences {missing} not found (have {names})")
+            raise ConfigError(f"DatasetConfig.sequences: STB sequences {missing} not found (have {names})")
         return list(explicit)
     if split == "all":
         return names
@@ -149,9 +162,10 @@ class STBDataset(HandDataset):
         mat = load_mat(path)
         if "handPara" not in mat:
             raise DataError(path, f"no 'handPara' variable (has {sorted(k for k in mat if not k.startswith('__'))})")
-        para = np.asarray(mat["handPara"], np.float64)
-        if para.ndim != 3 or para.shape[:2] != (3, 21):
-            raise DataError(path, f"handPara: expected shape (3, 21, N), got {tuple(para.shape)}")
+        para = mat["handPara"]
+        if np.shape(para) == (3, 21):  # one frame: MATLAB drops a trailing singleton dimension
+            para = np.asarray(para)[..., None]
+        para = as_float_array(para, (3, 21, -1), path, "handPara")
         xyz_depth_m = para.transpose(2, 1, 0) / 1000.0
         with np.errstate(invalid="ignore"):
             return stb_to_canonical(self.calib.depth_to_color(xyz_depth_m))

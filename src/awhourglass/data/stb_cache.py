@@ -78,7 +78,7 @@ class RegisteredDepthCache:
                 return None
         except OSError:
             return None
-        return decode_registered_depth(read_image(self.folder / key, mode=None))
+        return decode_registered_depth(read_image(self.folder / key, "uint16"))
 
 
 def prepare(cfg: DatasetConfig, progress: bool = True) -> tuple[int, Path]:
