@@ -155,3 +155,56 @@ def test_plain_pickle_payload_never_runs(tmp_path):
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+class _File:
+    """A file wrapper whose first write calls ``on_first`` (a Ctrl-C inside torch.save's write callback)."""
+
+    def __init__(self, f, on_first):
+        self.f, self.on_first = f, on_first
+
+    def write(self, data):
+        if self.on_first is not None:
+            first, self.on_first = self.on_first, None
+            first()
+        return self.f.write(data)
+
+    def flush(self):
+        self.f.flush()
+
+
+def _save_calling(monkeypatch, on_first):
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, f, *a, **kw: real_save(obj, _File(f, on_first), *a, **kw))
+
+
+def test_a_ctrl_c_during_a_checkpoint_write_is_raised_once_the_file_is_whole(tmp_path, monkeypatch):
+    import signal
+
+    from awhourglass.checkpoint import atomic_save
+
+    path = tmp_path / "c.pt"
+    _save_calling(monkeypatch, lambda: signal.raise_signal(signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(_good(), path)
+    monkeypatch.undo()
+    back = load_checkpoint(path)
+    for k, v in _good()["modules"]["model"].items():
+        assert torch.equal(back["modules"]["model"][k], v), k
+
+
+def test_an_interrupt_torch_wrapped_is_still_an_interrupt_and_the_old_file_stays(tmp_path, monkeypatch):
+    """A ``KeyboardInterrupt`` no signal handler held (raised in the write itself) comes out of torch's zip writer
+    as a RuntimeError; the writer reports it as the interrupt it is, not as a failed write."""
+    from awhourglass.checkpoint import atomic_save
+
+    path = tmp_path / "c.pt"
+    path.write_bytes(b"old")
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    _save_calling(monkeypatch, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(_good(), path)
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
