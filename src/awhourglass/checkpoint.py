@@ -141,7 +141,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Checks, in order: the file exists; it unpickles with ``weights_only=True``; it is a dict with
     ``format == FORMAT``; it has every :data:`REQUIRED_KEYS` entry; its ``format_version`` is one this code
-    reads; its ``joint_names`` are the package's joint order.
+    reads; its ``joint_names`` are the package's joint order; its ``config`` is a mapping; every floating-point
+    tensor of its ``modules`` is finite (training never writes a NaN/inf weight, so one is damage).
 
     Raises:
         CheckpointError: naming the file and the first check that failed.
@@ -151,10 +152,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "unsupported global" in str(exc).lower():  # the restricted unpickler met a class or function
+    except pickle.UnpicklingError:
+        unsafe = _unsafe_globals(path)
+        if unsafe:  # the restricted unpickler met a class or function
             raise CheckpointError(
-                f"{path} holds objects other than tensors and plain data; refusing to unpickle it "
+                f"{path} holds objects other than tensors and plain data ({', '.join(unsafe[:3])}"
+                f"{', …' if len(unsafe) > 3 else ''}); refusing to unpickle it "
                 "(checkpoints are read with torch.load(weights_only=True))"
             ) from None
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or another kind of "
@@ -177,7 +180,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} uses another joint order: {list(ckpt['joint_names'])}")
     if not isinstance(ckpt["config"], dict):
         raise CheckpointError(f"checkpoint {path}: 'config' is not a mapping")
+    bad = first_nonfinite_tensor(ckpt.get("modules"))
+    if bad is not None:  # a network of NaN weights would predict NaN boxes and joints, or resume into NaN losses
+        raise CheckpointError(f"checkpoint {path}: weight modules.{bad} is not finite (NaN or inf); the checkpoint "
+                              "is damaged or was saved from a diverged run")
     return ckpt
+
+
+def first_nonfinite_tensor(state: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first floating-point tensor in ``state`` (nested dicts) with a NaN or inf entry."""
+    if isinstance(state, torch.Tensor):
+        finite = not (state.is_floating_point() or state.is_complex()) or bool(torch.isfinite(state).all())
+        return None if finite else prefix
+    if isinstance(state, dict):
+        for key, value in state.items():
+            bad = first_nonfinite_tensor(value, f"{prefix}.{key}" if prefix else str(key))
+            if bad is not None:
+                return bad
+    return None
 
 
 def model_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -233,11 +253,23 @@ def _cpu_state(state: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
 
 
+def _unsafe_globals(path: Path) -> list[str]:
+    """The classes and functions a checkpoint file would need the full unpickler for; ``[]`` where that cannot be
+    told (a file that is no zip checkpoint, a torch without the function)."""
+    find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
+    if find is None:
+        return []
+    try:
+        return list(find(path))
+    except (RuntimeError, ValueError, OSError, pickle.UnpicklingError):  # not a zip checkpoint, or damaged
+        return []
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "CheckpointWriteError", "atomic_save",
-           "checkpoint_dict", "crop_entry", "load_checkpoint", "model_entry",
+           "checkpoint_dict", "crop_entry", "first_nonfinite_tensor", "load_checkpoint", "model_entry",
            "payload_bytes", "slim"]

@@ -45,6 +45,17 @@ def test_every_checkpoint_damaged_is_a_clear_error(tmp_path):
         store.load_latest()
 
 
+def test_a_last_checkpoint_with_nan_weights_is_set_aside_for_the_previous(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save(_ckpt(1))
+    bad = _ckpt(2)
+    bad["modules"]["model"]["w"][1] = float("nan")
+    store.save(bad)  # the writer does not judge; training checks its weights before it saves
+    with pytest.warns(UserWarning, match=r"weight modules\.model\.w is not finite.*resuming from previous\.pt"):
+        ckpt, path = store.load_latest()
+    assert path == store.previous and ckpt["step"] == 1 and (tmp_path / "last.pt.corrupt").exists()
+
+
 def test_failed_write_leaves_checkpoints_untouched(tmp_path, monkeypatch):
     store = CheckpointStore(tmp_path)
     store.save(_ckpt(1))
