@@ -89,3 +89,46 @@ def test_written_files_get_the_mode_open_would_give(tmp_path, umask):
     assert expected == 0o666 & ~umask
     for name in ("a.txt", "b.onnx"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
+
+
+def _usage(free):
+    import shutil
+
+    return lambda folder: shutil._ntuple_diskusage(10**12, 10**12 - free, free)
+
+
+def _wrapped(inner: BaseException) -> RuntimeError:
+    """As torch's zip writer reports a failed write of its file: a RuntimeError raised while handling ``inner``."""
+    try:
+        raise inner
+    except BaseException:
+        try:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+        except RuntimeError as exc:
+            return exc
+
+
+def test_disk_full_is_told_by_the_error_number_then_by_the_free_space(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setattr(atomic.shutil, "disk_usage", _usage(10**9))  # plenty of space left
+    assert atomic.disk_full(OSError(errno.ENOSPC, "No space left on device"), tmp_path, 1000)
+    assert atomic.disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"), tmp_path, 1000)
+    assert atomic.disk_full(_wrapped(OSError(errno.ENOSPC, "No space")), tmp_path, 1000)  # inside torch's error
+    assert not atomic.disk_full(_wrapped(ValueError("x")), tmp_path, 1000)  # torch's words alone claim nothing
+    monkeypatch.setattr(atomic.shutil, "disk_usage", _usage(999))  # less than the write needs
+    assert atomic.disk_full(RuntimeError("file write failed"), tmp_path, 1000)
+    assert not atomic.disk_full(RuntimeError("file write failed"), tmp_path, 999)
+    assert not atomic.disk_full(OSError(errno.EIO, "Input/output error"), tmp_path, 1000)  # the number decides
+
+
+def test_disk_full_without_a_folder_to_measure_claims_nothing(tmp_path):
+    assert not atomic.disk_full(RuntimeError("file write failed"), tmp_path / "gone", 10**18)
+
+
+def test_exception_chain_follows_causes_and_contexts():
+    inner = OSError(5, "Input/output error")
+    outer = _wrapped(inner)
+    assert list(atomic.exception_chain(outer)) == [outer, inner]
+    assert atomic.os_error_in(outer) is inner
+    assert atomic.os_error_in(RuntimeError("no number")) is None

@@ -33,21 +33,33 @@ def _good() -> dict:
     return network_checkpoint(AWHourglassNet(TINY))
 
 
+def _with_nonfinite(ckpt: dict) -> tuple[dict, str]:
+    """``ckpt`` with a NaN in one weight and an inf in a later one; returns it and the first one's name."""
+    state = {k: v.clone() for k, v in ckpt["modules"]["model"].items()}
+    floats = [k for k, v in state.items() if v.is_floating_point()]
+    first, later = floats[len(floats) // 2], floats[-1]
+    state[first].view(-1)[-1] = float("nan")
+    state[later].view(-1)[0] = float("inf")
+    return {**ckpt, "modules": {**ckpt["modules"], "model": state}}, first
+
+
 def _bad_cases() -> dict[str, tuple[object, str]]:
     """name → (what to write: bytes, or a dict/object for torch.save, or None for no file; expected phrase)."""
     good = _good()
     other = to_dict(TINY)
     other["width"] = 16
+    nonfinite, first_bad = _with_nonfinite(good)
     return {
         "missing": (None, "does not exist"),
         "garbage": (b"not a checkpoint at all", "is not a readable checkpoint"),
-        "object": ({"format": "awhourglass-checkpoint", "x": Opaque()}, "objects other than tensors"),
+        "object": ({"format": "awhourglass-checkpoint", "x": Opaque()}, "Opaque); refusing to unpickle it"),
         "foreign": ({"state_dict": {}}, "is not an awhourglass checkpoint"),
         "no_phase": ({k: v for k, v in good.items() if k != "phase"}, "lacks ['phase']"),
         "version2": ({**good, "format_version": FORMAT_VERSION + 1}, f"format version {FORMAT_VERSION + 1}"),
         "joints": ({**good, "joint_names": list(reversed(good["joint_names"]))}, "another joint order"),
         "no_model": ({**good, "modules": {}}, "holds no pose network"),
         "mismatch": ({**good, "config": {"model": other}}, "weights do not match its model config"),
+        "nan_weights": (nonfinite, f"weight modules.model.{first_bad} is not finite (NaN or inf)"),
     }
 
 
@@ -112,6 +124,29 @@ def test_every_command_refuses_a_bad_checkpoint_in_one_line(setting, case, tmp_p
         assert err == [f"awh {command}: error: {direct.value}"], (command, err)
 
 
+def test_train_resume_refuses_a_run_whose_checkpoint_has_nan_weights(setting, tmp_path, capsys):
+    """``awh train --resume`` reads the run's checkpoints with the same reader: one line naming the file and the
+    tensor, no traceback, and nothing trained."""
+    base, _ = setting
+    good = base / "good_for_resume.pt"
+    torch.save(_good(), good)
+    argv = ["train", _train_yaml(base, good), "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    last = tmp_path / "run" / "last.pt"
+    assert not (tmp_path / "run" / "previous.pt").exists()  # one checkpoint: nothing to fall back to
+    damaged, name = _with_nonfinite(torch.load(last, weights_only=True))
+    torch.save(damaged, last)
+    before = last.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"awh train: error: no usable checkpoint in {tmp_path / 'run'}: checkpoint {last}: weight modules.model.{name} "
+        "is not finite (NaN or inf); the checkpoint is damaged or was saved from a diverged run"]
+    assert last.read_bytes() == before
+
+
 def test_a_good_checkpoint_is_read_by_every_command(setting, tmp_path, capsys):
     base, _ = setting
     path = base / "good.pt"
@@ -155,3 +190,56 @@ def test_plain_pickle_payload_never_runs(tmp_path):
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+class _File:
+    """A file wrapper whose first write calls ``on_first`` (a Ctrl-C inside torch.save's write callback)."""
+
+    def __init__(self, f, on_first):
+        self.f, self.on_first = f, on_first
+
+    def write(self, data):
+        if self.on_first is not None:
+            first, self.on_first = self.on_first, None
+            first()
+        return self.f.write(data)
+
+    def flush(self):
+        self.f.flush()
+
+
+def _save_calling(monkeypatch, on_first):
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, f, *a, **kw: real_save(obj, _File(f, on_first), *a, **kw))
+
+
+def test_a_ctrl_c_during_a_checkpoint_write_is_raised_once_the_file_is_whole(tmp_path, monkeypatch):
+    import signal
+
+    from awhourglass.checkpoint import atomic_save
+
+    path = tmp_path / "c.pt"
+    _save_calling(monkeypatch, lambda: signal.raise_signal(signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(_good(), path)
+    monkeypatch.undo()
+    back = load_checkpoint(path)
+    for k, v in _good()["modules"]["model"].items():
+        assert torch.equal(back["modules"]["model"][k], v), k
+
+
+def test_an_interrupt_torch_wrapped_is_still_an_interrupt_and_the_old_file_stays(tmp_path, monkeypatch):
+    """A ``KeyboardInterrupt`` no signal handler held (raised in the write itself) comes out of torch's zip writer
+    as a RuntimeError; the writer reports it as the interrupt it is, not as a failed write."""
+    from awhourglass.checkpoint import atomic_save
+
+    path = tmp_path / "c.pt"
+    path.write_bytes(b"old")
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    _save_calling(monkeypatch, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save(_good(), path)
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]

@@ -2,12 +2,16 @@
 
 Every writer of the package that must not leave a torn file (annotations, results, reports,
 checkpoints, figures) goes through :func:`atomic_open`: write a temporary file in the target's
-folder, flush and fsync it, then ``os.replace`` it over the target (atomic on POSIX).
+folder, flush and fsync it, then ``os.replace`` it over the target (atomic on POSIX). When a write fails,
+:func:`disk_full` tells a full disk from other failures by the error number or the free space, never by the
+wording of a message.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 TEMP_SUFFIX = ".tmp"
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # no space; the user's quota spent
 
 
 def _mkstemp_like_open(path: Path, suffix: str) -> tuple[int, str]:
@@ -109,6 +114,43 @@ def atomic_path(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what it was raised from or while handling (``__cause__``, else ``__context__``), and so on.
+
+    torch's zip writer turns an exception of the file's ``write`` (an ``OSError``, a ``KeyboardInterrupt``) into a
+    ``RuntimeError`` whose ``__context__`` is the original.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def os_error_in(exc: BaseException) -> OSError | None:
+    """The first ``OSError`` carrying an error number in ``exc``'s :func:`exception_chain`, if any."""
+    return next((e for e in exception_chain(exc) if isinstance(e, OSError) and e.errno is not None), None)
+
+
+def disk_full(exc: BaseException, folder: str | os.PathLike, needed_bytes: int) -> bool:
+    """Whether a failed write of about ``needed_bytes`` into ``folder`` failed for want of space.
+
+    The error number decides where the failure carries one (``ENOSPC``, ``EDQUOT``: full; any other: not).
+    Without one (a writer that reports failures in its own words, like torch's zip writer), the free space of
+    ``folder`` measured now, after the failed write's temporary file is gone, decides: full if it is less than
+    the write needed.
+    """
+    error = os_error_in(exc)
+    if error is not None:
+        return error.errno in DISK_FULL_ERRNOS
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:  # the folder itself is gone or unreadable: no measure, no claim
+        return False
+    return free < needed_bytes
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:

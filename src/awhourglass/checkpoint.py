@@ -17,24 +17,44 @@ by ``awh train --init-from``, ``awh eval``, ``awh predict``, ``awh export`` and 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from awhourglass import __version__
-from awhourglass.atomic import atomic_open, fsync_dir
+from awhourglass.atomic import atomic_open, disk_full, exception_chain, fsync_dir, os_error_in
 from awhourglass.errors import AwhError
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
+from awhourglass.interrupts import deferred_interrupts
 from awhourglass.skeleton import JOINT_NAMES
 
 FORMAT = "awhourglass-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "awhourglass_version", "config", "joint_names", "phase", "step")
+# what torch's zip writer adds to the tensors' bytes (pickle, records, alignment), for the free-space measure
+WRITE_OVERHEAD_BYTES = 1 << 16
 
 
 class CheckpointError(AwhError):
     """A checkpoint that cannot be read, is not an awhourglass checkpoint, or does not fit its use."""
+
+
+class CheckpointWriteError(AwhError):
+    """A checkpoint that could not be written; the file it was to replace is as it was.
+
+    Attributes:
+        path: the file being written.
+        reason: what failed, one line (e.g. ``[Errno 5] Input/output error``).
+        disk_full: the failure was a full disk (or spent quota): by its error number, or by the free space
+            measured after it (:func:`awhourglass.atomic.disk_full`).
+    """
+
+    def __init__(self, path: Path, reason: str, disk_full: bool) -> None:
+        self.path, self.reason, self.disk_full = path, reason, disk_full
+        super().__init__(f"no space left on device while writing {path}" if disk_full
+                         else f"could not write {path}: {reason}")
 
 
 def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], phase: str = "done", step: int = 0,
@@ -74,15 +94,46 @@ def slim(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {**ckpt, "optimizers": {}, "rng": [], "sampler": {}}
 
 
-def atomic_save(ckpt: dict[str, Any], path: str | Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``.
+def atomic_save(ckpt: dict[str, Any], path: str | Path, before_replace: Callable[[], None] | None = None) -> None:
+    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``; the one checkpoint writer.
 
-    On any failure the temp file is removed and ``path`` is untouched.
+    The write is a critical section for signals (:func:`~awhourglass.interrupts.deferred_interrupts`): a Ctrl-C
+    meanwhile is raised as ``KeyboardInterrupt`` once the file is complete, so it can never pass for a failed
+    write. On any failure the temp file is removed and ``path`` is untouched.
+
+    Args:
+        ckpt: the checkpoint dict.
+        path: the file to (re)place.
+        before_replace: called once the data is on disk, just before the rename (e.g. to rotate the old file).
+
+    Raises:
+        CheckpointWriteError: the file system refused the write (an ``OSError``) or torch's writer failed (its
+            ``RuntimeError``); a full disk is told by the error number or the free space left.
     """
     path = Path(path)
-    with atomic_open(path, "wb") as f:
-        torch.save(ckpt, f)
-    fsync_dir(path.parent)
+    with deferred_interrupts():
+        try:
+            with atomic_open(path, "wb", before_replace=before_replace) as f:
+                torch.save(ckpt, f)
+            fsync_dir(path.parent)
+        except (OSError, RuntimeError) as exc:
+            if any(isinstance(e, KeyboardInterrupt) for e in exception_chain(exc)):  # one the section did not hold
+                raise KeyboardInterrupt from None
+            full = disk_full(exc, path.parent, payload_bytes(ckpt) + WRITE_OVERHEAD_BYTES)
+            cause = os_error_in(exc) or exc
+            reason = str(cause) if isinstance(cause, OSError) else f"{type(cause).__name__}: {_first_line(cause)}"
+            raise CheckpointWriteError(path, reason, full) from exc
+
+
+def payload_bytes(obj: Any) -> int:
+    """The bytes of the tensors in ``obj`` (nested dicts, lists and tuples): about a checkpoint's file size."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(payload_bytes(v) for v in obj)
+    return 0
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -90,7 +141,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Checks, in order: the file exists; it unpickles with ``weights_only=True``; it is a dict with
     ``format == FORMAT``; it has every :data:`REQUIRED_KEYS` entry; its ``format_version`` is one this code
-    reads; its ``joint_names`` are the package's joint order.
+    reads; its ``joint_names`` are the package's joint order; its ``config`` is a mapping; every floating-point
+    tensor of its ``modules`` is finite (training never writes a NaN/inf weight, so one is damage).
 
     Raises:
         CheckpointError: naming the file and the first check that failed.
@@ -100,10 +152,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "unsupported global" in str(exc).lower():  # the restricted unpickler met a class or function
+    except pickle.UnpicklingError:
+        unsafe = _unsafe_globals(path)
+        if unsafe:  # the restricted unpickler met a class or function
             raise CheckpointError(
-                f"{path} holds objects other than tensors and plain data; refusing to unpickle it "
+                f"{path} holds objects other than tensors and plain data ({', '.join(unsafe[:3])}"
+                f"{', …' if len(unsafe) > 3 else ''}); refusing to unpickle it "
                 "(checkpoints are read with torch.load(weights_only=True))"
             ) from None
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or another kind of "
@@ -126,7 +180,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} uses another joint order: {list(ckpt['joint_names'])}")
     if not isinstance(ckpt["config"], dict):
         raise CheckpointError(f"checkpoint {path}: 'config' is not a mapping")
+    bad = first_nonfinite_tensor(ckpt.get("modules"))
+    if bad is not None:  # a network of NaN weights would predict NaN boxes and joints, or resume into NaN losses
+        raise CheckpointError(f"checkpoint {path}: weight modules.{bad} is not finite (NaN or inf); the checkpoint "
+                              "is damaged or was saved from a diverged run")
     return ckpt
+
+
+def first_nonfinite_tensor(state: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first floating-point tensor in ``state`` (nested dicts) with a NaN or inf entry."""
+    if isinstance(state, torch.Tensor):
+        finite = not (state.is_floating_point() or state.is_complex()) or bool(torch.isfinite(state).all())
+        return None if finite else prefix
+    if isinstance(state, dict):
+        for key, value in state.items():
+            bad = first_nonfinite_tensor(value, f"{prefix}.{key}" if prefix else str(key))
+            if bad is not None:
+                return bad
+    return None
 
 
 def model_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -182,10 +253,23 @@ def _cpu_state(state: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
 
 
+def _unsafe_globals(path: Path) -> list[str]:
+    """The classes and functions a checkpoint file would need the full unpickler for; ``[]`` where that cannot be
+    told (a file that is no zip checkpoint, a torch without the function)."""
+    find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
+    if find is None:
+        return []
+    try:
+        return list(find(path))
+    except (RuntimeError, ValueError, OSError, pickle.UnpicklingError):  # not a zip checkpoint, or damaged
+        return []
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "atomic_save", "checkpoint_dict",
-           "crop_entry", "load_checkpoint", "model_entry", "slim"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "CheckpointWriteError", "atomic_save",
+           "checkpoint_dict", "crop_entry", "first_nonfinite_tensor", "load_checkpoint", "model_entry",
+           "payload_bytes", "slim"]

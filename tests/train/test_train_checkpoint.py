@@ -8,7 +8,7 @@ import torch
 from train_standins import make_parts_factory, tiny_config
 
 import awhourglass.train.checkpoint as ck
-from awhourglass.checkpoint import CheckpointError, checkpoint_dict, load_checkpoint
+from awhourglass.checkpoint import CheckpointError, CheckpointWriteError, checkpoint_dict, load_checkpoint
 from awhourglass.train.checkpoint import CheckpointStore, rng_state, set_rng_state
 from awhourglass.train.run import fit
 
@@ -45,6 +45,17 @@ def test_every_checkpoint_damaged_is_a_clear_error(tmp_path):
         store.load_latest()
 
 
+def test_a_last_checkpoint_with_nan_weights_is_set_aside_for_the_previous(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save(_ckpt(1))
+    bad = _ckpt(2)
+    bad["modules"]["model"]["w"][1] = float("nan")
+    store.save(bad)  # the writer does not judge; training checks its weights before it saves
+    with pytest.warns(UserWarning, match=r"weight modules\.model\.w is not finite.*resuming from previous\.pt"):
+        ckpt, path = store.load_latest()
+    assert path == store.previous and ckpt["step"] == 1 and (tmp_path / "last.pt.corrupt").exists()
+
+
 def test_failed_write_leaves_checkpoints_untouched(tmp_path, monkeypatch):
     store = CheckpointStore(tmp_path)
     store.save(_ckpt(1))
@@ -56,8 +67,9 @@ def test_failed_write_leaves_checkpoints_untouched(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ck.torch, "save", broken_save)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(CheckpointWriteError, match="no space left on device while writing") as err:
         store.save(_ckpt(3))
+    assert err.value.path == store.last and err.value.disk_full
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp file, nothing changed
 
 
@@ -124,27 +136,84 @@ def test_resume_from_truncated_last_falls_back(tmp_path):
 
 
 TORCH_FULL = "[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0"  # as torch's zip writer says
+GIB = 1 << 30
 
 
-@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), RuntimeError(TORCH_FULL)])
-def test_a_full_disk_is_one_line_that_says_what_is_safe(tmp_path, monkeypatch, failure):
+class _FailingFile:
+    """A file whose writes fail with ``error`` once ``budget`` bytes are written (a disk filling up)."""
+
+    def __init__(self, f, error, budget=100):
+        self.f, self.error, self.left = f, error, budget
+
+    def write(self, data):
+        if len(data) > self.left:
+            raise self.error
+        self.left -= len(data)
+        return self.f.write(data)
+
+    def flush(self):
+        self.f.flush()
+
+
+def _torch_write_failing(error):
+    """The real ``torch.save`` on a file whose ``write`` raises ``error`` (torch turns it into a RuntimeError whose
+    ``__context__`` it is)."""
+    real_save = torch.save
+    return lambda obj, f, *a, **kw: real_save(obj, _FailingFile(f, error), *a, **kw)
+
+
+def _raising(error):
+    def save(obj, f, *a, **kw):
+        f.write(b"PK\x03\x04 half")
+        raise error
+
+    return save
+
+
+@pytest.mark.parametrize(
+    ("failing_save", "free", "full", "reason"),
+    [
+        (_raising(OSError(28, "No space left on device")), 100 * GIB, True, None),
+        (_raising(OSError(122, "Disk quota exceeded")), 100 * GIB, True, None),  # EDQUOT: space left, quota spent
+        (_torch_write_failing(OSError(28, "No space left on device")), 100 * GIB, True, None),
+        (_raising(RuntimeError(TORCH_FULL)), 0, True, None),  # no error number: the measured free space decides
+        (_raising(RuntimeError(TORCH_FULL)), 100 * GIB, False, f"RuntimeError: {TORCH_FULL}"),
+        (_torch_write_failing(OSError(5, "Input/output error")), 0, False, "[Errno 5] Input/output error"),
+    ],
+    ids=["ENOSPC", "EDQUOT", "ENOSPC-inside-torch", "torch-error-no-space", "torch-error-space-left", "EIO"],
+)
+def test_a_failed_checkpoint_write_is_one_line_that_says_what_is_safe(tmp_path, monkeypatch, failing_save, free,
+                                                                      full, reason):
+    """A full disk is told by the error number, or by the free space where the error has none; never by the
+    wording of torch's message. Either way one line naming the file being written and the last good checkpoint."""
+    import shutil
+
+    import awhourglass.atomic
     from awhourglass.errors import AwhError
 
     real_save, calls = torch.save, []
 
-    def filling_disk(obj, f, *a, **kw):
+    def save(obj, f, *a, **kw):
         calls.append(1)
         if len(calls) > 1:  # the first checkpoint fits, the next one does not
-            f.write(b"PK\x03\x04 half")
-            raise failure
+            return failing_save(obj, f, *a, **kw)
         return real_save(obj, f, *a, **kw)
 
-    monkeypatch.setattr(torch, "save", filling_disk)
+    def disk_usage(folder):
+        return shutil._ntuple_diskusage(200 * GIB, 200 * GIB - free, free)
+
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(awhourglass.atomic.shutil, "disk_usage", disk_usage)
     with pytest.raises(AwhError) as err:
         fit(tiny_config(), tmp_path, resume=False, build_parts=make_parts_factory())
     msg = str(err.value)
     assert len(msg.splitlines()) == 1
-    assert msg.startswith(f"no space left on device while writing {tmp_path / 'last.pt'}")
-    assert f"last good checkpoint ({tmp_path / 'last.pt'} (pretrain step" in msg
+    if full:
+        assert msg.startswith(f"no space left on device while writing {tmp_path / 'last.pt'} (pretrain step 4)")
+    else:
+        assert msg.startswith(f"could not write {tmp_path / 'last.pt'} (pretrain step 4): {reason}; "), msg
+        assert "space" not in msg
+    assert f"last good checkpoint ({tmp_path / 'last.pt'} (pretrain step 2))" in msg
     monkeypatch.setattr(torch, "save", real_save)
-    assert load_checkpoint(tmp_path / "last.pt")["step"] >= 1  # what it names is intact and loads
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2  # what it names is intact and loads
+    assert [p.name for p in tmp_path.glob(".*.tmp")] == []  # the failed write's temporary file is gone

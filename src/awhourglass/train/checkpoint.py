@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from awhourglass.atomic import atomic_open, fsync_dir
-from awhourglass.checkpoint import CheckpointError, load_checkpoint
+from awhourglass.checkpoint import CheckpointError, atomic_save, load_checkpoint
 
 LAST, PREVIOUS = "last.pt", "previous.pt"
 
@@ -74,15 +73,17 @@ class CheckpointStore:
         return self.last.exists() or self.previous.exists()
 
     def save(self, ckpt: dict[str, Any]) -> Path:
-        """Write ``ckpt`` as the new ``last.pt``, keeping the old one as ``previous.pt``."""
+        """Write ``ckpt`` as the new ``last.pt``, keeping the old one as ``previous.pt``.
+
+        Through :func:`~awhourglass.checkpoint.atomic_save`: a Ctrl-C meanwhile stops the run once the file is
+        whole (``KeyboardInterrupt``); a failed write raises ``CheckpointWriteError`` with both files unchanged.
+        """
 
         def rotate() -> None:
             if self.last.exists():
                 os.replace(self.last, self.previous)
 
-        with atomic_open(self.last, "wb", before_replace=rotate) as f:
-            torch.save(ckpt, f)
-        fsync_dir(self.dir)
+        atomic_save(ckpt, self.last, before_replace=rotate)
         return self.last
 
     def load_latest(self, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path] | None:

@@ -7,7 +7,6 @@ named scalar losses whose ``"total"`` entry is minimised; the other entries are 
 
 from __future__ import annotations
 
-import errno
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from awhourglass.checkpoint import checkpoint_dict
+from awhourglass.checkpoint import CheckpointWriteError, checkpoint_dict
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.train.batches import StepBatches
@@ -134,14 +133,6 @@ def parameters(modules: dict[str, nn.Module]) -> list[nn.Parameter]:
                 seen.add(id(p))
                 out.append(p)
     return out
-
-
-def _disk_full(exc: BaseException) -> bool:
-    """A full disk, as Python reports it (``ENOSPC``) or as torch's zip writer does (a failed or short write)."""
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and ("unexpected pos" in text or "file write failed" in text)
 
 
 def check_finite(values: dict[str, float], phase: str, step: int, last_checkpoint: str | None = None,
@@ -384,12 +375,16 @@ class Trainer:
             except Exception as exc:  # report on every rank, not just hang the others
                 ok, error = False, exc
         if not all_ranks_ok(ok, self.dist):
-            if error is not None:
-                if _disk_full(error):
+            if isinstance(error, CheckpointWriteError):
+                last = self.last_checkpoint or "none written yet"
+                if error.disk_full:
                     raise AwhError(
-                        f"no space left on device while writing {self.store.last} ({phase} step {step}); nothing "
-                        f"was lost: resume with --resume from the last good checkpoint "
-                        f"({self.last_checkpoint or 'none written yet'}) once there is space") from None
+                        f"no space left on device while writing {error.path} ({phase} step {step}); nothing "
+                        f"was lost: resume with --resume from the last good checkpoint ({last}) once there is space"
+                    ) from None
+                raise AwhError(f"could not write {error.path} ({phase} step {step}): {error.reason}; nothing was "
+                               f"lost: resume with --resume from the last good checkpoint ({last})") from None
+            if error is not None:
                 raise error
             raise AwhError(f"rank 0 failed to write the checkpoint at {phase} step {step}")
         self.last_checkpoint = self.last_checkpoint or f"{self.store.last} ({phase} step {step})"
