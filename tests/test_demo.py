@@ -80,6 +80,9 @@ def test_demo_config_rejects_bad_values():
         DemoConfig(methods=("awh", "magic"))
     with pytest.raises(ValueError, match="seeds"):
         DemoConfig(seeds=0)
+    with pytest.raises(ValueError, match=r"batch_size must be even \(half source, half target\), got 33"):
+        DemoConfig(batch_size=33)
+    DemoConfig(batch_size=34)
 
 
 def test_demo_precision_setting_reaches_every_training_run(monkeypatch):

@@ -94,7 +94,8 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, _where: str = "") ->
     """Build dataclass ``cls`` from plain nested data; missing keys take their defaults.
 
     Raises:
-        ConfigError: an unknown key, a missing required key, or a value of the wrong type.
+        ConfigError: an unknown key, a missing required key, a value of the wrong type, or one that a nested
+            dataclass's own check refuses (named by its full key, e.g. ``TrainConfig.data.source.max_samples``).
     """
     where = _where or cls.__name__
     data = {} if data is None else data
@@ -110,6 +111,18 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, _where: str = "") ->
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
         raise ConfigError(f"{where}: {exc}") from None
+    except ConfigError as exc:  # a range check of a nested dataclass: name the key from the top
+        if not _where:
+            raise
+        raise ConfigError(_located(str(exc), cls.__name__, where)) from None
+
+
+def _located(message: str, name: str, where: str) -> str:
+    """``"DatasetConfig.max_samples must ..."`` raised at ``where`` → ``"TrainConfig.data.source.max_samples must
+    ..."``; a message that does not start with the class name gets ``where`` in front."""
+    if message.startswith((f"{name}.", f"{name}:")):
+        return where + message[len(name):]
+    return f"{where}: {message}"
 
 
 def to_dict(obj: Any) -> Any:

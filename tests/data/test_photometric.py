@@ -106,9 +106,11 @@ def test_probabilities_are_followed_and_off_means_the_identity_fields():
 
 @pytest.mark.parametrize("key, value", [("blur_prob", 1.5), ("noise_prob", -0.1), ("cutout_prob", 2.0),
                                         ("blur_sigma_px", -1.0), ("noise_std", 0.9), ("cutout_frac", 1.2),
-                                        ("hue", 0.7), ("flip_prob", 1.1), ("noise_std", float("nan"))])
+                                        ("hue", 0.7), ("flip_prob", 1.1), ("noise_std", float("nan")),
+                                        ("rotation_deg", -5.0), ("rotation_deg", float("nan")), ("translate", -0.1),
+                                        ("brightness", 1.5), ("contrast", -0.2), ("saturation", 2.0)])
 def test_out_of_range_keys_are_one_line_naming_the_key(key, value):
-    with pytest.raises(ConfigError, match=f"AugmentConfig.{key} must lie in") as info:
+    with pytest.raises(ConfigError, match=rf"^DatasetConfig\.augment\.{key} must lie in") as info:
         from_dict(DatasetConfig, {"format": "rhd", "root": ".", "augment": {key: value}})
     assert "\n" not in str(info.value)
 

@@ -42,6 +42,13 @@ def _cfg(out) -> BenchmarkConfig:
                            probe_steps=3, image_size=64, num_workers=0, threads=1, tune=False, tune_steps=None)
 
 
+def test_an_odd_adaptation_batch_is_refused_when_the_config_is_made(tmp_path):
+    from awhourglass.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"batch_size must be even and >= 2 \(half source, half target\), got 7"):
+        BenchmarkConfig(**{**_cfg(tmp_path).__dict__, "batch_size": 7})
+
+
 def test_model_selection_never_reads_the_test_split(tmp_path):
     a, b = _cfg(tmp_path / "a"), _cfg(tmp_path / "b")
     pre = run_pretrain_stage(a)

@@ -82,7 +82,7 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("awh train: error:") and "phases.pretrain.steps" in err[0]
 
 
-BASE = "data: {source: {format: rhd, root: x}}\n"
+BASE = "data: {source: {format: rhd, root: x, input_size: 64}}\n"  # the default model.input_size
 
 
 @pytest.mark.parametrize(("extra", "field"), [
@@ -161,3 +161,104 @@ def test_num_workers_auto_is_the_cores_per_local_rank_less_the_training_process(
     assert from_dict(TrainConfig, {"data": data, "num_workers": 2}).loader_workers() == 2
     with pytest.raises(ConfigError, match="num_workers"):
         from_dict(TrainConfig, {"data": data, "num_workers": "many"})
+
+
+def _tiny_dict(roots, **kw):
+    from train_standins import tiny_real_config
+
+    from awhourglass.config import to_dict
+    return to_dict(tiny_real_config(roots, "awh", **kw))
+
+
+def _set(data, dotted, value):
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        data = data[key]
+    data[leaf] = value
+
+
+@pytest.mark.parametrize("batch", [3, 5])
+def test_an_odd_adaptation_batch_is_one_line_naming_the_key_before_any_work(tmp_path, capsys, batch):
+    """Equal source and target halves need an even batch; found when the config loads, not as a traceback from the
+    first step (the data here is real, so without the check the run would reach that step)."""
+    from train_standins import write_tiny_synth
+
+    roots = write_tiny_synth(tmp_path / "synth")
+    cfg = _tiny_dict(roots, pretrain=0, adapt=1)
+    _set(cfg, "phases.adapt.batch_size", batch)
+    path = tmp_path / "odd.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0] == (f"awh train: error: {path}: method 'awh' pairs equal source and target halves: "
+                      f"phases.adapt.batch_size must be even, got {batch}")
+    assert not (tmp_path / "run").exists()
+    _set(cfg, "phases.adapt.batch_size", batch + 1)  # the same config with an even batch trains
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 0
+
+
+# Values that loaded before and then failed only at a run's first step (or as a traceback when it started).
+STEP_ONE_FAILURES = [
+    ("phases.adapt.batch_size", 7, "phases.adapt.batch_size"),
+    ("phases.adapt.target_fraction", 0.25, "phases.adapt.target_fraction"),
+    ("data.target", None, "data.target"),
+    ("data.source.input_size", 48, "data.source.input_size"),
+    ("data.target.input_size", 64, "data.target.input_size"),
+    ("data.source.max_samples", 0, "TrainConfig.data.source.max_samples"),
+    ("data.target.max_samples", -1, "TrainConfig.data.target.max_samples"),
+    ("data.source.crop_scale", float("nan"), "TrainConfig.data.source.crop_scale"),
+    ("data.source.min_crop_px", -5.0, "TrainConfig.data.source.min_crop_px"),
+    ("data.target.depth_band_m", 0.0, "TrainConfig.data.target.depth_band_m"),
+    ("data.source.freihand_versions", [7], "TrainConfig.data.source.freihand_versions"),
+    ("data.source.freihand_versions", [], "TrainConfig.data.source.freihand_versions"),
+    ("data.source.augment.scale", [1.2, 0.8], "TrainConfig.data.source.augment.scale"),
+    ("data.target.augment.scale", [0.0, 1.0], "TrainConfig.data.target.augment.scale"),
+    ("data.source.augment.translate", -1.0, "TrainConfig.data.source.augment.translate"),
+    ("data.source.augment.rotation_deg", float("nan"), "TrainConfig.data.source.augment.rotation_deg"),
+    ("data.source.augment.contrast", -1.0, "TrainConfig.data.source.augment.contrast"),
+    ("method.critic_width", 0, "TrainConfig.method.critic_width"),
+    ("method.critic_betas", [1.5, 0.9], "TrainConfig.method.critic_betas"),
+    ("method.similarity.eps", 0.0, "TrainConfig.method.similarity.eps"),
+    ("optimizer.betas", [0.9, 1.0], "TrainConfig.optimizer.betas"),
+    ("optimizer.momentum", -1.0, "TrainConfig.optimizer.momentum"),
+    ("model.scale_bone", [0, 30], "TrainConfig.model.scale_bone"),
+    ("model.scale_bone", [3, 3], "TrainConfig.model.scale_bone"),
+    ("device", "gpu", "device"),
+    ("device", "cuda:x", "device"),
+    ("seed", -1, "seed"),
+    ("num_workers", -2, "num_workers"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "named"), STEP_ONE_FAILURES, ids=lambda v: str(v))
+def test_a_value_that_would_fail_at_step_one_is_refused_at_load_naming_its_key(tmp_path, key, value, named):
+    cfg = _tiny_dict(tmp_path, pretrain=1, adapt=1)
+    _set(cfg, key, value)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as info:
+        load_train_config(path)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: ") and named in msg, msg
+
+
+def test_values_at_the_edges_of_those_ranges_load(tmp_path):
+    cfg = _tiny_dict(tmp_path, pretrain=1, adapt=1)
+    for key, value in [("phases.adapt.batch_size", 2), ("data.source.max_samples", 1), ("data.source.min_crop_px", 0),
+                       ("data.source.freihand_versions", [3]), ("data.source.augment.scale", [1.0, 1.0]),
+                       ("data.source.augment.translate", 0.0), ("data.source.augment.rotation_deg", 180.0),
+                       ("data.source.augment.brightness", 1.0), ("method.critic_betas", [0.0, 0.999]),
+                       ("optimizer.momentum", 0.0), ("model.scale_bone", [0, 20]), ("device", "cuda:1"),
+                       ("seed", 0), ("num_workers", 0)]:
+        _set(cfg, key, value)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    loaded = load_train_config(path)
+    assert loaded.phases.adapt.batch_size == 2 and loaded.model.scale_bone == (0, 20) and loaded.device == "cuda:1"
+    # the adapt batch needs no halves when the method adapts to nothing
+    _set(cfg, "phases.adapt.batch_size", 3)
+    _set(cfg, "method.name", "source_only")
+    path.write_text(yaml.safe_dump(cfg))
+    assert load_train_config(path).phases.adapt.batch_size == 3

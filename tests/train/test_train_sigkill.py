@@ -4,12 +4,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 import yaml
-from train_standins import tiny_real_config, write_tiny_synth
+from train_standins import PAUSING_TRAIN, tiny_real_config, wait_for_file, write_tiny_synth
 
 from awhourglass.checkpoint import load_checkpoint
 from awhourglass.cli import main
@@ -29,23 +28,19 @@ def test_sigkill_then_resume(tmp_path):
 
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the in-process runs use 1 thread too
-    cmd = [sys.executable, "-c", "import torch, sys; torch.set_num_threads(1); from awhourglass.cli import main; "
-           "sys.exit(main(sys.argv[1:]))", "train", str(path), "--out", str(run)]
+    reached, never = tmp_path / "in-adapt-step-5", tmp_path / "never"
+    # the child stops inside adaptation step 5 (0-based; its critic updates done, checkpoints at steps 2 and 4)
+    cmd = [sys.executable, "-c", PAUSING_TRAIN, "adapt", "5", str(reached), str(never),
+           "train", str(path), "--out", str(run)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
     try:
-        # kill once phase 2 has checkpoints but before the end
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (run / "adapt.csv").exists() and len((run / "adapt.csv").read_text().splitlines()) > 3:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, f"training ended before the kill: {proc.stderr.read().decode()[-2000:]}"
+        wait_for_file(reached, proc, "adaptation step 5")
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     killed_at = load_checkpoint(run / "last.pt")
-    assert killed_at["phase"] == "adapt" and 0 < killed_at["step"] < 12
+    assert (killed_at["phase"], killed_at["step"]) == ("adapt", 4)
     assert main(["train", str(path), "--out", str(run), "--resume"]) == 0
     a, b = load_checkpoint(ref / "last.pt"), load_checkpoint(run / "last.pt")
     for name in a["modules"]:

@@ -218,3 +218,46 @@ def tiny_real_config(roots, method="awh", pretrain=2, adapt=3, **kw) -> TrainCon
         ),
         **{"device": "cpu", "num_workers": 0, "log_every": 1, "ckpt_every": 2, "progress": False, **kw},
     )
+
+
+# ``awh train ARGS...`` in a child process whose ``phase`` step function, at 0-based ``step``, creates the file
+# ``reached`` and then waits until the file ``go`` exists (forever if the test never creates it): a real run that
+# the test stops, kills or races at a known point instead of after a guessed time. Run as
+# ``[sys.executable, "-c", PAUSING_TRAIN, phase, step, reached, go, "train", ...]``.
+PAUSING_TRAIN = """
+import pathlib, sys, time
+import torch
+import awhourglass.train.run as run
+torch.set_num_threads(1)
+phase, step, reached, go = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3]), pathlib.Path(sys.argv[4])
+build = run.build_parts
+def pausing(cfg, dist):
+    parts = build(cfg, dist)
+    name = "pretrain_loss" if phase == "pretrain" else "adapt_loss"
+    inner = getattr(parts, name)
+    def loss(batch, info):
+        if info.step == step:
+            reached.touch()
+            while not go.exists():
+                time.sleep(0.01)
+        return inner(batch, info)
+    setattr(parts, name, loss)
+    return parts
+run.build_parts = pausing
+from awhourglass.cli import main
+sys.exit(main(sys.argv[5:]))
+"""
+
+
+def wait_for_file(path, proc, what: str) -> None:
+    """Until ``path`` exists; fails with the child's stderr if it exits first (the deadline is a safety net)."""
+    import time
+
+    deadline = time.monotonic() + 300
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            err = err if isinstance(err, str) else (err or b"").decode()
+            raise AssertionError(f"{what} never happened: {err[-3000:]}")
+        time.sleep(0.01)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, get_args, get_type_hints
 
@@ -33,7 +34,8 @@ class AugmentConfig:
             filled with a random colour or (half the time) uniform noise.
 
     The last four groups change pixels only (no label moves); all are off by default. ``__post_init__`` checks
-    the ranges (a one-line :class:`~awhourglass.config.ConfigError` naming the key).
+    every range when the config loads (a one-line :class:`~awhourglass.config.ConfigError` naming the key), so a
+    bad value never reaches a loader worker.
     """
 
     enabled: bool = False
@@ -53,14 +55,28 @@ class AugmentConfig:
     cutout_frac: float = 0.3
 
     def __post_init__(self) -> None:
-        ranges = {  # key: (lo, hi) inclusive
+        ranges = {  # key: (lo, hi) inclusive; the colour factors are drawn from [1 - x, 1 + x], so x <= 1
+            "rotation_deg": (0.0, 180.0), "translate": (0.0, 1.0), "brightness": (0.0, 1.0), "contrast": (0.0, 1.0),
+            "saturation": (0.0, 1.0),
             "flip_prob": (0.0, 1.0), "hue": (0.0, 0.5), "blur_prob": (0.0, 1.0), "blur_sigma_px": (0.0, 10.0),
             "noise_prob": (0.0, 1.0), "noise_std": (0.0, 0.5), "cutout_prob": (0.0, 1.0), "cutout_frac": (0.0, 1.0),
         }
         for name, (lo, hi) in ranges.items():
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and lo <= value <= hi):  # NaN fails too
-                raise ConfigError(f"AugmentConfig.{name} must lie in [{lo:g}, {hi:g}], got {value!r}")
+            _check_range(f"AugmentConfig.{name}", getattr(self, name), lo, hi)
+        lo, hi = self.scale
+        if not (_finite(lo) and _finite(hi) and 0 < lo <= hi):
+            raise ConfigError(f"AugmentConfig.scale must be [lo, hi] with 0 < lo <= hi, got {list(self.scale)}")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_range(where: str, value: object, lo: float, hi: float = math.inf) -> None:
+    """A one-line :class:`ConfigError` naming ``where`` unless ``lo <= value <= hi`` (NaN fails too)."""
+    if not (isinstance(value, (int, float)) and lo <= value <= hi):
+        bound = f"lie in [{lo:g}, {hi:g}]" if math.isfinite(hi) else f"be a finite number >= {lo:g}"
+        raise ConfigError(f"{where} must {bound}, got {value!r}")
 
 
 @dataclass
@@ -129,10 +145,17 @@ class DatasetConfig:
                                   f"{getattr(self, name)!r}")
         if self.input_size <= 0:
             raise ConfigError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
+        if not (_finite(self.crop_scale) and self.crop_scale > 0):
+            raise ConfigError(f"DatasetConfig.crop_scale must be a finite number > 0, got {self.crop_scale!r}")
+        _check_range("DatasetConfig.min_crop_px", self.min_crop_px, 0.0)
+        if not (_finite(self.depth_band_m) and self.depth_band_m > 0):
+            raise ConfigError(f"DatasetConfig.depth_band_m must be a finite number > 0 (metres), got "
+                              f"{self.depth_band_m!r}")
         if self.max_samples is not None and self.max_samples < 1:
-            raise ConfigError(f"DatasetConfig.max_samples must be >= 1 (or null for all), got {self.max_samples}")
-        if self.crop_scale <= 0:
-            raise ConfigError(f"DatasetConfig.crop_scale must be positive, got {self.crop_scale}")
+            raise ConfigError(f"DatasetConfig.max_samples must be >= 1 or null (all), got {self.max_samples}")
+        if not self.freihand_versions or any(v not in range(4) for v in self.freihand_versions):
+            raise ConfigError(f"DatasetConfig.freihand_versions must be one or more of 0, 1, 2, 3, got "
+                              f"{list(self.freihand_versions)}")
         if self.augment.flip_prob > 0 and self.mirror_left:
             raise ConfigError(
                 "DatasetConfig: augment.flip_prob > 0 needs mirror_left: false (a flip shows a right-handed "

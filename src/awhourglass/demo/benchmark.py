@@ -91,6 +91,9 @@ class BenchmarkConfig:
             raise ConfigError(f"benchmark methods {bad} unknown; choose from {', '.join(known)}")
         if self.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.batch_size < 2 or self.batch_size % 2:
+            raise ConfigError(f"benchmark batch_size must be even and >= 2 (half source, half target), got "
+                              f"{self.batch_size}")
         if self.data_seed <= self.tune_seed < self.data_seed + self.seeds:
             raise ConfigError(f"benchmark: tune_seed {self.tune_seed} is one of the compared seeds")
         if self.tune and not (self.lr_grid and self.lambda_grid and self.critic_steps_grid):

@@ -93,6 +93,8 @@ class DemoConfig:
         for name in ("n_constant", "n_source_test", "n_target_test", "batch_size"):
             if getattr(self, name) < 2:
                 raise ConfigError(f"demo {name} must be >= 2, got {getattr(self, name)}")
+        if self.batch_size % 2:
+            raise ConfigError(f"demo batch_size must be even (half source, half target), got {self.batch_size}")
         if self.adapt_steps < 1:
             raise ConfigError("demo adapt_steps must be >= 1")
         if self.precision not in ("auto", "fp32", "bf16"):

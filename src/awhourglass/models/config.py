@@ -7,11 +7,12 @@ Every choice the paper leaves open is a field here; docs/model.md explains each 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 from awhourglass.config import ConfigError
-from awhourglass.skeleton import DEFAULT_SCALE_BONE
+from awhourglass.skeleton import DEFAULT_SCALE_BONE, NUM_JOINTS
 
 
 @dataclass
@@ -70,6 +71,10 @@ class ModelConfig:
                 f"ModelConfig.depth_out_size {self.depth_out_size}: must be 4·2^k and divide "
                 f"input_size {self.input_size}"
             )
+        a, b = self.scale_bone
+        if a == b or not (0 <= a < NUM_JOINTS and 0 <= b < NUM_JOINTS):
+            raise ConfigError(f"ModelConfig.scale_bone must be two different joints in 0..{NUM_JOINTS - 1}, "
+                              f"got {list(self.scale_bone)}")
 
     @property
     def heatmap_size(self) -> int:
@@ -97,3 +102,7 @@ class SimilarityConfig:
     weight: Literal["relu", "affine", "identity"] = "relu"
     detach: bool = True
     eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.eps, int | float) and math.isfinite(self.eps) and self.eps > 0):
+            raise ConfigError(f"SimilarityConfig.eps must be a finite number > 0, got {self.eps!r}")

@@ -20,7 +20,6 @@ no shuffling, no sample twice. Consequences:
 from __future__ import annotations
 
 import random
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.losses import z_label_joints
 from awhourglass.train.distributed import DistInfo, shard_range
+from awhourglass.train.workers import init_worker
 
 PHASE_IDS = {"pretrain": 1, "adapt": 2}
 
@@ -206,13 +206,6 @@ def _identity(item: StepData | WorkerError) -> StepData | WorkerError:
     return item
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # the workers themselves are the parallelism
-    # Ctrl-C reaches the whole process group: the main process stops the workers, which must not print their own
-    # KeyboardInterrupt / ConnectionResetError tracebacks
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def iterate_steps(
     batches: StepBatches, start: int, stop: int, num_workers: int = 0, pin_memory: bool = False,
     on_problems: Callable[[int, list[str]], None] | None = None,
@@ -235,7 +228,7 @@ def iterate_steps(
         # a private generator: creating the loader must not consume the global RNG (exact resume)
         generator=torch.Generator().manual_seed(batches.seed),
         prefetch_factor=2 if num_workers > 0 else None,
-        worker_init_fn=_worker_init if num_workers > 0 else None,
+        worker_init_fn=init_worker if num_workers > 0 else None,
     )
     return _unwrap(iter(loader), start, on_problems)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 
 from awhourglass.config import ConfigError, from_dict, read_config_text, to_dict
@@ -26,6 +27,22 @@ def _check_number(where: str, value: float | None, *, positive: bool, optional: 
     ok = isinstance(value, int | float) and math.isfinite(value) and (value > 0 if positive else value >= 0)
     if not ok:
         raise ConfigError(f"{where} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+
+
+def _check_device(name: str) -> None:
+    """``device`` must name a torch device or be ``auto`` (whether this machine has it is checked at the start)."""
+    if name == "auto":
+        return
+    try:
+        torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+
+
+def _check_betas(where: str, betas: tuple[float, float]) -> None:
+    """Adam's two averaging factors, each in [0, 1) (PyTorch refuses others only when the optimizer is made)."""
+    if not all(isinstance(b, int | float) and 0.0 <= b < 1.0 for b in betas):
+        raise ConfigError(f"{where} must be two numbers in [0, 1), got {list(betas)}")
 
 MethodName = Literal["source_only", "oracle", "joint", "wh", "dann", "awh"]
 IntermediateTerm = Literal["src_2d", "src_3d", "tgt_2d"]
@@ -87,10 +104,13 @@ class MethodConfig:
             raise ConfigError(f"MethodConfig.intermediate: unknown term(s) {bad}; allowed src_2d, src_3d, tgt_2d")
         if self.critic_steps < 1:
             raise ConfigError(f"MethodConfig.critic_steps must be >= 1, got {self.critic_steps}")
-        _check_number("method.critic_lr", self.critic_lr, positive=True)
+        if self.critic_width < 1:
+            raise ConfigError(f"MethodConfig.critic_width must be >= 1, got {self.critic_width}")
+        _check_number("MethodConfig.critic_lr", self.critic_lr, positive=True)
+        _check_betas("MethodConfig.critic_betas", self.critic_betas)
         for name in ("lambda_wd", "lambda_res", "lambda_reg", "lambda_alpha", "lambda_gp", "lambda_dann",
                      "lambda_intermediate"):
-            _check_number(f"method.{name}", getattr(self, name), positive=False)
+            _check_number(f"MethodConfig.{name}", getattr(self, name), positive=False)
 
     @property
     def uses_critic(self) -> bool:
@@ -124,9 +144,11 @@ class OptimizerConfig:
     grad_clip_norm: float | None = None
 
     def __post_init__(self) -> None:
-        _check_number("optimizer.lr", self.lr, positive=True)
-        _check_number("optimizer.weight_decay", self.weight_decay, positive=False)
-        _check_number("optimizer.grad_clip_norm", self.grad_clip_norm, positive=True, optional=True)
+        _check_number("OptimizerConfig.lr", self.lr, positive=True)
+        _check_betas("OptimizerConfig.betas", self.betas)
+        _check_number("OptimizerConfig.momentum", self.momentum, positive=False)
+        _check_number("OptimizerConfig.weight_decay", self.weight_decay, positive=False)
+        _check_number("OptimizerConfig.grad_clip_norm", self.grad_clip_norm, positive=True, optional=True)
 
 
 @dataclass
@@ -251,6 +273,9 @@ class TrainConfig:
             raise ConfigError("log_every and ckpt_every must be >= 1")
         if self.num_workers != "auto" and self.num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0 or auto, got {self.num_workers}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        _check_device(self.device)
 
 
 # Fields that may differ between a run and its resumption without changing the result.
@@ -277,9 +302,38 @@ def load_train_config(path: str | Path, overrides: list[str | Path] = ()) -> Tra
             raise ConfigError(f"{p}: expected a mapping at the top level")
         data = deep_merge(data, layer)
     try:
-        return from_dict(TrainConfig, data)
+        cfg = from_dict(TrainConfig, data)
+        check_compatible(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    return cfg
+
+
+def check_compatible(cfg: TrainConfig) -> None:
+    """Raise :class:`ConfigError`, naming the keys, for settings the data, model and method cannot run together.
+
+    Checked when the config loads (:func:`load_train_config`) and again when a run builds its parts (a config
+    made or changed in code), so that none of them fails at the first step instead.
+    """
+    size = cfg.model.input_size
+    datasets = [("data.source", cfg.data.source)]
+    if cfg.data.target is not None:
+        datasets.append(("data.target", cfg.data.target))
+    for name, ds in datasets:
+        if ds.input_size != size:
+            raise ConfigError(f"{name}.input_size is {ds.input_size} but model.input_size is {size}: they must match")
+    method, adapt = cfg.method, cfg.phases.adapt
+    if adapt.steps > 0 and method.uses_target:
+        if cfg.data.target is None:
+            raise ConfigError(f"method {method.name!r} adapts to a target domain: set data.target")
+        if adapt.target_fraction != 0.5:
+            raise ConfigError(f"method {method.name!r} pairs equal source and target halves: "
+                              f"phases.adapt.target_fraction must be 0.5, got {adapt.target_fraction}")
+        if adapt.batch_size % 2:
+            raise ConfigError(f"method {method.name!r} pairs equal source and target halves: "
+                              f"phases.adapt.batch_size must be even, got {adapt.batch_size}")
+        if method.uses_target_3d and cfg.data.target.labels != "3d":
+            raise ConfigError(f"method {method.name!r} trains on the target's 3D labels: set data.target.labels to 3d")
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -321,6 +375,7 @@ __all__ = [
     "PhasesConfig",
     "TrainConfig",
     "TrainDataConfig",
+    "check_compatible",
     "config_differences",
     "deep_merge",
     "load_train_config",

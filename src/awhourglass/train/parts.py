@@ -20,10 +20,9 @@ from torch.utils.data import ConcatDataset
 
 from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
-from awhourglass.errors import AwhError
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.train.calibrate import split_holdout
-from awhourglass.train.config import TrainConfig
+from awhourglass.train.config import TrainConfig, check_compatible
 from awhourglass.train.distributed import DistInfo
 from awhourglass.train.loop import StepInfo, TrainParts
 from awhourglass.train.steps import SharedForward, critic_losses, generator_losses, make_adversary
@@ -34,28 +33,6 @@ COMPILE_BACKEND = "inductor"  # torch.compile's default; the tests use "aot_eage
 def split_domains(batch: Batch) -> tuple[Batch, Batch]:
     """The source rows and the target rows of a mixed batch (chosen on the host: no device sync)."""
     return batch.select(batch.rows_of(SOURCE)), batch.select(batch.rows_of(TARGET))
-
-
-def check_compatible(cfg: TrainConfig) -> None:
-    """Raise :class:`AwhError` for settings the data, model and method cannot run together."""
-    size = cfg.model.input_size
-    datasets = [("data.source", cfg.data.source)]
-    if cfg.data.target is not None:
-        datasets.append(("data.target", cfg.data.target))
-    for name, ds in datasets:
-        if ds.input_size != size:
-            raise AwhError(f"{name}.input_size is {ds.input_size} but model.input_size is {size}: they must match")
-    method = cfg.method
-    if cfg.phases.adapt.steps > 0 and method.uses_target:
-        if cfg.data.target is None:
-            raise AwhError(f"method {method.name!r} adapts to a target domain: set data.target")
-        if cfg.phases.adapt.target_fraction != 0.5:
-            raise AwhError(
-                f"method {method.name!r} pairs equal source and target halves: phases.adapt.target_fraction "
-                f"must be 0.5, got {cfg.phases.adapt.target_fraction}"
-            )
-        if method.uses_target_3d and cfg.data.target.labels != "3d":
-            raise AwhError(f"method {method.name!r} trains on the target's 3D labels: set data.target.labels to 3d")
 
 
 def build_parts(
@@ -141,4 +118,4 @@ def build_parts(
     )
 
 
-__all__ = ["build_parts", "check_compatible", "split_domains"]
+__all__ = ["build_parts", "split_domains"]
