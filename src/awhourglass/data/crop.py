@@ -200,6 +200,32 @@ def mirror_affine(size: int) -> np.ndarray:
     return np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
+_last_grid: tuple | None = None  # (key, grid) of the last call: a sample's colour and depth share their grid
+
+
+def sampling_grid(A: np.ndarray, height: int, width: int, out_size: int) -> torch.Tensor:
+    """``grid_sample``'s ``(1, S, S, 2)`` grid for the pixel map ``A`` (source px → output px) from a
+    ``height × width`` source: for each output pixel, its source position in normalized coordinates.
+
+    Computed in float64 (one broadcast sum per axis), then rounded to float32. The last grid is kept (callers do
+    not modify it): the colour and the depth of a sample, warped by the same map from the same size, share it.
+    """
+    global _last_grid
+    key = (np.asarray(A, np.float64).tobytes(), height, width, out_size)
+    last = _last_grid  # one read of the pair: another thread may replace it meanwhile
+    if last is not None and last[0] == key:
+        return last[1]
+    inv = np.linalg.inv(A)
+    x = np.arange(out_size, dtype=np.float64)
+    grid = np.empty((1, out_size, out_size, 2), np.float32)
+    for c, n in ((0, width), (1, height)):
+        src = inv[c, 0] * x[None, :] + (inv[c, 1] * x + inv[c, 2])[:, None]  # rows v, columns u
+        grid[0, :, :, c] = 2.0 / max(n - 1, 1) * src - 1.0
+    out = torch.from_numpy(grid)
+    _last_grid = (key, out)
+    return out
+
+
 def warp(image: torch.Tensor, A: np.ndarray, out_size: int, mode: str = "bilinear") -> torch.Tensor:
     """Warp ``(C, H, W)`` float by the pixel map ``A`` (source px → output px) into ``(C, S, S)``; zeros outside.
 
@@ -207,15 +233,8 @@ def warp(image: torch.Tensor, A: np.ndarray, out_size: int, mode: str = "bilinea
     last pixel: the OpenCV pixel-centre convention of the package.
     """
     _, H, W = image.shape
-    inv = np.linalg.inv(A)
-    ys, xs = np.meshgrid(np.arange(out_size, dtype=np.float64), np.arange(out_size, dtype=np.float64), indexing="ij")
-    src_u = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-    src_v = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    gx = 2.0 * src_u / max(W - 1, 1) - 1.0
-    gy = 2.0 * src_v / max(H - 1, 1) - 1.0
-    grid = torch.from_numpy(np.stack([gx, gy], -1)[None].astype(np.float32))
-    out = F.grid_sample(image[None].float(), grid, mode=mode, padding_mode="zeros", align_corners=True)
-    return out[0]
+    grid = sampling_grid(A, H, W, out_size)
+    return F.grid_sample(image[None].float(), grid, mode=mode, padding_mode="zeros", align_corners=True)[0]
 
 
 def downscale_factor(A: np.ndarray) -> int:
@@ -325,10 +344,16 @@ def make_sample(
 
     depth = depth_mask = None
     if raw.depth_m is not None:
-        d = warp(torch.from_numpy(np.asarray(raw.depth_m, np.float32))[None], A, input_size, "nearest")
+        d = torch.from_numpy(np.asarray(raw.depth_m, np.float32))[None]
         if raw.mask is not None:
-            m = warp(torch.from_numpy(np.asarray(raw.mask, np.float32))[None], A, input_size, "nearest") > 0.5
+            m = torch.from_numpy(np.asarray(raw.mask, np.float32))[None]
+            if m.shape == d.shape:  # one warp for both (nearest: each channel as if alone)
+                dm = warp(torch.cat([d, m]), A, input_size, "nearest")
+                d, m = dm[:1], dm[1:] > 0.5
+            else:
+                d, m = warp(d, A, input_size, "nearest"), warp(m, A, input_size, "nearest") > 0.5
         else:
+            d = warp(d, A, input_size, "nearest")
             m = torch.from_numpy(hand_mask_from_depth(d[0].numpy(), uv, raw.vis, band_m=depth_band_m))[None]
         depth, used = normalize_depth_eq9(d, m)
         depth_mask = used if depth is not None else None
