@@ -48,6 +48,8 @@ class RawSample:
         mask: ``(H, W)`` bool hand pixels, or None (derive from depth).
         hand_side: ``left`` / ``right`` as recorded. source: file and frame, for messages.
         group: evaluation group (see :class:`~awhourglass.data.sample.Sample`), ``""`` for most datasets.
+        scale_px: pixels of ``image`` per pixel of the recording: 1, but for a pack's resampled crop
+            (:mod:`awhourglass.data.pack`); the smallest crop side (``min_crop_px``) is in recording pixels.
     """
 
     image: np.ndarray
@@ -60,6 +62,7 @@ class RawSample:
     hand_side: str
     source: str
     group: str = ""
+    scale_px: float = 1.0
 
 
 @dataclass
@@ -327,7 +330,8 @@ def make_sample(
     Rz = optical_axis_rotation(aug.rotation_rad)
     H_rot = K @ Rz @ np.linalg.inv(K)
     uv_rot = apply_affine(H_rot, np.asarray(raw.uv_px, np.float64))
-    centre, side = hand_square(uv_rot, raw.vis, crop_scale, min_crop_px)  # square around the rotated hand
+    # square around the rotated hand (its smallest side in recording pixels, also for a pack's resampled crop)
+    centre, side = hand_square(uv_rot, raw.vis, crop_scale, min_crop_px * raw.scale_px)
     side *= aug.scale
     C = crop_affine(centre + side * np.asarray(aug.shift), side, input_size)
     A = C @ H_rot
