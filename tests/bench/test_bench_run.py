@@ -171,3 +171,17 @@ def test_mediapipe_not_available_reason_reaches_the_report(monkeypatch):
     report = run_bench(_tiny_config(mediapipe=True), workloads_factory=_one_conv)
     assert report.mediapipe is why and report.mediapipe_threaded is None
     assert "not measured: mediapipe (0.10.x) is not installed" in format_table(report)
+
+
+def test_the_table_shows_packed_loaders_and_the_workers_rhd_stb_needs():
+    from awhourglass.bench.pipeline import PACKED, REAL_RHD, REAL_STB, PipelineSpeed
+
+    report = run_bench(_tiny_config(), workloads_factory=_one_conv)
+    real = {REAL_RHD: 50.0, REAL_STB + ", depth registered per sample": 10.0, REAL_STB + ", depth prepared": 25.0,
+            REAL_RHD + PACKED: 200.0, REAL_STB + PACKED: 100.0}
+    report.pipeline = PipelineSpeed(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2, {}, 1.0, 4, real_loaders=real, real_input=256)
+    table = format_table(report)
+    assert all(name in table for name in real)
+    # 700 RHD samples/s pretraining; 265/s of each dataset adapting (STB from files: its prepared rate)
+    assert f"reading files: {700 / 50:.1f} workers pretraining, {265 / 50 + 265 / 25:.1f} adapting" in table
+    assert f"reading packed: {700 / 200:.1f} workers pretraining, {265 / 200 + 265 / 100:.1f} adapting" in table

@@ -120,6 +120,31 @@ def test_warp_identity_and_nearest_keeps_values():
     assert torch.equal(out[:, ::2, ::2], img)
 
 
+def test_warp_reads_where_the_inverse_map_points_whatever_the_previous_call():
+    """Each output pixel holds the source sampled at ``A⁻¹ (u, v)`` (an independent bilinear lookup by hand), also
+    when calls alternate maps and sizes (the last sampling grid is reused only for the same map and size)."""
+    rng = np.random.default_rng(3)
+    img = torch.from_numpy(rng.random((2, 31, 37)).astype(np.float32))
+    maps = []
+    for _ in range(3):
+        a, t = rng.uniform(0.6, 1.6), rng.uniform(-0.5, 0.5)
+        maps.append(np.array([[a * math.cos(t), a * math.sin(t), rng.uniform(-5, 5)],
+                              [-a * math.sin(t), a * math.cos(t), rng.uniform(-5, 5)], [0.0, 0.0, 1.0]]))
+    src = img.numpy().astype(np.float64)
+    for A, size in [(maps[0], 24), (maps[1], 24), (maps[0], 24), (maps[0], 20), (maps[2], 24), (maps[2], 24)]:
+        out = warp(img, A, size).numpy()
+        inv = np.linalg.inv(A)
+        for v, u in rng.integers(0, size, (40, 2)):
+            x, y = inv[0, 0] * u + inv[0, 1] * v + inv[0, 2], inv[1, 0] * u + inv[1, 1] * v + inv[1, 2]
+            x0, y0 = math.floor(x), math.floor(y)
+            want = np.zeros(2)
+            for dx, dy, w in ((0, 0, (1 - (x - x0)) * (1 - (y - y0))), (1, 0, (x - x0) * (1 - (y - y0))),
+                              (0, 1, (1 - (x - x0)) * (y - y0)), (1, 1, (x - x0) * (y - y0))):
+                if 0 <= x0 + dx < 37 and 0 <= y0 + dy < 31:  # zeros outside
+                    want += w * src[:, y0 + dy, x0 + dx]
+            np.testing.assert_allclose(out[:, v, u], want, atol=1e-4)
+
+
 def test_colour_jitter_factors():
     img = torch.full((3, 4, 4), 0.5)
     assert torch.allclose(colour_jitter(img, AugmentParams(brightness=1.2)), torch.full((3, 4, 4), 0.6))

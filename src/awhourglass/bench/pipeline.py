@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -88,6 +88,22 @@ def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch
 
 
 REAL_RHD, REAL_STB = "RHD 320x320", "STB 640x480"
+PACKED = ", packed"  # the rows read from `awh data pack` packs of the same files
+# configs/rhd-stb.yaml on a GPU at 40 TFLOP/s effective (docs/performance.md, "What a GPU run needs"): samples/s
+# its pretraining consumes of RHD, and its adaptation of each of RHD and STB
+RHD_STB_PRETRAIN_S, RHD_STB_ADAPT_S = 700.0, 265.0
+
+
+def rhd_stb_workers(real: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Loader workers (cores) that configs/rhd-stb.yaml's GPU run needs, from per-worker rates ``real``
+    (:func:`measure_real_loaders`): ``{"files": (pretraining, adaptation), "packed": (...)}``; the files' STB
+    figure is the prepared one. Empty when a rate is missing."""
+    out = {}
+    for name, rhd, stb in (("files", REAL_RHD, REAL_STB + ", depth prepared"),
+                           ("packed", REAL_RHD + PACKED, REAL_STB + PACKED)):
+        if real.get(rhd, 0) > 0 and real.get(stb, 0) > 0:
+            out[name] = (RHD_STB_PRETRAIN_S / real[rhd], RHD_STB_ADAPT_S / real[rhd] + RHD_STB_ADAPT_S / real[stb])
+    return out
 
 
 def _loader_samples_s(batches: StepBatches, steps: int, workers: int) -> float:
@@ -109,8 +125,9 @@ def measure_real_loaders(images: int = 16, input_size: int = 256, batch: int = 4
 
     RHD at 320², STB at 640×480 twice: its depth registered to the colour camera per sample (as the published
     STB's SK depth is read; at 640×480 the generator writes the published layout, depth in the depth camera's
-    grid) and prepared once by ``awh data prepare``.
+    grid) and prepared once by ``awh data prepare``; then both read from packs (``awh data pack``, default size).
     """
+    from awhourglass.data.pack import write_pack
     from awhourglass.data.stb_cache import prepare
 
     out: dict[str, float] = {}
@@ -129,6 +146,10 @@ def measure_real_loaders(images: int = 16, input_size: int = 256, batch: int = 4
         out[REAL_STB + ", depth registered per sample"] = samples_s(build_dataset(stb_cfg))
         prepare(stb_cfg, progress=False)
         out[REAL_STB + ", depth prepared"] = samples_s(build_dataset(stb_cfg))
+        for name, cfg in ((REAL_RHD, rhd_cfg), (REAL_STB, stb_cfg)):
+            pack = Path(tmp) / f"{cfg.format}.pack"
+            write_pack(cfg, pack, progress=False)
+            out[name + PACKED] = samples_s(build_dataset(replace(cfg, format="pack", root=str(pack))))
     return out
 
 

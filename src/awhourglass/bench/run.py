@@ -24,7 +24,7 @@ from awhourglass.bench.mediapipe_ref import MediaPipeLandmark, MediaPipeLatency
 from awhourglass.bench.model_speed import SpeedResult, image_layout, inference_call
 from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
 from awhourglass.bench.peak import MatmulPeak, TheoreticalPeak, measure_compute_peak, theoretical_peak
-from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline
+from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline, rhd_stb_workers
 from awhourglass.bench.precision_speed import PrecisionSpeed, format_precisions, measure_precisions
 from awhourglass.bench.timing import Clock, Timing, time_fn
 from awhourglass.bench.workloads import Workloads, build_workloads, supervised_update
@@ -405,6 +405,9 @@ def format_table(report: BenchReport) -> str:
             lines.append(f"  real sizes, training's loader, per worker (samples/s, {pl.real_input}² crops):")
             for name, v in pl.real_loaders.items():
                 lines.append(f"    {name:42s} {v:8.1f}")
+            for name, (pre, adapt) in rhd_stb_workers(pl.real_loaders).items():
+                lines.append(f"  configs/rhd-stb.yaml at 40 TFLOP/s, reading {name}: {pre:.1f} workers pretraining, "
+                             f"{adapt:.1f} adapting")
     if report.precision is not None:
         lines += ["", *format_precisions(report.precision)]
     if report.device is not None:

@@ -70,14 +70,18 @@ class HandDataset(Dataset):
     def _limit(self, n: int) -> int:
         return n if self.cfg.max_samples is None else min(n, self.cfg.max_samples)
 
-    def load(self, index: int, seed: int | None = None) -> Sample:
-        """Read and crop sample ``index``; ``seed`` drives its augmentation (default: cfg.seed and index)."""
+    def read_checked(self, index: int) -> RawSample:
+        """:meth:`read_raw`, any failure as a one-line :class:`DataError`."""
         try:
-            raw = self.read_raw(index)
+            return self.read_raw(index)
         except DataError:
             raise
         except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:  # a reader bug or odd file: one line
             raise DataError(f"{self.cfg.root} sample {index}", f"{type(exc).__name__}: {exc}") from None
+
+    def load(self, index: int, seed: int | None = None) -> Sample:
+        """Read and crop sample ``index``; ``seed`` drives its augmentation (default: cfg.seed and index)."""
+        raw = self.read_checked(index)
         if self.cfg.labels == "2d":
             raw.xyz_m = None
         if not self.cfg.with_depth:

@@ -7,7 +7,22 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args, get_type_hints
 
 from awhourglass.config import ConfigError
+from awhourglass.data.sample import SOURCE, TARGET
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
+
+# The one table of dataset formats: name → (reader module, reader class, default domain; None: the reader's own, a
+# pack's is that of the format it packed). DatasetConfig.format, build_dataset and `awh data --format` read it.
+READERS: dict[str, tuple[str, str, int | None]] = {
+    "rhd": ("awhourglass.data.rhd", "RHDDataset", SOURCE),
+    "stb": ("awhourglass.data.stb", "STBDataset", TARGET),
+    "freihand": ("awhourglass.data.freihand", "FreiHANDDataset", TARGET),
+    "mpd": ("awhourglass.data.mpd", "MPDDataset", TARGET),
+    "mmpose-rhd": ("awhourglass.data.mmpose", "MMPoseRHDDataset", SOURCE),
+    "mmpose-freihand": ("awhourglass.data.mmpose", "MMPoseFreiHANDDataset", TARGET),
+    "interhand": ("awhourglass.data.interhand", "InterHandDataset", TARGET),
+    "pack": ("awhourglass.data.pack", "PackDataset", None),
+}
+FORMATS = tuple(READERS)
 
 
 @dataclass
@@ -86,7 +101,8 @@ class DatasetConfig:
     Attributes:
         format: on-disk layout: ``rhd``, ``stb``, ``freihand``, ``mpd``, ``mmpose-rhd`` or ``mmpose-freihand``
             (MMPose's COCO-style JSONs; ``root`` is that file, :mod:`awhourglass.data.mmpose`), ``interhand``
-            (InterHand2.6M, :mod:`awhourglass.data.interhand`).
+            (InterHand2.6M, :mod:`awhourglass.data.interhand`), ``pack`` (a dataset stored by ``awh data pack``;
+            ``root`` is the pack's folder, :mod:`awhourglass.data.pack`). The table :data:`READERS` lists them.
         root: dataset folder (RHD: the folder holding ``training/`` and ``anno_training.pickle``; STB: the
             folder holding ``labels/`` and the sequence folders; FreiHAND: holding ``training_K.json``;
             MPD: holding ``annotated_frames/`` and ``calibrations/``; InterHand2.6M: holding ``annotations/`` and
@@ -115,7 +131,7 @@ class DatasetConfig:
             folder, then its parent); ``interhand``: replaces ``images/{split}`` under the root.
     """
 
-    format: Literal["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand", "interhand"]
+    format: Literal[FORMATS]
     root: str
     split: Literal["train", "test", "eval", "all"] = "train"
     input_size: int = 128

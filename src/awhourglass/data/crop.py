@@ -48,6 +48,8 @@ class RawSample:
         mask: ``(H, W)`` bool hand pixels, or None (derive from depth).
         hand_side: ``left`` / ``right`` as recorded. source: file and frame, for messages.
         group: evaluation group (see :class:`~awhourglass.data.sample.Sample`), ``""`` for most datasets.
+        scale_px: pixels of ``image`` per pixel of the recording: 1, but for a pack's resampled crop
+            (:mod:`awhourglass.data.pack`); the smallest crop side (``min_crop_px``) is in recording pixels.
     """
 
     image: np.ndarray
@@ -60,6 +62,7 @@ class RawSample:
     hand_side: str
     source: str
     group: str = ""
+    scale_px: float = 1.0
 
 
 @dataclass
@@ -200,6 +203,32 @@ def mirror_affine(size: int) -> np.ndarray:
     return np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
+_last_grid: tuple | None = None  # (key, grid) of the last call: a sample's colour and depth share their grid
+
+
+def sampling_grid(A: np.ndarray, height: int, width: int, out_size: int) -> torch.Tensor:
+    """``grid_sample``'s ``(1, S, S, 2)`` grid for the pixel map ``A`` (source px → output px) from a
+    ``height × width`` source: for each output pixel, its source position in normalized coordinates.
+
+    Computed in float64 (one broadcast sum per axis), then rounded to float32. The last grid is kept (callers do
+    not modify it): the colour and the depth of a sample, warped by the same map from the same size, share it.
+    """
+    global _last_grid
+    key = (np.asarray(A, np.float64).tobytes(), height, width, out_size)
+    last = _last_grid  # one read of the pair: another thread may replace it meanwhile
+    if last is not None and last[0] == key:
+        return last[1]
+    inv = np.linalg.inv(A)
+    x = np.arange(out_size, dtype=np.float64)
+    grid = np.empty((1, out_size, out_size, 2), np.float32)
+    for c, n in ((0, width), (1, height)):
+        src = inv[c, 0] * x[None, :] + (inv[c, 1] * x + inv[c, 2])[:, None]  # rows v, columns u
+        grid[0, :, :, c] = 2.0 / max(n - 1, 1) * src - 1.0
+    out = torch.from_numpy(grid)
+    _last_grid = (key, out)
+    return out
+
+
 def warp(image: torch.Tensor, A: np.ndarray, out_size: int, mode: str = "bilinear") -> torch.Tensor:
     """Warp ``(C, H, W)`` float by the pixel map ``A`` (source px → output px) into ``(C, S, S)``; zeros outside.
 
@@ -207,15 +236,8 @@ def warp(image: torch.Tensor, A: np.ndarray, out_size: int, mode: str = "bilinea
     last pixel: the OpenCV pixel-centre convention of the package.
     """
     _, H, W = image.shape
-    inv = np.linalg.inv(A)
-    ys, xs = np.meshgrid(np.arange(out_size, dtype=np.float64), np.arange(out_size, dtype=np.float64), indexing="ij")
-    src_u = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-    src_v = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    gx = 2.0 * src_u / max(W - 1, 1) - 1.0
-    gy = 2.0 * src_v / max(H - 1, 1) - 1.0
-    grid = torch.from_numpy(np.stack([gx, gy], -1)[None].astype(np.float32))
-    out = F.grid_sample(image[None].float(), grid, mode=mode, padding_mode="zeros", align_corners=True)
-    return out[0]
+    grid = sampling_grid(A, H, W, out_size)
+    return F.grid_sample(image[None].float(), grid, mode=mode, padding_mode="zeros", align_corners=True)[0]
 
 
 def downscale_factor(A: np.ndarray) -> int:
@@ -308,7 +330,8 @@ def make_sample(
     Rz = optical_axis_rotation(aug.rotation_rad)
     H_rot = K @ Rz @ np.linalg.inv(K)
     uv_rot = apply_affine(H_rot, np.asarray(raw.uv_px, np.float64))
-    centre, side = hand_square(uv_rot, raw.vis, crop_scale, min_crop_px)  # square around the rotated hand
+    # square around the rotated hand (its smallest side in recording pixels, also for a pack's resampled crop)
+    centre, side = hand_square(uv_rot, raw.vis, crop_scale, min_crop_px * raw.scale_px)
     side *= aug.scale
     C = crop_affine(centre + side * np.asarray(aug.shift), side, input_size)
     A = C @ H_rot
@@ -325,10 +348,16 @@ def make_sample(
 
     depth = depth_mask = None
     if raw.depth_m is not None:
-        d = warp(torch.from_numpy(np.asarray(raw.depth_m, np.float32))[None], A, input_size, "nearest")
+        d = torch.from_numpy(np.asarray(raw.depth_m, np.float32))[None]
         if raw.mask is not None:
-            m = warp(torch.from_numpy(np.asarray(raw.mask, np.float32))[None], A, input_size, "nearest") > 0.5
+            m = torch.from_numpy(np.asarray(raw.mask, np.float32))[None]
+            if m.shape == d.shape:  # one warp for both (nearest: each channel as if alone)
+                dm = warp(torch.cat([d, m]), A, input_size, "nearest")
+                d, m = dm[:1], dm[1:] > 0.5
+            else:
+                d, m = warp(d, A, input_size, "nearest"), warp(m, A, input_size, "nearest") > 0.5
         else:
+            d = warp(d, A, input_size, "nearest")
             m = torch.from_numpy(hand_mask_from_depth(d[0].numpy(), uv, raw.vis, band_m=depth_band_m))[None]
         depth, used = normalize_depth_eq9(d, m)
         depth_mask = used if depth is not None else None

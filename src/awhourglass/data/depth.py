@@ -104,8 +104,8 @@ def hand_mask_from_depth(
     lo, hi = pts.min(0), pts.max(0)
     grow = margin * float((hi - lo).max()) + 2.0
     lo, hi = lo - grow, hi + grow
-    vv, uu = np.mgrid[0:H, 0:W]
-    inside = (uu >= lo[0]) & (uu <= hi[0]) & (vv >= lo[1]) & (vv <= hi[1])
+    rows, cols = np.arange(H), np.arange(W)
+    inside = ((rows >= lo[1]) & (rows <= hi[1]))[:, None] & ((cols >= lo[0]) & (cols <= hi[0]))[None, :]
     return inside & (depth_m > 0) & (np.abs(depth_m - centre) <= band_m)
 
 

@@ -3,14 +3,16 @@ batches them through :mod:`awhourglass.train.batches`, evaluation through :func:
 
 from __future__ import annotations
 
+import importlib
+
 from awhourglass.data.base import HandDataset
-from awhourglass.data.config import DatasetConfig
+from awhourglass.data.config import READERS, DatasetConfig
 from awhourglass.data.io import DataError
-from awhourglass.data.sample import SOURCE, TARGET
 
 
 def build_dataset(cfg: DatasetConfig, domain: int | None = None, *, allow_empty: bool = False) -> HandDataset:
-    """The reader for ``cfg.format``; ``domain`` defaults to SOURCE for RHD, TARGET for the real datasets.
+    """The reader for ``cfg.format`` (:data:`~awhourglass.data.config.READERS`); ``domain`` defaults to the
+    format's: SOURCE for RHD, TARGET for the real datasets, a pack's that of the format it packed.
 
     Raises:
         DataError: the dataset has no sample (unless ``allow_empty``): named at load, not as an empty batch later.
@@ -32,33 +34,8 @@ def no_samples(ds: HandDataset) -> str:
 
 
 def _reader(cfg: DatasetConfig, domain: int | None) -> HandDataset:
-    if cfg.format == "rhd":
-        from awhourglass.data.rhd import RHDDataset
-
-        return RHDDataset(cfg, SOURCE if domain is None else domain)
-    if cfg.format == "stb":
-        from awhourglass.data.stb import STBDataset
-
-        return STBDataset(cfg, TARGET if domain is None else domain)
-    if cfg.format == "freihand":
-        from awhourglass.data.freihand import FreiHANDDataset
-
-        return FreiHANDDataset(cfg, TARGET if domain is None else domain)
-    if cfg.format == "mpd":
-        from awhourglass.data.mpd import MPDDataset
-
-        return MPDDataset(cfg, TARGET if domain is None else domain)
-    if cfg.format == "mmpose-rhd":
-        from awhourglass.data.mmpose import MMPoseRHDDataset
-
-        return MMPoseRHDDataset(cfg, SOURCE if domain is None else domain)
-    if cfg.format == "mmpose-freihand":
-        from awhourglass.data.mmpose import MMPoseFreiHANDDataset
-
-        return MMPoseFreiHANDDataset(cfg, TARGET if domain is None else domain)
-    if cfg.format == "interhand":
-        from awhourglass.data.interhand import InterHandDataset
-
-        return InterHandDataset(cfg, TARGET if domain is None else domain)
-    raise ValueError(f"unknown dataset format {cfg.format!r}; expected rhd, stb, freihand, mpd, mmpose-rhd, "
-                     "mmpose-freihand or interhand")
+    if cfg.format not in READERS:
+        raise ValueError(f"unknown dataset format {cfg.format!r}; expected one of {', '.join(READERS)}")
+    module, name, default = READERS[cfg.format]
+    reader = getattr(importlib.import_module(module), name)
+    return reader(cfg, default if domain is None else domain)
