@@ -213,7 +213,7 @@ def _save_calling(monkeypatch, on_first):
     monkeypatch.setattr(torch, "save", lambda obj, f, *a, **kw: real_save(obj, _File(f, on_first), *a, **kw))
 
 
-def test_a_ctrl_c_during_a_checkpoint_write_is_raised_once_the_file_is_whole(tmp_path, monkeypatch):
+def test_a_ctrl_c_during_a_checkpoint_write_is_raised_once_the_file_is_whole(tmp_path, monkeypatch, python_sigint):
     import signal
 
     from awhourglass.checkpoint import atomic_save

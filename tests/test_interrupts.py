@@ -11,7 +11,7 @@ import pytest
 from awhourglass.interrupts import deferred_interrupts
 
 
-def test_a_ctrl_c_inside_is_raised_when_the_section_ends():
+def test_a_ctrl_c_inside_is_raised_when_the_section_ends(python_sigint):
     before = signal.getsignal(signal.SIGINT)
     done = []
     with pytest.raises(KeyboardInterrupt):
@@ -23,7 +23,7 @@ def test_a_ctrl_c_inside_is_raised_when_the_section_ends():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_the_interrupt_wins_over_an_error_the_section_raised():
+def test_the_interrupt_wins_over_an_error_the_section_raised(python_sigint):
     with pytest.raises(KeyboardInterrupt) as caught:
         with deferred_interrupts():
             signal.raise_signal(signal.SIGINT)
@@ -31,7 +31,7 @@ def test_the_interrupt_wins_over_an_error_the_section_raised():
     assert isinstance(caught.value.__context__, RuntimeError)
 
 
-def test_no_signal_no_change():
+def test_no_signal_no_change(python_sigint):
     before = signal.getsignal(signal.SIGINT)
     with deferred_interrupts():
         assert signal.getsignal(signal.SIGINT) is not before  # held meanwhile
@@ -54,7 +54,7 @@ def test_sigterm_is_held_only_where_python_handles_it():
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_outside_the_main_thread_it_runs_unprotected():
+def test_outside_the_main_thread_it_runs_unprotected(python_sigint):
     before = signal.getsignal(signal.SIGINT)
     seen, errors = [], []
 

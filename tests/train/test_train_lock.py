@@ -42,12 +42,13 @@ def test_a_killed_holder_leaves_the_directory_free(tmp_path):
 def test_a_killed_holder_with_live_forked_children_leaves_the_directory_free(tmp_path):
     """DataLoader workers are forked children: they must not keep the lock of a parent killed with kill -9
     (they only notice the parent's death seconds later), or an immediate --resume is refused."""
-    # the forked child says "forked" once fork() has returned in it, i.e. after the at-fork handlers ran there
+    # the forked child says "forked" once fork() has returned in it, i.e. after the at-fork handlers ran there;
+    # each line is one os.write (atomic on a pipe), so the two processes' lines never interleave
     code = ("import os, sys, time, pathlib; from awhourglass.train.run import run_dir_lock\n"
             "with run_dir_lock(pathlib.Path(sys.argv[1])):\n"
             "    if os.fork() == 0:\n"  # a child that outlives the parent
-            "        print('forked', flush=True); time.sleep(30); os._exit(0)\n"
-            "    print('held', flush=True); time.sleep(60)\n")
+            "        os.write(1, b'forked\\n'); time.sleep(30); os._exit(0)\n"
+            "    os.write(1, b'held\\n'); time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
