@@ -261,3 +261,11 @@ def wait_for_file(path, proc, what: str) -> None:
             err = err if isinstance(err, str) else (err or b"").decode()
             raise AssertionError(f"{what} never happened: {err[-3000:]}")
         time.sleep(0.01)
+
+
+def assert_interrupted(returncode: int, err: str) -> None:
+    """What a Ctrl-C into `awh train` must give: exit 130, no traceback or error, "interrupted" last."""
+    assert returncode == 130, err
+    assert "Traceback" not in err and "Error" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1].startswith("awh train: interrupted"), err
