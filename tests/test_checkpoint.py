@@ -20,6 +20,7 @@ from awhourglass.models import AWHourglassNet, ModelConfig
 from awhourglass.models.load import network_checkpoint, network_from_checkpoint
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.train.config import AdaptPhaseConfig, PhaseConfig, PhasesConfig, TrainConfig, TrainDataConfig
+from sigint_handler import python_sigint
 
 TINY = ModelConfig(input_size=32, width=8, depth=2, num_stacks=1, depth_out_size=16, depth_width=8)
 
@@ -213,14 +214,14 @@ def _save_calling(monkeypatch, on_first):
     monkeypatch.setattr(torch, "save", lambda obj, f, *a, **kw: real_save(obj, _File(f, on_first), *a, **kw))
 
 
-def test_a_ctrl_c_during_a_checkpoint_write_is_raised_once_the_file_is_whole(tmp_path, monkeypatch, python_sigint):
+def test_a_ctrl_c_during_a_checkpoint_write_is_raised_once_the_file_is_whole(tmp_path, monkeypatch):
     import signal
 
     from awhourglass.checkpoint import atomic_save
 
     path = tmp_path / "c.pt"
     _save_calling(monkeypatch, lambda: signal.raise_signal(signal.SIGINT))
-    with pytest.raises(KeyboardInterrupt):
+    with python_sigint(), pytest.raises(KeyboardInterrupt):
         atomic_save(_good(), path)
     monkeypatch.undo()
     back = load_checkpoint(path)

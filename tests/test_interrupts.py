@@ -9,6 +9,14 @@ import threading
 import pytest
 
 from awhourglass.interrupts import deferred_interrupts
+from sigint_handler import python_sigint as _python_sigint
+
+
+@pytest.fixture
+def python_sigint():
+    """SIGINT raises KeyboardInterrupt during the test (see tests/sigint_handler.py)."""
+    with _python_sigint():
+        yield
 
 
 def test_a_ctrl_c_inside_is_raised_when_the_section_ends(python_sigint):
