@@ -62,3 +62,29 @@ def test_nonfinite_gradient_is_caught_too(tmp_path):
         fit(tiny_config(), tmp_path, resume=False, build_parts=build)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert (ckpt["phase"], ckpt["step"]) == ("pretrain", 2)
+
+
+def test_a_nonfinite_weight_stops_training_before_its_checkpoint(tmp_path):
+    """A weight (here a buffer no loss reads, so no loss or gradient check sees it) that turns NaN stops the run at
+    the next checkpoint, naming it; the last checkpoint written is the good one before."""
+
+    def build(cfg, dist):
+        parts = make_parts_factory()(cfg, dist)
+        name, module = next(iter(parts.modules().items()))
+        module.register_buffer("canary", torch.zeros(3))
+        inner = parts.pretrain_loss
+
+        def wrapped(batch, info):
+            if info.step == 2:  # 0-based: pretrain step 3, after the checkpoint of step 2
+                module.canary[1] = float("nan")
+            return inner(batch, info)
+
+        parts.pretrain_loss = wrapped
+        build.name = name
+        return parts
+
+    with pytest.raises(NonFiniteLossError, match=r"weight (\w+)\.canary is not finite after pretrain step 4") as err:
+        fit(tiny_config(), tmp_path, resume=False, build_parts=build)
+    assert f"weight {build.name}.canary" in str(err.value)
+    ckpt = load_checkpoint(tmp_path / "last.pt")  # the reader applies the same test: it would refuse a NaN one
+    assert (ckpt["phase"], ckpt["step"]) == ("pretrain", 2)

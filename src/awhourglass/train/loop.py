@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from awhourglass.checkpoint import CheckpointWriteError, checkpoint_dict
+from awhourglass.checkpoint import CheckpointWriteError, checkpoint_dict, first_nonfinite_tensor
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.train.batches import StepBatches
@@ -392,13 +392,13 @@ class Trainer:
             self.parts.on_checkpoint(phase, step)
 
     def _check_weights_finite(self, phase: str, step: int) -> None:
-        for name, module in self.parts.modules().items():
-            for pname, p in module.state_dict().items():
-                if p.is_floating_point() and not torch.isfinite(p).all():
-                    raise NonFiniteLossError(
-                        f"weight {name}.{pname} is not finite after {phase} step {step}: training stopped; "
-                        f"no checkpoint written (last good checkpoint: {self.last_checkpoint or 'none'})"
-                    )
+        # the same test the checkpoint reader applies, so that what is written here can always be read back
+        bad = first_nonfinite_tensor({name: m.state_dict() for name, m in self.parts.modules().items()})
+        if bad is not None:
+            raise NonFiniteLossError(
+                f"weight {bad} is not finite after {phase} step {step}: training stopped; "
+                f"no checkpoint written (last good checkpoint: {self.last_checkpoint or 'none'})"
+            )
 
 
 __all__ = [
