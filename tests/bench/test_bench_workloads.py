@@ -2,6 +2,7 @@
 
 import copy
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,7 +130,16 @@ def test_pipeline_figures_from_files_written_and_read_back():
 
 def test_real_size_loaders_register_stb_depth_per_sample_then_read_it_prepared(monkeypatch):
     import awhourglass.data.stb as stb_reader
-    from awhourglass.bench.pipeline import PACKED, REAL_RHD, REAL_STB, measure_real_loaders, rhd_stb_workers
+    from awhourglass.bench.pipeline import (
+        FINISH,
+        ON_BATCH,
+        PACKED,
+        REAL_RHD,
+        REAL_STB,
+        WORKER_CPU,
+        measure_real_loaders,
+        rhd_stb_workers,
+    )
 
     calls = []
     real = stb_reader.register_depth
@@ -140,14 +150,27 @@ def test_real_size_loaders_register_stb_depth_per_sample_then_read_it_prepared(m
 
     monkeypatch.setattr(stb_reader, "register_depth", counting)
     got = measure_real_loaders(images=4, input_size=32, batch=2, epochs=1, workers=0)
-    assert list(got) == [REAL_RHD, REAL_STB + ", depth registered per sample", REAL_STB + ", depth prepared",
-                         REAL_RHD + PACKED, REAL_STB + PACKED]
+    readers = [REAL_RHD, REAL_STB + ", depth registered per sample", REAL_STB + ", depth prepared",
+               REAL_RHD + PACKED, REAL_RHD + PACKED + ON_BATCH, REAL_STB + PACKED, REAL_STB + PACKED + ON_BATCH]
+    assert list(got) == [*readers, FINISH, *(name + WORKER_CPU for name in readers)]
     assert all(v > 0 for v in got.values())
     # per sample: every frame read (the untimed first step + one epoch) registered its 640x480 depth; prepared and
     # packed: none (prepare registers each frame once, through data.depth directly; the pack reads prepared depth)
-    assert calls and all(shape == (480, 640) for shape in calls) and len(calls) == 2 + 4
+    # (twice: the loader's pass and the worker-CPU pass)
+    assert calls and all(shape == (480, 640) for shape in calls) and len(calls) == 2 * (2 + 4)
     # the workers configs/rhd-stb.yaml needs: 700 RHD samples/s pretraining, 265/s of each dataset adapting
     workers = rhd_stb_workers(got)
     rhd, stb = got[REAL_RHD + PACKED], got[REAL_STB + PACKED]
     assert workers["packed"] == pytest.approx((700 / rhd, 265 / rhd + 265 / stb))
     assert workers["files"][0] == pytest.approx(700 / got[REAL_RHD])
+    on_batch = got[REAL_RHD + PACKED + ON_BATCH], got[REAL_STB + PACKED + ON_BATCH]
+    assert workers["packed" + ON_BATCH] == pytest.approx((700 / on_batch[0], 265 / on_batch[0] + 265 / on_batch[1]))
+
+
+def test_the_real_size_loaders_are_augmented_as_configs_rhd_stb_trains():
+    from awhourglass.bench.pipeline import RHD_STB_AUGMENT
+    from awhourglass.config import load_yaml
+    from awhourglass.train.config import TrainConfig
+
+    data = load_yaml(TrainConfig, Path(__file__).resolve().parents[2] / "configs" / "rhd-stb.yaml").data
+    assert data.source.augment == RHD_STB_AUGMENT and data.target.augment == RHD_STB_AUGMENT

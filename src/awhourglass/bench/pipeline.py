@@ -9,13 +9,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import torch
+import torch.multiprocessing  # registers the tensor reductions a worker hands batches over with)
 
 from awhourglass.bench.timing import Clock, time_fn
 from awhourglass.data import Batch, DatasetConfig, build_dataset
 from awhourglass.data.base import HandDataset
+from awhourglass.data.config import AugmentConfig
+from awhourglass.data.pending import finish_batch
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.synth.generate import generate_batch
 from awhourglass.train.batches import StepBatches, iterate_steps
@@ -89,6 +93,13 @@ def _fed_training(dataset: HandDataset, update: Callable[[Batch], object], batch
 
 REAL_RHD, REAL_STB = "RHD 320x320", "STB 640x480"
 PACKED = ", packed"  # the rows read from `awh data pack` packs of the same files
+ON_BATCH = ", pixels on the batch"  # packs read with augment.on_batch: the worker's share (the rest is the device's)
+FINISH = "batch pixel work, this CPU, 1 thread"  # data.pending.finish_batch of the ON_BATCH batches, per sample
+WORKER_CPU = " [worker CPU]"  # the same rows per CPU second of a worker (one thread, process clock; load-proof)
+# configs/rhd-stb.yaml's augmentation (both domains; tests/bench checks they agree): the readers are measured as
+# that training runs them
+RHD_STB_AUGMENT = AugmentConfig(enabled=True, hue=0.1, blur_prob=0.3, blur_sigma_px=2.0, noise_prob=0.3,
+                                noise_std=0.03, cutout_prob=0.2, cutout_frac=0.3)
 # configs/rhd-stb.yaml on a GPU at 40 TFLOP/s effective (docs/performance.md, "What a GPU run needs"): samples/s
 # its pretraining consumes of RHD, and its adaptation of each of RHD and STB
 RHD_STB_PRETRAIN_S, RHD_STB_ADAPT_S = 700.0, 265.0
@@ -96,11 +107,12 @@ RHD_STB_PRETRAIN_S, RHD_STB_ADAPT_S = 700.0, 265.0
 
 def rhd_stb_workers(real: dict[str, float]) -> dict[str, tuple[float, float]]:
     """Loader workers (cores) that configs/rhd-stb.yaml's GPU run needs, from per-worker rates ``real``
-    (:func:`measure_real_loaders`): ``{"files": (pretraining, adaptation), "packed": (...)}``; the files' STB
-    figure is the prepared one. Empty when a rate is missing."""
+    (:func:`measure_real_loaders`): ``{"files": (pretraining, adaptation), "packed": (...), "packed, pixels on
+    the batch": (...)}``; the files' STB figure is the prepared one. Empty when a rate is missing."""
     out = {}
     for name, rhd, stb in (("files", REAL_RHD, REAL_STB + ", depth prepared"),
-                           ("packed", REAL_RHD + PACKED, REAL_STB + PACKED)):
+                           ("packed", REAL_RHD + PACKED, REAL_STB + PACKED),
+                           ("packed" + ON_BATCH, REAL_RHD + PACKED + ON_BATCH, REAL_STB + PACKED + ON_BATCH)):
         if real.get(rhd, 0) > 0 and real.get(stb, 0) > 0:
             out[name] = (RHD_STB_PRETRAIN_S / real[rhd], RHD_STB_ADAPT_S / real[rhd] + RHD_STB_ADAPT_S / real[stb])
     return out
@@ -119,13 +131,18 @@ def _loader_samples_s(batches: StepBatches, steps: int, workers: int) -> float:
         del stream
 
 
-def measure_real_loaders(images: int = 16, input_size: int = 256, batch: int = 4, epochs: int = 2,
-                         workers: int = 1) -> dict[str, float]:
-    """Per-worker samples/s of training's loader on generated files at the real datasets' sizes.
+def measure_real_loaders(images: int = 32, input_size: int = 256, batch: int = 16, epochs: int = 2,
+                         workers: int = 1, augment: AugmentConfig = RHD_STB_AUGMENT) -> dict[str, float]:
+    """Per-worker samples/s of training's loader on generated files at the real datasets' sizes, augmented by
+    ``augment``.
 
     RHD at 320², STB at 640×480 twice: its depth registered to the colour camera per sample (as the published
     STB's SK depth is read; at 640×480 the generator writes the published layout, depth in the depth camera's
-    grid) and prepared once by ``awh data prepare``; then both read from packs (``awh data pack``, default size).
+    grid) and prepared once by ``awh data prepare``; then both read from packs (``awh data pack``, default size),
+    with the pixel work in the worker and left to the batch (``on_batch``). Then :data:`FINISH`: samples/s of
+    :func:`~awhourglass.data.pending.finish_batch` on the latter's batches, one thread of this CPU (a GPU's work
+    where there is one). Last, every reader row again as samples per CPU second of a worker (:data:`WORKER_CPU`:
+    making and handing over batches on one thread, by the process clock, which other jobs do not inflate).
     """
     from awhourglass.data.pack import write_pack
     from awhourglass.data.stb_cache import prepare
@@ -135,22 +152,64 @@ def measure_real_loaders(images: int = 16, input_size: int = 256, batch: int = 4
         rhd, stb = Path(tmp) / "rhd", Path(tmp) / "stb"
         write_dataset(SynthConfig("source", images, str(rhd), seed=0, size=320, split="training"), progress=False)
         write_dataset(SynthConfig("target", images, str(stb), seed=0, size=640, split="training"), progress=False)
-        rhd_cfg = DatasetConfig(format="rhd", root=str(rhd), split="train", input_size=input_size)
-        stb_cfg = DatasetConfig(format="stb", root=str(stb), split="train", input_size=input_size, labels="2d")
+        rhd_cfg = DatasetConfig(format="rhd", root=str(rhd), split="train", input_size=input_size, augment=augment)
+        stb_cfg = DatasetConfig(format="stb", root=str(stb), split="train", input_size=input_size, labels="2d",
+                                augment=augment)
 
-        def samples_s(dataset: HandDataset) -> float:
-            batches = StepBatches([dataset], [batch], 0, "pretrain", DistInfo())
-            return _loader_samples_s(batches, max(1, epochs * len(dataset) // batch), workers)
+        cpu: dict[str, float] = {}
 
-        out[REAL_RHD] = samples_s(build_dataset(rhd_cfg))
-        out[REAL_STB + ", depth registered per sample"] = samples_s(build_dataset(stb_cfg))
+        def measure(name: str, cfg: DatasetConfig) -> None:
+            batches = StepBatches([build_dataset(cfg)], [batch], 0, "pretrain", DistInfo())
+            steps = max(1, epochs * len(batches.domains[0]) // batch)
+            out[name] = _loader_samples_s(batches, steps, workers)
+            cpu[name + WORKER_CPU] = _worker_cpu_samples_s(batches, steps)
+
+        measure(REAL_RHD, rhd_cfg)
+        measure(REAL_STB + ", depth registered per sample", stb_cfg)
         prepare(stb_cfg, progress=False)
-        out[REAL_STB + ", depth prepared"] = samples_s(build_dataset(stb_cfg))
+        measure(REAL_STB + ", depth prepared", stb_cfg)
+        on_batch = []
         for name, cfg in ((REAL_RHD, rhd_cfg), (REAL_STB, stb_cfg)):
             pack = Path(tmp) / f"{cfg.format}.pack"
             write_pack(cfg, pack, progress=False)
-            out[name + PACKED] = samples_s(build_dataset(replace(cfg, format="pack", root=str(pack))))
-    return out
+            packed = replace(cfg, format="pack", root=str(pack))
+            measure(name + PACKED, packed)
+            deferred = replace(packed, augment=replace(augment, on_batch=True))
+            measure(name + PACKED + ON_BATCH, deferred)
+            steps = max(1, len(build_dataset(deferred)) // batch)
+            on_batch += list(iterate_steps(StepBatches([build_dataset(deferred)], [batch], 0, "pretrain", DistInfo()),
+                                           0, steps, 0))
+        out[FINISH] = _finish_samples_s(on_batch)
+    return {**out, **cpu}
+
+
+def _worker_cpu_samples_s(batches: StepBatches, steps: int) -> float:
+    """Samples per CPU second of what a loader worker does (one thread, process clock): make ``steps`` batches and
+    hand each over as a worker does (its tensors moved into shared memory and pickled), after one untimed batch."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        batches[0]
+        t0 = time.process_time()
+        for step in range(1, steps + 1):
+            ForkingPickler.dumps(batches[step])
+        return steps * sum(batches.counts) / max(time.process_time() - t0, 1e-9)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finish_samples_s(batches: list[Batch]) -> float:
+    """Samples/s of :func:`~awhourglass.data.pending.finish_batch` over ``batches``, one thread, process clock."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        finish_batch(batches[0])  # first-call costs
+        t0 = time.process_time()
+        for b in batches:
+            finish_batch(b)
+        return sum(len(b) for b in batches) / max(time.process_time() - t0, 1e-9)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _read_all(dataset, n: int) -> None:
@@ -171,7 +230,7 @@ def measure_pipeline(
     update: Callable[[Batch], object] | None = None,
     fed_workers: tuple[int, ...] = (0, 1),
     fed_steps: int = 4,
-    real_images: int = 16,
+    real_images: int = 32,
     real_input: int = 256,
 ) -> PipelineSpeed:
     """Measure generator, file writer, readers and the two-domain loader at ``size``² network input.

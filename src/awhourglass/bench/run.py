@@ -402,9 +402,10 @@ def format_table(report: BenchReport) -> str:
         for w, v in pl.fed_train_img_s.items():
             lines.append(f"  training fed from RHD files, {w} worker(s)     {v:8.1f}  (wall clock)")
         if pl.real_loaders:
-            lines.append(f"  real sizes, training's loader, per worker (samples/s, {pl.real_input}² crops):")
+            lines.append(f"  real sizes, training's loader, per worker (samples/s, {pl.real_input}² crops; "
+                         "[worker CPU]: per CPU second of one worker thread):")
             for name, v in pl.real_loaders.items():
-                lines.append(f"    {name:42s} {v:8.1f}")
+                lines.append(f"    {name:58s} {v:8.1f}")
             for name, (pre, adapt) in rhd_stb_workers(pl.real_loaders).items():
                 lines.append(f"  configs/rhd-stb.yaml at 40 TFLOP/s, reading {name}: {pre:.1f} workers pretraining, "
                              f"{adapt:.1f} adapting")

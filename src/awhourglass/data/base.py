@@ -20,14 +20,19 @@ _MAX_PENDING = 10_000  # skip lines kept until take_skipped(); training takes th
 class HandDataset(Dataset):
     """A dataset of hand crops: subclasses index the labels at construction and read files in :meth:`read_raw`.
 
-    Indexing accepts an int, or ``(index, seed)`` from training's batches (:mod:`awhourglass.train.batches`)
-    so that augmentation is deterministic whatever worker process reads the sample (``takes_seed``).
+    Indexing accepts an int, or ``(index, seed[, batch_finishes])`` from training's batches
+    (:mod:`awhourglass.train.batches`) so that augmentation is deterministic whatever worker process reads the
+    sample (``takes_seed``), and pixel work may be left to the batch (``augment.on_batch``).
 
     Attributes:
         cfg: the :class:`DatasetConfig`. domain: :data:`SOURCE` / :data:`TARGET` stamped on samples.
         bad_count: samples skipped in this process (``skip_bad``), or dropped while indexing.
         bad_files: ``"<file>: <problem>"`` lines of those samples (first 100).
+        stores_crops: the records' images are stored crops at most 1024 pixels (a pack), whose resampling a
+            batch can do (``augment.on_batch``).
     """
+
+    stores_crops = False
 
     def __init__(self, cfg: DatasetConfig, domain: int = SOURCE) -> None:
         self.cfg = cfg
@@ -79,8 +84,12 @@ class HandDataset(Dataset):
         except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:  # a reader bug or odd file: one line
             raise DataError(f"{self.cfg.root} sample {index}", f"{type(exc).__name__}: {exc}") from None
 
-    def load(self, index: int, seed: int | None = None) -> Sample:
-        """Read and crop sample ``index``; ``seed`` drives its augmentation (default: cfg.seed and index)."""
+    def load(self, index: int, seed: int | None = None, batch_finishes: bool = False) -> Sample:
+        """Read and crop sample ``index``; ``seed`` drives its augmentation (default: cfg.seed and index).
+
+        ``batch_finishes``: the caller finishes pixel work on the batch (:mod:`awhourglass.data.pending`), so
+        with ``augment.on_batch`` the sample leaves it pending; otherwise every sample comes finished.
+        """
         raw = self.read_checked(index)
         if self.cfg.labels == "2d":
             raw.xyz_m = None
@@ -99,12 +108,18 @@ class HandDataset(Dataset):
                 aug=aug,
                 depth_band_m=self.cfg.depth_band_m,
                 domain=self.domain,
+                on_batch=batch_finishes and self.cfg.augment.enabled and self.cfg.augment.on_batch,
+                defer_crop=self.stores_crops,
             )
         except ValueError as exc:
             raise DataError(raw.source, f"cannot crop ({exc})") from None
 
-    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
-        index, seed = (key, None) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
+    def __getitem__(self, key: int | tuple[int, int] | tuple[int, int, bool]) -> Sample:
+        """Sample ``key``: an index, ``(index, seed)``, or ``(index, seed, batch_finishes)`` (see :meth:`load`)."""
+        if isinstance(key, (int, np.integer)):
+            index, seed, batch_finishes = key, None, False
+        else:
+            index, seed, batch_finishes = int(key[0]), int(key[1]), bool(key[2]) if len(key) > 2 else False
         n = len(self)
         if n == 0:
             raise IndexError("empty dataset")
@@ -112,7 +127,7 @@ class HandDataset(Dataset):
         for attempt in range(_MAX_SKIPS + 1):
             i = (index + attempt) % n
             try:
-                return self.load(i, seed)
+                return self.load(i, seed, batch_finishes)
             except DataError as err:
                 self._bad(err)
         raise DataError(self.cfg.root, f"{_MAX_SKIPS} bad samples in a row from index {index}; giving up")

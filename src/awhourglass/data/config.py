@@ -48,6 +48,12 @@ class AugmentConfig:
             drawn uniformly from ``[0, cutout_frac]`` × the crop side, placed uniformly inside the crop, is
             filled with a random colour or (half the time) uniform noise.
 
+        on_batch: leave the pixel work to the batch (``awhourglass.data.pending``): a loader worker crops the
+            labels and the depth and hands over the pixel-only augmentation draw (and, reading a pack, the
+            packed crop with its resampling map) instead of the finished pixels; training finishes the batch
+            on its device (the GPU where there is one). Same result as ``false`` (tested), but a worker then
+            does a fraction of the work. Readers and packs only; the generated stream ignores it.
+
     The last four groups change pixels only (no label moves); all are off by default. ``__post_init__`` checks
     every range when the config loads (a one-line :class:`~awhourglass.config.ConfigError` naming the key), so a
     bad value never reaches a loader worker.
@@ -68,6 +74,7 @@ class AugmentConfig:
     noise_std: float = 0.03
     cutout_prob: float = 0.0
     cutout_frac: float = 0.3
+    on_batch: bool = False
 
     def __post_init__(self) -> None:
         ranges = {  # key: (lo, hi) inclusive; the colour factors are drawn from [1 - x, 1 + x], so x <= 1

@@ -15,6 +15,9 @@ The pipeline per sample (all maps are 3×3 affine on pixels, ``A @ K`` carries t
 6. Hand mask (given, or derived from depth + 2D joints), then Eq. 9 depth normalization on the crop.
 7. Pixel-only augmentation of the RGB crop (:func:`pixel_augment`: colour, white balance, cut-out, blur,
    noise; :mod:`awhourglass.data.photometric`): no label changes.
+
+With ``on_batch`` the sample leaves step 7 (and, for a pack's stored crop, the RGB part of step 5) to its batch:
+:class:`PendingPixels`, finished by :mod:`awhourglass.data.pending` on the training device.
 """
 
 from __future__ import annotations
@@ -198,6 +201,30 @@ def optical_axis_rotation(theta_rad: float) -> np.ndarray:
     return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+@dataclass
+class PendingPixels:
+    """The pixel work a sample leaves to its batch (``augment.on_batch``), finished by
+    :func:`awhourglass.data.pending.finish_batch`.
+
+    Attributes:
+        aug: the augmentation draw whose pixel-only part (:func:`pixel_augment`) is still to apply.
+        out_size: side of the network crop.
+        inv_px: ``(3, 3)`` float64 map from output-crop pixels to the stored image's pixels (after the ``pool``
+            block average) when the sample's image is still the stored ``(3, H, W)`` uint8 picture (a pack's
+            crop) to resample as :func:`crop_rgb` would; None when the image is already the network crop.
+        pool: ``k`` of :func:`crop_rgb`'s ``k×k`` block average before resampling (1 = none).
+        depth_inv_px: ``(3, 3)`` float64 map from output-crop pixels to the stored depth's pixels when the
+            sample's ``depth`` and ``depth_mask`` are still the stored ``(1, H, W)`` metres and hand mask (a pack
+            with masks), to warp (nearest) and normalize (Eq. 9) on the batch; None when they are finished.
+    """
+
+    aug: AugmentParams
+    out_size: int
+    inv_px: np.ndarray | None = None
+    pool: int = 1
+    depth_inv_px: np.ndarray | None = None
+
+
 def mirror_affine(size: int) -> np.ndarray:
     """Pixel map of a left↔right flip of a ``size``-wide image: ``u' = (size − 1) − u``."""
     return np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -316,6 +343,8 @@ def make_sample(
     aug: AugmentParams | None = None,
     depth_band_m: float = 0.08,
     domain: int = SOURCE,
+    on_batch: bool = False,
+    defer_crop: bool = False,
 ) -> Sample:
     """Crop, augment and normalize one :class:`RawSample` into a network-ready :class:`Sample`.
 
@@ -323,6 +352,10 @@ def make_sample(
         mirror: mirror the record (a left hand under ``mirror_left``); a flip augmentation toggles it.
         aug: augmentation draw (identity if None).
         depth_band_m: band of the depth-derived hand mask when the record has no mask.
+        on_batch: leave the pixel-only augmentation to the batch (``Sample.pending``; labels and depth are
+            finished here).
+        defer_crop: with ``on_batch``, also leave the RGB resampling to the batch: the sample's image is then
+            ``raw.image`` as ``(3, H, W)`` uint8 (a pack's stored crop; images over 1024 pixels are cropped here).
     """
     aug = aug or AugmentParams()
     K = np.asarray(raw.K, np.float64)
@@ -344,7 +377,22 @@ def make_sample(
         uv, K_crop = flip_horizontal(uv, K_crop, input_size)
         xyz = None if xyz is None else mirror_xyz(xyz)
 
-    img = pixel_augment(crop_rgb(raw.image, A, input_size), aug)  # labels untouched: pixels only
+    pending = None
+    if on_batch and defer_crop and max(np.shape(raw.image)[:2]) <= 1024:
+        k = downscale_factor(A)
+        A_k = A if k == 1 else A @ np.array([[k, 0.0, (k - 1) / 2.0], [0.0, k, (k - 1) / 2.0], [0.0, 0.0, 1.0]])
+        img = torch.from_numpy(np.ascontiguousarray(raw.image)).permute(2, 0, 1)
+        pending = PendingPixels(aug, input_size, np.linalg.inv(A_k), k)
+        if raw.depth_m is not None and raw.mask is not None and np.shape(raw.mask) == np.shape(raw.depth_m):
+            pending.depth_inv_px = pending.inv_px if k == 1 else np.linalg.inv(A)
+            return _sample(raw, img, K_crop, uv, xyz, domain, mirrored, pending,
+                           torch.from_numpy(np.asarray(raw.depth_m, np.float32))[None],
+                           torch.from_numpy(np.asarray(raw.mask, bool))[None])
+    elif on_batch:
+        img = crop_rgb(raw.image, A, input_size)
+        pending = PendingPixels(aug, input_size)
+    else:
+        img = pixel_augment(crop_rgb(raw.image, A, input_size), aug)  # labels untouched: pixels only
 
     depth = depth_mask = None
     if raw.depth_m is not None:
@@ -361,7 +409,12 @@ def make_sample(
             m = torch.from_numpy(hand_mask_from_depth(d[0].numpy(), uv, raw.vis, band_m=depth_band_m))[None]
         depth, used = normalize_depth_eq9(d, m)
         depth_mask = used if depth is not None else None
+    return _sample(raw, img, K_crop, uv, xyz, domain, mirrored, pending, depth, depth_mask)
 
+
+def _sample(raw: RawSample, img: torch.Tensor, K_crop: np.ndarray, uv: np.ndarray, xyz: np.ndarray | None,
+            domain: int, mirrored: bool, pending: PendingPixels | None, depth: torch.Tensor | None,
+            depth_mask: torch.Tensor | None) -> Sample:
     return Sample(
         image=img.contiguous(),
         K=torch.from_numpy(K_crop.astype(np.float32)),
@@ -375,6 +428,7 @@ def make_sample(
         source=raw.source,
         mirrored=mirrored,
         group=raw.group,
+        pending=pending,
     )
 
 

@@ -309,6 +309,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 class PackDataset(HandDataset):
     """The samples of a pack: the packed reader's records in the packed crops' pixels (``format: pack``)."""
 
+    stores_crops = True
+
     def __init__(self, cfg: DatasetConfig, domain: int | None = None) -> None:
         folder = Path(cfg.root)
         manifest = read_manifest(folder)

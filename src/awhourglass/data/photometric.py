@@ -18,7 +18,7 @@ def channel_gains(image: torch.Tensor, gains_rgb: tuple[float, float, float]) ->
     """White-balance jitter: multiply each colour channel of ``(3, H, W)`` by its gain, clamped to [0, 1]."""
     if tuple(gains_rgb) == (1.0, 1.0, 1.0):
         return image
-    g = torch.tensor(gains_rgb, dtype=image.dtype).view(3, 1, 1)
+    g = torch.tensor(gains_rgb, dtype=image.dtype, device=image.device).view(3, 1, 1)
     return (image * g).clamp(0.0, 1.0)
 
 
@@ -37,7 +37,7 @@ def gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """
     if sigma_px <= 0.0:
         return image
-    k = gaussian_kernel_1d(sigma_px).to(image.dtype)
+    k = gaussian_kernel_1d(sigma_px).to(image.device, image.dtype)
     r = (k.numel() - 1) // 2
     c = image.shape[0]
     x = F.pad(image[None], (r, r, r, r), mode="replicate")
@@ -46,10 +46,11 @@ def gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
     return x[0]
 
 
-def seeded_normal(shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """Standard normal ``shape`` tensor from a private torch generator seeded with ``seed`` (global RNG untouched)."""
-    gen = torch.Generator().manual_seed(int(seed))
-    return torch.randn(shape, generator=gen)
+def seeded_normal(shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Standard normal ``shape`` tensor from a private torch generator on ``device`` seeded with ``seed`` (global
+    RNG untouched). A seed gives the same field on every CPU; another device type draws another field."""
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    return torch.randn(shape, generator=gen, device=device)
 
 
 def add_noise(image: torch.Tensor, std: float, seed: int) -> torch.Tensor:
@@ -57,7 +58,7 @@ def add_noise(image: torch.Tensor, std: float, seed: int) -> torch.Tensor:
     channel, clamped to [0, 1]; ``std <= 0`` returns the input itself."""
     if std <= 0.0:
         return image
-    return (image + std * seeded_normal(tuple(image.shape), seed).to(image.dtype)).clamp(0.0, 1.0)
+    return (image + std * seeded_normal(tuple(image.shape), seed, image.device).to(image.dtype)).clamp(0.0, 1.0)
 
 
 def cut_out(image: torch.Tensor, box_frac: tuple[float, float, float, float],
@@ -78,10 +79,10 @@ def cut_out(image: torch.Tensor, box_frac: tuple[float, float, float, float],
         return image
     out = image.clone()
     if fill_rgb is None:
-        gen = torch.Generator().manual_seed(int(seed))
-        out[:, r0:r1, c0:c1] = torch.rand((3, r1 - r0, c1 - c0), generator=gen).to(image.dtype)
+        gen = torch.Generator(device=image.device).manual_seed(int(seed))
+        out[:, r0:r1, c0:c1] = torch.rand((3, r1 - r0, c1 - c0), generator=gen, device=image.device).to(image.dtype)
     else:
-        out[:, r0:r1, c0:c1] = torch.tensor(fill_rgb, dtype=image.dtype).view(3, 1, 1)
+        out[:, r0:r1, c0:c1] = torch.tensor(fill_rgb, dtype=image.dtype, device=image.device).view(3, 1, 1)
     return out
 
 

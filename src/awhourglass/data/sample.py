@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -37,6 +38,9 @@ class Sample:
             flip augmentation); the hand shown is ``hand_side`` if False, the other side if True.
         group: the evaluation group of the recording: InterHand2.6M's ``"single"`` (a one-hand frame) or
             ``"interacting"`` (one hand of a two-hand frame); ``""`` for datasets without groups.
+        pending: pixel work left to the batch (``augment.on_batch``; a
+            :class:`~awhourglass.data.crop.PendingPixels`), None when ``image`` is finished. While the crop's
+            resampling is pending, ``image`` is the stored ``(3, H, W)`` uint8 picture.
     """
 
     image: torch.Tensor
@@ -51,6 +55,7 @@ class Sample:
     source: str = ""
     mirrored: bool = False
     group: str = ""
+    pending: Any = None
 
 
 @dataclass
@@ -67,6 +72,9 @@ class Batch:
         hand_side, source, group: per-sample strings; mirrored: per-sample bools (see :class:`Sample`).
         domains: ``domain`` as host ints (filled by :func:`collate`), so that training reads a batch's domains
             without a device sync (:meth:`domain_ids`).
+        pending: per-sample pixel work left to the batch (``Sample.pending``), or empty when there is none;
+            :func:`awhourglass.data.pending.finish_batch` does it and empties it. While crops are pending,
+            ``image`` is ``(B, 3, H, W)`` uint8 stored pictures.
     """
 
     image: torch.Tensor
@@ -84,6 +92,7 @@ class Batch:
     mirrored: list[bool] = field(default_factory=list)
     domains: list[int] = field(default_factory=list)
     group: list[str] = field(default_factory=list)
+    pending: list[Any] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.image.shape[0])
@@ -132,9 +141,14 @@ def collate(samples: Sequence[Sample]) -> Batch:
         raise ValueError("collate: empty list of samples")
     image = torch.stack([s.image for s in samples])
     _, _, H, W = image.shape
+    first = samples[0].pending
+    if first is not None and first.inv_px is not None:  # stored pictures: the labels are of the network crop
+        H = W = first.out_size
+    # missing depth rows take the shape of the others (a pack's stored depth while its warp is pending)
+    depth_shape = next((tuple(s.depth.shape) for s in samples if s.depth is not None), (1, H, W))
     nan3 = torch.full((NUM_JOINTS, 3), float("nan"))
-    nan_depth = torch.full((1, H, W), float("nan"))
-    no_mask = torch.zeros((1, H, W), dtype=torch.bool)
+    nan_depth = torch.full(depth_shape, float("nan"))
+    no_mask = torch.zeros(depth_shape, dtype=torch.bool)
     return Batch(
         image=image,
         K=torch.stack([s.K for s in samples]),
@@ -151,4 +165,5 @@ def collate(samples: Sequence[Sample]) -> Batch:
         mirrored=[bool(s.mirrored) for s in samples],
         domains=[int(s.domain) for s in samples],
         group=[s.group for s in samples],
+        pending=[s.pending for s in samples] if any(s.pending is not None for s in samples) else [],
     )

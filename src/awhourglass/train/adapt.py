@@ -10,6 +10,7 @@ The target contributes 2D joints and depth images only; its 3D labels are never 
 
 from __future__ import annotations
 
+from awhourglass.data.pending import finish_batch
 from awhourglass.errors import AwhError
 from awhourglass.train.batches import StepBatches, iterate_steps
 from awhourglass.train.config import OptimizerConfig, TrainConfig
@@ -89,7 +90,7 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
         stream = iterate_steps(batches, start_step, phase.steps, cfg.loader_workers(), dist.device.type == "cuda",
                                trainer.data_problems(PHASE))
         for step, batch in zip(range(start_step, phase.steps), stream, strict=True):
-            batch = batch.to(dist.device, non_blocking=True)
+            batch = finish_batch(batch.to(dist.device, non_blocking=True))
             info = StepInfo(PHASE, step, phase.steps)
             critic_values: dict[str, float] = {}
             if use_critic:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from awhourglass.data.pending import settle_crops
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.losses import z_label_joints
@@ -142,9 +143,11 @@ class StepBatches(Dataset):
                 rng.seed(seed)
                 dataset = self.domains[d]
                 # the package's readers take their augmentation seed with the index; others use the globals
-                samples.append(dataset[(index, seed)] if getattr(dataset, "takes_seed", False) else dataset[index])
+                # the training loop finishes pending pixel work on its device (augment.on_batch)
+                samples.append(dataset[(index, seed, True)] if getattr(dataset, "takes_seed", False)
+                               else dataset[index])
         problems = [line for d in self.domains if hasattr(d, "take_skipped") for line in d.take_skipped()]
-        batch = self.collate_fn(samples)
+        batch = self.collate_fn(settle_crops(samples))
         return StepData(batch, problems + label_problems(batch))
 
     def position(self, next_step: int) -> dict[str, Any]:

@@ -53,12 +53,14 @@ class IndexView(Sequence):
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def __getitem__(self, key: int | tuple[int, int]) -> Sample:  # type: ignore[override]
-        i, seed = (key, None) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
-        i = int(i)
+    def __getitem__(self, key: int | tuple[int, int] | tuple[int, int, bool]) -> Sample:  # type: ignore[override]
+        if isinstance(key, (int, np.integer)):
+            i, rest = int(key), ()
+        else:
+            i, rest = int(key[0]), tuple(key[1:])
         if not 0 <= i < len(self):
             raise IndexError(f"position {i} outside a view of {len(self)}")
-        return self.dataset[self.start + i] if seed is None else self.dataset[(self.start + i, seed)]
+        return self.dataset[(self.start + i, *rest)] if rest else self.dataset[self.start + i]
 
     def take_skipped(self) -> list[str]:
         """The underlying reader's skipped bad samples (none for other datasets)."""

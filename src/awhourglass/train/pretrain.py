@@ -5,6 +5,7 @@ The paper finds this pretraining "crucial" before adaptation (method notes, item
 
 from __future__ import annotations
 
+from awhourglass.data.pending import finish_batch
 from awhourglass.train.batches import StepBatches, iterate_steps
 from awhourglass.train.loop import StepInfo, Trainer, lr_at, make_optimizer, parameters, set_lr
 
@@ -34,7 +35,7 @@ def run_pretrain(trainer: Trainer, start_step: int) -> None:
         stream = iterate_steps(batches, start_step, phase.steps, cfg.loader_workers(), dist.device.type == "cuda",
                                trainer.data_problems(PHASE))
         for step, batch in zip(range(start_step, phase.steps), stream, strict=True):
-            batch = batch.to(dist.device, non_blocking=True)
+            batch = finish_batch(batch.to(dist.device, non_blocking=True))
             lr = lr_at(phase, base_lr, step)
             set_lr(optimizer, lr)
             losses = parts.pretrain_loss(batch, StepInfo(PHASE, step, phase.steps))
