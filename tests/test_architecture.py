@@ -15,12 +15,13 @@ LAYERS = {
     "smoothing": 0,
     "formats": 1,
     "data": 2, "synth": 2, "models": 2, "losses": 2,
-    "train": 3, "eval": 3,
-    "export": 4,
-    "demo": 5, "bench": 5,
-    "api": 6,
-    "video": 7, "realsearch": 7,
-    "cli": 8,
+    "methods": 3,
+    "train": 4, "eval": 4,
+    "export": 5,
+    "demo": 6, "bench": 6,
+    "api": 7,
+    "video": 8, "realsearch": 8,
+    "cli": 9,
 }
 CORE = 0  # the core's modules are leaves that may use each other (no network, format or CLI in them)
 # The package's __init__ is the public face: it names the version and resolves ``awhourglass.load`` lazily.

@@ -51,7 +51,7 @@ def test_tiny_demo_report_matches_results_json(tmp_path):
             assert m["mean"][key] == pytest.approx(sum(r[key] for r in m["results"]) / 2)
     # Each run's own target-test result (written next to its model.pt) is one of the reported runs.
     awh = read_results_json(out / "runs" / "seed1" / "awh" / "target_test_results.json")
-    assert awh.epe_mean_mm == saved["methods"]["AWH"]["results"][1]["epe_mean_mm"]
+    assert awh.epe_mean_mm == saved["methods"][METHOD_LABELS["awh"]]["results"][1]["epe_mean_mm"]
     for fig in ("pck.png", "tsne_awh.png", "tsne_source_only.png", "qualitative_awh_0_2d.png",
                 "qualitative_awh_0_3d.png", "heatmaps_awh_0.png", "confidence.png"):
         assert (out / fig).stat().st_size > 0
@@ -72,7 +72,8 @@ def test_tiny_demo_report_matches_results_json(tmp_path):
                  "--format", "stb", "--out", str(tmp_path / "ev"), "--no-progress"]) == 0
     ev = read_results_json(tmp_path / "ev" / "results.json")
     # (same crops and weights; only float summation order may differ between batchings and thread counts)
-    assert ev.epe_mean_mm == pytest.approx(saved["methods"]["AWH"]["results"][0]["epe_mean_mm"], rel=1e-6)
+    awh_saved = saved["methods"][METHOD_LABELS["awh"]]["results"][0]
+    assert ev.epe_mean_mm == pytest.approx(awh_saved["epe_mean_mm"], rel=1e-6)
 
 
 def test_demo_config_rejects_bad_values():

@@ -12,6 +12,7 @@ only knows how to build any such dataclass from nested plain data, strictly:
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -25,6 +26,21 @@ T = TypeVar("T")
 
 class ConfigError(AwhError, ValueError):
     """A config that does not match its dataclass, or a setting out of its range (a user error)."""
+
+
+def check_number(where: str, value: float | None, *, positive: bool, optional: bool = False) -> None:
+    """A config number must be finite and > 0 (``positive``) or >= 0; ``None`` only where ``optional``."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, int | float) and math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ConfigError(f"{where} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+
+
+def check_betas(where: str, betas: tuple[float, float]) -> None:
+    """Adam's two averaging factors, each in [0, 1) (PyTorch refuses others only when the optimizer is made)."""
+    if not all(isinstance(b, int | float) and 0.0 <= b < 1.0 for b in betas):
+        raise ConfigError(f"{where} must be two numbers in [0, 1), got {list(betas)}")
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:

@@ -144,10 +144,12 @@ def critic_objective(l_wd: torch.Tensor, gp: torch.Tensor, lambda_gp: float) -> 
 
 
 def total_loss_eq11(l25d_src, l2d_tgt, lreg_src, lreg_tgt, l_adv, lambda_res: float, lambda_reg: float,
-                    lambda_adv: float) -> torch.Tensor:
+                    lambda_adv: float, l_intermediate=0.0) -> torch.Tensor:
     """Paper Eq. 11 with the corrected sign: ``λ_res(L_2.5D^s + L_2D^t) + λ_reg(L_reg^s + L_reg^t) + λ_wd·L_wd``.
 
     ``l_adv`` is L_wd for ``wh``/``awh`` (the feature extractor *lowers* the critic's estimate) and the domain
-    classification loss for ``dann`` (behind gradient reversal).
+    classification loss for ``dann`` (behind gradient reversal); 0 with ``lambda_adv`` 0 for methods without one.
+    ``l_intermediate``: the weighted intermediate supervision of paper Table 1 (0 for wo/IL), added before the
+    adversarial term.
     """
-    return lambda_res * (l25d_src + l2d_tgt) + lambda_reg * (lreg_src + lreg_tgt) + lambda_adv * l_adv
+    return lambda_res * (l25d_src + l2d_tgt) + lambda_reg * (lreg_src + lreg_tgt) + l_intermediate + lambda_adv * l_adv

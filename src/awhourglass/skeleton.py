@@ -67,6 +67,8 @@ BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in range(1, NUM
 # The bone whose length normalizes the 2.5D representation by default (wrist → middle MCP,
 # a metacarpal: the paper finds metacarpals' 2D predictions the most stable).
 DEFAULT_SCALE_BONE: tuple[int, int] = (WRIST, MIDDLE_MCP)
+# The joints whose mean is the root of the 2.5D representation and of the paper's scoring (the palm centre).
+PALM_CENTRE_JOINTS: tuple[int, int] = (WRIST, MIDDLE_MCP)
 # The length assumed for the default scale bone when a user gives none (``awh predict`` without ``--bone``): an
 # adult average of the wrist → middle-MCP joint-centre distance, with its spread (one standard deviation, both sexes
 # pooled). It is an estimate, not a measurement from a dataset in this package: adult hand length (wrist crease to
@@ -120,7 +122,8 @@ def _concat(parts: list, axis: int) -> Array:
 def palm_centre(joints: Array) -> Array:
     """Palm centre ½(wrist + middle MCP) of canonical joints ``(..., 21, D)`` → ``(..., D)``."""
     check_joints(joints, "palm_centre")
-    return 0.5 * (joints[..., WRIST, :] + joints[..., MIDDLE_MCP, :])
+    a, b = PALM_CENTRE_JOINTS
+    return 0.5 * (joints[..., a, :] + joints[..., b, :])
 
 
 def mirror_xyz(xyz: Array) -> Array:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from awhourglass.cli.data import FORMATS
 from awhourglass.errors import AwhError
 
 
@@ -11,12 +12,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh eval`."""
     parser.add_argument("checkpoint", nargs="?", help="model checkpoint (omit with --pred)")
     parser.add_argument("--data", help="dataset root folder")
-    parser.add_argument("--format", help="dataset format: rhd, stb, freihand, mpd, mmpose-rhd or interhand")
+    parser.add_argument("--format", choices=list(FORMATS), metavar="FORMAT",
+                        help=f"dataset format: {', '.join(FORMATS)}")
     parser.add_argument("--split", default="test", help="train, test/eval or all (default test; interhand: eval "
                                                         "is its val split)")
     parser.add_argument("--out", default="awh_eval", help="output folder (default ./awh_eval)")
     parser.add_argument("--source-data", help="source-domain dataset for the t-SNE figure (optional)")
-    parser.add_argument("--source-format", default="rhd", help="format of --source-data (default rhd)")
+    parser.add_argument("--source-format", default="rhd", choices=list(FORMATS), metavar="FORMAT",
+                        help="format of --source-data (default rhd)")
     parser.add_argument("--source-split", default="test", help="split of --source-data (default test)")
     parser.add_argument("--max-samples", type=int, help="evaluate only the first N samples")
     parser.add_argument("--batch-size", type=int, default=64, help="inference batch size (default 64)")
@@ -68,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.checkpoint:
             raise AwhError("give a checkpoint (or --pred PRED.json --gt GT.json)")
         if not args.data or not args.format:
-            raise AwhError("--data PATH and --format (rhd, stb, freihand, mpd, mmpose-rhd, interhand) are required "
-                           "with a checkpoint")
+            raise AwhError(f"--data PATH and --format ({', '.join(FORMATS)}) are required with a checkpoint")
         if args.max_samples is not None and args.max_samples < 1:
             raise AwhError(f"--max-samples must be >= 1, got {args.max_samples}")
         if args.batch_size < 1:

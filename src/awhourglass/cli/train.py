@@ -12,8 +12,20 @@ import sys
 from pathlib import Path
 
 
+def methods_epilog() -> str:
+    """The methods a config's ``method.name`` picks, with the labels every report shows (the one table)."""
+    from awhourglass.methods.config import MethodConfig
+    from awhourglass.methods.table import METHODS
+
+    rows = [f"  {name:12s} {MethodConfig(name=name).label}" for name in METHODS]
+    return "methods (method.name in the config; the label reports show):\n" + "\n".join(rows) + "\n"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of `awh train`."""
+    plain = parser.format_help
+    # the method table imports torch: read it only when the help is printed (`awh` itself starts light)
+    parser.format_help = lambda: plain() + "\n" + methods_epilog()  # type: ignore[method-assign]
     parser.add_argument("config", help="training config (YAML), e.g. configs/demo.yaml")
     parser.add_argument(
         "--override",

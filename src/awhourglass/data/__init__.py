@@ -1,4 +1,5 @@
-"""Dataset readers (RHD, STB, FreiHAND, MPD) → :class:`Sample`; crop/augment. Batches: :mod:`awhourglass.train.batches`.
+"""Dataset readers (every format of ``data.config.READERS``) → :class:`Sample`; crop/augment. Batches:
+:mod:`awhourglass.train.batches`.
 
 Typical use::
 

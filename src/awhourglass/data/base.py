@@ -1,4 +1,5 @@
-"""The dataset base class shared by the four readers: lazy per-sample reads, seeded augmentation, bad-file policy."""
+"""The dataset base class shared by every reader of ``data.config.READERS``: lazy per-sample reads, seeded
+augmentation, bad-file policy."""
 
 from __future__ import annotations
 

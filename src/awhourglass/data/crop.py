@@ -35,7 +35,7 @@ from awhourglass.data.depth import hand_mask_from_depth, normalize_depth_eq9
 from awhourglass.data.photometric import add_noise, channel_gains, cut_out, gaussian_blur
 from awhourglass.data.sample import SOURCE, Sample
 from awhourglass.errors import PredictError
-from awhourglass.geometry import apply_affine, check_intrinsics, crop_affine, flip_horizontal
+from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX, apply_affine, check_intrinsics, crop_affine, flip_horizontal
 from awhourglass.skeleton import mirror_xyz
 
 
@@ -337,8 +337,8 @@ def make_sample(
     raw: RawSample,
     *,
     input_size: int,
-    crop_scale: float = 1.5,
-    min_crop_px: float = 16.0,
+    crop_scale: float = CROP_MARGIN,
+    min_crop_px: float = MIN_CROP_PX,
     mirror: bool = False,
     aug: AugmentParams | None = None,
     depth_band_m: float = 0.08,

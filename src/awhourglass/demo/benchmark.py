@@ -24,6 +24,11 @@ def default_model() -> ModelConfig:
                        depth_width=32)
 
 
+# What `awh benchmark` compares: the adapting methods of the method table (awhourglass.methods) and AWH's two
+# first-stack designs of paper Table 1 with intermediate supervision (``fss``, ``fssc``: demo.compare.method_config)
+BENCHMARK_METHODS = ("joint", "wh", "dann", "awh", "fss", "fssc", "oracle")
+
+
 @dataclass
 class BenchmarkConfig:
     """Settings of ``awh benchmark`` (docs/benchmark.md says why each default is what it is).
@@ -64,7 +69,7 @@ class BenchmarkConfig:
     pretrain: PretrainSchedule = field(default_factory=PretrainSchedule)
     lr_gamma: float = 0.2
     batch_size: int = 32
-    methods: tuple[str, ...] = ("joint", "wh", "dann", "awh", "fss", "fssc", "oracle")
+    methods: tuple[str, ...] = BENCHMARK_METHODS
     adapt_steps: int = 400
     adapt_lr: float = 3e-4
     adapt_milestones: tuple[int, ...] = (300,)
@@ -85,10 +90,9 @@ class BenchmarkConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        known = ("joint", "wh", "dann", "awh", "fss", "fssc", "oracle")
-        bad = [m for m in self.methods if m not in known]
+        bad = [m for m in self.methods if m not in BENCHMARK_METHODS]
         if bad:
-            raise ConfigError(f"benchmark methods {bad} unknown; choose from {', '.join(known)}")
+            raise ConfigError(f"benchmark methods {bad} unknown; choose from {', '.join(BENCHMARK_METHODS)}")
         if self.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
         if self.batch_size < 2 or self.batch_size % 2:

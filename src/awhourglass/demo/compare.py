@@ -26,7 +26,7 @@ from awhourglass.atomic import atomic_write_text
 from awhourglass.checkpoint import atomic_save, load_checkpoint, slim
 from awhourglass.config import from_dict, to_dict
 from awhourglass.data.sample import Sample, collate
-from awhourglass.demo.benchmark import BenchmarkConfig
+from awhourglass.demo.benchmark import BENCHMARK_METHODS, BenchmarkConfig
 from awhourglass.demo.data import read_split
 from awhourglass.demo.pretrained import (
     ADAPT_STREAM_OFFSET,
@@ -47,9 +47,6 @@ from awhourglass.models.load import graft_network, network_checkpoint, network_f
 from awhourglass.train.config import MethodConfig
 from awhourglass.train.run import fit
 
-LABELS = {"source_only": "source-only", "joint": "joint (wo/AWH)", "wh": "WH", "dann": "DANN", "awh": "AWH (wo/IL)",
-          "fss": "AWH w/FSS (R2D+R3D+S2D)", "fssc": "AWH w/FSSC (extra convs, R2D+R3D+S2D)",
-          "oracle": "oracle (target 3D)"}
 CONSTANT_LABELS = {"source": "constant: mean hand of the source labels",
                    "target": "constant: mean hand of the target labels (oracle's yardstick)"}
 
@@ -71,6 +68,15 @@ def method_config(name: str, choice: dict[str, Any] | None = None) -> MethodConf
     if "critic_steps" in choice:
         base = replace(base, critic_steps=int(choice["critic_steps"]))
     return base
+
+
+def method_label(name: str) -> str:
+    """The report label of a benchmark method: its config's label from the method table, and FSSC's first-stack
+    design (a network option, not a method's)."""
+    return method_config(name).label + (", FSSC first stack (extra convs)" if name == "fssc" else "")
+
+
+LABELS = {name: method_label(name) for name in ("source_only", *BENCHMARK_METHODS)}
 
 
 def method_start(method: str, model: ModelConfig, pretrained: Path, out: Path) -> tuple[ModelConfig, Path]:

@@ -7,19 +7,13 @@ from dataclasses import dataclass, field, replace
 from awhourglass.config import ConfigError
 from awhourglass.demo.benchmark import default_model
 from awhourglass.demo.pretrained import PretrainSchedule
+from awhourglass.methods.config import MethodConfig
 from awhourglass.models.config import ModelConfig
 from awhourglass.train.precision import Precision, cpu_precision
 
 ADAPT_METHODS = ("joint", "wh", "dann", "awh", "oracle")
-# Report order and labels; source-only is the pretrained network itself (no phase 2).
-METHOD_LABELS = {
-    "source_only": "source-only",
-    "joint": "joint (wo/AWH)",
-    "wh": "WH",
-    "dann": "DANN",
-    "awh": "AWH",
-    "oracle": "oracle (target 3D)",
-}
+# Report order and labels (the method table's); source-only is the pretrained network itself (no phase 2).
+METHOD_LABELS = {name: MethodConfig(name=name).label for name in ("source_only", *ADAPT_METHODS)}
 
 
 @dataclass

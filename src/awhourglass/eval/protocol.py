@@ -22,7 +22,7 @@ import numpy as np
 
 from awhourglass import geometry, metrics
 from awhourglass.eval.results import EvalResult, evaluate_arrays
-from awhourglass.skeleton import DEFAULT_SCALE_BONE
+from awhourglass.skeleton import DEFAULT_SCALE_BONE, PALM_CENTRE_JOINTS
 
 # protocol → (alignment, reflections allowed in a Procrustes alignment)
 PROTOCOLS: dict[str, tuple[str, bool]] = {"paper": ("root", False), "freihand": ("procrustes", True),
@@ -90,7 +90,7 @@ def lift_with_gt_scale_and_root(
         k = np.broadcast_to(k, (n, 3, 3)).copy()
     if k.shape != (n, 3, 3):
         raise ValueError(f"K: expected (3, 3) or ({n}, 3, 3), got {k.shape}")
-    needed = [0, 9, *bone]
+    needed = [*PALM_CENTRE_JOINTS, *bone]
     if not np.isfinite(gt[:, needed]).all():
         raise ValueError(f"gt_xyz_m: joints {sorted(set(needed))} must be finite (root and scale bone)")
     root_m, bone_m = geometry.root_and_scale(gt, bone, validate=False)

@@ -28,7 +28,7 @@ from awhourglass.eval.predictions import score_prediction_file, write_ground_tru
 from awhourglass.eval.protocol import evaluate_25d, lift_with_gt_scale_and_root
 from awhourglass.eval.results import EvalResult, write_results_json
 from awhourglass.models.hourglass import AWHourglassNet
-from awhourglass.skeleton import DEFAULT_SCALE_BONE, palm_centre
+from awhourglass.skeleton import DEFAULT_SCALE_BONE, PALM_CENTRE_JOINTS, palm_centre
 
 
 @dataclass
@@ -151,7 +151,7 @@ def run_model(
 
 def _without_root(gt_xyz_m: np.ndarray, bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> np.ndarray:
     """``(N,)`` bool: samples whose root (wrist, middle MCP) or scale bone has no finite 3D label."""
-    return ~np.isfinite(gt_xyz_m[:, sorted({0, 9, *bone})]).all(axis=(1, 2))
+    return ~np.isfinite(gt_xyz_m[:, sorted({*PALM_CENTRE_JOINTS, *bone})]).all(axis=(1, 2))
 
 
 def _check_3d(outputs: ModelOutputs) -> None:

@@ -15,7 +15,7 @@ from awhourglass.errors import AwhError
 from awhourglass.train.batches import StepBatches, iterate_steps
 from awhourglass.train.config import OptimizerConfig, TrainConfig
 from awhourglass.train.distributed import DistInfo, shard_range
-from awhourglass.train.loop import StepInfo, Trainer, lr_at, make_optimizer, parameters, set_lr
+from awhourglass.train.loop import StepInfo, Trainer, make_optimizer, parameters, set_lr
 
 PHASE = "adapt"
 
@@ -56,6 +56,7 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
         return
     if parts.adapt_loss is None:
         raise AwhError("the adapt phase needs an adapt step function")
+    method = cfg.method.method  # its learning-rate schedule (DANN: Ganin's annealing)
     params = parameters(parts.network)
     base_lr = phase.lr if phase.lr is not None else cfg.optimizer.lr
     optimizer = make_optimizer(cfg.optimizer, params, base_lr)
@@ -104,7 +105,7 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
                         step,
                         prefix="critic_",
                     )
-            lr = lr_at(phase, base_lr, step)
+            lr = method.lr_at(base_lr, step, phase.steps, phase.lr_milestones, phase.lr_gamma, cfg.method)
             set_lr(optimizer, lr)
             values = trainer.optimize(
                 parts.adapt_loss(batch, info), optimizer, params, cfg.optimizer.grad_clip_norm, PHASE, step,

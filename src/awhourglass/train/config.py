@@ -6,7 +6,6 @@ under ``N`` processes each rank gets ``batch_size / N`` samples (per domain in t
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,18 +14,10 @@ from typing import Any, Literal
 import torch
 import yaml
 
-from awhourglass.config import ConfigError, from_dict, read_config_text, to_dict
+from awhourglass.config import ConfigError, check_betas, check_number, from_dict, read_config_text, to_dict
 from awhourglass.data.config import DatasetConfig
-from awhourglass.models.config import ModelConfig, SimilarityConfig
-
-
-def _check_number(where: str, value: float | None, *, positive: bool, optional: bool = False) -> None:
-    """A config number must be finite and > 0 (``positive``) or >= 0; ``None`` only where ``optional``."""
-    if value is None and optional:
-        return
-    ok = isinstance(value, int | float) and math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        raise ConfigError(f"{where} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+from awhourglass.methods.config import MethodConfig
+from awhourglass.models.config import ModelConfig
 
 
 def _check_device(name: str) -> None:
@@ -38,98 +29,6 @@ def _check_device(name: str) -> None:
     except RuntimeError:
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
 
-
-def _check_betas(where: str, betas: tuple[float, float]) -> None:
-    """Adam's two averaging factors, each in [0, 1) (PyTorch refuses others only when the optimizer is made)."""
-    if not all(isinstance(b, int | float) and 0.0 <= b < 1.0 for b in betas):
-        raise ConfigError(f"{where} must be two numbers in [0, 1), got {list(betas)}")
-
-MethodName = Literal["source_only", "oracle", "joint", "wh", "dann", "awh"]
-IntermediateTerm = Literal["src_2d", "src_3d", "tgt_2d"]
-
-
-@dataclass
-class MethodConfig:
-    """Which method trains the network, and the weights of paper Eq. 11.
-
-    Attributes:
-        name: ``source_only`` (source 2.5D + depth reg only), ``oracle`` (target 3D used), ``joint``
-            (wo/AWH: half/half, no critic), ``wh`` (α ≡ 1, Shen et al. 2018), ``dann`` (gradient reversal),
-            ``awh`` (the method).
-        lambda_wd: weight of L_wd for the feature extractor.
-        lambda_res: weight of the pose terms L_2.5D^s + L_2D^t.
-        lambda_reg: weight of the depth regularizer L_reg^s + L_reg^t.
-        lambda_alpha: weight of the depth term inside Eq. 8.
-        lambda_gp: gradient-penalty weight of the critic (WGAN-GP: 10).
-        lambda_dann: weight of the domain-classification loss (``dann``).
-        lambda_intermediate: weight of the intermediate-supervision terms.
-        intermediate: terms supervised at every stack but the last (paper Table 1: ``src_2d`` = R2D,
-            ``src_3d`` = R3D, ``tgt_2d`` = S2D; empty = wo/IL, the paper's final choice).
-        critic_at: which stacks' features go to the critic / domain classifier.
-        critic_steps: critic updates per generator update.
-        critic_lr, critic_betas: Adam settings of the critic (WGAN-GP).
-        critic_width: channels of the critic.
-        similarity: the Eq. 5 options.
-        oracle_with_source: the oracle also trains on the source half (False: target only).
-        target_3d: also supervise the target's 3D labels (the paper's fully supervised MPD scenario,
-            e.g. "RHD+MPD+w/AWH"); always on for the ``oracle``, off for the weakly supervised setting.
-    """
-
-    name: MethodName = "awh"
-    lambda_wd: float = 0.1
-    lambda_res: float = 1.0
-    lambda_reg: float = 1.0
-    lambda_alpha: float = 10.0
-    lambda_gp: float = 10.0
-    lambda_dann: float = 0.1
-    lambda_intermediate: float = 1.0
-    intermediate: tuple[IntermediateTerm, ...] = ()
-    critic_at: Literal["first", "last", "all"] = "last"
-    critic_steps: int = 5
-    critic_lr: float = 1e-4
-    critic_betas: tuple[float, float] = (0.0, 0.9)
-    critic_width: int = 64
-    similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
-    oracle_with_source: bool = True
-    target_3d: bool = False
-
-    @property
-    def uses_target_3d(self) -> bool:
-        """Whether the target's 3D labels are supervised (oracle, or a fully supervised target)."""
-        return self.name == "oracle" or self.target_3d
-
-    def __post_init__(self) -> None:
-        bad = sorted(set(self.intermediate) - {"src_2d", "src_3d", "tgt_2d"})
-        if bad:
-            raise ConfigError(f"MethodConfig.intermediate: unknown term(s) {bad}; allowed src_2d, src_3d, tgt_2d")
-        if self.critic_steps < 1:
-            raise ConfigError(f"MethodConfig.critic_steps must be >= 1, got {self.critic_steps}")
-        if self.critic_width < 1:
-            raise ConfigError(f"MethodConfig.critic_width must be >= 1, got {self.critic_width}")
-        _check_number("MethodConfig.critic_lr", self.critic_lr, positive=True)
-        _check_betas("MethodConfig.critic_betas", self.critic_betas)
-        for name in ("lambda_wd", "lambda_res", "lambda_reg", "lambda_alpha", "lambda_gp", "lambda_dann",
-                     "lambda_intermediate"):
-            _check_number(f"MethodConfig.{name}", getattr(self, name), positive=False)
-
-    @property
-    def uses_critic(self) -> bool:
-        """True for the Wasserstein methods (``wh``, ``awh``), which need separate critic steps."""
-        return self.name in ("wh", "awh")
-
-    @property
-    def uses_domain_classifier(self) -> bool:
-        """True for ``dann``, whose classifier trains in the generator step through gradient reversal."""
-        return self.name == "dann"
-
-    @property
-    def uses_target(self) -> bool:
-        """False only for ``source_only``."""
-        return self.name != "source_only"
-
-    def critic_stacks(self, num_stacks: int) -> list[int]:
-        """Indices of the stacks whose features the critic / domain classifier sees."""
-        return {"first": [0], "last": [num_stacks - 1], "all": list(range(num_stacks))}[self.critic_at]
 
 
 @dataclass
@@ -144,11 +43,11 @@ class OptimizerConfig:
     grad_clip_norm: float | None = None
 
     def __post_init__(self) -> None:
-        _check_number("OptimizerConfig.lr", self.lr, positive=True)
-        _check_betas("OptimizerConfig.betas", self.betas)
-        _check_number("OptimizerConfig.momentum", self.momentum, positive=False)
-        _check_number("OptimizerConfig.weight_decay", self.weight_decay, positive=False)
-        _check_number("OptimizerConfig.grad_clip_norm", self.grad_clip_norm, positive=True, optional=True)
+        check_number("OptimizerConfig.lr", self.lr, positive=True)
+        check_betas("OptimizerConfig.betas", self.betas)
+        check_number("OptimizerConfig.momentum", self.momentum, positive=False)
+        check_number("OptimizerConfig.weight_decay", self.weight_decay, positive=False)
+        check_number("OptimizerConfig.grad_clip_norm", self.grad_clip_norm, positive=True, optional=True)
 
 
 @dataclass
@@ -264,8 +163,8 @@ class TrainConfig:
                 raise ConfigError(f"phases.{name}.steps must be >= 0, got {phase.steps}")
             if phase.batch_size < 1:
                 raise ConfigError(f"phases.{name}.batch_size must be >= 1, got {phase.batch_size}")
-            _check_number(f"phases.{name}.lr", phase.lr, positive=True, optional=True)
-            _check_number(f"phases.{name}.lr_gamma", phase.lr_gamma, positive=True)
+            check_number(f"phases.{name}.lr", phase.lr, positive=True, optional=True)
+            check_number(f"phases.{name}.lr_gamma", phase.lr_gamma, positive=True)
         a = self.phases.adapt
         if not 0.0 < a.target_fraction < 1.0:
             raise ConfigError(f"phases.adapt.target_fraction must be in (0, 1), got {a.target_fraction}")

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from awhourglass.checkpoint import CheckpointWriteError, checkpoint_dict, first_nonfinite_tensor
 from awhourglass.data.sample import Batch, Sample, collate
 from awhourglass.errors import AwhError
+from awhourglass.methods.base import step_decay_lr
 from awhourglass.train.batches import StepBatches
 from awhourglass.train.checkpoint import CheckpointStore, rng_state
 from awhourglass.train.config import OptimizerConfig, PhaseConfig, TrainConfig
@@ -113,9 +114,9 @@ def make_optimizer(cfg: OptimizerConfig, params: list[nn.Parameter], lr: float |
 
 
 def lr_at(phase: PhaseConfig, base_lr: float, step: int) -> float:
-    """Step-decay learning rate of 0-based ``step``: ``base · gamma^(milestones passed)``."""
-    passed = sum(1 for m in phase.lr_milestones if step >= m)
-    return base_lr * phase.lr_gamma**passed
+    """Step-decay learning rate of 0-based ``step``: ``base · gamma^(milestones passed)`` (phase 1; phase 2 asks
+    the method, ``Method.lr_at``)."""
+    return step_decay_lr(base_lr, step, phase.lr_milestones, phase.lr_gamma)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
