@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "awhourglass"
 # unit (a top-level module or subpackage of awhourglass) → layer; a unit imports only lower layers
 LAYERS = {
     "errors": 0, "atomic": 0, "interrupts": 0, "config": 0, "skeleton": 0, "geometry": 0, "metrics": 0, "checkpoint": 0,
-    "smoothing": 0,
+    "smoothing": 0, "drawing": 0,
     "formats": 1,
     "data": 2, "synth": 2, "models": 2, "losses": 2,
     "methods": 3,

@@ -15,7 +15,7 @@ from awhourglass import api
 from awhourglass.cli import main
 from awhourglass.data.crop import box_square
 from awhourglass.demo.pretrained import SHIPPED
-from awhourglass.eval.plots import draw_skeleton_rgb
+from awhourglass.drawing import draw_skeleton_rgb
 from awhourglass.smoothing import OneEuroParams, jitter_px
 from awhourglass.synth.generate import generate_batch
 from awhourglass.video import VideoError, box_from_joints, is_video_source, predict_video

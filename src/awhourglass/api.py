@@ -44,15 +44,7 @@ import torch
 
 from awhourglass import geometry
 from awhourglass.checkpoint import crop_entry, hand_threshold_entry, load_checkpoint
-from awhourglass.data.crop import (
-    box_square,
-    corner_square,
-    crop_rgb,
-    parse_bbox,
-    parse_bone_mm,
-    parse_intrinsics,
-    search_squares,
-)
+from awhourglass.data.crop import box_square, corner_square, crop_rgb, search_squares
 from awhourglass.data.io import DEFAULT_MAX_PIXELS, load_image
 from awhourglass.errors import PredictError
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
@@ -67,6 +59,54 @@ REFINE_MAX_PASSES = 4
 REFINE_STABLE_IOU = 0.9
 REFINE_STARTS = 3  # windows refined in parallel; the most confident refined crop wins
 FOV_DEG = math.degrees(2.0 * math.atan(0.5))  # of the assumed camera across the image's longer side
+
+
+# --- a user's input: box, bone length, camera (the CLI parses its flags with these) ---------------------------
+
+
+def box_numbers(bbox: Any) -> tuple[float, float, float, float]:
+    """``(x, y, w, h)``: four finite numbers with a positive width and height (whatever the image)."""
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise PredictError(f"bbox: expected 4 numbers x,y,w,h, got {bbox!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        raise PredictError(f"bbox: width and height must be positive finite pixels, got {bbox!r}")
+    return x, y, w, h
+
+
+def parse_bone_mm(bone_mm: Any) -> float:
+    """The scale bone's length in millimetres: a positive finite number."""
+    try:
+        value = float(bone_mm)
+    except (TypeError, ValueError):
+        raise PredictError(f"bone length must be positive millimetres, got {bone_mm!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise PredictError(f"bone length must be positive millimetres, got {bone_mm!r}")
+    return value
+
+
+def parse_bbox(bbox: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    """``(x, y, w, h)`` in original pixels (x, y = top-left corner); must overlap the image and be positive."""
+    x, y, w, h = box_numbers(bbox)
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise PredictError(f"bbox {bbox!r} lies outside the {width}x{height} image")
+    return x, y, w, h
+
+
+def parse_intrinsics(K: Any) -> np.ndarray:
+    """``fx, fy, cx, cy`` (4 numbers) or a 3×3 matrix → ``K (3, 3)``; focal lengths must be positive."""
+    a = np.asarray(K, dtype=np.float64) if not isinstance(K, str) else None
+    if a is None:
+        raise PredictError(f"K: expected fx,fy,cx,cy, got {K!r}")
+    if a.shape == (4,):
+        fx, fy, cx, cy = a
+        a = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    if a.shape != (3, 3) or not np.isfinite(a).all():
+        raise PredictError(f"K: expected fx,fy,cx,cy or a finite 3x3 matrix, got shape {a.shape}")
+    if a[0, 0] <= 0 or a[1, 1] <= 0:
+        raise PredictError(f"K: focal lengths must be positive pixels, got fx={a[0, 0]}, fy={a[1, 1]}")
+    return a
 
 
 def round_rows(a: np.ndarray, digits: int) -> list[list[float]]:

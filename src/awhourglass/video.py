@@ -36,8 +36,8 @@ import numpy as np
 
 from awhourglass.api import HandPoseEstimator, round_rows
 from awhourglass.atomic import atomic_open, atomic_path, atomic_write_text
+from awhourglass.drawing import draw_skeleton_rgb
 from awhourglass.errors import AwhError
-from awhourglass.eval.plots import draw_skeleton_rgb
 from awhourglass.smoothing import JITTER_DEFINITION, OneEuroFilter, OneEuroParams, jitter_px
 
 INSTALL_HINT = "pip install 'awhourglass[video]'"
@@ -188,6 +188,118 @@ class _OverlayWriter:
             self.container.close()
 
 
+class _Clock:
+    """The video's own clock from its first frame: a missing or non-increasing stamp (some cameras) is replaced by
+    one frame period after the previous one, so the filter's time steps stay positive."""
+
+    def __init__(self, rate: Fraction) -> None:
+        self.period_s = 1.0 / float(rate)
+        self.t0: float | None = None
+        self.last_s = 0.0
+
+    def __call__(self, k: int, t: float | None) -> float:
+        """Seconds since the first frame of frame ``k`` stamped ``t`` (None: no stamp)."""
+        if t is not None and self.t0 is None:
+            self.t0 = t
+        t_rel = None if t is None or self.t0 is None else t - self.t0
+        if t_rel is None or (k > 0 and t_rel <= self.last_s):
+            t_rel = self.last_s + self.period_s if k > 0 else 0.0
+        self.last_s = t_rel
+        return t_rel
+
+
+class _BoxCarrier:
+    """The box each frame is predicted with: the user's (or a search) first, then the previous frame's joints;
+    back to the first box when the hand is lost. Counts the restarts."""
+
+    def __init__(self, bbox: Any) -> None:
+        self.first = bbox
+        self.box, self.source = self._restart()
+        self.restarts = 0
+
+    def _restart(self) -> tuple[Any, str]:
+        return self.first, "user_bbox" if self.first is not None else "search"
+
+    def count(self, k: int) -> None:
+        """Frame ``k`` is predicted now: a later frame that did not carry the previous joints restarted."""
+        self.restarts += k > 0 and self.source != "previous_frame_joints"
+
+    def advance(self, uv: np.ndarray, detected: bool, image_size: tuple[int, int]) -> None:
+        """The next frame's box from this frame's raw joints (when the hand was found and its box meets the image)."""
+        nxt = box_from_joints(uv, *image_size) if detected else None
+        self.box, self.source = self._restart() if nxt is None else (nxt, "previous_frame_joints")
+
+
+class _Track:
+    """The raw and smoothed joints of every frame; a frame without a hand restarts the filter."""
+
+    def __init__(self, smoothing: OneEuroParams | None) -> None:
+        self.filter = OneEuroFilter(smoothing) if smoothing is not None else None
+        self.raw: list[np.ndarray] = []
+        self.smooth: list[np.ndarray] = []
+        self.frames_hand = 0
+
+    def add(self, t_s: float, uv: np.ndarray, detected: bool) -> np.ndarray:
+        """Record a frame; returns the joints to draw (smoothed where smoothing is on)."""
+        self.frames_hand += detected
+        self.raw.append(uv)
+        if self.filter is None:
+            return uv
+        self.smooth.append(self.filter(t_s, uv))
+        if not detected:  # a frame without a hand: its joints start no track
+            self.filter.reset()
+        return self.smooth[-1]
+
+    def jitter(self) -> tuple[float | None, float | None]:
+        """Jitter of the raw and of the smoothed track (:data:`~awhourglass.smoothing.JITTER_DEFINITION`)."""
+        return jitter_px(np.stack(self.raw)), jitter_px(np.stack(self.smooth)) if self.filter is not None else None
+
+
+def _frame_line(k: int, t_s: float, track: _Track, boxes: _BoxCarrier, pred: Any) -> str:
+    """The JSON line of frame ``k`` (module doc: the box it was predicted with and the prediction)."""
+    line = {"frame": k, "time_s": round(t_s, 6),
+            "uv_px_smoothed": None if track.filter is None else round_rows(track.smooth[-1], 2),
+            "hand_box": None if boxes.box is None else [round(float(v), 2) for v in boxes.box],
+            "hand_box_from": boxes.source, **pred.to_dict()}
+    return json.dumps(line) + "\n"
+
+
+def _stream_rate(container: Any) -> tuple[Fraction, int | None]:
+    """The first video stream's frame rate (a fallback when it states none) and its frame count, if known."""
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or Fraction(FALLBACK_FPS)
+    return Fraction(rate).limit_denominator(1001 * 1000), stream.frames or None
+
+
+def _summary(source: Any, track: _Track, boxes: _BoxCarrier, stop_reason: str, max_frames: int | None,
+             rate: Fraction, clock: _Clock, size: tuple[int, int] | None, smoothing: OneEuroParams | None,
+             jsonl: Path, overlay: Path) -> dict[str, Any]:
+    j_raw, j_s = track.jitter()
+
+    def rounded(v: float | None) -> float | None:
+        return None if v is None or not math.isfinite(v) else round(v, 4)
+
+    return {
+        "format": SUMMARY_FORMAT,
+        "source": str(source),
+        "frames": len(track.raw),
+        "frames_hand_detected": track.frames_hand,
+        "box_restarts": boxes.restarts,
+        "stopped": stop_reason,
+        "max_frames": max_frames,
+        "frame_rate_fps": round(float(rate), 4),
+        "duration_s": round(clock.last_s, 6),
+        "frame_size": list(size) if size else None,
+        "smoothing": None if smoothing is None else {
+            "filter": "one-euro (Casiez et al. 2012)", "min_cutoff_hz": smoothing.min_cutoff_hz,
+            "beta_per_px": smoothing.beta, "d_cutoff_hz": smoothing.d_cutoff_hz},
+        "jitter_definition": JITTER_DEFINITION,
+        "jitter_raw_px": rounded(j_raw),
+        "jitter_smoothed_px": rounded(j_s),
+        "outputs": {"jsonl": str(jsonl), "overlay": str(overlay)},
+    }
+
+
 def predict_video(
     estimator: HandPoseEstimator,
     source: str | os.PathLike | int,
@@ -222,20 +334,11 @@ def predict_video(
     container, name = _open(av, source)
     out = Path(out_dir)
     jsonl, overlay, summary_path = out / f"{name}.jsonl", out / f"{name}_overlay.mp4", out / f"{name}_summary.json"
-    stream = container.streams.video[0]
-    rate = stream.average_rate or stream.guessed_rate or Fraction(FALLBACK_FPS)
-    rate = Fraction(rate).limit_denominator(1001 * 1000)
-    total = stream.frames or None
+    rate, total = _stream_rate(container)
     if max_frames is not None:
         total = min(total, max_frames) if total else max_frames
-    filt = OneEuroFilter(smoothing) if smoothing is not None else None
-    raw: list[np.ndarray] = []
-    smooth: list[np.ndarray] = []
-    frames_hand, restarts, stop_reason = 0, 0, "end of video"
-    size: tuple[int, int] | None = None
-    t0: float | None = None
-    prev_t = 0.0
-    hand_box, box_from = bbox, "user_bbox" if bbox is not None else "search"
+    clock, boxes, track = _Clock(rate), _BoxCarrier(bbox), _Track(smoothing)
+    stop_reason, size, k = "end of video", None, 0
     try:
         with ExitStack() as stack:
             fh = stack.enter_context(atomic_open(jsonl, "w"))
@@ -245,56 +348,27 @@ def predict_video(
             bar = stack.enter_context(tqdm(total=total, unit="frame", desc=name, file=sys.stderr,
                                            disable=not progress, dynamic_ncols=True))
             frames = _frames(container, max_frames)
-            k = 0
             while True:
                 try:
                     item = next(frames, None)
+                    if item is None:
+                        break
+                    rgb, t = item
+                    pred = estimator.predict(rgb, bbox=boxes.box, K=K, bone_mm=bone_mm, left_hand=left_hand)
                 except av.FFmpegError as exc:  # a damaged stream: keep the frames decoded so far
                     stop_reason = f"decoding stopped at frame {k}: {exc}"
                     break
                 except KeyboardInterrupt:
                     stop_reason = f"interrupted (Ctrl-C) after {k} frames"
                     break
-                if item is None:
-                    break
-                rgb, t = item
-                try:
-                    pred = estimator.predict(rgb, bbox=hand_box, K=K, bone_mm=bone_mm, left_hand=left_hand)
-                except KeyboardInterrupt:
-                    stop_reason = f"interrupted (Ctrl-C) after {k} frames"
-                    break
                 size = size or pred.image_size
-                # the video's own clock, from its first frame; a missing or non-increasing stamp (some cameras)
-                # is replaced by one frame period after the previous one, so the filter's dt stays positive
-                if t is not None and t0 is None:
-                    t0 = t
-                t_rel = None if t is None or t0 is None else t - t0
-                if t_rel is None or (k > 0 and t_rel <= prev_t):
-                    t_rel = prev_t + 1.0 / float(rate) if k > 0 else 0.0
-                prev_t = t_rel
-                restarts += k > 0 and box_from != "previous_frame_joints"
+                t_s = clock(k, t)
+                boxes.count(k)
                 uv = np.asarray(pred.uv_px, dtype=np.float64)
-                detected = bool(pred.hand_detected)
-                frames_hand += detected
-                if filt is not None:
-                    uv_s = filt(t_rel, uv)
-                    if not detected:  # a frame without a hand: its joints start no track
-                        filt.reset()
-                    smooth.append(uv_s)
-                raw.append(uv)
-                line = {"frame": k, "time_s": round(t_rel, 6),
-                        "uv_px_smoothed": None if filt is None else round_rows(smooth[-1], 2),
-                        "hand_box": None if hand_box is None else [round(float(v), 2) for v in hand_box],
-                        "hand_box_from": box_from, **pred.to_dict()}
-                fh.write(json.dumps(line) + "\n")
-                drawn = smooth[-1] if filt is not None else uv
+                drawn = track.add(t_s, uv, bool(pred.hand_detected))
+                fh.write(_frame_line(k, t_s, track, boxes, pred))
                 writer.write(draw_skeleton_rgb(rgb, drawn, pred.bbox, pred.label))
-                # the next frame's box: this frame's raw joints, or the first box again when the hand is lost
-                nxt = box_from_joints(uv, *pred.image_size) if detected else None
-                if nxt is None:
-                    hand_box, box_from = bbox, "user_bbox" if bbox is not None else "search"
-                else:
-                    hand_box, box_from = nxt, "previous_frame_joints"
+                boxes.advance(uv, bool(pred.hand_detected), pred.image_size)
                 k += 1
                 bar.update(1)
             if stop_reason == "end of video" and max_frames is not None and k >= max_frames:
@@ -303,28 +377,6 @@ def predict_video(
                 raise VideoError(f"{source}: no frame could be decoded ({stop_reason})")
     finally:
         container.close()
-    raw_a = np.stack(raw)
-    j_raw = jitter_px(raw_a)
-    j_s = jitter_px(np.stack(smooth)) if filt is not None else None
-    nan_none = lambda v: None if v is None or not math.isfinite(v) else round(v, 4)  # noqa: E731
-    summary = {
-        "format": SUMMARY_FORMAT,
-        "source": str(source),
-        "frames": len(raw),
-        "frames_hand_detected": frames_hand,
-        "box_restarts": restarts,
-        "stopped": stop_reason,
-        "max_frames": max_frames,
-        "frame_rate_fps": round(float(rate), 4),
-        "duration_s": round(prev_t, 6),
-        "frame_size": list(size) if size else None,
-        "smoothing": None if smoothing is None else {
-            "filter": "one-euro (Casiez et al. 2012)", "min_cutoff_hz": smoothing.min_cutoff_hz,
-            "beta_per_px": smoothing.beta, "d_cutoff_hz": smoothing.d_cutoff_hz},
-        "jitter_definition": JITTER_DEFINITION,
-        "jitter_raw_px": nan_none(j_raw),
-        "jitter_smoothed_px": nan_none(j_s),
-        "outputs": {"jsonl": str(jsonl), "overlay": str(overlay)},
-    }
+    summary = _summary(source, track, boxes, stop_reason, max_frames, rate, clock, size, smoothing, jsonl, overlay)
     atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     return VideoRun(jsonl=jsonl, overlay=overlay, summary_path=summary_path, summary=summary)

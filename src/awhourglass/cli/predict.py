@@ -46,11 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     if predict_video.is_video_run(args.images):
         return predict_video.run(args)
-    from awhourglass.api import load
+    from awhourglass.api import box_numbers, load, parse_bone_mm, parse_intrinsics
     from awhourglass.atomic import atomic_write_text
-    from awhourglass.data.crop import box_numbers, parse_bone_mm, parse_intrinsics
+    from awhourglass.drawing import draw_overlay
     from awhourglass.errors import PredictError
-    from awhourglass.eval.plots import draw_overlay
 
     bbox = _numbers(args.bbox, 4, "--bbox") if args.bbox else None
     K = _numbers(args.K, 4, "--K") if args.K else None

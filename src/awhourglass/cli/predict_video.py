@@ -41,9 +41,8 @@ def is_video_run(inputs: Sequence[str]) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Predict the video or camera ``args.images[0]``; print the outputs and the jitter with and without smoothing."""
-    from awhourglass.api import load
+    from awhourglass.api import box_numbers, load, parse_bone_mm, parse_intrinsics
     from awhourglass.cli.predict import _numbers
-    from awhourglass.data.crop import box_numbers, parse_bone_mm, parse_intrinsics
     from awhourglass.smoothing import OneEuroParams
     from awhourglass.video import import_av, predict_video
 

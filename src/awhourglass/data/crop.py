@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +33,6 @@ from awhourglass.data.config import AugmentConfig
 from awhourglass.data.depth import hand_mask_from_depth, normalize_depth_eq9
 from awhourglass.data.photometric import add_noise, channel_gains, cut_out, gaussian_blur
 from awhourglass.data.sample import SOURCE, Sample
-from awhourglass.errors import PredictError
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX, apply_affine, check_intrinsics, crop_affine, flip_horizontal
 from awhourglass.skeleton import mirror_xyz
 
@@ -432,52 +430,7 @@ def _sample(raw: RawSample, img: torch.Tensor, K_crop: np.ndarray, uv: np.ndarra
     )
 
 
-# --- a user's box on a photo ----------------------------------------------------------------------------
-
-
-def box_numbers(bbox: Any) -> tuple[float, float, float, float]:
-    """``(x, y, w, h)``: four finite numbers with a positive width and height (whatever the image)."""
-    try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise PredictError(f"bbox: expected 4 numbers x,y,w,h, got {bbox!r}") from None
-    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
-        raise PredictError(f"bbox: width and height must be positive finite pixels, got {bbox!r}")
-    return x, y, w, h
-
-
-def parse_bone_mm(bone_mm: Any) -> float:
-    """The scale bone's length in millimetres: a positive finite number."""
-    try:
-        value = float(bone_mm)
-    except (TypeError, ValueError):
-        raise PredictError(f"bone length must be positive millimetres, got {bone_mm!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise PredictError(f"bone length must be positive millimetres, got {bone_mm!r}")
-    return value
-
-
-def parse_bbox(bbox: Any, width: int, height: int) -> tuple[float, float, float, float]:
-    """``(x, y, w, h)`` in original pixels (x, y = top-left corner); must overlap the image and be positive."""
-    x, y, w, h = box_numbers(bbox)
-    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-        raise PredictError(f"bbox {bbox!r} lies outside the {width}x{height} image")
-    return x, y, w, h
-
-
-def parse_intrinsics(K: Any) -> np.ndarray:
-    """``fx, fy, cx, cy`` (4 numbers) or a 3×3 matrix → ``K (3, 3)``; focal lengths must be positive."""
-    a = np.asarray(K, dtype=np.float64) if not isinstance(K, str) else None
-    if a is None:
-        raise PredictError(f"K: expected fx,fy,cx,cy, got {K!r}")
-    if a.shape == (4,):
-        fx, fy, cx, cy = a
-        a = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-    if a.shape != (3, 3) or not np.isfinite(a).all():
-        raise PredictError(f"K: expected fx,fy,cx,cy or a finite 3x3 matrix, got shape {a.shape}")
-    if a[0, 0] <= 0 or a[1, 1] <= 0:
-        raise PredictError(f"K: focal lengths must be positive pixels, got fx={a[0, 0]}, fy={a[1, 1]}")
-    return a
+# --- a box on a photo ----------------------------------------------------------------------------------
 
 
 def box_square(bbox: tuple[float, float, float, float] | None, width: int, height: int, margin: float,

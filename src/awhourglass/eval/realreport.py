@@ -28,9 +28,9 @@ from awhourglass import geometry
 from awhourglass.atomic import atomic_open, atomic_write_text
 from awhourglass.checkpoint import crop_entry, load_checkpoint
 from awhourglass.data.crop import box_square, crop_rgb
+from awhourglass.drawing import draw_skeleton_rgb
 from awhourglass.eval.cropnet import model_network, predict_square
 from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
-from awhourglass.eval.plots import draw_skeleton_rgb
 from awhourglass.eval.realhands import SET_NAMES, RealDevError, iter_set, reference_box
 from awhourglass.eval.realscore import crop_normalized, leave_one_out_mean, summarize
 from awhourglass.models.load import network_from_dict
