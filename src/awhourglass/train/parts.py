@@ -13,13 +13,12 @@ are :mod:`awhourglass.train.steps`; this module adapts them to the loop's ``fn(b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import torch
 from torch.utils.data import ConcatDataset
 
 from awhourglass.data.loader import build_dataset
-from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
+from awhourglass.data.sample import SOURCE, TARGET, Batch, Samples
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.train.calibrate import split_holdout
 from awhourglass.train.config import TrainConfig, check_compatible
@@ -38,9 +37,9 @@ def split_domains(batch: Batch) -> tuple[Batch, Batch]:
 def build_parts(
     cfg: TrainConfig,
     dist: DistInfo,
-    source: Sequence[Sample] | None = None,
-    target: Sequence[Sample] | None = None,
-    calibration: Sequence[Sample] | None = None,
+    source: Samples | None = None,
+    target: Samples | None = None,
+    calibration: Samples | None = None,
 ) -> TrainParts:
     """Build the network, adversary, datasets and step functions that ``cfg`` describes.
 
@@ -57,9 +56,9 @@ def build_parts(
     method = cfg.method
     model = AWHourglassNet(cfg.model)
     adversary = make_adversary(cfg.model, method)
-    held: list[Sequence[Sample]] = []
+    held: list[Samples] = []
 
-    def holdout(ds: Sequence[Sample], from_files: bool) -> Sequence[Sample]:
+    def holdout(ds: Samples, from_files: bool) -> Samples:
         if not (from_files or getattr(ds, "fresh", False)):
             return ds
         train_part, held_part = split_holdout(ds)
@@ -73,18 +72,19 @@ def build_parts(
         target = None
     elif target is None:
         tcfg = cfg.data.target
+        assert tcfg is not None  # check_compatible: a method that reads the target has one
         if not method.uses_target_3d:  # weak supervision: the target's 3D labels are not even loaded
             tcfg = dataclasses.replace(tcfg, labels="2d")
         target = holdout(build_dataset(tcfg, domain=TARGET), True)
     else:
         target = holdout(target, False)
     if calibration is None and held:
-        calibration = ConcatDataset(held)
+        calibration = ConcatDataset(held)  # type: ignore[arg-type]  # torch's stubs: Datasets; any sized indexable works
     pretrain_method = dataclasses.replace(method, name="source_only")
 
     prec = cfg.precision
     # the forward the steps run: the network itself, or compiled (same parameters); the critic stays eager
-    net = torch.compile(model, backend=COMPILE_BACKEND) if cfg.compile else model
+    net: AWHourglassNet = torch.compile(model, backend=COMPILE_BACKEND) if cfg.compile else model  # type: ignore[assignment]  # stubs: a plain function
 
     def pretrain_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         return generator_losses(net, None, batch, None, pretrain_method, info.progress, precision=prec)
@@ -100,10 +100,12 @@ def build_parts(
 
     def critic_loss(batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         fs, ft = shared.critic_inputs((info.step, id(batch)), *split_domains(batch))
+        assert adversary is not None  # critic_loss is used with a critic only
         return critic_losses(fs, ft, adversary, method)
 
-    network = {"model": model}
+    network: dict[str, torch.nn.Module] = {"model": model}
     if method.uses_domain_classifier:
+        assert adversary is not None  # make_adversary made the domain classifier
         network["domain_classifier"] = adversary  # trained by the network optimizer via gradient reversal
     return TrainParts(
         network=network,
