@@ -266,7 +266,7 @@ def plot_skeleton_3d(
         pts = 1000.0 * pts
         all_pts.append(pts[known])
         _draw_bones(ax, pts, known, linestyle=styles[k % len(styles)])  # unlabelled (NaN) joints are left out
-        ax.scatter(*pts[known].T, s=10, c=[joint_colour(j) for j in np.flatnonzero(known)], depthshade=False)
+        ax.scatter(*pts[known].T, s=10, c=[joint_colour(int(j)) for j in np.flatnonzero(known)], depthshade=False)
         ax.plot([], [], "k" + styles[k % len(styles)], label=label)
     allp = np.concatenate(all_pts)
     centre, half = allp.mean(0), max(float(np.ptp(allp, axis=0).max()) / 2, 1.0)
@@ -317,7 +317,7 @@ def plot_skeleton_2d(
                 ax.plot(*gt[[parent, child]].T, color="white", linestyle="--", linewidth=1.0)
     _draw_bones(ax, uv, v, linewidth=max(1.0, scale / 2))
     pts = uv[v]
-    ax.scatter(pts[:, 0], pts[:, 1], s=scale * 3, c=[joint_colour(j) for j in np.flatnonzero(v)], zorder=3)
+    ax.scatter(pts[:, 0], pts[:, 1], s=scale * 3, c=[joint_colour(int(j)) for j in np.flatnonzero(v)], zorder=3)
     ax.set_xlim(-0.5, W - 0.5)
     ax.set_ylim(H - 0.5, -0.5)
     ax.set_axis_off()
@@ -370,15 +370,17 @@ def _draw_hand(im, uv_px: np.ndarray, box: tuple[float, float, float, float] | N
         draw.rectangle(corners, outline=(255, 255, 255), width=1)
 
     def colour(j: int) -> tuple[int, int, int]:
-        return tuple(round(255 * c) for c in to_rgb(joint_colour(j)))
+        r, g, b = to_rgb(joint_colour(j))
+        return round(255 * r), round(255 * g), round(255 * b)
 
-    known = np.isfinite(pts).all(-1)  # unlabelled (NaN) joints and their bones are left out
+    # unlabelled (NaN) joints and their bones are left out; numpy's stubs type all(axis) as "bool or array"
+    known: np.ndarray = np.isfinite(pts).all(-1)  # type: ignore[assignment]
     for a, b in BONES:
         if known[a] and known[b]:
             draw.line([tuple(pts[a]), tuple(pts[b])], fill=colour(b), width=lw)
     for j in np.flatnonzero(known):
         u, v = pts[j]
-        draw.ellipse([u - lw, v - lw, u + lw, v + lw], fill=colour(j))
+        draw.ellipse([u - lw, v - lw, u + lw, v + lw], fill=colour(int(j)))
     if label:
         draw.rectangle([0, 0, 8 + 6 * len(label), 14], fill=(0, 0, 0))
         draw.text((4, 2), label, fill=(255, 255, 255))
