@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 TEMP_SUFFIX = ".tmp"
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # no space; the user's quota spent
@@ -34,7 +34,7 @@ def _mkstemp_like_open(path: Path, suffix: str) -> tuple[int, str]:
     return fd, tmp
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files a killed writer left in ``folder`` (``.NAME.XXXX.tmp`` of this module).
 
     Only safe while no other process writes there (training calls it with its run directory's lock held).
@@ -48,7 +48,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def fsync_dir(path: str | os.PathLike) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
     """fsync a folder so that a rename inside it survives a power cut (best effort)."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -64,12 +64,12 @@ def fsync_dir(path: str | os.PathLike) -> None:
 
 @contextmanager
 def atomic_open(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     mode: str = "wb",
     *,
     fsync: bool = True,
     before_replace: Callable[[], None] | None = None,
-) -> Iterator[IO]:
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path``.
 
     Args:
@@ -87,7 +87,7 @@ def atomic_open(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _mkstemp_like_open(path, TEMP_SUFFIX)
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+        with os.fdopen(fd, mode, encoding="utf-8" if mode == "w" else None) as fh:
             yield fh
             fh.flush()
             if fsync:
@@ -101,7 +101,7 @@ def atomic_open(
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
     """A temporary path beside ``path`` for writers that want a file name (e.g. ONNX); on a clean exit the file
     written there replaces ``path``, on any exception it is removed and ``path`` is left as it was."""
     path = Path(path)
@@ -135,7 +135,7 @@ def os_error_in(exc: BaseException) -> OSError | None:
     return next((e for e in exception_chain(exc) if isinstance(e, OSError) and e.errno is not None), None)
 
 
-def disk_full(exc: BaseException, folder: str | os.PathLike, needed_bytes: int) -> bool:
+def disk_full(exc: BaseException, folder: str | os.PathLike[str], needed_bytes: int) -> bool:
     """Whether a failed write of about ``needed_bytes`` into ``folder`` failed for want of space.
 
     The error number decides where the failure carries one (``ENOSPC``, ``EDQUOT``: full; any other: not).
@@ -153,14 +153,14 @@ def disk_full(exc: BaseException, folder: str | os.PathLike, needed_bytes: int) 
     return free < needed_bytes
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically; returns ``path``."""
     with atomic_open(path, "wb", fsync=fsync) as fh:
         fh.write(data)
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
     with atomic_open(path, "w") as fh:
         fh.write(text)

@@ -16,6 +16,7 @@ by ``awh train --init-from``, ``awh eval``, ``awh predict``, ``awh export`` and 
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -136,7 +137,7 @@ def payload_bytes(obj: Any) -> int:
     return 0
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and validate a checkpoint with the restricted (``weights_only=True``) unpickler.
 
     Checks, in order: the file exists; it unpickles with ``weights_only=True``; it is a dict with
@@ -200,7 +201,7 @@ def first_nonfinite_tensor(state: Any, prefix: str = "") -> str | None:
     return None
 
 
-def model_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def model_entry(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The pose network's ``(config["model"], modules["model"])`` of a loaded checkpoint.
 
     Raises:
@@ -212,7 +213,7 @@ def model_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[dict[str, Any],
     return model_cfg, modules["model"]
 
 
-def crop_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[float, float]:
+def crop_entry(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> tuple[float, float]:
     """``(margin, min_side_px)`` of the crop a checkpoint's network was trained on (the defaults for checkpoints
     written before it was recorded).
 
@@ -229,7 +230,7 @@ def crop_entry(ckpt: dict[str, Any], path: str | Path) -> tuple[float, float]:
     return margin, side
 
 
-def hand_threshold_entry(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any] | None:
+def hand_threshold_entry(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The ``hand_threshold`` a checkpoint records (calibrated when it was trained,
     :mod:`awhourglass.train.calibrate`): a dict with ``threshold`` in [0, 1] and how it was chosen; ``None`` for
     checkpoints without one.

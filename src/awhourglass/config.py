@@ -15,13 +15,16 @@ import dataclasses
 import math
 import types
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from awhourglass.errors import AwhError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class ConfigError(AwhError, ValueError):
@@ -64,7 +67,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if value not in get_args(tp):
             raise ConfigError(f"{where}: {value!r} is not one of {list(get_args(tp))}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
@@ -182,7 +185,8 @@ def load_yaml(cls: type[T], path: str | Path, defaults: dict[str, Any] | None = 
 
 def dump_yaml(obj: Any) -> str:
     """Dataclass → YAML text that :func:`load_yaml` reads back to an equal dataclass."""
-    return yaml.safe_dump(to_dict(obj), sort_keys=False)
+    text: str = yaml.safe_dump(to_dict(obj), sort_keys=False)
+    return text
 
 
 __all__ = ["ConfigError", "dump_yaml", "from_dict", "load_yaml", "read_config_text", "to_dict"]

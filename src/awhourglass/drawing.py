@@ -63,15 +63,17 @@ def _draw_hand(im, uv_px: np.ndarray, box: tuple[float, float, float, float] | N
         draw.rectangle(corners, outline=(255, 255, 255), width=1)
 
     def colour(j: int) -> tuple[int, int, int]:
-        return tuple(round(255 * c) for c in to_rgb(joint_colour(j)))
+        r, g, b = to_rgb(joint_colour(j))
+        return round(255 * r), round(255 * g), round(255 * b)
 
-    known = np.isfinite(pts).all(-1)  # unlabelled (NaN) joints and their bones are left out
+    # unlabelled (NaN) joints and their bones are left out; numpy's stubs type all(axis) as "bool or array"
+    known: np.ndarray = np.isfinite(pts).all(-1)  # type: ignore[assignment]
     for a, b in BONES:
         if known[a] and known[b]:
             draw.line([tuple(pts[a]), tuple(pts[b])], fill=colour(b), width=lw)
     for j in np.flatnonzero(known):
         u, v = pts[j]
-        draw.ellipse([u - lw, v - lw, u + lw, v + lw], fill=colour(j))
+        draw.ellipse([u - lw, v - lw, u + lw, v + lw], fill=colour(int(j)))
     if label:
         draw.rectangle([0, 0, 8 + 6 * len(label), 14], fill=(0, 0, 0))
         draw.text((4, 2), label, fill=(255, 255, 255))

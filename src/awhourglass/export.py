@@ -16,7 +16,7 @@ from awhourglass.atomic import atomic_path
 from awhourglass.errors import AwhError
 
 if TYPE_CHECKING:
-    pass
+    from awhourglass.models.hourglass import AWHourglassNet
 
 
 def named_output_tensors(out: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
@@ -82,10 +82,11 @@ class LiftedPose(nn.Module):
     encoding's C is geometry's default 1 (``ModelConfig`` has none; training and ``predict`` use the same).
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: AWHourglassNet) -> None:
         super().__init__()
         self.model = model
-        self.bone = tuple(int(j) for j in model.cfg.scale_bone)
+        a, b = model.cfg.scale_bone
+        self.bone = (int(a), int(b))
 
     def forward(self, image: torch.Tensor, K: torch.Tensor, bone_mm: torch.Tensor) -> tuple[torch.Tensor, ...]:
         b = image.shape[0]
@@ -119,6 +120,7 @@ def _write_program(module: nn.Module, example: tuple[torch.Tensor, ...], path: P
                 opset_version=opset,
                 verbose=False,
             )
+        assert program is not None  # the dynamo exporter returns its program
         program.save(str(tmp), external_data=False)
 
 
@@ -186,7 +188,7 @@ LIFT_INPUTS = ("image", "K", "bone_mm")
 LIFT_OUTPUTS = ("xyz_mm", "xyz_cam_mm", "root_depth_ok")
 
 
-def export_lifted(model: nn.Module, path: str | Path, *, dynamic_batch: bool = True, opset: int = 18) -> list[str]:
+def export_lifted(model: AWHourglassNet, path: str | Path, *, dynamic_batch: bool = True, opset: int = 18) -> list[str]:
     """Write the pose network ``model`` with the lift to 3D (:class:`LiftedPose`) as one ONNX graph.
 
     Inputs ``image (B, 3, S, S)`` float32 RGB in [0, 1] (S = ``model.cfg.input_size``), ``K (B, 3, 3)`` float32

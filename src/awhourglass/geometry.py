@@ -15,17 +15,19 @@ Conventions:
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from awhourglass.skeleton import DEFAULT_SCALE_BONE, NUM_JOINTS, check_joints, palm_centre
 
 Array = Any  # numpy.ndarray | torch.Tensor
 
 
-def _xp(x: Array):
+def _xp(x: Array) -> ModuleType:
     """The array namespace of ``x`` (numpy or torch); both expose the functions used here."""
     return torch if isinstance(x, torch.Tensor) else np
 
@@ -103,7 +105,9 @@ def backproject(uv_px: Array, depth_m: Array, K: Array) -> Array:
     return torch.cat([xy * z, z], dim=-1)
 
 
-def root_and_scale(xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, *, validate: bool = True):
+def root_and_scale(
+    xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, *, validate: bool = True
+) -> tuple[Array, Array]:
     """Root (palm centre) ``(..., 3)`` [m] and scale-bone length ``(...)`` [m] of canonical joints.
 
     Raises:
@@ -119,7 +123,9 @@ def root_and_scale(xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, *, 
     return root, length
 
 
-def normalize_pose(xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0):
+def normalize_pose(
+    xyz_m: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0
+) -> tuple[Array, Array, Array]:
     """Paper Eq. 7: ``P^n = C/d · (P − P_root)`` for canonical joints ``(..., 21, 3)`` [m].
 
     Returns:
@@ -134,7 +140,9 @@ def denormalize_pose(xyz_norm: Array, root_m: Array, bone_m: Array, C: float = 1
     return xyz_norm * (bone_m[..., None, None] / C) + root_m[..., None, :]
 
 
-def encode_25d(xyz_m: Array, K: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0):
+def encode_25d(
+    xyz_m: Array, K: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE, C: float = 1.0
+) -> tuple[Array, Array]:
     """Camera-space joints ``(..., 21, 3)`` [m] → 2.5D: ``uv_px (..., 21, 2)`` and ``z_norm (..., 21)``.
 
     ``z_norm_j = C · (Z_j − Z_root) / d`` with root = palm centre and d the scale-bone length.
@@ -156,7 +164,7 @@ def solve_root_depth(
     K: Array,
     bone: tuple[int, int] = DEFAULT_SCALE_BONE,
     C: float = 1.0,
-):
+) -> tuple[Array, Array]:
     """Closed-form normalized root depth Ẑ_root from 2.5D (Iqbal et al. 2018, corrected; method-notes item 3).
 
     Solves ``‖P_n − P_m‖ = C`` for the root depth, with ``P_j = (Ẑ_root + z_norm_j) · (x̄_j, ȳ_j, 1)``
@@ -228,7 +236,7 @@ def lift_camera(
     K: Array,
     bone: tuple[int, int] = DEFAULT_SCALE_BONE,
     C: float = 1.0,
-):
+) -> tuple[Array, Array]:
     """The network's 2.5D output → camera-space 3D in scale-bone units, with the closed-form root depth.
 
     Camera space is linear in the bone length: multiply by the bone length in metres (mm) for metres (mm).
@@ -252,7 +260,7 @@ def lift_root_relative(
     K: Array,
     bone: tuple[int, int] = DEFAULT_SCALE_BONE,
     C: float = 1.0,
-):
+) -> tuple[Array, Array]:
     """The network's 2.5D output → root-relative 3D in scale-bone units, with the closed-form root depth.
 
     Args:
@@ -273,7 +281,7 @@ def root_relative(xyz: Array, bone: tuple[int, int] = DEFAULT_SCALE_BONE) -> Arr
     return xyz - root_and_scale(xyz, bone, validate=False)[0][..., None, :]
 
 
-def rodrigues(rvec) -> np.ndarray:
+def rodrigues(rvec: ArrayLike) -> np.ndarray:
     """Rotation matrix ``(3, 3)`` of a Rodrigues (axis × angle, radians) vector ``(3,)``."""
     r = np.asarray(rvec, np.float64)
     theta = float(np.linalg.norm(r))
@@ -281,7 +289,8 @@ def rodrigues(rvec) -> np.ndarray:
         return np.eye(3)
     k = r / theta
     Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
+    R: np.ndarray = np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
+    return R
 
 
 # --- Affine image maps (crop, resize, rotation) that carry K along -------------------------------------------
@@ -292,7 +301,7 @@ CROP_MARGIN = 1.5
 MIN_CROP_PX = 16.0
 
 
-def crop_affine(center_px, side_px: float, out_size: int, rotation_rad: float = 0.0) -> np.ndarray:
+def crop_affine(center_px: ArrayLike, side_px: float, out_size: int, rotation_rad: float = 0.0) -> np.ndarray:
     """3×3 map from original-image pixels to a square crop resized to ``out_size``.
 
     The crop is the square of side ``side_px`` centred on ``center_px = (u, v)``, optionally rotated
@@ -331,7 +340,7 @@ def transform_intrinsics(A: Array, K: Array) -> Array:
     return A @ K
 
 
-def flip_horizontal(uv_px: Array, K: Array, width_px: int):
+def flip_horizontal(uv_px: Array, K: Array, width_px: int) -> tuple[Array, Array]:
     """Mirror pixels ``(..., J, 2)`` and ``K`` for an image flipped left↔right (W columns).
 
     Pairs with :func:`awhourglass.skeleton.mirror_xyz`: ``project(mirror_xyz(X), K') == flipped uv``.
@@ -358,7 +367,7 @@ def input_to_heatmap_px(uv_px: Array, stride: float) -> Array:
     return (uv_px + 0.5) / stride - 0.5
 
 
-def square_iou(centre_a, side_a: float, centre_b, side_b: float) -> float:
+def square_iou(centre_a: ArrayLike, side_a: float, centre_b: ArrayLike, side_b: float) -> float:
     """Intersection over union of two axis-aligned squares given by centre ``(2,)`` and side (pixels)."""
     ca, cb = np.asarray(centre_a, np.float64), np.asarray(centre_b, np.float64)
     lo = np.maximum(ca - side_a / 2.0, cb - side_b / 2.0)

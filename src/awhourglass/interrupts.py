@@ -41,8 +41,10 @@ def deferred_interrupts(signals: tuple[int, ...] = DEFERRED_SIGNALS) -> Iterator
             previous[signum](signum, frame)
 
     for sig in signals:
-        if callable(signal.getsignal(sig)):
-            previous[sig] = signal.signal(sig, hold)
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = handler
+            signal.signal(sig, hold)
     try:
         yield
     finally:

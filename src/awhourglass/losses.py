@@ -11,6 +11,7 @@ unlabelled joints) never reach the value or the gradient.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 
@@ -134,7 +135,8 @@ def gradient_penalty_eq4(critic: Callable[[list[torch.Tensor]], list[torch.Tenso
     pairs = zip(t, src, tgt, strict=True)
     mixed = [(ti * s.detach() + (1 - ti) * g.detach()).requires_grad_(True) for ti, s, g in pairs]
     scores = critic(mixed)
-    grads = torch.autograd.grad(sum(sc.sum() for sc in scores), mixed, create_graph=True)
+    total = cast(torch.Tensor, sum(sc.sum() for sc in scores))  # typeshed: sum() may return its start, 0
+    grads = torch.autograd.grad(total, mixed, create_graph=True)
     return torch.stack([((g.flatten(1).norm(dim=1) - 1.0) ** 2).mean() for g in grads]).sum()
 
 

@@ -67,7 +67,9 @@ def check_vis(vis: object | None, n: int, name: str = "vis") -> np.ndarray:
     return arr.astype(bool)
 
 
-def _check_pair(pred: object, gt: object, dim: int, vis: object | None, names: tuple[str, str]):
+def _check_pair(
+    pred: object, gt: object, dim: int, vis: object | None, names: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate a prediction/ground-truth pair and its mask; non-finite values only where vis = 0."""
     p = as_joints(pred, names[0], dim)
     g = as_joints(gt, names[1], dim)
@@ -195,13 +197,15 @@ def joint_errors_mm(pred_xyz_m: object, gt_xyz_m: object, vis: object | None = N
     Masked-out joints get error 0 (use ``vis`` to exclude them from statistics).
     """
     p, g, _ = _check_pair(pred_xyz_m, gt_xyz_m, 3, vis, ("pred_xyz_m", "gt_xyz_m"))
-    return 1000.0 * np.linalg.norm(p - g, axis=-1)
+    errors: np.ndarray = 1000.0 * np.linalg.norm(p - g, axis=-1)
+    return errors
 
 
 def joint_errors_px(pred_uv_px: object, gt_uv_px: object, vis: object | None = None) -> np.ndarray:
     """Per-joint 2D Euclidean error ``(N, 21)`` in pixels from ``(N, 21, 2)`` pixel coordinates."""
     p, g, _ = _check_pair(pred_uv_px, gt_uv_px, 2, vis, ("pred_uv_px", "gt_uv_px"))
-    return np.linalg.norm(p - g, axis=-1)
+    errors: np.ndarray = np.linalg.norm(p - g, axis=-1)
+    return errors
 
 
 def hand_box_side_px(gt_uv_px: object, vis: object | None = None) -> np.ndarray:
@@ -250,11 +254,13 @@ def pck_curve(
         raise ValueError(f"thresholds: expected a non-empty finite 1D array, got shape {t.shape}")
     hit = (e[..., None] <= t) & v[..., None]  # (N, 21, T)
     if average == "all":
-        return hit.sum(axis=(0, 1)) / v.sum()
+        pooled: np.ndarray = hit.sum(axis=(0, 1)) / v.sum()
+        return pooled
     counts = v.sum(axis=0)  # (21,)
     seen = counts > 0
     per_joint = hit.sum(axis=0)[seen] / counts[seen, None]  # (J_seen, T)
-    return per_joint.mean(axis=0)
+    curve: np.ndarray = per_joint.mean(axis=0)
+    return curve
 
 
 def auc(thresholds: object, pck: object) -> float:

@@ -28,11 +28,14 @@ All converters take numpy arrays or torch tensors with joints on axis -2, i.e. s
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-Array = TypeVar("Array")  # numpy.ndarray or torch.Tensor, returned as it came
+if TYPE_CHECKING:
+    import torch
+
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")  # numpy.ndarray or torch.Tensor, returned as it came
 
 NUM_JOINTS = 21
 FINGERS: tuple[str, ...] = ("thumb", "index", "middle", "ring", "little")
@@ -111,19 +114,21 @@ def _take(joints: Array, index: np.ndarray) -> Array:
     return joints[..., torch.as_tensor(index, device=joints.device), :]
 
 
-def _concat(parts: list, axis: int) -> Array:
-    if isinstance(parts[0], np.ndarray):
-        return np.concatenate(parts, axis=axis)
+def _concat(first: Array, second: Array, axis: int) -> Array:
+    """``first`` and ``second`` joined along ``axis`` (numpy or torch)."""
+    if isinstance(first, np.ndarray):
+        return np.concatenate([first, second], axis=axis)
     import torch
 
-    return torch.cat(parts, dim=axis)
+    return torch.cat([first, second], dim=axis)
 
 
 def palm_centre(joints: Array) -> Array:
     """Palm centre ½(wrist + middle MCP) of canonical joints ``(..., 21, D)`` → ``(..., D)``."""
     check_joints(joints, "palm_centre")
     a, b = PALM_CENTRE_JOINTS
-    return 0.5 * (joints[..., a, :] + joints[..., b, :])
+    centre: Array = 0.5 * (joints[..., a, :] + joints[..., b, :])
+    return centre
 
 
 def mirror_xyz(xyz: Array) -> Array:
@@ -178,7 +183,7 @@ def canonical_to_rhd(left: Array, right: Array) -> Array:
     check_joints(left, "canonical_to_rhd(left)")
     check_joints(right, "canonical_to_rhd(right)")
     inverse = np.argsort(RHD_FROM_CANONICAL)
-    return _concat([_take(left, inverse), _take(right, inverse)], axis=-2)
+    return _concat(_take(left, inverse), _take(right, inverse), axis=-2)
 
 
 # --- InterHand2.6M: 42 joints, right hand 0–20 then left hand 21–41; per hand each finger (thumb, index,
@@ -207,7 +212,7 @@ def canonical_to_interhand(right: Array, left: Array) -> Array:
     check_joints(right, "canonical_to_interhand(right)")
     check_joints(left, "canonical_to_interhand(left)")
     inverse = np.argsort(INTERHAND_FROM_CANONICAL)
-    return _concat([_take(right, inverse), _take(left, inverse)], axis=-2)
+    return _concat(_take(right, inverse), _take(left, inverse), axis=-2)
 
 
 # --- STB: 0 palm centre, then little, ring, middle, index, thumb, each base (MCP) → tip.
@@ -263,4 +268,4 @@ def canonical_to_mpd(joints: Array) -> Array:
     """Canonical ``(..., 21, D)`` → MPD's 22 rows, row 0 = palm centre ½(wrist + middle MCP)."""
     check_joints(joints, "canonical_to_mpd")
     palm = palm_centre(joints)[..., None, :]
-    return _concat([palm, _take(joints, np.arange(NUM_JOINTS))], axis=-2)
+    return _concat(palm, _take(joints, np.arange(NUM_JOINTS)), axis=-2)

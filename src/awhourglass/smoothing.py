@@ -101,6 +101,7 @@ class OneEuroFilter:
         if self._x is None:
             self._t, self._x, self._dx = t, x, np.zeros_like(x)
             return x.copy()
+        assert self._t is not None and self._dx is not None  # set together with self._x
         if x.shape != self._x.shape:
             raise ValueError(f"OneEuroFilter: sample shape {x.shape} differs from the track's {self._x.shape}")
         dt = t - self._t

@@ -93,6 +93,8 @@ def _open(av: Any, source: str | os.PathLike | int) -> tuple[Any, str]:
             return av.open(dev, format=fmt), f"camera{cam}"
         except (av.FFmpegError, OSError) as exc:
             raise VideoError(f"camera {cam}: cannot open {dev} ({exc})") from None
+    if isinstance(source, int):  # a negative camera number (camera_index took the others)
+        raise VideoError(f"camera {source}: camera numbers are 0 or more")
     path = Path(source)
     if not path.is_file():
         raise VideoError(f"{path}: {'is a folder, not a video' if path.is_dir() else 'no such file'}")

@@ -276,15 +276,18 @@ def test_cli_pack_then_check_the_pack(tmp_path, capsys):
 
 
 def test_one_table_of_formats():
-    """The CLI's --format choices are the readers' table (spelled out there so that `awh --help` imports no
-    torch), and every entry of the table names a reader class."""
+    """The CLI's --format choices and DatasetConfig.format's type are the readers' table (spelled out there so that
+    `awh --help` imports no torch, and for the type checker), and every entry of the table names a reader class."""
     import importlib
+    from typing import get_args, get_type_hints
 
     from awhourglass.cli.data import FORMATS as CLI_FORMATS
     from awhourglass.data.base import HandDataset
-    from awhourglass.data.config import FORMATS, READERS
+    from awhourglass.data.config import FORMATS, READERS, DatasetConfig, DatasetFormat
 
     assert CLI_FORMATS == FORMATS
+    assert get_args(DatasetFormat) == FORMATS
+    assert get_args(get_type_hints(DatasetConfig)["format"]) == FORMATS
     for module, name, _ in READERS.values():
         assert issubclass(getattr(importlib.import_module(module), name), HandDataset)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -82,7 +82,7 @@ def image_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
 def to_cpu_layout(model: nn.Module, x: torch.Tensor, channels_last: bool) -> tuple[nn.Module, torch.Tensor]:
     """Put a 4-D image model and its input in the memory format used for timing."""
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
     return model, image_layout(x, channels_last)
 
 
@@ -169,7 +169,7 @@ def mse_train_step(model: nn.Module, x: torch.Tensor, lr: float = 1e-4) -> Calla
 
     def step() -> None:
         outs = output_tensors(model(x))
-        loss = sum((o.float() ** 2).mean() for o in outs)
+        loss = cast(torch.Tensor, sum((o.float() ** 2).mean() for o in outs))  # typeshed: sum() may return 0
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

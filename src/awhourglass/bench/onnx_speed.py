@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ def measure_onnx(
     for b, min_time in ((batch, 0.0), (1, latency_min_time_s)):
         feed = {"image": torch.randn(b, 3, size, size, generator=gen).numpy()}
         timing = time_fn(
-            lambda feed=feed: session.run(None, feed), warmup=warmup, repeats=repeats, min_time_s=min_time, clock=clock
+            functools.partial(session.run, None, feed), warmup=warmup, repeats=repeats, min_time_s=min_time, clock=clock
         )
         name = "onnxruntime inference" if b == batch else "onnxruntime latency (batch 1)"
         results.append(SpeedResult.from_timing(name, b, timing, round(flops_per_image * b), peak_flops_per_s))

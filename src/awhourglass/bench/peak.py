@@ -89,7 +89,7 @@ def measure_conv_peak(channels: int = 256, side: int = 8, batch: int = 64, repea
     ``n`` of the result holds ``channels``.
     """
     gen = torch.Generator().manual_seed(0)
-    conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
     x = torch.randn(batch, channels, side, side, generator=gen).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         timing = time_fn(lambda: conv(x), warmup=warmup, repeats=repeats, clock=clock)

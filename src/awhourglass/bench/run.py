@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import torch
 
@@ -200,7 +200,7 @@ def run_bench(
         "input": [3, cfg.size, cfg.size],
         "channels_last": cfg.channels_last,
     }
-    kw = {"warmup": cfg.warmup, "repeats": cfg.repeats, "clock": clock}
+    kw: dict[str, Any] = {"warmup": cfg.warmup, "repeats": cfg.repeats, "clock": clock}
     gen = torch.Generator().manual_seed(1)
     x = image_layout(torch.rand(cfg.batch, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
     x1 = image_layout(torch.rand(1, 3, cfg.size, cfg.size, generator=gen), cfg.channels_last)
@@ -270,7 +270,7 @@ def run_bench(
         if isinstance(w.model, AWHourglassNet):  # a fresh copy: the timed steps must not train w.model further
             fed_model = AWHourglassNet(w.model.cfg)
             if cfg.channels_last:  # channels-last weights make every conv NHWC, whatever the loader's layout
-                fed_model = fed_model.to(memory_format=torch.channels_last)
+                fed_model = fed_model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
             fed_update = supervised_update(fed_model)
         report.pipeline = measure_pipeline(
             cfg.size,
@@ -306,6 +306,14 @@ def _best_per_kernel(report: BenchReport) -> dict[str, float]:
     for k, v in zip(report.machine.get("peak_kernels", []), report.machine.get("peaks_gflop_s", []), strict=False):
         best[k] = max(best.get(k, 0.0), v)
     return best
+
+
+@overload
+def _rescale(r: SpeedResult, peak_flops_per_s: float) -> SpeedResult: ...
+
+
+@overload
+def _rescale(r: None, peak_flops_per_s: float) -> None: ...
 
 
 def _rescale(r: SpeedResult | None, peak_flops_per_s: float) -> SpeedResult | None:
@@ -354,8 +362,9 @@ def format_table(report: BenchReport) -> str:
     lines += ["", f"{'workload':34s} {'img/s':>9s} {'ms/call':>9s} {'median':>9s} {'GFLOP/img':>10s} "
               f"{'GFLOP/s':>8s} {'util':>6s} {'util/th':>7s}  target"]
     rows = list(report.results)
-    onnx_rows = []
+    onnx_rows: list[SpeedResult] = []
     if report.onnx is not None and report.onnx.available:
+        assert report.onnx.throughput is not None and report.onnx.latency is not None  # measured when available
         onnx_rows = [report.onnx.throughput, report.onnx.latency]
     for r in rows + onnx_rows:
         util_th = f"{r.achieved_flops_per_s / th.flops_per_s:7.1%}" if th is not None else f"{'–':>7s}"

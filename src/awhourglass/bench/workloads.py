@@ -128,7 +128,7 @@ def adaptation_step(
         raise ValueError(f"method {method.name!r} has no critic")
     critic = critic.to(batch_src.image.device)
     if batch_src.image.is_contiguous(memory_format=torch.channels_last):
-        critic = critic.to(memory_format=torch.channels_last)
+        critic = critic.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
     params, critic_params = list(model.parameters()), list(critic.parameters())
     opt_net = torch.optim.Adam(params, lr=lr)
     opt_critic = torch.optim.Adam(critic_params, lr=method.critic_lr, betas=method.critic_betas)
@@ -159,7 +159,7 @@ def build_workloads(size: int, batch: int, channels_last: bool, device: str | to
     cfg = default_model_config(size)
     model = AWHourglassNet(cfg)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
     gen = torch.Generator().manual_seed(0)
     src = random_batch(batch, size, SOURCE, gen, channels_last).to(device)
     half_src = random_batch(batch // 2, size, SOURCE, gen, channels_last).to(device)
@@ -168,7 +168,7 @@ def build_workloads(size: int, batch: int, channels_last: bool, device: str | to
     adapt_model = AWHourglassNet(cfg)
     adapt_model.load_state_dict(model.state_dict())
     if channels_last:
-        adapt_model = adapt_model.to(memory_format=torch.channels_last)
+        adapt_model = adapt_model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
     model, adapt_model = model.to(device), adapt_model.to(device)
     name = (
         f"AWHourglassNet {cfg.num_stacks} stacks, width {cfg.width}, depth {cfg.depth}, stem stride {cfg.stem_stride}"

@@ -23,6 +23,8 @@ READERS: dict[str, tuple[str, str, int | None]] = {
     "pack": ("awhourglass.data.pack", "PackDataset", None),
 }
 FORMATS = tuple(READERS)
+# READERS' names as a type, for DatasetConfig.format (a type checker cannot read the table; a test keeps them equal)
+DatasetFormat = Literal["rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand", "interhand", "pack"]
 
 
 @dataclass
@@ -138,7 +140,7 @@ class DatasetConfig:
             folder, then its parent); ``interhand``: replaces ``images/{split}`` under the root.
     """
 
-    format: Literal[FORMATS]
+    format: DatasetFormat
     root: str
     split: Literal["train", "test", "eval", "all"] = "train"
     input_size: int = 128

@@ -200,7 +200,7 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)
 
 
-def load_image(image: str | os.PathLike | np.ndarray | Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load_image(image: str | os.PathLike[str] | Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read an image path, a PIL image or an array into RGB uint8 ``(H, W, 3)``.
 
     Files and PIL images follow the package's one rule for image modes (:func:`colour_rgb8`; docs/datasets.md):
@@ -305,16 +305,17 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {}
 def _allow() -> None:
     import builtins
     import codecs
+    import importlib
     from collections import OrderedDict
 
     import numpy.dtypes as npd
 
-    try:
-        from numpy._core import multiarray as ma
-        from numpy._core import numeric
+    try:  # by name: the private modules and their private functions are not in numpy's stubs
+        ma = importlib.import_module("numpy._core.multiarray")
+        numeric = importlib.import_module("numpy._core.numeric")
     except ImportError:  # numpy 1.x
-        from numpy.core import multiarray as ma
-        from numpy.core import numeric
+        ma = importlib.import_module("numpy.core.multiarray")
+        numeric = importlib.import_module("numpy.core.numeric")
 
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x and 2.x pickles
         _ALLOWED_GLOBALS[(mod, "_reconstruct")] = ma._reconstruct

@@ -32,10 +32,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -48,6 +49,10 @@ from awhourglass.data.crop import RawSample, crop_rgb, hand_square, warp
 from awhourglass.data.io import DataError
 from awhourglass.errors import AwhError
 from awhourglass.geometry import apply_affine
+
+if TYPE_CHECKING:
+    from awhourglass.data.rhd import RHDDataset
+    from awhourglass.data.stb import STBDataset
 
 FORMAT = "awh-pack"
 VERSION = 1
@@ -89,12 +94,12 @@ def pack_affine(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_crop_
 # --- sources ---------------------------------------------------------------------------------------------------
 
 
-def label_files(ds: HandDataset) -> list[Path]:
+def label_files(ds: RHDDataset | STBDataset) -> list[Path]:
     """The annotation files ``ds`` read when it was built (RHD's pickles; STB's label .mat files and its
     ``intrinsics.json``)."""
-    if ds.cfg.format == "rhd":
-        from awhourglass.data.rhd import find_anno
+    from awhourglass.data.rhd import RHDDataset, find_anno
 
+    if isinstance(ds, RHDDataset):
         return sorted({find_anno(ds.root, sub) for sub in {f[0] for f in ds.frames}})
     files = [ds.root / "labels" / f"{seq}_SK.mat" for seq in ds.sequences]
     return files + [p for p in (ds.root / "intrinsics.json",) if p.exists()]
@@ -109,7 +114,7 @@ def stamp(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _stamp_into(stamps: dict[str, list[int]], root: Path, paths) -> None:
+def _stamp_into(stamps: dict[str, list[int]], root: Path, paths: Iterable[Path]) -> None:
     for p in paths:
         s = stamp(p)
         if s is not None:
@@ -128,13 +133,17 @@ def check_sources(pack: Path, root: Path, sources: dict[str, list[int]]) -> None
 
 # --- writing ---------------------------------------------------------------------------------------------------
 
-_WORKER_DS: HandDataset | None = None  # the source reader of a packing worker process
+_WORKER_DS: RHDDataset | STBDataset | None = None  # the source reader of a packing worker process
 
 
-def _open_source(cfg: DatasetConfig) -> HandDataset:
+def _open_source(cfg: DatasetConfig) -> RHDDataset | STBDataset:
     from awhourglass.data.loader import build_dataset
+    from awhourglass.data.rhd import RHDDataset
+    from awhourglass.data.stb import STBDataset
 
-    return build_dataset(cfg)
+    ds = build_dataset(cfg)
+    assert isinstance(ds, (RHDDataset, STBDataset))  # cfg.format is one of PACKABLE
+    return ds
 
 
 def _init_worker(cfg: DatasetConfig) -> None:
@@ -148,11 +157,11 @@ def _encode_depth(depth_m: torch.Tensor) -> np.ndarray:
     return np.round(np.clip(d, 0.0, 65535 * DEPTH_UNIT_M) / DEPTH_UNIT_M).astype(np.uint16)
 
 
-def _write_shard(ds: HandDataset, folder: Path, k: int, lo: int, hi: int, size: int, room: float) -> dict:
+def _write_shard(ds: RHDDataset | STBDataset, folder: Path, k: int, lo: int, hi: int, size: int, room: float) -> dict:
     """Pack records ``lo .. hi-1`` of ``ds`` into shard ``k``; return their labels, strings and source stamps."""
     cfg, n = ds.cfg, hi - lo
     images = np.lib.format.open_memmap(folder / f"image_{k:04d}.npy", "w+", np.uint8, (n, size, size, 3))
-    extra: dict[str, np.ndarray] = {}  # depth / mask shards, opened at their first record
+    extra: dict[str, np.memmap] = {}  # depth / mask shards, opened at their first record
     lab = {"K": np.zeros((n, 3, 3)), "uv_px": np.full((n, 21, 2), np.nan), "vis": np.zeros((n, 21), bool),
            "xyz_m": np.full((n, 21, 3), np.nan), "affine": np.tile(np.eye(3), (n, 1, 1))}
     lab.update({name: np.zeros(n, bool) for name in ("has_xyz", "has_depth", "has_mask", "bad")})
@@ -198,6 +207,7 @@ def _write_shard(ds: HandDataset, folder: Path, k: int, lo: int, hi: int, size: 
 
 
 def _shard_task(args: tuple) -> dict:
+    assert _WORKER_DS is not None  # set by _init_worker
     return _write_shard(_WORKER_DS, *args)
 
 
@@ -262,13 +272,15 @@ def write_pack(cfg: DatasetConfig, out: str | Path, size: int | None = None, roo
     return len(ds), out
 
 
-def _finish(partial: Path, out: Path, ds: HandDataset, cfg: DatasetConfig, shards: list[dict], size: int,
+def _finish(partial: Path, out: Path, ds: RHDDataset | STBDataset, cfg: DatasetConfig, shards: list[dict], size: int,
             room: float) -> None:
     """Write the labels, index and manifest (last) of a pack, then put it in place of ``out``."""
     for name in LABELS:
         parts = [s["labels"][name] for s in shards]
         np.save(partial / f"{name}.npy", np.concatenate(parts) if parts else np.zeros((0,)), allow_pickle=False)
-    index = {key: [v for s in shards for v in s["strings"][key]] for key in ("hand_side", "source", "group")}
+    index: dict[str, Any] = {
+        key: [v for s in shards for v in s["strings"][key]] for key in ("hand_side", "source", "group")
+    }
     index["bad"] = {i: p for s in shards for i, p in s["bad"].items()}
     atomic_write_text(partial / "index.json", json.dumps(index) + "\n")
     sources: dict[str, list[int]] = {}
@@ -310,6 +322,16 @@ class PackDataset(HandDataset):
     """The samples of a pack: the packed reader's records in the packed crops' pixels (``format: pack``)."""
 
     stores_crops = True
+    # the label arrays of LABELS, set by name in __init__
+    K: np.ndarray
+    uv_px: np.ndarray
+    vis: np.ndarray
+    xyz_m: np.ndarray
+    affine: np.ndarray
+    has_xyz: np.ndarray
+    has_depth: np.ndarray
+    has_mask: np.ndarray
+    bad: np.ndarray
 
     def __init__(self, cfg: DatasetConfig, domain: int | None = None) -> None:
         folder = Path(cfg.root)
@@ -322,7 +344,10 @@ class PackDataset(HandDataset):
         if cfg.with_depth and not packed.with_depth:
             raise DataError(folder, "packed without depth, read with with_depth: true; re-run `awh data pack` "
                                     "with with_depth: true (or read it with with_depth: false)")
-        super().__init__(cfg, READERS[packed.format][2] if domain is None else domain)
+        if domain is None:
+            domain = READERS[packed.format][2]
+            assert domain is not None  # packs hold RHD or STB, whose readers have a domain
+        super().__init__(cfg, domain)
         check_sources(folder, Path(manifest["root"]), manifest["sources"])
         self.folder, self.packed, self.manifest = folder, packed, manifest
         try:

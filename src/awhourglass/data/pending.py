@@ -43,7 +43,11 @@ def resample(images_u8: torch.Tensor, pending: list[PendingPixels]) -> torch.Ten
     ``pending`` map (with its block average first where ``pool > 1``), zeros outside."""
     t = images_u8.float() / 255.0
     size = pending[0].out_size
-    inv = torch.from_numpy(np.stack([p.inv_px for p in pending])).to(t.device)
+    maps: list[np.ndarray] = []
+    for p in pending:
+        assert p.inv_px is not None  # resample is for pending crops only
+        maps.append(p.inv_px)
+    inv = torch.from_numpy(np.stack(maps)).to(t.device)
     if all(p.pool == 1 for p in pending):
         return _sample(t, inv, size)
     rows = []
@@ -116,6 +120,7 @@ def _settle(s: Sample) -> Sample:
     if _crop_pending(p):
         image = resample(image[None], [p])[0]
     if _depth_pending(p):
+        assert depth is not None and mask is not None  # a pending depth warp has its stored depth and mask
         d, m, has = warp_depth(depth[None], mask[None], torch.ones(1, dtype=torch.bool), [p])
         depth, mask = (d[0], m[0]) if bool(has[0]) else (None, None)
     return dataclasses.replace(s, image=image, depth=depth, depth_mask=mask,

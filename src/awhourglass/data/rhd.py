@@ -127,6 +127,7 @@ class RHDDataset(HandDataset):
         depth = mask = None
         if self.cfg.with_depth:
             depth = decode_rhd_depth(read_image(p["depth"], "depth"))
+            assert mask_ids is not None  # read above whenever with_depth
             mask = (mask_ids >= lo) & (mask_ids <= hi)
         for name, arr in (("mask", mask_ids), ("depth", depth)):
             if arr is not None and arr.shape[:2] != image.shape[:2]:

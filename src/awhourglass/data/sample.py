@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -58,6 +58,19 @@ class Sample:
     pending: Any = None
 
 
+class Samples(Protocol):
+    """What training and evaluation read samples from by position: a dataset of :mod:`awhourglass.data`, a list
+    of samples, a view of either, or an endless stream.
+
+    The key is an index, or for a dataset with ``takes_seed`` also ``(index, seed[, batch_finishes])``
+    (:class:`~awhourglass.data.base.HandDataset`).
+    """
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any, /) -> Sample: ...
+
+
 @dataclass
 class Batch:
     """A collated batch of :class:`Sample` (B samples).
@@ -99,7 +112,7 @@ class Batch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """Move every tensor to ``device``."""
-        moved = {
+        moved: dict[str, Any] = {
             k: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
             for k, v in self.__dict__.items()
         }
@@ -123,16 +136,18 @@ class Batch:
             rows = list(index)
             index = torch.tensor(rows, dtype=torch.int64).to(self.image.device, non_blocking=True)
         # a per-sample list left empty by a hand-built Batch (e.g. ``mirrored``) stays empty
-        return Batch(
-            **{
-                k: (v[index] if isinstance(v, torch.Tensor) else ([v[i] for i in rows] if v else []))
-                for k, v in self.__dict__.items()
-            }
-        )
+        fields: dict[str, Any] = {
+            k: (v[index] if isinstance(v, torch.Tensor) else ([v[i] for i in rows] if v else []))
+            for k, v in self.__dict__.items()
+        }
+        return Batch(**fields)
 
     def pin_memory(self) -> Batch:
         """Pinned copy, so a DataLoader with ``pin_memory=True`` accepts this type."""
-        return Batch(**{k: (v.pin_memory() if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()})
+        pinned: dict[str, Any] = {
+            k: (v.pin_memory() if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()
+        }
+        return Batch(**pinned)
 
 
 def collate(samples: Sequence[Sample]) -> Batch:

@@ -60,10 +60,12 @@ def draw_sample(s: Sample, scale: int = 2) -> Image.Image:
     """The crop (and, when present, its Eq. 9 depth beside it) with bones and joints drawn, ``scale``× enlarged."""
     img = (s.image.permute(1, 2, 0).numpy() * 255).clip(0, 255).astype(np.uint8)
     size = img.shape[1] * scale
-    tile = Image.fromarray(img).resize((size, size), Image.NEAREST)
+    tile = Image.fromarray(img).resize((size, size), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(tile)
     uv = (s.uv_px.numpy() + 0.5) * scale - 0.5  # pixel centres of the enlarged image
-    known = np.isfinite(uv).all(-1)  # unlabelled joints (NaN, e.g. InterHand2.6M's invalid ones) are not drawn
+    # unlabelled joints (NaN, e.g. InterHand2.6M's invalid ones) are not drawn; numpy's stubs type all(axis) as
+    # "bool or array"
+    known: np.ndarray = np.isfinite(uv).all(-1)  # type: ignore[assignment]
     for a, b in BONES:
         if known[a] and known[b]:
             draw.line([tuple(uv[a]), tuple(uv[b])], fill=joint_colour(b), width=1)
@@ -78,7 +80,7 @@ def draw_sample(s: Sample, scale: int = 2) -> Image.Image:
     d = (s.depth[0].numpy() * 255).clip(0, 255).astype(np.uint8)
     both = Image.new("RGB", (2 * size, size))
     both.paste(tile, (0, 0))
-    both.paste(Image.fromarray(d).resize((size, size), Image.NEAREST).convert("RGB"), (size, 0))
+    both.paste(Image.fromarray(d).resize((size, size), Image.Resampling.NEAREST).convert("RGB"), (size, 0))
     return both
 
 

@@ -197,6 +197,7 @@ class STBDataset(HandDataset):
             depth = self.depth_cache.read(seq, i, p["depth"]) if self.depth_cache is not None else None
             if depth is not None:
                 if depth.shape != image.shape[:2]:
+                    assert self.depth_cache is not None  # the depth came from it
                     raise DataError(self.depth_cache.folder / f"{seq}/SK_depth_{i}.png",
                                     "cached registered depth must have the colour image's size")
             else:

@@ -151,9 +151,12 @@ def constant_hands(model: ModelConfig, seed: int, n: int, image_size: int, gap: 
     out = {}
     streams = stream_data(model, seed + ADAPT_STREAM_OFFSET, image_size, gap, target_3d=True)
     for name, stream in zip(("source", "target"), streams, strict=True):
-        samples = [stream[i] for i in range(n)]
-        out[name] = fit_constant(np.stack([s.xyz_m.double().numpy() for s in samples]),
-                                 np.stack([s.uv_px.double().numpy() for s in samples]), tuple(model.scale_bone))
+        xyz, uv = [], []
+        for s in [stream[i] for i in range(n)]:
+            assert s.xyz_m is not None  # both streams keep their 3D labels here (target_3d)
+            xyz.append(s.xyz_m.double().numpy())
+            uv.append(s.uv_px.double().numpy())
+        out[name] = fit_constant(np.stack(xyz), np.stack(uv), model.scale_bone)
     return out
 
 
@@ -161,7 +164,7 @@ def score_constants(constants: dict[str, dict], test: Sequence[Sample], model: M
     """Each constant hand scored on ``test`` by the methods' protocol, under its report label."""
     b = collate(list(test))
     gt, uv, vis = b.xyz_m.double().numpy(), b.uv_px.double().numpy(), b.vis.numpy()
-    return {CONSTANT_LABELS[k]: score_constant(c, gt, uv, vis, tuple(model.scale_bone)) for k, c in constants.items()}
+    return {CONSTANT_LABELS[k]: score_constant(c, gt, uv, vis, model.scale_bone) for k, c in constants.items()}
 
 
 def select_step(curve: Sequence[dict[str, float]]) -> int:
@@ -234,7 +237,7 @@ def measures(model: AWHourglassNet, src: Sequence[Sample], tgt: Sequence[Sample]
     """Alignment measures of a network on held-out source/target images, and its depth-only error."""
     fs, ft = critic_input(model, src), critic_input(model, tgt)
     o = run_model(model, tgt, batch_size=64, keep=0, features=False, progress=False)
-    depth_only = evaluate_25d(o.gt_uv_px, o.z_norm, o.K, o.gt_xyz_m, o.vis, bone=tuple(model.cfg.scale_bone))
+    depth_only = evaluate_25d(o.gt_uv_px, o.z_norm, o.K, o.gt_xyz_m, o.vis, bone=model.cfg.scale_bone)
     sep = alignment.alpha_separability(fs, ft)
     return {"domain_probe_acc": alignment.domain_probe_accuracy(fs, ft, seed=seed),
             "mmd": alignment.linear_mmd(fs, ft),
@@ -253,6 +256,11 @@ def t_interval(values: Sequence[float]) -> dict[str, float]:
         return {"mean": mean, "ci95": float("nan"), "n": len(v)}
     half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
     return {"mean": mean, "ci95": half, "n": len(v)}
+
+
+def nan_if_none(value: float | None) -> float:
+    """``value``, NaN for a score that could not be computed (None)."""
+    return float("nan") if value is None else value
 
 
 def paired_differences(per_seed: dict[str, list[float]], reference: str = "joint") -> dict[str, dict[str, float]]:
@@ -319,9 +327,10 @@ def run_compare(cfg: BenchmarkConfig, pretrained: str | None = None,
                                 test, model_cfg)
     doc = report_document({LABELS[m]: rs for m, rs in results.items()}, baselines)
     per_seed = {m: [r.epe_mean_mm for r in rs] for m, rs in results.items()}
-    per_seed_pa = {m: [r.pa_epe_mean_mm for r in rs] for m, rs in results.items()}
+    # (PA-EPE is None where a test hand has fewer than 3 visible joints: NaN here, as t_interval always read it)
+    per_seed_pa = {m: [nan_if_none(r.pa_epe_mean_mm) for r in rs] for m, rs in results.items()}
     doc["benchmark"] = {
-        "config": {**asdict(replace(cfg, model=None)), "model": to_dict(model_cfg)},
+        "config": {**asdict(cfg), "model": to_dict(model_cfg)},
         "pretrained": str(path),
         "ci95_epe_mm": {LABELS[m]: t_interval(v) for m, v in per_seed.items()},
         "ci95_pa_epe_mm": {LABELS[m]: t_interval(v) for m, v in per_seed_pa.items()},

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from awhourglass.atomic import atomic_write_text
 from awhourglass.config import ConfigError
@@ -101,7 +101,7 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
     """A :class:`TrainConfig` for a run on the generated streams (``data`` only describes them; its source
     ``augment`` is the source stream's augmentation, so the checkpoint records it)."""
     size = model.input_size
-    labels = "3d" if method.uses_target_3d else "2d"
+    labels: Literal["3d", "2d"] = "3d" if method.uses_target_3d else "2d"
     data = TrainDataConfig(source=DatasetConfig(format="rhd", root="(generated stream)", input_size=size,
                                                 augment=source_augment or AugmentConfig()),
                            target=DatasetConfig(format="stb", root="(generated stream)", input_size=size,
@@ -134,6 +134,7 @@ def stream_parts_factory(image_size: int, gap: float, cache_dir: str | Path | No
     from awhourglass.train.parts import build_parts
 
     def factory(tc: TrainConfig, dist):
+        assert tc.data.target is not None  # stream_train_config describes both streams
         src, tgt = stream_data(tc.model, stream_seed(tc), image_size, gap, tc.method.uses_target_3d,
                                tc.data.source.augment, tc.data.target.augment, cache_dir=cache_dir)
         return build_parts(tc, dist, source=src, target=tgt)

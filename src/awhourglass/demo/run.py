@@ -295,8 +295,9 @@ def _plot_confidence(hand: np.ndarray, nohand: np.ndarray, threshold: float, pat
     fig = plots.new_figure((5, 3.2))
     ax = fig.add_subplot(1, 1, 1)
     bins = np.linspace(0, 1, 41)
-    ax.hist(hand, bins=bins, alpha=0.6, label="target test crops (hands)")
-    ax.hist(nohand, bins=bins, alpha=0.6, label="hand-free: noise, flat, gradient, background")
+    # matplotlib's stubs take bins as a Sequence, not an array (which it reads)
+    ax.hist(hand, bins=bins, alpha=0.6, label="target test crops (hands)")  # type: ignore[arg-type]
+    ax.hist(nohand, bins=bins, alpha=0.6, label="hand-free: noise, flat, gradient, background")  # type: ignore[arg-type]
     ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3f}")
     ax.set_xlabel("confidence (heatmap concentration, mean over joints)")
     ax.set_ylabel("images")

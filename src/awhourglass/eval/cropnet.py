@@ -68,9 +68,9 @@ def predict_square(rgb: np.ndarray, centre_px: np.ndarray, side_px: float, netwo
     flips = {"right": [False], "left": [True], "unknown": [False, True]}[side]
     heat, uv_net = network(torch.stack([x.flip(-1) if f else x for f in flips]))
     conf = heatmap_confidence(heat).double().mean(-1).numpy()
-    uv_net = uv_net.double().numpy()
+    uv_np = uv_net.double().numpy()
     k = int(np.argmax(conf))
-    uv_crop = uv_net[k].copy()
+    uv_crop = uv_np[k].copy()
     if flips[k]:  # the network saw the mirrored crop
         uv_crop[:, 0] = (S - 1) - uv_crop[:, 0]
     uv = geometry.apply_affine(np.linalg.inv(A), uv_crop)

@@ -266,7 +266,7 @@ def plot_skeleton_3d(
         pts = 1000.0 * pts
         all_pts.append(pts[known])
         _draw_bones(ax, pts, known, linestyle=styles[k % len(styles)])  # unlabelled (NaN) joints are left out
-        ax.scatter(*pts[known].T, s=10, c=[joint_colour(j) for j in np.flatnonzero(known)], depthshade=False)
+        ax.scatter(*pts[known].T, s=10, c=[joint_colour(int(j)) for j in np.flatnonzero(known)], depthshade=False)
         ax.plot([], [], "k" + styles[k % len(styles)], label=label)
     allp = np.concatenate(all_pts)
     centre, half = allp.mean(0), max(float(np.ptp(allp, axis=0).max()) / 2, 1.0)
@@ -317,7 +317,7 @@ def plot_skeleton_2d(
                 ax.plot(*gt[[parent, child]].T, color="white", linestyle="--", linewidth=1.0)
     _draw_bones(ax, uv, v, linewidth=max(1.0, scale / 2))
     pts = uv[v]
-    ax.scatter(pts[:, 0], pts[:, 1], s=scale * 3, c=[joint_colour(j) for j in np.flatnonzero(v)], zorder=3)
+    ax.scatter(pts[:, 0], pts[:, 1], s=scale * 3, c=[joint_colour(int(j)) for j in np.flatnonzero(v)], zorder=3)
     ax.set_xlim(-0.5, W - 0.5)
     ax.set_ylim(H - 0.5, -0.5)
     ax.set_axis_off()

@@ -287,9 +287,11 @@ def score_prediction_file(
     pred_xyz = np.stack([p.xyz_m for p, _ in pairs])
     gt_xyz = np.stack([g.xyz_m for _, g in pairs])
     vis = np.stack([g.vis for _, g in pairs])
-    with_2d = all(p.uv_px is not None and g.uv_px is not None for p, g in pairs)
-    pred_uv = np.stack([p.uv_px for p, _ in pairs]) if with_2d else None
-    gt_uv = np.stack([g.uv_px for _, g in pairs]) if with_2d else None
+    pred_uvs = [p.uv_px for p, _ in pairs if p.uv_px is not None]
+    gt_uvs = [g.uv_px for _, g in pairs if g.uv_px is not None]
+    with_2d = len(pred_uvs) == len(gt_uvs) == len(pairs)  # every pair has both
+    pred_uv = np.stack(pred_uvs) if with_2d else None
+    gt_uv = np.stack(gt_uvs) if with_2d else None
     reflect, name = False, None
     if protocol is not None or align_override is not None:
         align, reflect, name = protocol_settings(protocol, align_override)

@@ -18,15 +18,17 @@ unlabelled cannot be lifted and is left out (InterHand2.6M's own evaluation drop
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from awhourglass import geometry, metrics
-from awhourglass.eval.results import EvalResult, evaluate_arrays
+from awhourglass.eval.results import ALIGNS, Align, EvalResult, evaluate_arrays, is_align
 from awhourglass.skeleton import DEFAULT_SCALE_BONE, PALM_CENTRE_JOINTS
 
 # protocol → (alignment, reflections allowed in a Procrustes alignment)
-PROTOCOLS: dict[str, tuple[str, bool]] = {"paper": ("root", False), "freihand": ("procrustes", True),
-                                          "interhand": ("wrist", False)}
+PROTOCOLS: dict[str, tuple[Align, bool]] = {"paper": ("root", False), "freihand": ("procrustes", True),
+                                            "interhand": ("wrist", False)}
 # protocols that pool errors over all joints instead of averaging per joint first (metrics.Average)
 POOLED: frozenset[str] = frozenset({"interhand"})
 
@@ -39,7 +41,7 @@ def protocol_average(protocol: str | None, average: metrics.Average | None = Non
     return "all" if protocol in POOLED else "joints"
 
 
-def protocol_groups(protocol: str | None, groups: object | None, n: int) -> list[str] | None:
+def protocol_groups(protocol: str | None, groups: Iterable[object] | None, n: int) -> list[str] | None:
     """The ``n`` per-sample groups to report by under ``interhand`` (all ``""`` when ``groups`` is None: only the
     ``all`` figure), else None (other protocols report no groups)."""
     if protocol != "interhand":
@@ -47,7 +49,7 @@ def protocol_groups(protocol: str | None, groups: object | None, n: int) -> list
     return [str(g) for g in groups] if groups is not None else [""] * n
 
 
-def protocol_settings(protocol: str | None = None, align: str | None = None) -> tuple[str, bool, str]:
+def protocol_settings(protocol: str | None = None, align: str | None = None) -> tuple[Align, bool, str]:
     """``(align, reflection, protocol name)`` of ``--protocol`` / ``--align`` (an explicit ``align`` overrides the
     protocol's; ``align`` alone is the ``custom`` protocol, no reflections)."""
     if protocol is not None and protocol not in PROTOCOLS:
@@ -55,6 +57,8 @@ def protocol_settings(protocol: str | None = None, align: str | None = None) -> 
     if align is None:
         a, reflect = PROTOCOLS[protocol or "paper"]
         return a, reflect, protocol or "paper"
+    if not is_align(align):  # the check evaluate_arrays makes, with its message
+        raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
     base_align, reflect = PROTOCOLS.get(protocol or "", (None, False))
     name = protocol if protocol is not None and align == base_align else ("custom" if protocol is None
                                                                           else f"{protocol}, align {align}")
@@ -111,7 +115,7 @@ def evaluate_25d(
     average: metrics.Average | None = None,
     protocol: str | None = None,
     align: str | None = None,
-    groups: object | None = None,
+    groups: Iterable[object] | None = None,
 ) -> EvalResult:
     """Score 2.5D predictions: lift with GT scale + root depth, then score by ``protocol`` (default the paper's:
     root-relative EPE/AUC) or ``align`` (:func:`protocol_settings`).

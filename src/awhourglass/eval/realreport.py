@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def search_line(search: dict[str, Any]) -> str:
             f"{search['median_iou']:.3f}, mean {search['mean_iou']:.3f}, IoU >= 0.5 in {search['pct_iou_ge_50']:.1f} %")
 
 
-def _models(checkpoints: dict[str, str | os.PathLike], device: str) -> list[_Model]:
+def _models(checkpoints: Mapping[str, str | os.PathLike[str]], device: str) -> list[_Model]:
     out = []
     for name, path in checkpoints.items():
         ckpt = load_checkpoint(path)
@@ -176,7 +177,7 @@ def _overlay(path: Path, display: tuple[np.ndarray, np.ndarray], skeletons: dict
     return path
 
 
-def realhands_report(checkpoints: dict[str, str | os.PathLike], realdev_dir: str | os.PathLike, every: int = 1,
+def realhands_report(checkpoints: Mapping[str, str | os.PathLike[str]], realdev_dir: str | os.PathLike, every: int = 1,
                      out_dir: str | os.PathLike | None = None, mediapipe: bool = True, overlays: int = 3,
                      sets: tuple[str, ...] = SET_NAMES, device: str = "cpu") -> RealHandsReport:
     """Score ``checkpoints`` (display name → path) on the realdev sets beside the constant hand and MediaPipe (each

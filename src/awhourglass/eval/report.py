@@ -74,9 +74,9 @@ def report_document(methods: Mapping[str, EvalResult | Sequence[EvalResult]],
         raise ValueError("report: no methods given")
     doc: dict[str, Any] = {"format": REPORT_FORMAT, "methods": {}}
     settings = set()
-    for name, res in (baselines or {}).items():
-        settings.add((res.align, res.average))
-        doc.setdefault("baselines", {})[str(name)] = _entry([res])
+    for name, base in (baselines or {}).items():
+        settings.add((base.align, base.average))
+        doc.setdefault("baselines", {})[str(name)] = _entry([base])
     for name, res in methods.items():
         runs = [res] if isinstance(res, EvalResult) else list(res)
         if not runs:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 
@@ -23,6 +23,12 @@ from awhourglass.skeleton import WRIST
 
 Align = Literal["root", "wrist", "procrustes", "none"]
 ALIGNS: tuple[str, ...] = ("root", "wrist", "procrustes", "none")
+
+
+def is_align(value: object) -> TypeGuard[Align]:
+    """Whether ``value`` is one of :data:`ALIGNS`."""
+    return value in ALIGNS
+
 RESULTS_FORMAT = "awhourglass-results/1"
 
 # The PCK curve stored with each result: 0–50 mm in 1 mm steps (the AUCs below use their own grids of

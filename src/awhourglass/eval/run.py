@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -110,7 +111,9 @@ def run_model(
     was_training = model.training
     device = next(model.parameters()).device  # the samples are CPU tensors; the network may sit on a GPU
     model.eval()
-    ids, uv, z, K, gxyz, guv, vis, conf, feats, imgs, heats, groups = ([] for _ in range(12))
+    ids, uv, z, K, gxyz, guv, vis, conf, feats, groups = ([] for _ in range(10))
+    imgs: list[np.ndarray] = []
+    heats: list[np.ndarray] = []
     try:
         for start in tqdm(range(0, n, batch_size), desc=desc, unit="batch", disable=not progress):
             batch = collate([samples[i] for i in range(start, min(n, start + batch_size))])
@@ -247,9 +250,10 @@ def load_dataset(root: str, fmt: str, split: str, input_size: int | None = None,
 
     ``input_size`` None: the readers' default crop (enough where only the labels are used)."""
     size = {} if input_size is None else {"input_size": input_size}
-    # DatasetConfig checks the format and split names (one rule for every command)
-    cfg = DatasetConfig(format=fmt, root=str(root), split=split, labels="3d", with_depth=False,
-                        max_samples=max_samples, **size)
+    # DatasetConfig checks the format and split names (one rule for every command): plain strings go in
+    fields: dict[str, Any] = {"format": fmt, "root": str(root), "split": split, "labels": "3d", "with_depth": False,
+                              "max_samples": max_samples, **size}
+    cfg = DatasetConfig(**fields)
     if not Path(root).exists():
         raise AwhError(f"dataset folder {root} does not exist")
     return build_dataset(cfg, domain)

@@ -14,7 +14,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -44,7 +44,7 @@ class AdversarialTerm:
 
 def concat_batches(a: Batch, b: Batch) -> Batch:
     """Rows of ``a`` then rows of ``b`` in one :class:`Batch`."""
-    fields = {}
+    fields: dict[str, Any] = {}
     for k, v in a.__dict__.items():
         w = b.__dict__[k]
         fields[k] = torch.cat([v, w]) if isinstance(v, torch.Tensor) else list(v) + list(w)
@@ -196,6 +196,7 @@ class Method:
         a method that does not read the target; ``ValueError`` for halves that do not pair."""
         if self.uses_target:
             check_pair(batch_src, batch_tgt)
+            assert batch_tgt is not None  # check_pair refuses None
             return concat_batches(batch_src, batch_tgt)
         if any(d != SOURCE for d in batch_src.domain_ids()):
             raise ValueError(f"{self.name}: batch_src must contain source-domain samples only")

@@ -28,6 +28,7 @@ class DANN(Method):
 
     def adversarial(self, out: HourglassOutput, batch: Batch, n_source: int, adversary: nn.Module | None,
                     cfg: MethodConfig, progress: float) -> AdversarialTerm:
+        assert adversary is not None  # generator_losses refuses None for a method with an adversary
         lam = dann_lambda(progress)
         feats = [out.stacks[k].features for k in cfg.critic_stacks(len(out.stacks))]
         logits = adversary([grad_reverse(f, lam) for f in feats])

@@ -31,6 +31,7 @@ class WH(Method):
 
     def adversarial(self, out: HourglassOutput, batch: Batch, n_source: int, adversary: nn.Module | None,
                     cfg: MethodConfig, progress: float) -> AdversarialTerm:
+        assert adversary is not None  # generator_losses refuses None for a method with an adversary
         feats = [out.stacks[k].features for k in cfg.critic_stacks(len(out.stacks))]
         fs, ft, alphas = self.weigh([f[:n_source] for f in feats], [f[n_source:] for f in feats], cfg)
         with frozen(adversary):

@@ -17,14 +17,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from awhourglass.models.head import latent_25d
-from awhourglass.models.hourglass import AWHourglassNet, DomainBatchNorm2d, Hourglass, Residual, run_stacks
+from awhourglass.models.hourglass import (
+    AWHourglassNet,
+    DomainArg,
+    DomainBatchNorm2d,
+    Hourglass,
+    Residual,
+    run_stacks,
+)
 from awhourglass.skeleton import NUM_JOINTS
+
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def _child(module: nn.Module, kind: type[_M]) -> _M:
+    """``module`` as the layer type the network built it as (containers hand their children out as Modules)."""
+    if not isinstance(module, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(module).__name__}")
+    return module
 
 
 @dataclass
@@ -80,9 +97,9 @@ class FusedConv:
         return y if add is None else y.add_(add)
 
 
-def _conv_bn_relu(block: nn.Sequential) -> FusedConv:
-    conv, bn, _relu = block
-    return FusedConv(conv, bn, relu=True)
+def _conv_bn_relu(block: nn.Module) -> FusedConv:
+    conv, bn, _relu = _child(block, nn.Sequential)
+    return FusedConv(_child(conv, nn.Conv2d), bn, relu=True)
 
 
 class _Chain:
@@ -91,7 +108,7 @@ class _Chain:
     def __init__(self, *parts: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.parts = parts
 
-    def __call__(self, x: torch.Tensor, _domain: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, _domain: DomainArg = None) -> torch.Tensor:
         for part in self.parts:
             x = part(x)
         return x
@@ -104,8 +121,8 @@ class FusedResidual:
         bn1, _, conv1, bn2, _, conv2 = block.body
         s, t = bn_scale_shift(bn1)
         self.scale, self.shift = s.reshape(1, -1, 1, 1), t.reshape(1, -1, 1, 1)
-        self.conv1 = FusedConv(conv1, bn2, relu=True)
-        self.conv2 = FusedConv(conv2)
+        self.conv1 = FusedConv(_child(conv1, nn.Conv2d), bn2, relu=True)
+        self.conv2 = FusedConv(_child(conv2, nn.Conv2d))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.conv1(torch.addcmul(self.shift, x, self.scale).relu_()), add=x)
@@ -118,7 +135,7 @@ class FusedHourglassModule:
         self.skip, self.down, self.up = FusedResidual(hg.skip), FusedResidual(hg.down), FusedResidual(hg.up)
         self.inner = FusedHourglassModule(hg.inner) if isinstance(hg.inner, Hourglass) else FusedResidual(hg.inner)
 
-    def __call__(self, x: torch.Tensor, _domain: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, _domain: DomainArg = None) -> tuple[torch.Tensor, torch.Tensor]:
         low = self.down(F.max_pool2d(x, 2))
         if isinstance(self.inner, FusedHourglassModule):
             low, bottleneck = self.inner(low)
@@ -145,13 +162,15 @@ class FusedHourglass:
         self._check = net.check_image
         self.scale = (1.0 / net.std).detach().clone()
         self.shift = (-net.mean / net.std).detach().clone()
-        self.stem = _Chain(*[_conv_bn_relu(b) for b in net.stem[:-1]], FusedResidual(net.stem[-1]))
-        self.hourglasses = [FusedHourglassModule(h) for h in net.hourglasses]
-        self.post = [_Chain(FusedResidual(p[0]), _conv_bn_relu(p[1])) for p in net.post]
-        self.extra = [_Chain(*[_conv_bn_relu(b) for b in e]) for e in net.extra]
-        self.heads = [FusedConv(h) for h in net.heads]
-        self.remap_features = [FusedConv(c) for c in net.remap_features]
-        self.remap_heads = [FusedConv(c) for c in net.remap_heads]
+        *stem, stem_residual = net.stem
+        self.stem = _Chain(*[_conv_bn_relu(b) for b in stem], FusedResidual(_child(stem_residual, Residual)))
+        self.hourglasses = [FusedHourglassModule(_child(h, Hourglass)) for h in net.hourglasses]
+        self.post = [_Chain(FusedResidual(_child(residual, Residual)), _conv_bn_relu(conv))
+                     for residual, conv in (_child(p, nn.Sequential) for p in net.post)]
+        self.extra = [_Chain(*[_conv_bn_relu(b) for b in _child(e, nn.Sequential)]) for e in net.extra]
+        self.heads = [FusedConv(_child(h, nn.Conv2d)) for h in net.heads]
+        self.remap_features = [FusedConv(_child(c, nn.Conv2d)) for c in net.remap_features]
+        self.remap_heads = [FusedConv(_child(c, nn.Conv2d)) for c in net.remap_heads]
         self._fssc = net._fssc
 
     @torch.inference_mode()

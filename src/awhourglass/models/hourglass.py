@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -152,18 +152,42 @@ class Hourglass(nn.Module):
         return skip + nn.functional.interpolate(low, scale_factor=2.0, mode="nearest"), bottleneck
 
 
+_Part = TypeVar("_Part", covariant=True)
+
+
+class PerStack(Protocol[_Part]):
+    """One part per stack, indexed by the stack: an ``nn.ModuleList``, or a list of fused parts."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> _Part: ...
+
+
+# a part called with the per-sample domain (fused parts take it and ignore it), and one called without
+DomainPart = Callable[[torch.Tensor, DomainArg], torch.Tensor]
+Part = Callable[[torch.Tensor], torch.Tensor]
+
+
 class StackedParts(Protocol):
     """What :func:`run_stacks` wires: :class:`AWHourglassNet` itself, or its BN-folded inference snapshot
     (:class:`~awhourglass.models.fused.FusedHourglass`), whose parts are called alike."""
 
-    stem: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
-    hourglasses: Sequence[Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]]
-    post: Sequence[Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]]
-    extra: Sequence[Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]]
-    heads: Sequence[Callable[[torch.Tensor], torch.Tensor]]
-    remap_features: Sequence[Callable[[torch.Tensor], torch.Tensor]]
-    remap_heads: Sequence[Callable[[torch.Tensor], torch.Tensor]]
-    _fssc: bool
+    @property
+    def stem(self) -> DomainPart: ...
+    @property
+    def hourglasses(self) -> PerStack[Callable[[torch.Tensor, DomainArg], tuple[torch.Tensor, torch.Tensor]]]: ...
+    @property
+    def post(self) -> PerStack[DomainPart]: ...
+    @property
+    def extra(self) -> PerStack[DomainPart]: ...
+    @property
+    def heads(self) -> PerStack[Part]: ...
+    @property
+    def remap_features(self) -> PerStack[Part]: ...
+    @property
+    def remap_heads(self) -> PerStack[Part]: ...
+    @property
+    def _fssc(self) -> bool: ...
 
 
 def run_stacks(parts: StackedParts, x: torch.Tensor,
@@ -228,6 +252,9 @@ class HourglassOutput:
 class AWHourglassNet(nn.Module):
     """Stacked hourglass + latent 2.5D heads + depth-regularizer decoder (see module docstring)."""
 
+    mean: torch.Tensor  # ImageNet normalization, registered as buffers in __init__
+    std: torch.Tensor
+
     def __init__(self, cfg: ModelConfig | None = None) -> None:
         super().__init__()
         cfg = cfg or ModelConfig()
@@ -257,7 +284,7 @@ class AWHourglassNet(nn.Module):
         self._domain_bns = [m for m in self.modules() if isinstance(m, DomainBatchNorm2d)]
         # NHWC conv weights (and input, in forward) run every oneDNN convolution channels-last: +16-30 % inference,
         # +20 % training at batch 32 on a 2-core AVX-512 CPU (docs/performance.md). Outputs are unchanged.
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stubs lack memory_format
 
     @property
     def stride(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from awhourglass.models.config import ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
 
 
-def network_from_dict(ckpt: dict[str, Any], path: str | Path) -> AWHourglassNet:
+def network_from_dict(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> AWHourglassNet:
     """The pose network of a checkpoint already read by :func:`~awhourglass.checkpoint.load_checkpoint`.
 
     Raises:

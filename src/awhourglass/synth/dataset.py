@@ -91,7 +91,7 @@ def write_dataset(cfg: SynthConfig, progress: bool = True) -> list[Path]:
     dom = DOMAINS.index(cfg.domain)
     sizes = cfg.split_sizes()
     # Work units: (split or sequence name, unit index for seeding, frame count, pose mode).
-    units = []
+    units: list[tuple[str, int, int, str | None]] = []
     for split, n in sizes.items():
         sid = ("training", "evaluation").index(split)
         if cfg.domain == "source":

@@ -180,6 +180,7 @@ def _generate(
 def _sensor_depth(rng: np.random.Generator, spec: DomainSpec, pts: torch.Tensor, radius: torch.Tensor, gap: float):
     """Depth ``(N, H, W)`` seen by the STB SK depth camera: X_depth = R·X_colour + t, depth intrinsics."""
     rot, t_m = sk_extrinsics()
+    assert spec.K_depth is not None  # a target domain's spec has its depth camera
     pd = pts @ torch.as_tensor(rot.T, dtype=torch.float32) + torch.as_tensor(t_m, dtype=torch.float32)
     n = pts.shape[0]
     K = torch.as_tensor(np.repeat(spec.K_depth[None], n, axis=0), dtype=torch.float32)

@@ -84,11 +84,11 @@ def load_photos() -> tuple[tuple[torch.Tensor, bool], ...]:
             continue
         with Image.open(p) as im:
             gray = im.mode in ("L", "I;16", "I", "1")
-            im = im.convert("RGB")
-            scale = MAX_SIDE_PX / max(im.size)
+            rgb = im.convert("RGB")
+            scale = MAX_SIDE_PX / max(rgb.size)
             if scale < 1:
-                im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
-            a = np.asarray(im, dtype=np.float32) / 255.0
+                rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.BILINEAR)
+            a = np.asarray(rgb, dtype=np.float32) / 255.0
         out.append((torch.from_numpy(a.copy()).permute(2, 0, 1).contiguous(), gray))
     if not out:
         raise NoPhotosError("no background photographs found: install scikit-image (a dependency of awhourglass)")

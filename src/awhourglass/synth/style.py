@@ -64,13 +64,13 @@ def paste_shapes(rng: np.random.Generator, img: torch.Tensor, n_shapes: int = 12
     ay = ax * _t(np.where(skin, rng.uniform(0.15, 0.35, (n_shapes, b)), rng.uniform(0.3, 1.0, (n_shapes, b))))
     ang = _t(rng.uniform(0, np.pi, (n_shapes, b)))
     rect = _t(rng.uniform(size=(n_shapes, b)) < 0.4)
-    col = np.where(
+    col_np = np.where(
         skin[..., None],
         skin_tone_albedo(rng.uniform(0, 1, n_shapes * b)).reshape(n_shapes, b, 3)
         * rng.uniform(0.7, 1.1, (n_shapes, b, 1)),
         rng.uniform(0, 1, (n_shapes, b, 3)),
     )
-    col = _t(np.clip(col, 0, 1))
+    col = _t(np.clip(col_np, 0, 1))
     for k in range(n_shapes):
         dx, dy = xx[None] - cu[k, :, None, None], yy[None] - cv[k, :, None, None]
         c, s = torch.cos(ang[k])[:, None, None], torch.sin(ang[k])[:, None, None]

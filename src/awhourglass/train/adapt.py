@@ -64,6 +64,7 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
     critic_steps = cfg.method.critic_steps
     use_critic = parts.critic is not None and parts.critic_loss is not None and critic_steps > 0
     if use_critic:
+        assert parts.critic is not None  # use_critic says so
         critic_params = parameters({"critic": parts.critic})
         critic_cfg = OptimizerConfig(name="adam", lr=cfg.method.critic_lr, betas=cfg.method.critic_betas)
         critic_opt = make_optimizer(critic_cfg, critic_params)
@@ -95,6 +96,7 @@ def run_adapt(trainer: Trainer, start_step: int) -> None:
             info = StepInfo(PHASE, step, phase.steps)
             critic_values: dict[str, float] = {}
             if use_critic:
+                assert parts.critic_loss is not None  # use_critic says so
                 for _ in range(critic_steps):
                     critic_values = trainer.optimize(
                         parts.critic_loss(batch, info),

@@ -226,7 +226,7 @@ def iterate_steps(
         batch_size=None,
         sampler=range(start, stop),
         num_workers=num_workers,
-        collate_fn=_identity,
+        collate_fn=_identity,  # type: ignore[arg-type]  # torch's stubs: a list; with batch_size=None, one item
         pin_memory=pin_memory,
         # a private generator: creating the loader must not consume the global RNG (exact resume)
         generator=torch.Generator().manual_seed(batches.seed),

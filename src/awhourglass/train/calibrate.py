@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from awhourglass.data.sample import Sample, collate
+from awhourglass.data.sample import Sample, Samples, collate
 from awhourglass.models.head import heatmap_confidence
 from awhourglass.synth.generate import generate_batch
 
@@ -43,7 +43,7 @@ class IndexView(Sequence):
     bad samples pass through (a reader that skips a bad file reads the next position of the whole dataset).
     """
 
-    def __init__(self, dataset: Sequence[Sample], start: int, stop: int) -> None:
+    def __init__(self, dataset: Samples, start: int, stop: int) -> None:
         if not 0 <= start <= stop <= len(dataset):
             raise ValueError(f"IndexView [{start}, {stop}) outside a dataset of {len(dataset)}")
         self.dataset, self.start, self.stop = dataset, int(start), int(stop)
@@ -54,6 +54,7 @@ class IndexView(Sequence):
         return self.stop - self.start
 
     def __getitem__(self, key: int | tuple[int, int] | tuple[int, int, bool]) -> Sample:  # type: ignore[override]
+        rest: tuple[int | bool, ...]
         if isinstance(key, (int, np.integer)):
             i, rest = int(key), ()
         else:
@@ -68,7 +69,7 @@ class IndexView(Sequence):
         return take() if take is not None else []
 
 
-def split_holdout(dataset: Sequence[Sample]) -> tuple[Sequence[Sample], Sequence[Sample] | None]:
+def split_holdout(dataset: Samples) -> tuple[Samples, Samples | None]:
     """``(training part, held-out part or None)`` of a dataset (see the module docstring)."""
     n_all = len(dataset)
     if getattr(dataset, "fresh", False):  # an endless stream: training never reaches its last positions
@@ -143,7 +144,7 @@ def confidences(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 
     return torch.cat(out).double().numpy()
 
 
-def calibrate_hand_threshold(model: torch.nn.Module, held_out: Sequence[Sample], seed: int,
+def calibrate_hand_threshold(model: torch.nn.Module, held_out: Samples, seed: int,
                              n_free: int = FREE_IMAGES) -> dict[str, Any]:
     """The checkpoint's ``hand_threshold`` entry: :func:`best_threshold` of ``model`` on the held-out hand crops
     and ``n_free`` hand-free crops of the same input size."""

@@ -28,7 +28,9 @@ LAST, PREVIOUS = "last.pt", "previous.pt"
 
 def rng_state() -> dict[str, Any]:
     """The python, numpy, torch (and CUDA) generator states of this process, as plain data/tensors."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # noqa: NPY002 (global state is saved)
+    legacy = np.random.get_state(legacy=True)  # noqa: NPY002 (global state is saved)
+    assert isinstance(legacy, tuple)  # the global generator is an MT19937: its legacy state is a tuple
+    kind, keys, pos, has_gauss, cached = legacy
     version, internal, gauss_next = random.getstate()
     state: dict[str, Any] = {
         "python": [version, list(internal), gauss_next],

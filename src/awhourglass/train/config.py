@@ -7,6 +7,7 @@ under ``N`` processes each rank gets ``batch_size / N`` samples (per domain in t
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -188,7 +189,7 @@ def auto_workers(local_ranks: int = 1, cores: int | None = None) -> int:
 RESUME_FREE_FIELDS = ("log_every", "ckpt_every", "progress", "num_workers", "device")
 
 
-def load_train_config(path: str | Path, overrides: list[str | Path] = ()) -> TrainConfig:
+def load_train_config(path: str | Path, overrides: Sequence[str | Path] = ()) -> TrainConfig:
     """Read a YAML config, then deep-merge each override YAML file over it (later wins)."""
     data: dict[str, Any] = {}
     for p in [path, *overrides]:

@@ -144,18 +144,20 @@ def average_update(params: list[nn.Parameter], values: torch.Tensor,
         return values, None
     dtype = params[0].dtype if params else values.dtype  # the gradients' own precision: no wider traffic
     has = torch.tensor([p.grad is not None for p in params], dtype=dtype, device=info.device)
+    grads: list[torch.Tensor] = []
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)  # zeros_like keeps the parameter's memory format
-    flat = torch.cat([has, values.to(dtype)] + [p.grad.reshape(-1).to(dtype) for p in params])
+        grads.append(p.grad)
+    flat = torch.cat([has, values.to(dtype)] + [g.reshape(-1).to(dtype) for g in grads])
     dist.all_reduce(flat)
     n_has, n_values = len(params), values.numel()
     offset = n_has + n_values
-    for p in params:
+    for p, g in zip(params, grads, strict=True):
         n = p.numel()
         # copy_ into the gradient itself: it keeps its layout (channels-last convs stay channels-last, so Adam
         # keeps its fast multi-tensor path), where a view of the flat buffer would be NCHW-contiguous
-        p.grad.copy_(flat[offset : offset + n].view_as(p) / info.world_size)
+        g.copy_(flat[offset : offset + n].view_as(p) / info.world_size)
         offset += n
     return flat[n_has:n_has + n_values].to(values.dtype) / info.world_size, flat[:n_has]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from awhourglass.checkpoint import CheckpointWriteError, checkpoint_dict, first_nonfinite_tensor
-from awhourglass.data.sample import Batch, Sample, collate
+from awhourglass.data.sample import Batch, Sample, Samples, collate
 from awhourglass.errors import AwhError
 from awhourglass.methods.base import step_decay_lr
 from awhourglass.train.batches import StepBatches
@@ -76,16 +76,16 @@ class TrainParts:
     """
 
     network: dict[str, nn.Module]
-    source: Sequence[Sample]
+    source: Samples
     pretrain_loss: LossFn
-    target: Sequence[Sample] | None = None
+    target: Samples | None = None
     adapt_loss: LossFn | None = None
     critic: nn.Module | None = None
     critic_loss: LossFn | None = None
     collate_fn: Callable[[list[Sample]], Batch] = collate
     on_adapt_start: Callable[[], None] | None = None
     on_checkpoint: Callable[[str, int], None] | None = None
-    calibration: Sequence[Sample] | None = None
+    calibration: Samples | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         """Every module by its checkpoint name (the critic as ``"critic"``)."""

@@ -13,15 +13,15 @@ are :mod:`awhourglass.train.steps`; this module adapts them to the loop's ``fn(b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import torch
 from torch.utils.data import ConcatDataset
 
 from awhourglass.data.loader import build_dataset
-from awhourglass.data.sample import SOURCE, TARGET, Batch, Sample
+from awhourglass.data.sample import SOURCE, TARGET, Batch, Samples
 from awhourglass.methods.config import MethodConfig
 from awhourglass.methods.source_only import SourceOnly
+from awhourglass.models.critic import FeatureCritic
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.train.calibrate import split_holdout
 from awhourglass.train.config import TrainConfig, check_compatible
@@ -43,7 +43,7 @@ class MethodSteps:
     pretraining), phase 2 as the configured method; the step's critic updates and its network update share one
     forward (:class:`~awhourglass.train.steps.SharedForward`)."""
 
-    def __init__(self, net: torch.nn.Module, adversary: torch.nn.Module | None, method: MethodConfig,
+    def __init__(self, net: AWHourglassNet, adversary: FeatureCritic | None, method: MethodConfig,
                  precision: Precision, two_domains: bool) -> None:
         self.net, self.adversary, self.method, self.precision = net, adversary, method, precision
         self.pretrain_method = dataclasses.replace(method, name=SourceOnly.name)
@@ -64,16 +64,17 @@ class MethodSteps:
 
     def critic_loss(self, batch: Batch, info: StepInfo) -> dict[str, torch.Tensor]:
         fs, ft = self.shared.critic_inputs((info.step, id(batch)), *split_domains(batch))
+        assert self.adversary is not None  # critic_loss is used with a critic only
         return critic_losses(fs, ft, self.adversary, self.method)
 
 
-def _datasets(cfg: TrainConfig, source: Sequence[Sample] | None, target: Sequence[Sample] | None,
-              ) -> tuple[Sequence[Sample], Sequence[Sample] | None, list[Sequence[Sample]]]:
+def _datasets(cfg: TrainConfig, source: Samples | None, target: Samples | None,
+              ) -> tuple[Samples, Samples | None, list[Samples]]:
     """The training source and target (None when phase 2 reads none) and the held-out parts for calibration:
     a held-out split of each dataset read from ``cfg.data`` and of each endless stream given."""
-    held: list[Sequence[Sample]] = []
+    held: list[Samples] = []
 
-    def holdout(ds: Sequence[Sample], from_files: bool) -> Sequence[Sample]:
+    def holdout(ds: Samples, from_files: bool) -> Samples:
         if not (from_files or getattr(ds, "fresh", False)):
             return ds
         train_part, held_part = split_holdout(ds)
@@ -88,6 +89,7 @@ def _datasets(cfg: TrainConfig, source: Sequence[Sample] | None, target: Sequenc
         target = None
     elif target is None:
         tcfg = cfg.data.target
+        assert tcfg is not None  # check_compatible: a method that reads the target has one
         if not method.uses_target_3d:  # weak supervision: the target's 3D labels are not even loaded
             tcfg = dataclasses.replace(tcfg, labels="2d")
         target = holdout(build_dataset(tcfg, domain=TARGET), True)
@@ -99,9 +101,9 @@ def _datasets(cfg: TrainConfig, source: Sequence[Sample] | None, target: Sequenc
 def build_parts(
     cfg: TrainConfig,
     dist: DistInfo,
-    source: Sequence[Sample] | None = None,
-    target: Sequence[Sample] | None = None,
-    calibration: Sequence[Sample] | None = None,
+    source: Samples | None = None,
+    target: Samples | None = None,
+    calibration: Samples | None = None,
 ) -> TrainParts:
     """Build the network, adversary, datasets and step functions that ``cfg`` describes.
 
@@ -120,12 +122,13 @@ def build_parts(
     adversary = make_adversary(cfg.model, method)
     source, target, held = _datasets(cfg, source, target)
     if calibration is None and held:
-        calibration = ConcatDataset(held)
+        calibration = ConcatDataset(held)  # type: ignore[arg-type]  # torch's stubs: Datasets; any sized indexable works
     # the forward the steps run: the network itself, or compiled (same parameters); the critic stays eager
-    net = torch.compile(model, backend=COMPILE_BACKEND) if cfg.compile else model
+    net: AWHourglassNet = torch.compile(model, backend=COMPILE_BACKEND) if cfg.compile else model  # type: ignore[assignment]  # stubs: a plain function
     steps = MethodSteps(net, adversary, method, cfg.precision, two_domains=target is not None)
-    network = {"model": model}
+    network: dict[str, torch.nn.Module] = {"model": model}
     if method.uses_domain_classifier:
+        assert adversary is not None  # make_adversary made the domain classifier
         network["domain_classifier"] = adversary  # trained by the network optimizer via gradient reversal
     return TrainParts(
         network=network,

@@ -115,9 +115,10 @@ def _raise_model_differences(cfg: TrainConfig, theirs_cfg: Any) -> None:
 
 
 def _dotted(d: dict[str, Any], key: str) -> Any:
+    value: Any = d
     for k in key.split("."):
-        d = d.get(k) if isinstance(d, dict) else None
-    return d
+        value = value.get(k) if isinstance(value, dict) else None
+    return value
 
 
 def _check_resumable(cfg_dict: dict[str, Any], ckpt: dict[str, Any], path: Path) -> None:
