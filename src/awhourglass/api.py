@@ -440,7 +440,7 @@ def load(checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
     trained (its checkpoint's ``hand_threshold``), else :data:`DEFAULT_HAND_THRESHOLD`.
     """
     ckpt = load_checkpoint(checkpoint)
-    margin, min_side = crop_entry(ckpt, checkpoint)
+    margin, min_side = crop_entry(ckpt, checkpoint, "target")  # a user's photograph is the real domain
     if threshold is not None:
         value, source = float(threshold), "given"
     else:

@@ -60,7 +60,7 @@ class CheckpointWriteError(AwhError):
 
 def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], phase: str = "done", step: int = 0,
                     global_step: int | None = None, margin: float = CROP_MARGIN, min_side_px: float = MIN_CROP_PX,
-                    **state: Any) -> dict[str, Any]:
+                    crops: dict[str, tuple[float, float]] | None = None, **state: Any) -> dict[str, Any]:
     """A self-describing checkpoint: the header, ``config``, module states (moved to the CPU) and ``state``.
 
     Args:
@@ -69,6 +69,8 @@ def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], 
         phase, step, global_step: where the run stood (``global_step`` defaults to ``step``).
         margin, min_side_px: the hand crop the network was trained on (``crop``; its input size is
             ``config["model"]["input_size"]``), so prediction crops a user's box the same way.
+        crops: ``{"source" | "target": (margin, min_side_px)}``, each training domain's crop (``crops``), when
+            they are known (a training run's checkpoints); :func:`crop_entry` reads the one asked for.
         state: the resumable rest (``optimizers``, ``rng``, ``sampler``, ``world_size``, ``metrics``).
     """
     out = {
@@ -82,6 +84,8 @@ def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], 
         "global_step": int(step if global_step is None else global_step),
         "modules": {name: _cpu_state(sd) for name, sd in modules.items()},
         "crop": {"margin": float(margin), "min_side_px": float(min_side_px)},
+        **({"crops": {d: {"margin": float(m), "min_side_px": float(v)} for d, (m, v) in crops.items()}}
+           if crops else {}),
         "optimizers": {},
         "rng": [],
         "sampler": {},
@@ -213,14 +217,24 @@ def model_entry(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> tuple[dic
     return model_cfg, modules["model"]
 
 
-def crop_entry(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> tuple[float, float]:
-    """``(margin, min_side_px)`` of the crop a checkpoint's network was trained on (the defaults for checkpoints
-    written before it was recorded).
+CROP_DOMAINS = ("source", "target")
+
+
+def crop_entry(ckpt: dict[str, Any], path: str | os.PathLike[str], domain: str | None = None) -> tuple[float, float]:
+    """``(margin, min_side_px)`` of the crop a checkpoint's network was trained on: ``domain``'s (``"source"`` or
+    ``"target"``) where the checkpoint records one per domain (``crops``), else its one ``crop`` (the source's;
+    the defaults for checkpoints written before it was recorded).
 
     Raises:
         CheckpointError: a recorded crop that is not two positive numbers.
     """
-    crop = ckpt.get("crop", {"margin": CROP_MARGIN, "min_side_px": MIN_CROP_PX})
+    if domain is not None and domain not in CROP_DOMAINS:
+        raise ValueError(f"crop_entry: domain must be one of {CROP_DOMAINS}, got {domain!r}")
+    crops = ckpt.get("crops")
+    if isinstance(crops, dict) and domain in crops:
+        crop = crops[domain]
+    else:
+        crop = ckpt.get("crop", {"margin": CROP_MARGIN, "min_side_px": MIN_CROP_PX})
     try:
         margin, side = float(crop["margin"]), float(crop["min_side_px"])
     except (KeyError, TypeError, ValueError):
@@ -271,6 +285,19 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "REQUIRED_KEYS", "CheckpointError", "CheckpointWriteError", "atomic_save",
-           "checkpoint_dict", "crop_entry", "first_nonfinite_tensor", "load_checkpoint", "model_entry",
-           "payload_bytes", "slim"]
+__all__ = [
+    "CROP_DOMAINS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "REQUIRED_KEYS",
+    "CheckpointError",
+    "CheckpointWriteError",
+    "atomic_save",
+    "checkpoint_dict",
+    "crop_entry",
+    "first_nonfinite_tensor",
+    "load_checkpoint",
+    "model_entry",
+    "payload_bytes",
+    "slim",
+]

@@ -101,7 +101,7 @@ def _models(checkpoints: Mapping[str, str | os.PathLike[str]], device: str) -> l
     out = []
     for name, path in checkpoints.items():
         ckpt = load_checkpoint(path)
-        margin, min_side = crop_entry(ckpt, path)
+        margin, min_side = crop_entry(ckpt, path, "target")  # real photographs: the real domain's crop
         model = network_from_dict(ckpt, path).to(device).eval()
         out.append(_Model(name, model_network(model), model.cfg.input_size, margin, min_side))
     return out

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from awhourglass.data.config import DatasetConfig
+from awhourglass.checkpoint import crop_entry, load_checkpoint
+from awhourglass.data.config import READERS, DatasetConfig
 from awhourglass.data.loader import build_dataset
-from awhourglass.data.sample import Sample, collate
+from awhourglass.data.sample import SOURCE, Sample, collate
 from awhourglass.errors import AwhError
 from awhourglass.eval import plots
 from awhourglass.eval.predictions import score_prediction_file, write_ground_truth, write_predictions
@@ -245,11 +246,15 @@ def qualitative_figures(out: Path, outputs: ModelOutputs, xyz_m: np.ndarray, cou
 
 
 def load_dataset(root: str, fmt: str, split: str, input_size: int | None = None, max_samples: int | None = None,
-                 domain: int | None = None):
+                 domain: int | None = None, crop: tuple[float, float] | None = None):
     """A dataset reader (:mod:`awhourglass.data`) for evaluation: no augmentation, 3D labels, no depth.
 
-    ``input_size`` None: the readers' default crop (enough where only the labels are used)."""
-    size = {} if input_size is None else {"input_size": input_size}
+    ``input_size`` None: the readers' default crop (enough where only the labels are used). ``crop``:
+    ``(crop_scale, min_crop_px)`` (the checkpoint's crop of the dataset's domain, :func:`checkpoint_crop`);
+    None: the readers' default."""
+    size: dict[str, Any] = {} if input_size is None else {"input_size": input_size}
+    if crop is not None:
+        size.update(crop_scale=crop[0], min_crop_px=crop[1])
     # DatasetConfig checks the format and split names (one rule for every command): plain strings go in
     fields: dict[str, Any] = {"format": fmt, "root": str(root), "split": split, "labels": "3d", "with_depth": False,
                               "max_samples": max_samples, **size}
@@ -257,6 +262,18 @@ def load_dataset(root: str, fmt: str, split: str, input_size: int | None = None,
     if not Path(root).exists():
         raise AwhError(f"dataset folder {root} does not exist")
     return build_dataset(cfg, domain)
+
+
+def checkpoint_crop(ckpt: dict[str, Any], path: str | os.PathLike[str], fmt: str,
+                    domain: int | None = None) -> tuple[float, float] | None:
+    """The crop a checkpoint's network saw for a dataset of format ``fmt``: its record of the format's domain
+    (``domain``, else the format's default in ``data.config.READERS``); None for a pack (it fixes its own crop) or
+    an unknown format (left to DatasetConfig's check)."""
+    if domain is None:
+        domain = READERS[fmt][2] if fmt in READERS else None
+    if domain is None:
+        return None
+    return crop_entry(ckpt, path, "source" if domain == SOURCE else "target")
 
 
 @dataclass
@@ -292,11 +309,13 @@ class EvalConfig:
 
 def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
     """Run ``cfg.checkpoint`` over the dataset, score it and write the outputs to ``cfg.out``."""
-    from awhourglass.models.load import network_from_checkpoint
+    from awhourglass.models.load import network_from_dict
 
-    model = network_from_checkpoint(cfg.checkpoint)
+    ckpt = load_checkpoint(cfg.checkpoint)
+    model = network_from_dict(ckpt, cfg.checkpoint).eval()
     size = model.cfg.input_size
-    ds = load_dataset(cfg.data, cfg.format, cfg.split, size, cfg.max_samples)
+    ds = load_dataset(cfg.data, cfg.format, cfg.split, size, cfg.max_samples,
+                      crop=checkpoint_crop(ckpt, cfg.checkpoint, cfg.format))
     outputs = run_model(model, ds, cfg.batch_size, keep=cfg.qualitative, progress=cfg.progress,
                         desc=f"eval {cfg.format}")
     outputs = scoreable(outputs, cfg.protocol)
@@ -304,7 +323,8 @@ def evaluate_checkpoint(cfg: EvalConfig) -> tuple[EvalResult, list[Path]]:
     source = None
     if cfg.source_data:
         half = max(1, cfg.tsne_points // 2)
-        sds = load_dataset(cfg.source_data, cfg.source_format, cfg.source_split, size, half, domain=0)
+        sds = load_dataset(cfg.source_data, cfg.source_format, cfg.source_split, size, half, domain=SOURCE,
+                           crop=checkpoint_crop(ckpt, cfg.checkpoint, cfg.source_format, SOURCE))
         source = run_model(model, sds, cfg.batch_size, keep=0, progress=cfg.progress, desc="source features")
     figs = write_eval_outputs(cfg.out, outputs, result, model.cfg, source, label=Path(cfg.checkpoint).stem,
                               tsne_points=cfg.tsne_points, qualitative=cfg.qualitative)

@@ -337,6 +337,14 @@ class Trainer:
         if done % self.cfg.ckpt_every == 0 or done == total:
             self.save(phase, done, optimizers, batches, values)
 
+    def domain_crops(self) -> dict[str, tuple[float, float]]:
+        """Each training domain's crop ``(crop_scale, min_crop_px)``: what predict and eval read back."""
+        data = self.cfg.data
+        out = {"source": (data.source.crop_scale, data.source.min_crop_px)}
+        if data.target is not None:
+            out["target"] = (data.target.crop_scale, data.target.min_crop_px)
+        return out
+
     def checkpoint_dict(
         self,
         phase: str,
@@ -350,7 +358,7 @@ class Trainer:
         return checkpoint_dict(
             self.config_dict, {k: m.state_dict() for k, m in self.parts.modules().items()}, phase, step,
             global_step=self.global_step_offset[phase] + step, margin=self.cfg.data.source.crop_scale,
-            min_side_px=self.cfg.data.source.min_crop_px,
+            min_side_px=self.cfg.data.source.min_crop_px, crops=self.domain_crops(),
             optimizers={k: o.state_dict() for k, o in optimizers.items()}, rng=rng, world_size=self.dist.world_size,
             sampler=sampler or {}, metrics={k: float(v) for k, v in metrics.items()},
             **({"hand_threshold": self.hand_threshold} if self.hand_threshold is not None else {}))
