@@ -70,9 +70,12 @@ def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], 
         margin, min_side_px: the hand crop the network was trained on (``crop``; its input size is
             ``config["model"]["input_size"]``), so prediction crops a user's box the same way.
         crops: ``{"source" | "target": (margin, min_side_px)}``, each training domain's crop (``crops``), when
-            they are known (a training run's checkpoints); :func:`crop_entry` reads the one asked for.
+            they are known (a training run's checkpoints); :func:`crop_entry` reads the one asked for. The
+            source's, when given, is also the one ``crop`` (``margin`` and ``min_side_px`` are then ignored).
         state: the resumable rest (``optimizers``, ``rng``, ``sampler``, ``world_size``, ``metrics``).
     """
+    if crops and "source" in crops:
+        margin, min_side_px = crops["source"]
     out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

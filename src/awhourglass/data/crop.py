@@ -231,27 +231,53 @@ def mirror_affine(size: int) -> np.ndarray:
 _last_grid: tuple | None = None  # (key, grid) of the last call: a sample's colour and depth share their grid
 
 
-def sampling_grid(A: np.ndarray, height: int, width: int, out_size: int) -> torch.Tensor:
-    """``grid_sample``'s ``(1, S, S, 2)`` grid for the pixel map ``A`` (source px → output px) from a
-    ``height × width`` source: for each output pixel, its source position in normalized coordinates.
+def grid_from_inverse(inv_px: torch.Tensor, height: int, width: int, out_size: int) -> torch.Tensor:
+    """``grid_sample`` grids ``(B, S, S, 2)`` float32 for the maps ``inv_px (B, 3, 3)`` (output px → source px) from
+    a ``height × width`` source: for each output pixel, its source position in normalized coordinates.
 
-    Computed in float64 (one broadcast sum per axis), then rounded to float32. The last grid is kept (callers do
-    not modify it): the colour and the depth of a sample, warped by the same map from the same size, share it.
+    Computed in float64 (one broadcast sum per axis), then rounded to float32 (float32 throughout on a device
+    without float64). The one grid of the package: a sample's crop here, a batch's crops in
+    :mod:`awhourglass.data.pending`.
+    """
+    dtype = torch.float32 if inv_px.device.type == "mps" else torch.float64
+    inv = inv_px.to(dtype)
+    x = torch.arange(out_size, dtype=dtype, device=inv.device)
+    grid = torch.empty((inv.shape[0], out_size, out_size, 2), dtype=torch.float32, device=inv.device)
+    for c, n in ((0, width), (1, height)):
+        src = inv[:, c, 0, None, None] * x[None, None, :] + (inv[:, c, 1, None] * x[None, :] + inv[:, c, 2, None])[
+            :, :, None]  # rows v, columns u
+        grid[..., c] = 2.0 / max(n - 1, 1) * src - 1.0
+    return grid
+
+
+def sampling_grid(A: np.ndarray, height: int, width: int, out_size: int) -> torch.Tensor:
+    """:func:`grid_from_inverse`'s ``(1, S, S, 2)`` grid for the pixel map ``A`` (source px → output px).
+
+    The last grid is kept (callers do not modify it): the colour and the depth of a sample, warped by the same
+    map from the same size, share it.
     """
     global _last_grid
     key = (np.asarray(A, np.float64).tobytes(), height, width, out_size)
     last = _last_grid  # one read of the pair: another thread may replace it meanwhile
     if last is not None and last[0] == key:
         return last[1]
-    inv = np.linalg.inv(A)
-    x = np.arange(out_size, dtype=np.float64)
-    grid = np.empty((1, out_size, out_size, 2), np.float32)
-    for c, n in ((0, width), (1, height)):
-        src = inv[c, 0] * x[None, :] + (inv[c, 1] * x + inv[c, 2])[:, None]  # rows v, columns u
-        grid[0, :, :, c] = 2.0 / max(n - 1, 1) * src - 1.0
-    out = torch.from_numpy(grid)
+    out = grid_from_inverse(torch.from_numpy(np.linalg.inv(A))[None], height, width, out_size)
     _last_grid = (key, out)
     return out
+
+
+def pool_affine(A: np.ndarray, k: int) -> np.ndarray:
+    """The pixel map ``A`` (source px → output px) re-expressed from the ``k×k`` block averages of the source
+    (:func:`block_average`): block pixel ``j`` covers source pixels ``k·j … k·j + k − 1``, centre
+    ``k·j + (k − 1)/2``."""
+    return A if k == 1 else A @ np.array([[k, 0.0, (k - 1) / 2.0], [0.0, k, (k - 1) / 2.0], [0.0, 0.0, 1.0]])
+
+
+def block_average(images: torch.Tensor, k: int) -> torch.Tensor:
+    """``(N, C, H, W)`` averaged over ``k×k`` blocks (edges replicated to whole blocks): antialiasing before a
+    shrink by ``k`` or more."""
+    h, w = images.shape[-2:]
+    return F.avg_pool2d(F.pad(images, (0, (-w) % k, 0, (-h) % k), mode="replicate"), k)
 
 
 def warp(image: torch.Tensor, A: np.ndarray, out_size: int, mode: str = "bilinear") -> torch.Tensor:
@@ -300,11 +326,7 @@ def crop_rgb(image: np.ndarray, A: np.ndarray, out_size: int) -> torch.Tensor:
         A = A @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
     t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
     if k > 1:
-        h, w = t.shape[1:]
-        t = F.pad(t[None], (0, (-w) % k, 0, (-h) % k), mode="replicate")
-        t = F.avg_pool2d(t, k)[0]
-        # block pixel j covers source pixels k·j … k·j + k − 1: its centre is k·j + (k − 1)/2
-        A = A @ np.array([[k, 0.0, (k - 1) / 2.0], [0.0, k, (k - 1) / 2.0], [0.0, 0.0, 1.0]])
+        t, A = block_average(t[None], k)[0], pool_affine(A, k)
     return warp(t, A, out_size, "bilinear").clamp(0.0, 1.0)
 
 
@@ -378,9 +400,8 @@ def make_sample(
     pending = None
     if on_batch and defer_crop and max(np.shape(raw.image)[:2]) <= 1024:
         k = downscale_factor(A)
-        A_k = A if k == 1 else A @ np.array([[k, 0.0, (k - 1) / 2.0], [0.0, k, (k - 1) / 2.0], [0.0, 0.0, 1.0]])
         img = torch.from_numpy(np.ascontiguousarray(raw.image)).permute(2, 0, 1)
-        pending = PendingPixels(aug, input_size, np.linalg.inv(A_k), k)
+        pending = PendingPixels(aug, input_size, np.linalg.inv(pool_affine(A, k)), k)
         if raw.depth_m is not None and raw.mask is not None and np.shape(raw.mask) == np.shape(raw.depth_m):
             pending.depth_inv_px = pending.inv_px if k == 1 else np.linalg.inv(A)
             return _sample(raw, img, K_crop, uv, xyz, domain, mirrored, pending,

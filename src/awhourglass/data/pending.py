@@ -18,24 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from awhourglass.data.crop import PendingPixels, pixel_augment
+from awhourglass.data.crop import PendingPixels, block_average, grid_from_inverse, pixel_augment
 from awhourglass.data.depth import normalize_depth_eq9
 from awhourglass.data.sample import Batch, Sample
-
-
-def sampling_grids(inv_px: torch.Tensor, height: int, width: int, out_size: int) -> torch.Tensor:
-    """``grid_sample`` grids ``(B, S, S, 2)`` float32 for the maps ``inv_px (B, 3, 3)`` (output px → source px)
-    from a ``height × width`` source, by :func:`~awhourglass.data.crop.sampling_grid`'s arithmetic (float64,
-    then rounded; float32 throughout on a device without float64)."""
-    dtype = torch.float32 if inv_px.device.type == "mps" else torch.float64
-    inv = inv_px.to(dtype)
-    x = torch.arange(out_size, dtype=dtype, device=inv.device)
-    grid = torch.empty((inv.shape[0], out_size, out_size, 2), dtype=torch.float32, device=inv.device)
-    for c, n in ((0, width), (1, height)):
-        src = inv[:, c, 0, None, None] * x[None, None, :] + (inv[:, c, 1, None] * x[None, :] + inv[:, c, 2, None])[
-            :, :, None]  # rows v, columns u
-        grid[..., c] = 2.0 / max(n - 1, 1) * src - 1.0
-    return grid
 
 
 def resample(images_u8: torch.Tensor, pending: list[PendingPixels]) -> torch.Tensor:
@@ -54,14 +39,13 @@ def resample(images_u8: torch.Tensor, pending: list[PendingPixels]) -> torch.Ten
     for i, p in enumerate(pending):
         x = t[i:i + 1]
         if p.pool > 1:
-            k, (h, w) = p.pool, x.shape[-2:]
-            x = F.avg_pool2d(F.pad(x, (0, (-w) % k, 0, (-h) % k), mode="replicate"), k)
+            x = block_average(x, p.pool)
         rows.append(_sample(x, inv[i:i + 1], size))
     return torch.cat(rows)
 
 
 def _sample(images: torch.Tensor, inv: torch.Tensor, size: int) -> torch.Tensor:
-    grids = sampling_grids(inv, images.shape[-2], images.shape[-1], size)
+    grids = grid_from_inverse(inv, images.shape[-2], images.shape[-1], size)
     return F.grid_sample(images, grids, mode="bilinear", padding_mode="zeros", align_corners=True).clamp(0.0, 1.0)
 
 
@@ -78,7 +62,7 @@ def warp_depth(depth_m: torch.Tensor, mask: torch.Tensor, has_depth: torch.Tenso
     size = next(p.out_size for p in pending if p is not None)
     eye = np.eye(3)
     inv = np.stack([p.depth_inv_px if p is not None and p.depth_inv_px is not None else eye for p in pending])
-    grids = sampling_grids(torch.from_numpy(inv).to(depth_m.device), depth_m.shape[-2], depth_m.shape[-1], size)
+    grids = grid_from_inverse(torch.from_numpy(inv).to(depth_m.device), depth_m.shape[-2], depth_m.shape[-1], size)
     dm = F.grid_sample(torch.cat([depth_m, mask.to(depth_m.dtype)], 1), grids, mode="nearest",
                        padding_mode="zeros", align_corners=True)
     d, m = dm[:, :1], dm[:, 1:] > 0.5
@@ -151,4 +135,4 @@ def finish_batch(batch: Batch) -> Batch:
     return out
 
 
-__all__ = ["finish_batch", "resample", "sampling_grids", "settle_crops", "warp_depth"]
+__all__ = ["finish_batch", "resample", "settle_crops", "warp_depth"]

@@ -355,13 +355,12 @@ class Trainer:
         metrics: dict[str, float],
     ) -> dict[str, Any]:
         """The self-describing checkpoint of the state after ``step`` completed steps of ``phase``."""
+        threshold: dict[str, Any] = {} if self.hand_threshold is None else {"hand_threshold": self.hand_threshold}
         return checkpoint_dict(
             self.config_dict, {k: m.state_dict() for k, m in self.parts.modules().items()}, phase, step,
-            global_step=self.global_step_offset[phase] + step, margin=self.cfg.data.source.crop_scale,
-            min_side_px=self.cfg.data.source.min_crop_px, crops=self.domain_crops(),
+            global_step=self.global_step_offset[phase] + step, crops=self.domain_crops(),
             optimizers={k: o.state_dict() for k, o in optimizers.items()}, rng=rng, world_size=self.dist.world_size,
-            sampler=sampler or {}, metrics={k: float(v) for k, v in metrics.items()},
-            **({"hand_threshold": self.hand_threshold} if self.hand_threshold is not None else {}))
+            sampler=sampler or {}, metrics={k: float(v) for k, v in metrics.items()}, **threshold)
 
     def save(
         self,
