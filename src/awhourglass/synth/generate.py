@@ -19,7 +19,7 @@ from awhourglass.formats.stb import sk_extrinsics
 from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
 from awhourglass.synth import kinematics as kin
 from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
-from awhourglass.synth.poses import frontal_rotation, random_rotation, sample_articulation
+from awhourglass.synth.poses import frontal_rotation, sample_articulation, source_rotation
 from awhourglass.synth.render import first_hit_depth, render_capsules
 from awhourglass.synth.style import appearance, depth_image
 
@@ -59,7 +59,7 @@ def _place(rng: np.random.Generator, spec: DomainSpec, points_local: np.ndarray,
     if spec.frontal:
         rot = frontal_rotation(rng, n)
     else:
-        rot = random_rotation(rng, n)
+        rot = source_rotation(rng, n)
         # An arm pointing at the lens hides the hand and rarely appears in RHD: turn such hands around.
         arm_z = (rot @ points_local[:, kin.FOREARM_END, :, None])[:, 2, 0] / (kin.FOREARM_LENGTH_M * scale)
         rot = np.where((arm_z < -0.3)[:, None, None], np.diag([1.0, -1.0, -1.0])[None] @ rot, rot)
@@ -69,7 +69,7 @@ def _place(rng: np.random.Generator, spec: DomainSpec, points_local: np.ndarray,
     v = (spec.height - 1) / 2 + spec.centre_jitter * spec.width * rng.uniform(-1, 1, n)
     K = spec.K
     centre = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
-    return np.einsum("nij,nkj->nki", rot, points_local - palm[:, None]) + centre[:, None], rot[:, :, 2]
+    return np.einsum("nij,nkj->nki", rot, points_local - palm[:, None]) + centre[:, None], rot
 
 
 def generate_batch(
@@ -128,10 +128,14 @@ def _generate(
     shape = kin.sample_shape(rng, n)
     angles = sample_articulation(rng, n, pose_mode or spec.pose_mode)
     local = kin.body_points(kin.forward_kinematics(angles, shape), shape.scale, kin.sample_forearm_dir(rng, n))
-    pts, dorsal = _place(rng, spec, local, shape.scale, n)
+    pts, rot = _place(rng, spec, local, shape.scale, n)
     side = np.full(n, LEFT, dtype=np.int8) if spec.left_only else rng.integers(0, 2, n).astype(np.int8)
     pts[..., 0] = np.where(side[:, None] == LEFT, -pts[..., 0], pts[..., 0])  # mirror: a left hand
+    # Out of the back of the hand and of each fingertip (where the nail is), in the camera frame.
+    dorsal = rot[:, :, 2].copy()
+    nail_dir = np.einsum("nij,nfj->nfi", rot, kin.phalanx_frames(angles)[:, :, 2, :, 2])
     dorsal[:, 0] = np.where(side == LEFT, -dorsal[:, 0], dorsal[:, 0])
+    nail_dir[..., 0] = np.where(side[:, None] == LEFT, -nail_dir[..., 0], nail_dir[..., 0])
 
     K = np.repeat(spec.K[None], n, axis=0)
     tp = torch.as_tensor(pts, dtype=torch.float32)
@@ -156,7 +160,8 @@ def _generate(
     mask = torch.where(is_arm, MASK_PERSON, torch.where(hit, base + part, 0)).to(torch.uint8).numpy()
 
     target = spec.name == "target"
-    rgb, photo = appearance(rng, target, gap, hit, is_arm, out.normal, out.depth_m, out.axis_t, out.capsule, dorsal)
+    rgb, photo = appearance(rng, target, gap, hit, is_arm, out.normal, out.depth_m, out.axis_t, out.capsule, dorsal,
+                            nail_dir)
     depth = depth_image(rng, target, gap, out.depth_m)
     extra = {}
     if sensor_depth and target:

@@ -170,11 +170,23 @@ def forward_kinematics(angles_rad: np.ndarray, shape: HandShape) -> np.ndarray:
             f"{angles_rad.shape} and {shape.bone_length_m.shape}"
         )
     lengths = shape.bone_length_m.reshape(n, 5, 4)
+    frames = phalanx_frames(angles_rad)
     joints = np.zeros((n, NUM_JOINTS, 3))
     for f in range(5):
-        a = angles_rad[:, f]
         base_dir = _WRIST_TO_BASE[f] / np.linalg.norm(_WRIST_TO_BASE[f])
         joints[:, 1 + 4 * f] = base_dir[None] * lengths[:, f, 0:1]
+        for k in range(3):
+            joints[:, 2 + 4 * f + k] = joints[:, 1 + 4 * f + k] + frames[:, f, k, :, 1] * lengths[:, f, 1 + k : 2 + k]
+    return joints
+
+
+def phalanx_frames(angles_rad: np.ndarray) -> np.ndarray:
+    """Hand-local frames ``(N, 5, 3, 3, 3)`` of each finger's three phalanges (columns: lateral x, along the bone
+    y, dorsal z) for angles ``(N, 5, 4)`` radians of a right hand."""
+    angles_rad = np.asarray(angles_rad, dtype=np.float64)
+    out = np.zeros((angles_rad.shape[0], 5, 3, 3, 3))
+    for f in range(5):
+        a = angles_rad[:, f]
         # First joint: two degrees of freedom (thumb CMC: abduction, opposition; MCP: abduction, flexion).
         if f == 0:
             r = _REST_FRAMES[0][None] @ axis_rotation(2, a[:, 0]) @ axis_rotation(0, -a[:, 1])
@@ -183,8 +195,8 @@ def forward_kinematics(angles_rad: np.ndarray, shape: HandShape) -> np.ndarray:
         for k in range(3):
             if k > 0:  # then two hinges about the bone's own lateral axis (parameters 2 and 3)
                 r = r @ axis_rotation(0, -a[:, 1 + k])
-            joints[:, 2 + 4 * f + k] = joints[:, 1 + 4 * f + k] + r[:, :, 1] * lengths[:, f, 1 + k : 2 + k]
-    return joints
+            out[:, f, k] = r
+    return out
 
 
 # --- Capsule body. Points: the 21 joints, then the palm points (21–30), the forearm's middle and end (31, 32),

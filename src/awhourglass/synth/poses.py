@@ -28,7 +28,47 @@ GESTURES: dict[str, tuple[tuple[float, float, float, float, float], float]] = {
     "count5": ((0.0, 0.0, 0.0, 0.0, 0.0), 0.8),
 }
 COUNTING = ("count1", "count2", "count3", "count4", "count5")
+
+# Finger shapes in degrees [MCP flexion, MCP abduction, PIP, DIP] and thumb shapes [CMC abduction (palmar), CMC
+# opposition, MCP, IP]: the handshapes of the one-handed manual alphabet (ASL), many of them fists that differ in
+# where the thumb lies, and fingers hooked at PIP/DIP with a straight MCP, which one curl per finger cannot make.
+_STRAIGHT, _FIST, _HOOK = (0.0, 0.0, 0.0, 0.0), (85.0, 0.0, 100.0, 70.0), (10.0, 0.0, 95.0, 65.0)
+_ROUND_C, _ROUND_O, _TUCK = (30.0, 0.0, 40.0, 25.0), (50.0, 0.0, 65.0, 40.0), (70.0, 0.0, 95.0, 60.0)
+_CLAW_E = (45.0, 0.0, 105.0, 75.0)
+_THUMB = {
+    "side": (0.0, 5.0, 5.0, 5.0),  # A: along the side of the index finger
+    "across": (15.0, 50.0, 35.0, 30.0),  # S: across the front of the curled fingers
+    "under": (10.0, 45.0, 40.0, 40.0),  # E, M, N: under the fingertips
+    "between": (20.0, 35.0, 25.0, 15.0),  # T, K: between index and middle
+    "palm": (5.0, 50.0, 40.0, 25.0),  # B: folded onto the palm
+    "round": (35.0, 35.0, 20.0, 20.0),  # C, O, D, F: opposed to the fingertips
+    "out": (20.0, -25.0, 0.0, 0.0),  # L, Y: spread away from the hand
+}
+# letter: (thumb, index, middle, ring, little, spread in [0, 1] of the straight fingers)
+ASL_LETTERS: dict[str, tuple[str, tuple[tuple[float, ...], ...], float]] = {
+    "A": ("side", (_FIST, _FIST, _FIST, _FIST), 0.0),
+    "B": ("palm", (_STRAIGHT, _STRAIGHT, _STRAIGHT, _STRAIGHT), 0.0),
+    "C": ("round", (_ROUND_C, _ROUND_C, _ROUND_C, _ROUND_C), 0.0),
+    "D": ("round", (_STRAIGHT, _ROUND_O, _ROUND_O, _ROUND_O), 0.0),
+    "E": ("under", (_CLAW_E, _CLAW_E, _CLAW_E, _CLAW_E), 0.0),
+    "F": ("round", (_ROUND_O, _STRAIGHT, _STRAIGHT, _STRAIGHT), 0.8),
+    "I": ("across", (_FIST, _FIST, _FIST, _STRAIGHT), 0.0),
+    "K": ("between", (_STRAIGHT, _STRAIGHT, _FIST, _FIST), 1.0),
+    "L": ("out", (_STRAIGHT, _FIST, _FIST, _FIST), 0.0),
+    "M": ("under", (_TUCK, _TUCK, _TUCK, _FIST), 0.0),
+    "N": ("under", (_TUCK, _TUCK, _FIST, _FIST), 0.0),
+    "O": ("round", (_ROUND_O, _ROUND_O, _ROUND_O, _ROUND_O), 0.0),
+    "S": ("across", (_FIST, _FIST, _FIST, _FIST), 0.0),
+    "T": ("between", (_TUCK, _FIST, _FIST, _FIST), 0.0),
+    "U": ("across", (_STRAIGHT, _STRAIGHT, _FIST, _FIST), 0.0),
+    "V": ("across", (_STRAIGHT, _STRAIGHT, _FIST, _FIST), 1.0),
+    "W": ("across", (_STRAIGHT, _STRAIGHT, _STRAIGHT, _FIST), 1.0),
+    "X": ("across", (_HOOK, _FIST, _FIST, _FIST), 0.0),
+    "Y": ("out", (_FIST, _FIST, _FIST, _STRAIGHT), 1.0),
+}
 POSE_MODES = ("mixed", "counting", "random")
+LETTER_SHARE = 0.5  # of the templates of the "mixed" mode
+HELD_UP_SHARE = 0.35  # of the source's orientations
 
 _FINGER_SPREAD_DEG = np.array([0.0, 12.0, 2.0, -8.0, -18.0])
 _THUMB_STRAIGHT_DEG = np.array([15.0, -10.0, 0.0, 0.0])
@@ -50,6 +90,17 @@ def curl_to_angles(curl: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return np.deg2rad(deg)
 
 
+def letter_angles(letter: str) -> np.ndarray:
+    """Joint angles ``(5, 4)`` radians of the manual-alphabet handshape ``letter`` (a key of ASL_LETTERS)."""
+    thumb, fingers, spread = ASL_LETTERS[letter]
+    deg = np.array([_THUMB[thumb], *fingers], dtype=np.float64)
+    deg[1:, 1] = _FINGER_SPREAD_DEG[1:] * spread * (deg[1:, 0] < 20.0)
+    return np.deg2rad(deg)
+
+
+_LETTER_ANGLES = np.stack([letter_angles(k) for k in ASL_LETTERS])
+
+
 def sample_articulation(
     rng: np.random.Generator, n: int, mode: str = "mixed", template_prob: float = 0.5
 ) -> np.ndarray:
@@ -65,7 +116,11 @@ def sample_articulation(
     pick = rng.integers(0, len(names), size=n)
     curl = np.array([GESTURES[names[i]][0] for i in pick]).reshape(n, 5)
     spread = np.array([GESTURES[names[i]][1] for i in pick]).reshape(n)
-    templ = curl_to_angles(curl, spread) + np.deg2rad(7.0) * rng.standard_normal((n, 5, 4))
+    templ = curl_to_angles(curl, spread)
+    if mode == "mixed":  # half of the templates are letters of the manual alphabet
+        letter = _LETTER_ANGLES[rng.integers(0, len(_LETTER_ANGLES), size=n)]
+        templ = np.where((rng.uniform(size=n) < LETTER_SHARE)[:, None, None], letter, templ)
+    templ = templ + np.deg2rad(7.0) * rng.standard_normal((n, 5, 4))
 
     # Random poses: one curl per finger, each joint near it, abduction anywhere in its range.
     lo, hi = ANGLE_LIMITS_RAD[..., 0], ANGLE_LIMITS_RAD[..., 1]
@@ -102,10 +157,25 @@ def random_rotation(rng: np.random.Generator, n: int) -> np.ndarray:
 _PALM_TO_CAMERA = np.array([[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
+def held_up_rotation(rng: np.random.Generator, n: int, back_prob: float, roll_deg: float, pitch_deg: float,
+                     yaw_deg: float) -> np.ndarray:
+    """Orientations ``(N, 3, 3)`` of a hand held up towards the camera: palm towards it, or the back with
+    probability ``back_prob``; roll, pitch and yaw uniform within ± the given degrees."""
+    roll = rng.uniform(-np.deg2rad(roll_deg), np.deg2rad(roll_deg), n)
+    pitch = rng.uniform(-np.deg2rad(pitch_deg), np.deg2rad(pitch_deg), n)
+    yaw = rng.uniform(-np.deg2rad(yaw_deg), np.deg2rad(yaw_deg), n) + np.pi * (rng.uniform(size=n) < back_prob)
+    return axis_rotation(2, roll) @ axis_rotation(0, pitch) @ axis_rotation(1, yaw) @ _PALM_TO_CAMERA[None]
+
+
 def frontal_rotation(rng: np.random.Generator, n: int) -> np.ndarray:
     """STB-like orientations ``(N, 3, 3)``: palm (70 %) or back (30 %) towards the camera, roll ±45°,
     pitch ±30°, yaw ±40°."""
-    roll = rng.uniform(-np.pi / 4, np.pi / 4, n)
-    pitch = rng.uniform(-np.pi / 6, np.pi / 6, n)
-    yaw = rng.uniform(-np.deg2rad(40), np.deg2rad(40), n) + np.pi * (rng.uniform(size=n) < 0.3)
-    return axis_rotation(2, roll) @ axis_rotation(0, pitch) @ axis_rotation(1, yaw) @ _PALM_TO_CAMERA[None]
+    return held_up_rotation(rng, n, 0.3, 45.0, 30.0, 40.0)
+
+
+def source_rotation(rng: np.random.Generator, n: int) -> np.ndarray:
+    """RHD-like orientations ``(N, 3, 3)``: uniform rotations, and with probability HELD_UP_SHARE a hand held up
+    towards the camera (palm or back alike, roll ±70°, pitch ±45°, yaw ±60°), as hands are most often
+    photographed and as they sign."""
+    up = rng.uniform(size=n) < HELD_UP_SHARE
+    return np.where(up[:, None, None], held_up_rotation(rng, n, 0.5, 70.0, 45.0, 60.0), random_rotation(rng, n))

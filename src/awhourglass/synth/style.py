@@ -199,6 +199,23 @@ def _motion_blur(img: torch.Tensor, length_px: np.ndarray, angle: np.ndarray) ->
     return F.conv2d(z, k, groups=b * 3).reshape(b, 3, h, w).permute(0, 2, 3, 1)
 
 
+_NAIL = np.array([0.93, 0.80, 0.78])  # albedo a nail blends halfway towards
+_CAPSULES_PER_FINGER = 6  # kinematics' capsule table: two per phalanx, fingers first
+
+
+def _nails(nail_dir: np.ndarray, normal: torch.Tensor, axis_t: torch.Tensor, capsule: torch.Tensor) -> torch.Tensor:
+    """``(B, H, W)`` in [0, 1]: how much of a nail each pixel shows: the outer half of each distal phalanx (short
+    of the very tip), where the surface faces out of the back of that phalanx."""
+    cap = capsule.clamp_min(0)
+    finger = (cap // _CAPSULES_PER_FINGER).clamp(max=4)
+    half = cap % _CAPSULES_PER_FINGER  # 4, 5: the distal phalanx's inner and outer capsule
+    along = torch.where(half == 5, 0.5 + 0.5 * axis_t, 0.5 * axis_t)
+    on_tip = (capsule >= 0) & (cap < 5 * _CAPSULES_PER_FINGER) & (half >= 4) & (along > 0.45) & (along < 0.97)
+    d = _t(nail_dir)[torch.arange(cap.shape[0])[:, None, None], finger]
+    facing = (normal * d).sum(-1)
+    return ((facing - 0.35) / 0.25).clamp(0, 1) * on_tip.float()
+
+
 def appearance(
     rng: np.random.Generator,
     target: bool,
@@ -210,6 +227,7 @@ def appearance(
     axis_t: torch.Tensor | None = None,
     capsule: torch.Tensor | None = None,
     dorsal: np.ndarray | None = None,
+    nail_dir: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB images ``(B, H, W, 3)`` uint8 of rendered hands in the source look or the target look at ``gap``, and
     the background photograph of each ``(B,)`` (index into :data:`~awhourglass.synth.photos.PHOTOS`, −1 = none).
@@ -220,6 +238,7 @@ def appearance(
         depth_m: ``(B, H, W)`` z-buffer (inf = none): soft self-shadowing (screen-space occlusion).
         axis_t, capsule: position along and index of the visible capsule (creases at the finger joints, sleeves).
         dorsal: ``(B, 3)`` camera-space direction out of the back of the hand (lighter palms).
+        nail_dir: ``(B, 5, 3)`` camera-space direction out of the back of each finger's distal phalanx (nails).
     """
     b, h, w = hit.shape
     g = float(gap) if target else 0.0
@@ -254,6 +273,10 @@ def appearance(
         from_joint = torch.where(joint_at_p0, axis_t, 1 - axis_t)
         crease = torch.exp(-((from_joint / 0.08) ** 2)) * ((part > 0) & hit).float() * palmar[..., 0]
         albedo = albedo * (1 - 0.12 * crease[..., None])
+    nail = torch.zeros_like(hit, dtype=torch.float32)
+    if nail_dir is not None and axis_t is not None and capsule is not None:
+        nail = _nails(nail_dir, normal, axis_t, capsule)
+        albedo = albedo + 0.5 * nail[..., None] * (_t(_NAIL) - albedo)
     # Sleeves (source 30 %, target up to 60 %): from a random point of the forearm to the elbow.
     sleeve_col = _t(rng.uniform(0.05, 0.9, (b, 3)))[:, None, None, :]
     sleeve_from = _t(rng.uniform(0.05, 0.8, b))[:, None, None]
@@ -280,7 +303,7 @@ def appearance(
     occ = ambient_occlusion(depth_m, w)[..., None] if depth_m is not None else torch.zeros_like(wrap)
     half = light + torch.tensor([0.0, 0.0, -1.0])
     half = half / torch.linalg.vector_norm(half, dim=-1, keepdim=True)
-    shine = _t(rng.uniform(0.02, 0.10, b))[:, None, None, None]
+    shine = _t(rng.uniform(0.02, 0.10, b))[:, None, None, None] + 0.2 * nail[..., None]
     spec = (normal * half[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0) ** 16
     shade = ambient * (1 - 0.4 * occ) + (1 - ambient) * wrap * light_col * (1 - 0.25 * occ)
     scatter = 0.12 * (1 - wrap) * _t(np.array([1.0, 0.35, 0.25]))  # shadowed skin turns redder, not grey
