@@ -36,12 +36,12 @@ _STRAIGHT, _FIST, _HOOK = (0.0, 0.0, 0.0, 0.0), (85.0, 0.0, 100.0, 70.0), (10.0,
 _ROUND_C, _ROUND_O, _TUCK = (30.0, 0.0, 40.0, 25.0), (50.0, 0.0, 65.0, 40.0), (70.0, 0.0, 95.0, 60.0)
 _CLAW_E = (45.0, 0.0, 105.0, 75.0)
 _THUMB = {
-    "side": (0.0, 5.0, 5.0, 5.0),  # A: along the side of the index finger
+    "side": (-15.0, 10.0, 10.0, 10.0),  # A: along the side of the index finger
     "across": (15.0, 50.0, 35.0, 30.0),  # S: across the front of the curled fingers
     "under": (10.0, 45.0, 40.0, 40.0),  # E, M, N: under the fingertips
     "between": (20.0, 35.0, 25.0, 15.0),  # T, K: between index and middle
     "palm": (5.0, 50.0, 40.0, 25.0),  # B: folded onto the palm
-    "round": (35.0, 35.0, 20.0, 20.0),  # C, O, D, F: opposed to the fingertips
+    "round": (10.0, -5.0, 55.0, 55.0),  # C, O, D, F: opposed to the fingertips
     "out": (20.0, -25.0, 0.0, 0.0),  # L, Y: spread away from the hand
 }
 # letter: (thumb, index, middle, ring, little, spread in [0, 1] of the straight fingers)
