@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from awhourglass.cli import main
-from awhourglass.eval.cropnet import predict_square
+from awhourglass.eval.cropnet import crop_square, predict_crops, predict_square
 from awhourglass.eval.realhands import (
     RealDevError,
     default_realdev,
@@ -127,6 +127,25 @@ def test_unknown_side_keeps_the_more_confident_mirroring():
                        "unknown")
     assert p.mirrored and p.confidences["left"] > p.confidences["right"]
     assert p.uv_px == pytest.approx(np.tile([55.0, 30.0], (21, 1)), abs=1e-6)
+
+
+def test_batched_crops_give_each_frame_its_own_point_and_mirroring():
+    # five frames, each with its bright pixel elsewhere, sides mixed, in batches of 2 passes that split a crop's
+    # two passes across batches: every crop still gets its own pixel back and its own choice of mirroring
+    rng = np.random.default_rng(0)
+    crops, expect = [], []
+    for side in ("right", "unknown", "left", "unknown", "right"):
+        rgb = np.zeros((80, 100, 3), np.uint8)
+        u, v = int(rng.integers(36, 64)), int(rng.integers(26, 54))
+        rgb[v, u] = 255
+        crops.append(crop_square(rgb, np.array([49.5, 39.5]), 32.0, 32, side))
+        expect.append((u, v, side == "left" or (side == "unknown" and u >= 50)))
+    got = predict_crops(crops, _brightest_point_network(only_left_half=True), batch_size=2)
+    assert sum(p.confidence == 1.0 for p in got) >= 3  # the unknown sides always, the others where they see it
+    for p, (u, v, mirrored) in zip(got, expect, strict=True):
+        assert p.mirrored == mirrored
+        if p.confidence == 1.0:  # the pass that saw the pixel in its left half
+            assert p.uv_px == pytest.approx(np.tile([u, v], (21, 1)).astype(float), abs=1e-6)
 
 
 # --- readers on files written here -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ box of the labelled reference joints; :func:`~awhourglass.data.crop.box_square` 
 minimum side). The constant mean hand and MediaPipe use the first checkpoint's square. Scored per set by
 :func:`awhourglass.eval.realscore.summarize`:
 
-- a checkpoint: :func:`~awhourglass.eval.cropnet.predict_square`; where the set does not state the side, both
+- a checkpoint: :func:`~awhourglass.eval.cropnet.predict_crops` (batched); where the set does not state the side, both
   mirrorings run and the more confident is kept (never chosen by the reference);
 - the constant mean hand: the mean of the set's other hands' reference joints in crop-normalized coordinates
   (``(uv − crop centre) / crop side``; leave-one-out, for the video: every other frame scored), put in this hand's
@@ -30,7 +30,7 @@ from awhourglass.atomic import atomic_open, atomic_write_text
 from awhourglass.checkpoint import crop_entry, load_checkpoint
 from awhourglass.data.crop import box_square, crop_rgb
 from awhourglass.drawing import draw_skeleton_rgb
-from awhourglass.eval.cropnet import model_network, predict_square
+from awhourglass.eval.cropnet import SquareCrop, crop_square, model_network, predict_crops
 from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
 from awhourglass.eval.realhands import SET_NAMES, RealDevError, iter_set, reference_box
 from awhourglass.eval.realscore import crop_normalized, leave_one_out_mean, summarize
@@ -115,8 +115,7 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], medi
               every: int = 1, overlay_dir: str | os.PathLike | None = None, overlays: int = 3) -> dict[str, Any]:
     """Score one set (module docstring): ``{"hands", "rows", "notes", "overlays"}``."""
     refs, labs, centres, sides, sources = [], [], [], [], []
-    preds: dict[str, list[np.ndarray]] = {m.name: [] for m in models}
-    mirrored = {m.name: 0 for m in models}
+    crops: dict[str, list[SquareCrop]] = {m.name: [] for m in models}
     mp_uv: list[np.ndarray] = []
     displays: list[tuple[np.ndarray, np.ndarray]] = []
     unknown = 0
@@ -125,9 +124,7 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], medi
         box = reference_box(hand.uv_px, hand.labelled)
         squares = [box_square(box, W, H, m.margin, m.min_side_px) for m in models]
         for m, (c, s) in zip(models, squares, strict=True):
-            p = predict_square(hand.rgb, c, s, m.network, m.input_size, hand.side)
-            preds[m.name].append(p.uv_px)
-            mirrored[m.name] += p.mirrored
+            crops[m.name].append(crop_square(hand.rgb, c, s, m.input_size, hand.side))
         c0, s0 = squares[0]
         if not isinstance(mediapipe, str):
             A = geometry.crop_affine(c0, s0, MP_INPUT_PX)
@@ -143,6 +140,10 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], medi
         sources.append(hand.source)
     if not refs:
         raise ValueError(f"realdev set {set_name} has no hands")
+    # the networks run once the frames are cropped: batches instead of one crop at a time
+    done = {m.name: predict_crops(crops.pop(m.name), m.network) for m in models}
+    preds = {k: [p.uv_px for p in v] for k, v in done.items()}
+    mirrored = {k: sum(p.mirrored for p in v) for k, v in done.items()}
     ref, lab = np.stack(refs), np.stack(labs)
     centre, side = np.stack(centres), np.asarray(sides)
     const = centre[:, None] + side[:, None, None] * leave_one_out_mean(crop_normalized(ref, centre, side), lab)
