@@ -119,7 +119,9 @@ class DatasetConfig:
         split: ``train`` or ``test``/``eval`` (RHD: training/evaluation; STB: B2–B6 / B1 unless
             ``sequences`` is given; FreiHAND: training/evaluation; MPD: see ``mpd_test_sequences``; InterHand2.6M:
             train / test, ``eval`` = its val split); ``all`` takes everything.
-        input_size: side of the square network input crop, pixels.
+        input_size: side of the square network input crop, pixels. In a training config leave it out: it is
+            ``model.input_size`` (given, it must equal that). A config used alone (``awh data``, evaluation, a
+            reader built in code) must give it: :meth:`require_input_size`.
         labels: ``3d`` keeps the 3D joints; ``2d`` hides them (``xyz_m`` None), the weakly supervised target.
         with_depth: load depth images where the dataset has them (RHD, STB).
         mirror_left: mirror left hands to the right-hand convention (STB is all left hands, RHD mixed).
@@ -143,7 +145,7 @@ class DatasetConfig:
     format: DatasetFormat
     root: str
     split: Literal["train", "test", "eval", "all"] = "train"
-    input_size: int = 128
+    input_size: int | None = None
     labels: Literal["3d", "2d"] = "3d"
     with_depth: bool = True
     mirror_left: bool = True
@@ -168,7 +170,7 @@ class DatasetConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"DatasetConfig.{name} must be one of {', '.join(allowed)}, got "
                                   f"{getattr(self, name)!r}")
-        if self.input_size <= 0:
+        if self.input_size is not None and self.input_size <= 0:
             raise ConfigError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
         if not (_finite(self.crop_scale) and self.crop_scale > 0):
             raise ConfigError(f"DatasetConfig.crop_scale must be a finite number > 0, got {self.crop_scale!r}")
@@ -186,3 +188,11 @@ class DatasetConfig:
                 "DatasetConfig: augment.flip_prob > 0 needs mirror_left: false (a flip shows a right-handed "
                 "model a left hand; with mirror_left the model is right-handed only)"
             )
+
+    def require_input_size(self) -> int:
+        """``input_size``; a one-line :class:`ConfigError` when it is not set (a training config sets it from
+        the model's, every other user gives it)."""
+        if self.input_size is None:
+            raise ConfigError(f"DatasetConfig.input_size is not set for {self.format} {self.root}: give the network "
+                              "input size in pixels")
+        return self.input_size

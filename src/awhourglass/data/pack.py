@@ -235,7 +235,7 @@ def write_pack(cfg: DatasetConfig, out: str | Path, size: int | None = None, roo
 
     if cfg.format not in PACKABLE:
         raise AwhError(f"awh data pack: --format {cfg.format} cannot be packed (supported: {', '.join(PACKABLE)})")
-    size = default_size(cfg.input_size) if size is None else int(size)
+    size = default_size(cfg.require_input_size()) if size is None else int(size)
     if not 16 <= size <= 4096:
         raise AwhError(f"awh data pack: --size must be 16 to 4096 pixels, got {size}")
     if not (isinstance(room, (int, float)) and 1.0 <= room <= 4.0):
