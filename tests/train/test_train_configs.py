@@ -86,6 +86,12 @@ def test_a_dataset_size_other_than_the_models_is_one_line_naming_it(tmp_path, ca
                    "match (leave data.source.input_size out: it is the model's)"]
 
 
+def test_a_training_config_with_the_crop_margin_s_old_name_loads(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("data: {source: {format: rhd, root: x, crop_scale: 1.7}}\n")
+    assert load_train_config(path).data.source.crop_margin == 1.7
+
+
 def test_the_demo_configs_built_in_code_take_the_models_size():
     from train_standins import TINY_MODEL
 
@@ -268,7 +274,7 @@ STEP_ONE_FAILURES = [
     ("data.target.input_size", 64, "data.target.input_size"),
     ("data.source.max_samples", 0, "TrainConfig.data.source.max_samples"),
     ("data.target.max_samples", -1, "TrainConfig.data.target.max_samples"),
-    ("data.source.crop_scale", float("nan"), "TrainConfig.data.source.crop_scale"),
+    ("data.source.crop_margin", float("nan"), "TrainConfig.data.source.crop_margin"),
     ("data.source.min_crop_px", -5.0, "TrainConfig.data.source.min_crop_px"),
     ("data.target.depth_band_m", 0.0, "TrainConfig.data.target.depth_band_m"),
     ("data.source.freihand_versions", [7], "TrainConfig.data.source.freihand_versions"),

@@ -106,7 +106,7 @@ class HandDataset(Dataset):
             return make_sample(
                 raw,
                 input_size=input_size,
-                crop_scale=self.cfg.crop_scale,
+                crop_margin=self.cfg.crop_margin,
                 min_crop_px=self.cfg.min_crop_px,
                 mirror=mirror,
                 aug=aug,
