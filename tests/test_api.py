@@ -337,14 +337,14 @@ def test_predict_finds_a_small_off_centre_hand_in_a_full_frame():
     ious, moved = [], []
     for i in range(12):
         uv, left = frames["uv_px"][i], bool(frames["side"][i] == 0)
-        centre_gt, side_gt = corner_square(uv.min(0), uv.max(0), est.margin, est.min_side_px)
+        centre_gt, side_gt = corner_square(uv.min(0), uv.max(0), est.crop_margin, est.min_crop_px)
         assert side_gt < 0.5 * 256  # the hand is small in the frame
         pred = est.predict(frames["rgb"][i], left_hand=left)
         assert pred.bbox_source == "refined" and 2 <= pred.refinement["passes"] <= api.REFINE_MAX_PASSES
         x, y, s, _ = pred.bbox
         ious.append(geometry.square_iou((x + s / 2, y + s / 2), s, centre_gt, side_gt))
         # the same crop given as a box (the hand's box: the crop square without its margin) is the same prediction
-        m = est.margin
+        m = est.crop_margin
         again = est.predict(frames["rgb"][i], bbox=(x + s / 2 - s / (2 * m), y + s / 2 - s / (2 * m), s / m, s / m),
                             left_hand=left)
         np.testing.assert_allclose(again.uv_px, pred.uv_px, atol=1e-3)

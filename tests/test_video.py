@@ -84,7 +84,7 @@ def test_frame_k_uses_the_box_of_frame_k_minus_1(ckpt, clip, tmp_path):
         assert d["hand_box_from"] == "previous_frame_joints" and d["bbox_source"] == "user"
         np.testing.assert_allclose(d["hand_box"], expected, atol=0.02)
         # and predict enlarged it by the training margin into the square it cropped
-        centre, side = box_square(tuple(d["hand_box"]), SIZE, SIZE, est.margin, est.min_side_px)
+        centre, side = box_square(tuple(d["hand_box"]), SIZE, SIZE, est.crop_margin, est.min_crop_px)
         np.testing.assert_allclose(d["bbox"], [*(centre - side / 2), side, side], atol=0.02)
 
 

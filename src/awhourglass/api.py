@@ -249,8 +249,8 @@ class HandPoseEstimator:
     """A loaded network that predicts one right hand per image (see module docstring)."""
 
     def __init__(self, model: AWHourglassNet, threshold: float = DEFAULT_HAND_THRESHOLD,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, margin: float = CROP_MARGIN,
-                 min_side_px: float = MIN_CROP_PX, fast: bool = True, threshold_source: str = "default") -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, crop_margin: float = CROP_MARGIN,
+                 min_crop_px: float = MIN_CROP_PX, fast: bool = True, threshold_source: str = "default") -> None:
         self.model = model.eval()
         # fast: a BN-folded snapshot runs predict (faster at batch 1 on a CPU, same outputs; models/fused.py);
         # False runs the model's own forward. Rebuild the estimator if the model's weights change afterwards.
@@ -259,7 +259,7 @@ class HandPoseEstimator:
             raise PredictError(f"threshold must be a finite confidence, got {threshold!r}")
         self.threshold = float(threshold)
         self.threshold_source = threshold_source
-        self.margin, self.min_side_px = float(margin), float(min_side_px)  # the training crop (checkpoint)
+        self.crop_margin, self.min_crop_px = float(crop_margin), float(min_crop_px)  # the training crop (checkpoint)
         self.max_pixels = int(max_pixels)
 
     @property
@@ -329,7 +329,7 @@ class HandPoseEstimator:
         passes = [start]
         while len(passes) < max_passes:
             last = passes[-1]
-            centre, side = corner_square(last.uv_orig.min(0), last.uv_orig.max(0), self.margin, self.min_side_px)
+            centre, side = corner_square(last.uv_orig.min(0), last.uv_orig.max(0), self.crop_margin, self.min_crop_px)
             if len(passes) > 1 and geometry.square_iou(centre, side, last.centre, last.side) >= REFINE_STABLE_IOU:
                 return passes, True
             passes += self._passes(rgb, [(centre, side)], left)
@@ -372,7 +372,7 @@ class HandPoseEstimator:
         Kmat = parse_intrinsics(K) if K is not None else assumed_intrinsics(W, H)
         refinement = None
         if box is not None:
-            chosen = self._passes(rgb, [box_square(box, W, H, self.margin, self.min_side_px)], left_hand)[0]
+            chosen = self._passes(rgb, [box_square(box, W, H, self.crop_margin, self.min_crop_px)], left_hand)[0]
             source = "user"
         elif refine:
             chosen, refinement = self._refine(rgb, left_hand, int(max_passes))
@@ -381,7 +381,7 @@ class HandPoseEstimator:
                          f"and re-cropped around its joints ({refinement['passes']} passes, "
                          f"{'stable' if refinement['stable'] else 'not yet stable'})")
         else:
-            chosen = self._passes(rgb, [box_square(None, W, H, self.margin, self.min_side_px)], left_hand)[0]
+            chosen = self._passes(rgb, [box_square(None, W, H, self.crop_margin, self.min_crop_px)], left_hand)[0]
             source = "whole_image"
             notes.append("no bbox given: the whole image was used (padded to a centred square)")
         S = self.input_size
@@ -440,12 +440,12 @@ def load(checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
     trained (its checkpoint's ``hand_threshold``), else :data:`DEFAULT_HAND_THRESHOLD`.
     """
     ckpt = load_checkpoint(checkpoint)
-    margin, min_side = crop_entry(ckpt, checkpoint, "target")  # a user's photograph is the real domain
+    crop_margin, min_crop_px = crop_entry(ckpt, checkpoint, "target")  # a user's photograph is the real domain
     if threshold is not None:
         value, source = float(threshold), "given"
     else:
         calibrated = hand_threshold_entry(ckpt, checkpoint)
         value, source = (DEFAULT_HAND_THRESHOLD, "default") if calibrated is None else \
             (calibrated["threshold"], "calibrated at training (checkpoint)")
-    return HandPoseEstimator(network_from_dict(ckpt, checkpoint).to(device), threshold=value, margin=margin,
-                             min_side_px=min_side, threshold_source=source)
+    return HandPoseEstimator(network_from_dict(ckpt, checkpoint).to(device), threshold=value,
+                             crop_margin=crop_margin, min_crop_px=min_crop_px, threshold_source=source)

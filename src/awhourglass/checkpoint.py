@@ -59,7 +59,7 @@ class CheckpointWriteError(AwhError):
 
 
 def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], phase: str = "done", step: int = 0,
-                    global_step: int | None = None, margin: float = CROP_MARGIN, min_side_px: float = MIN_CROP_PX,
+                    global_step: int | None = None, crop_margin: float = CROP_MARGIN, min_crop_px: float = MIN_CROP_PX,
                     crops: dict[str, tuple[float, float]] | None = None, **state: Any) -> dict[str, Any]:
     """A self-describing checkpoint: the header, ``config``, module states (moved to the CPU) and ``state``.
 
@@ -67,15 +67,15 @@ def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], 
         config: the run's config as a plain dict (``config["model"]`` describes the pose network).
         modules: ``{name: state_dict}``; ``"model"`` is the pose network.
         phase, step, global_step: where the run stood (``global_step`` defaults to ``step``).
-        margin, min_side_px: the hand crop the network was trained on (``crop``; its input size is
+        crop_margin, min_crop_px: the hand crop the network was trained on (``crop``; its input size is
             ``config["model"]["input_size"]``), so prediction crops a user's box the same way.
-        crops: ``{"source" | "target": (margin, min_side_px)}``, each training domain's crop (``crops``), when
-            they are known (a training run's checkpoints); :func:`crop_entry` reads the one asked for. The
-            source's, when given, is also the one ``crop`` (``margin`` and ``min_side_px`` are then ignored).
+        crops: ``{"source" | "target": (crop_margin, min_crop_px)}``, each training domain's crop (``crops``),
+            when they are known (a training run's checkpoints); :func:`crop_entry` reads the one asked for. The
+            source's, when given, is also the one ``crop`` (``crop_margin`` and ``min_crop_px`` are then ignored).
         state: the resumable rest (``optimizers``, ``rng``, ``sampler``, ``world_size``, ``metrics``).
     """
     if crops and "source" in crops:
-        margin, min_side_px = crops["source"]
+        crop_margin, min_crop_px = crops["source"]
     out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -86,15 +86,18 @@ def checkpoint_dict(config: dict[str, Any], modules: dict[str, dict[str, Any]], 
         "step": int(step),
         "global_step": int(step if global_step is None else global_step),
         "modules": {name: _cpu_state(sd) for name, sd in modules.items()},
-        "crop": {"margin": float(margin), "min_side_px": float(min_side_px)},
-        **({"crops": {d: {"margin": float(m), "min_side_px": float(v)} for d, (m, v) in crops.items()}}
-           if crops else {}),
+        "crop": _crop_record(crop_margin, min_crop_px),
+        **({"crops": {d: _crop_record(m, v) for d, (m, v) in crops.items()}} if crops else {}),
         "optimizers": {},
         "rng": [],
         "sampler": {},
     }
     out.update(state)
     return out
+
+
+def _crop_record(crop_margin: float, min_crop_px: float) -> dict[str, float]:
+    return {"crop_margin": float(crop_margin), "min_crop_px": float(min_crop_px)}
 
 
 def slim(ckpt: dict[str, Any]) -> dict[str, Any]:
@@ -221,12 +224,15 @@ def model_entry(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> tuple[dic
 
 
 CROP_DOMAINS = ("source", "target")
+# a crop record's keys as checkpoints written before their rename spell them: new key → old key
+OLD_CROP_KEYS = {"crop_margin": "margin", "min_crop_px": "min_side_px"}
 
 
 def crop_entry(ckpt: dict[str, Any], path: str | os.PathLike[str], domain: str | None = None) -> tuple[float, float]:
-    """``(margin, min_side_px)`` of the crop a checkpoint's network was trained on: ``domain``'s (``"source"`` or
-    ``"target"``) where the checkpoint records one per domain (``crops``), else its one ``crop`` (the source's;
-    the defaults for checkpoints written before it was recorded).
+    """``(crop_margin, min_crop_px)`` of the crop a checkpoint's network was trained on: ``domain``'s (``"source"``
+    or ``"target"``) where the checkpoint records one per domain (``crops``), else its one ``crop`` (the source's;
+    the defaults for checkpoints written before it was recorded). Records written before the keys' rename
+    (``margin``, ``min_side_px``: :data:`OLD_CROP_KEYS`) read the same.
 
     Raises:
         CheckpointError: a recorded crop that is not two positive numbers.
@@ -237,14 +243,20 @@ def crop_entry(ckpt: dict[str, Any], path: str | os.PathLike[str], domain: str |
     if isinstance(crops, dict) and domain in crops:
         crop = crops[domain]
     else:
-        crop = ckpt.get("crop", {"margin": CROP_MARGIN, "min_side_px": MIN_CROP_PX})
+        crop = ckpt.get("crop", _crop_record(CROP_MARGIN, MIN_CROP_PX))
     try:
-        margin, side = float(crop["margin"]), float(crop["min_side_px"])
+        crop_margin, min_crop_px = _crop_value(crop, "crop_margin"), _crop_value(crop, "min_crop_px")
     except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"checkpoint {path}: 'crop' must hold margin and min_side_px, got {crop!r}") from None
-    if not (margin > 0 and side >= 0):
-        raise CheckpointError(f"checkpoint {path}: crop margin {margin} / min_side_px {side} out of range")
-    return margin, side
+        raise CheckpointError(f"checkpoint {path}: 'crop' must hold crop_margin and min_crop_px, got {crop!r}") \
+            from None
+    if not (crop_margin > 0 and min_crop_px >= 0):
+        raise CheckpointError(f"checkpoint {path}: crop_margin {crop_margin} / min_crop_px {min_crop_px} out of range")
+    return crop_margin, min_crop_px
+
+
+def _crop_value(crop: Any, key: str) -> float:
+    """``crop[key]``, or its old name's value in a record written before the rename (:data:`OLD_CROP_KEYS`)."""
+    return float(crop[key] if key in crop else crop[OLD_CROP_KEYS[key]])
 
 
 def hand_threshold_entry(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any] | None:

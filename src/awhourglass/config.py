@@ -4,6 +4,8 @@ Each part of the package declares its own dataclass (e.g. ``ModelConfig`` in ``m
 only knows how to build any such dataclass from nested plain data, strictly:
 
 * unknown keys are an error naming the key and the dataclass;
+* a field renamed since files were written is read under its old name too (the dataclass's ``RENAMED``,
+  old name → field; giving both is an error); :func:`to_dict` writes the new one;
 * values are checked against the field's annotation (``int``, ``float``, ``bool``, ``str``,
   ``Literal[...]``, ``tuple[...]``, ``list[...]``, ``X | None`` and nested dataclasses);
 * no live objects and no strings turned into classes.
@@ -120,6 +122,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, _where: str = "") ->
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    data = _renamed(cls, data, where)
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -134,6 +137,21 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, _where: str = "") ->
         if not _where:
             raise
         raise ConfigError(_located(str(exc), cls.__name__, where)) from None
+
+
+def _renamed(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` with each old key of ``cls.RENAMED`` (old name → field, for files written before a rename) under
+    the field's name."""
+    renamed: dict[str, str] = getattr(cls, "RENAMED", {})
+    if not renamed.keys() & data.keys():
+        return data
+    out = dict(data)
+    for old, new in renamed.items():
+        if old in out:
+            if new in out:
+                raise ConfigError(f"{where}: {old} is the old name of {new}; give {new} alone")
+            out[new] = out.pop(old)
+    return out
 
 
 def _located(message: str, name: str, where: str) -> str:

@@ -46,7 +46,7 @@ AUGS = {
 @pytest.mark.parametrize("name", list(AUGS))
 def test_bright_dot_follows_its_joint(name):
     for j in (4, 10):  # inside the crop under every augmentation (a dot cut by the border biases the centroid)
-        s = make_sample(_raw(dot_joint=j), input_size=72, crop_scale=1.3, aug=AUGS[name])
+        s = make_sample(_raw(dot_joint=j), input_size=72, crop_margin=1.3, aug=AUGS[name])
         bright = s.image.sum(0).numpy()
         w = np.where(bright > 0.5 * bright.max(), bright, 0.0)
         vv, uu = np.mgrid[0 : w.shape[0], 0 : w.shape[1]]
@@ -88,7 +88,7 @@ def test_rotation_turns_the_image_by_the_angle():
 
 @pytest.mark.parametrize("name", list(AUGS))
 def test_depth_and_mask_follow_the_joints(name):
-    s = make_sample(_raw(), input_size=72, crop_scale=2.0, aug=AUGS[name])
+    s = make_sample(_raw(), input_size=72, crop_margin=2.0, aug=AUGS[name])
     assert ((s.uv_px[list(MARKED)] >= 6) & (s.uv_px[list(MARKED)] <= 65)).all()  # every marked disk in the crop
     z = {j: 0.4 + 0.05 * MARKED.index(j) for j in MARKED}
     d_max, d_min = max(z.values()), min(z.values())

@@ -47,6 +47,26 @@ def test_show_writes_a_grid(tmp_path, capsys):
     assert (grid[:, :64] > 0).any() and grid[:, 64:128].max() == 255  # Eq. 9 depth reaches 1 on the hand
 
 
+def test_the_crop_side_is_the_flag_else_the_config_files_else_128(tmp_path, capsys):
+    """``--input-size`` wins over the ``--config`` file's ``input_size``, which wins over the command's default;
+    the grid's tiles are twice the crop side (crop and depth side by side, at scale 2)."""
+    root = tmp_path / "stb"
+    make_stb(root)
+    opts = tmp_path / "reader.yaml"
+    opts.write_text("input_size: 24\n")
+
+    def height(*extra):
+        out = tmp_path / "grid.png"
+        assert main(["data", "show", str(root), "--format", "stb", "--split", "all", "--out", str(out), "--n", "1",
+                     *extra]) == 0
+        capsys.readouterr()
+        return np.asarray(Image.open(out)).shape[0]
+
+    assert height("--config", str(opts), "--input-size", "40") == 80
+    assert height("--config", str(opts)) == 48
+    assert height() == 256
+
+
 def test_check_limit_must_be_positive_and_eval_split_typos_are_refused(tmp_path, capsys):
     root = tmp_path / "rhd"
     make_rhd(root)

@@ -1,10 +1,11 @@
 """The readers through training's one batching path (:mod:`awhourglass.train.batches`): half/half batches with a
 weak target, seeded augmentation, and workers that give the same batches as the main process."""
 
+import pytest
 import torch
 from conftest import make_rhd, make_stb
 
-from awhourglass.config import from_dict
+from awhourglass.config import ConfigError, from_dict
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.loader import build_dataset
 from awhourglass.data.sample import SOURCE, TARGET
@@ -47,3 +48,17 @@ def test_workers_give_the_same_batches(tmp_path):
     assert [x.source for x in a] == [x.source for x in b]
     assert all(torch.equal(x.image, y.image) and torch.equal(x.uv_px, y.uv_px) for x, y in zip(a, b, strict=True))
     assert [x.source for x in _steps(src, tgt, 2, 0)] != [x.source for x in a]  # another seed, another order
+
+
+def test_a_reader_without_an_input_size_is_one_line_naming_it(tmp_path):
+    """Alone (outside a training config, which gives the model's), a dataset config must give its crop side to
+    crop a sample; its records read without one."""
+    make_rhd(tmp_path / "rhd")
+    ds = build_dataset(DatasetConfig(format="rhd", root=str(tmp_path / "rhd"), skip_bad=True))
+    assert ds.read_raw(0).uv_px.shape == (21, 2)
+    with pytest.raises(ConfigError) as info:
+        ds[0]  # skip_bad: still an error, not a skipped sample
+    assert ds.bad_count == 0
+    assert "\n" not in str(info.value) and "DatasetConfig.input_size is not set" in str(info.value)
+    assert build_dataset(DatasetConfig(format="rhd", root=str(tmp_path / "rhd"), input_size=24))[0].image.shape == \
+        (3, 24, 24)

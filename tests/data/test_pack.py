@@ -238,12 +238,31 @@ def test_a_bad_file_stops_packing_or_is_recorded_and_read_back_as_the_reader_rep
         assert build_dataset(packed)[1].source == build_dataset(skipping)[2].source
 
 
+def test_a_pack_written_with_the_crop_margin_s_old_name_reads_the_same(tmp_path):
+    """Packs written before the rename record ``crop_scale`` in their manifest: read as ``crop_margin``, they still
+    answer the configs of their crop margin (and only those) with the same samples."""
+    root = tmp_path / "rhd"
+    make_rhd(root)
+    cfg = DatasetConfig(format="rhd", root=str(root), input_size=64, crop_margin=1.8)
+    packed = _packed(cfg, tmp_path / "pack")
+    before = build_dataset(packed)[0]
+    manifest_path = tmp_path / "pack" / pack_mod.MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["packed"]["crop_margin"] == 1.8
+    manifest["packed"]["crop_scale"] = manifest["packed"].pop("crop_margin")
+    manifest_path.write_text(json.dumps(manifest))
+    after = build_dataset(packed)[0]
+    assert torch.equal(after.image, before.image) and torch.equal(after.uv_px, before.uv_px)
+    with pytest.raises(DataError, match=r"packed with crop_margin 1\.8"):
+        build_dataset(dataclasses.replace(packed, crop_margin=1.5))
+
+
 def test_a_pack_answers_only_the_options_it_was_packed_with(tmp_path):
     root = tmp_path / "rhd"
     make_rhd(root)
     cfg = DatasetConfig(format="rhd", root=str(root), input_size=64)
     packed = _packed(cfg, tmp_path / "pack")
-    for change in ({"crop_scale": 2.0}, {"min_crop_px": 40.0}, {"split": "test"}):
+    for change in ({"crop_margin": 2.0}, {"min_crop_px": 40.0}, {"split": "test"}):
         with pytest.raises(DataError, match=f"packed with {next(iter(change))}"):
             build_dataset(dataclasses.replace(packed, **change))
     no_depth = _packed(dataclasses.replace(cfg, with_depth=False), tmp_path / "no_depth")

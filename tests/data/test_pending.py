@@ -101,7 +101,7 @@ def test_a_stored_picture_shrunk_by_k_is_block_averaged_first_as_crop_rgb_does(s
     raw = RawSample(image=image, K=np.array([[200.0, 0, 85], [0, 200.0, 75], [0, 0, 1]]), uv_px=uv,
                     vis=np.ones(21, bool), xyz_m=None, depth_m=None, mask=None, hand_side="right", source="x")
     size = 32
-    # crop side = 1.5 (crop_scale) × the joints' longer extent × scale = shrink source pixels per output pixel
+    # crop side = 1.5 (crop_margin) × the joints' longer extent × scale = shrink source pixels per output pixel
     aug = AugmentParams(scale=shrink * size / (1.5 * np.ptp(uv, 0).max()), brightness=1.1, noise_std=0.02,
                         pixel_seed=4)
     plain = make_sample(raw, input_size=size, aug=aug)

@@ -3,8 +3,10 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from conftest import RHD_K, make_rhd
 
+from awhourglass.config import ConfigError, from_dict, load_yaml, to_dict
 from awhourglass.data.config import DatasetConfig
 from awhourglass.data.io import DataError
 from awhourglass.data.loader import build_dataset
@@ -181,3 +183,19 @@ def test_a_mistyped_setting_is_refused_even_without_from_dict(field, value, tmp_
     kw = {"format": "stb", "root": str(tmp_path), field: value}
     with pytest.raises(ConfigError, match=rf"DatasetConfig\.{field} must be one of .*got '{value}'"):
         DatasetConfig(**kw)
+
+
+def test_the_crop_margin_s_old_name_reads_as_it_and_crops_the_same(rhd_root, tmp_path):
+    """``crop_scale`` (the key's name before the rename, in older YAML files, checkpoints' configs and packs) loads
+    as ``crop_margin``; it is written under the new name only, and giving both is a one-line error."""
+    root, _ = rhd_root
+    old_yaml = tmp_path / "old.yaml"
+    old_yaml.write_text(f"format: rhd\nroot: {root}\ninput_size: 32\ncrop_scale: 2.5\n")
+    old = load_yaml(DatasetConfig, old_yaml)
+    new = _cfg(root, crop_margin=2.5)
+    assert old == new and "crop_scale" not in to_dict(old) and to_dict(old)["crop_margin"] == 2.5
+    assert torch.equal(build_dataset(old)[0].image, build_dataset(new)[0].image)
+    assert not torch.equal(build_dataset(new)[0].image, build_dataset(_cfg(root))[0].image)  # 2.5 is not 1.5
+    with pytest.raises(ConfigError) as info:
+        from_dict(DatasetConfig, {**to_dict(new), "crop_scale": 2.5})
+    assert str(info.value) == "DatasetConfig: crop_scale is the old name of crop_margin; give crop_margin alone"

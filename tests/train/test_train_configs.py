@@ -23,10 +23,22 @@ def test_there_are_configs():
     assert len([p for p in OVERRIDES if p.parent.name == "rhd-stb" and p.stem.startswith("table1-")]) == 8
 
 
+def _crops_at_the_models_size(cfg):
+    """Every dataset of a loaded config has the model's input size."""
+    sets = [d for d in (cfg.data.source, cfg.data.target) if d is not None]
+    return sets and all(d.input_size == cfg.model.input_size for d in sets)
+
+
+def _states_a_dataset_size(path):
+    data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
+    return [name for name, ds in data.items() if isinstance(ds, dict) and "input_size" in ds]
+
+
 @pytest.mark.parametrize("path", BASES, ids=lambda p: p.name)
 def test_base_config_loads(path):
     cfg = load_train_config(path)
-    assert cfg.model.input_size == cfg.data.source.input_size
+    assert _crops_at_the_models_size(cfg)
+    assert _states_a_dataset_size(path) == []  # the one input size is the model's
 
 
 @pytest.mark.parametrize("path", OVERRIDES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -34,6 +46,60 @@ def test_override_loads_over_its_base(path):
     base = CONFIGS / f"{path.parent.name}.yaml"
     cfg = load_train_config(base, [path])
     assert cfg.method.name == yaml.safe_load(path.read_text()).get("method", {}).get("name", cfg.method.name)
+    assert _crops_at_the_models_size(cfg)
+    assert _states_a_dataset_size(path) == []
+
+
+def test_a_config_without_dataset_sizes_crops_trains_and_resumes_at_the_models(tmp_path):
+    """The datasets take ``model.input_size`` (32 here, not a reader's size of its own); a run of such a config
+    records it, and a config that still states it (as older ones do) resumes that run: the records agree."""
+    from train_standins import write_tiny_synth
+
+    from awhourglass.train.parts import _datasets
+
+    roots = write_tiny_synth(tmp_path / "synth")
+    old = _tiny_dict(roots, pretrain=1, adapt=1)
+    assert old["data"]["source"]["input_size"] == old["model"]["input_size"] == 32
+    new = yaml.safe_load(yaml.safe_dump(old))
+    for dom in ("source", "target"):
+        del new["data"][dom]["input_size"]
+    path = tmp_path / "new.yaml"
+    path.write_text(yaml.safe_dump(new))
+    cfg = load_train_config(path)
+    assert cfg.data.source.input_size == cfg.data.target.input_size == 32
+    source, target, _ = _datasets(cfg, None, None)
+    assert source[0].image.shape == target[0].image.shape == (3, 32, 32)
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 0
+    recorded = load_checkpoint(tmp_path / "run" / "model.pt")["config"]["data"]
+    assert recorded["source"]["input_size"] == recorded["target"]["input_size"] == 32
+    old_path = tmp_path / "old.yaml"
+    old_path.write_text(yaml.safe_dump(old))
+    assert main(["train", str(old_path), "--out", str(tmp_path / "run"), "--resume"]) == 0
+
+
+def test_a_dataset_size_other_than_the_models_is_one_line_naming_it(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {source: {format: rhd, root: x, input_size: 128}}\nmodel: {input_size: 64}\n")
+    assert main(["train", str(bad), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"awh train: error: {bad}: data.source.input_size is 128 but model.input_size is 64: they must "
+                   "match (leave data.source.input_size out: it is the model's)"]
+
+
+def test_a_training_config_with_the_crop_margin_s_old_name_loads(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("data: {source: {format: rhd, root: x, crop_scale: 1.7}}\n")
+    assert load_train_config(path).data.source.crop_margin == 1.7
+
+
+def test_the_demo_configs_built_in_code_take_the_models_size():
+    from train_standins import TINY_MODEL
+
+    from awhourglass.demo.pretrained import stream_train_config
+    from awhourglass.methods.config import MethodConfig
+
+    cfg = stream_train_config(TINY_MODEL, MethodConfig(name="awh"), 0)
+    assert TINY_MODEL.input_size == 32 and _crops_at_the_models_size(cfg)
 
 
 def test_unknown_keys_are_rejected(tmp_path):
@@ -82,7 +148,7 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("awh train: error:") and "phases.pretrain.steps" in err[0]
 
 
-BASE = "data: {source: {format: rhd, root: x, input_size: 64}}\n"  # the default model.input_size
+BASE = "data: {source: {format: rhd, root: x}}\n"
 
 
 @pytest.mark.parametrize(("extra", "field"), [
@@ -208,7 +274,7 @@ STEP_ONE_FAILURES = [
     ("data.target.input_size", 64, "data.target.input_size"),
     ("data.source.max_samples", 0, "TrainConfig.data.source.max_samples"),
     ("data.target.max_samples", -1, "TrainConfig.data.target.max_samples"),
-    ("data.source.crop_scale", float("nan"), "TrainConfig.data.source.crop_scale"),
+    ("data.source.crop_margin", float("nan"), "TrainConfig.data.source.crop_margin"),
     ("data.source.min_crop_px", -5.0, "TrainConfig.data.source.min_crop_px"),
     ("data.target.depth_band_m", 0.0, "TrainConfig.data.target.depth_band_m"),
     ("data.source.freihand_versions", [7], "TrainConfig.data.source.freihand_versions"),

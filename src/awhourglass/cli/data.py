@@ -15,6 +15,7 @@ from awhourglass.config import from_dict, load_yaml
 
 # data.config.FORMATS, spelled out so that building the parser imports no torch (a test keeps them equal)
 FORMATS = ("rhd", "stb", "freihand", "mpd", "mmpose-rhd", "mmpose-freihand", "interhand", "pack")
+INPUT_SIZE = 128  # the crop side when neither --input-size nor the --config file gives one
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="show: output PNG (default grid.png); pack: the pack's folder (default "
                                       "PATH/awh_pack_SPLIT)")
     parser.add_argument("--n", type=int, default=16, help="show: number of samples")
-    parser.add_argument("--input-size", type=int, default=128, help="crop size in pixels")
+    parser.add_argument("--input-size", type=int, help=f"crop side in pixels, the network input (default: the "
+                                                       f"--config file's, else {INPUT_SIZE})")
     parser.add_argument("--no-progress", action="store_true", help="prepare, pack: no progress bar")
     parser.add_argument("--size", type=int, help="pack: side of the stored crops in pixels (default 1.25 × "
                                                  "--input-size, the network input)")
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from awhourglass.data.show import check_dataset, write_grid
     from awhourglass.errors import AwhError
 
-    base = {"input_size": args.input_size}
+    base: dict = {}
     if args.config:
         from awhourglass.config import to_dict
 
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         base = to_dict(load_yaml(DatasetConfig, args.config,
                                  defaults={"format": args.fmt, "root": args.path, "split": args.split}))
     skip_bad = args.skip_bad or bool(base.get("skip_bad", False))
-    base.update(format=args.fmt, root=args.path, split=args.split, skip_bad=skip_bad)
+    size = args.input_size if args.input_size is not None else base.get("input_size") or INPUT_SIZE
+    base.update(format=args.fmt, root=args.path, split=args.split, skip_bad=skip_bad, input_size=size)
     if args.images:
         base["images"] = args.images
     cfg = from_dict(DatasetConfig, base)

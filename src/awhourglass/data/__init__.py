@@ -4,9 +4,9 @@
 Typical use::
 
     from awhourglass.data import DatasetConfig, build_dataset
-    src = build_dataset(DatasetConfig(format="rhd", root="RHD_published_v2"))            # source, 3D labels
-    tgt = build_dataset(DatasetConfig(format="stb", root="STB", labels="2d"))              # target, weak labels
-    src[0]                                                                                 # a Sample
+    src = build_dataset(DatasetConfig(format="rhd", root="RHD_published_v2", input_size=128))  # source, 3D labels
+    tgt = build_dataset(DatasetConfig(format="stb", root="STB", input_size=128, labels="2d"))  # target, weak labels
+    src[0]                                                                                      # a Sample, 128²
 """
 
 from awhourglass.data.config import AugmentConfig, DatasetConfig

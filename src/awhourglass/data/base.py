@@ -26,7 +26,9 @@ class HandDataset(Dataset):
     sample (``takes_seed``), and pixel work may be left to the batch (``augment.on_batch``).
 
     Attributes:
-        cfg: the :class:`DatasetConfig`. domain: :data:`SOURCE` / :data:`TARGET` stamped on samples.
+        cfg: the :class:`DatasetConfig` (its ``input_size`` is needed to crop a sample, not to read the
+            records: :meth:`DatasetConfig.require_input_size`).
+        domain: :data:`SOURCE` / :data:`TARGET` stamped on samples.
         bad_count: samples skipped in this process (``skip_bad``), or dropped while indexing.
         bad_files: ``"<file>: <problem>"`` lines of those samples (first 100).
         stores_crops: the records' images are stored crops at most 1024 pixels (a pack), whose resampling a
@@ -91,6 +93,7 @@ class HandDataset(Dataset):
         ``batch_finishes``: the caller finishes pixel work on the batch (:mod:`awhourglass.data.pending`), so
         with ``augment.on_batch`` the sample leaves it pending; otherwise every sample comes finished.
         """
+        input_size = self.cfg.require_input_size()  # before the read: a config error, not a bad sample
         raw = self.read_checked(index)
         if self.cfg.labels == "2d":
             raw.xyz_m = None
@@ -102,8 +105,8 @@ class HandDataset(Dataset):
         try:
             return make_sample(
                 raw,
-                input_size=self.cfg.input_size,
-                crop_scale=self.cfg.crop_scale,
+                input_size=input_size,
+                crop_margin=self.cfg.crop_margin,
                 min_crop_px=self.cfg.min_crop_px,
                 mirror=mirror,
                 aug=aug,

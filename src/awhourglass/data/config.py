@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, get_args, get_type_hints
+from typing import ClassVar, Literal, get_args, get_type_hints
 
 from awhourglass.config import ConfigError
 from awhourglass.data.sample import SOURCE, TARGET
@@ -119,11 +119,14 @@ class DatasetConfig:
         split: ``train`` or ``test``/``eval`` (RHD: training/evaluation; STB: B2–B6 / B1 unless
             ``sequences`` is given; FreiHAND: training/evaluation; MPD: see ``mpd_test_sequences``; InterHand2.6M:
             train / test, ``eval`` = its val split); ``all`` takes everything.
-        input_size: side of the square network input crop, pixels.
+        input_size: side of the square network input crop, pixels. In a training config leave it out: it is
+            ``model.input_size`` (given, it must equal that). A config used alone (``awh data``, evaluation, a
+            reader built in code) must give it: :meth:`require_input_size`.
         labels: ``3d`` keeps the 3D joints; ``2d`` hides them (``xyz_m`` None), the weakly supervised target.
         with_depth: load depth images where the dataset has them (RHD, STB).
         mirror_left: mirror left hands to the right-hand convention (STB is all left hands, RHD mixed).
-        crop_scale: crop side = ``crop_scale`` × the longer side of the visible joints' bounding box.
+        crop_margin: crop side = ``crop_margin`` × the longer side of the visible joints' bounding box (files
+            written before the rename say ``crop_scale``: read as this).
         min_crop_px: smallest crop side in original pixels.
         augment: random augmentation options.
         skip_bad: skip unreadable samples with a warning count instead of raising.
@@ -143,11 +146,11 @@ class DatasetConfig:
     format: DatasetFormat
     root: str
     split: Literal["train", "test", "eval", "all"] = "train"
-    input_size: int = 128
+    input_size: int | None = None
     labels: Literal["3d", "2d"] = "3d"
     with_depth: bool = True
     mirror_left: bool = True
-    crop_scale: float = CROP_MARGIN
+    crop_margin: float = CROP_MARGIN
     min_crop_px: float = MIN_CROP_PX
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     skip_bad: bool = False
@@ -159,6 +162,8 @@ class DatasetConfig:
     freihand_versions: tuple[int, ...] = (0, 1, 2, 3)
     seed: int = 0
     images: str | None = None
+    # old key → field, read by from_dict (YAML files, checkpoints' configs and packs written before the rename)
+    RENAMED: ClassVar[dict[str, str]] = {"crop_scale": "crop_margin"}
 
     def __post_init__(self) -> None:
         # checked here too, not only by from_dict: the CLI builds the config directly from flags
@@ -168,10 +173,10 @@ class DatasetConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"DatasetConfig.{name} must be one of {', '.join(allowed)}, got "
                                   f"{getattr(self, name)!r}")
-        if self.input_size <= 0:
+        if self.input_size is not None and self.input_size <= 0:
             raise ConfigError(f"DatasetConfig.input_size must be positive pixels, got {self.input_size}")
-        if not (_finite(self.crop_scale) and self.crop_scale > 0):
-            raise ConfigError(f"DatasetConfig.crop_scale must be a finite number > 0, got {self.crop_scale!r}")
+        if not (_finite(self.crop_margin) and self.crop_margin > 0):
+            raise ConfigError(f"DatasetConfig.crop_margin must be a finite number > 0, got {self.crop_margin!r}")
         _check_range("DatasetConfig.min_crop_px", self.min_crop_px, 0.0)
         if not (_finite(self.depth_band_m) and self.depth_band_m > 0):
             raise ConfigError(f"DatasetConfig.depth_band_m must be a finite number > 0 (metres), got "
@@ -186,3 +191,11 @@ class DatasetConfig:
                 "DatasetConfig: augment.flip_prob > 0 needs mirror_left: false (a flip shows a right-handed "
                 "model a left hand; with mirror_left the model is right-handed only)"
             )
+
+    def require_input_size(self) -> int:
+        """``input_size``; a one-line :class:`ConfigError` when it is not set (a training config sets it from
+        the model's, every other user gives it)."""
+        if self.input_size is None:
+            raise ConfigError(f"DatasetConfig.input_size is not set for {self.format} {self.root}: give the network "
+                              "input size in pixels")
+        return self.input_size

@@ -5,7 +5,7 @@ The pipeline per sample (all maps are 3×3 affine on pixels, ``A @ K`` carries t
 1. Rotation (augmentation): the camera rotates about its optical axis by θ. The pixel map is
    ``H = K R_z K⁻¹`` (exactly affine), the 3D joints become ``R_z X`` and K is unchanged, so K stays a
    valid pinhole and ``project(R_z X, K) = H · uv`` holds exactly, also for ``fx ≠ fy``.
-2. Hand square from the (rotated) visible 2D joints: centre of their bounding box, side ``crop_scale`` ×
+2. Hand square from the (rotated) visible 2D joints: centre of their bounding box, side ``crop_margin`` ×
    its longer side, times the scale augmentation, centre shifted by the translation augmentation.
 3. Crop + resize ``C`` (scale and translate only): ``K_crop = C K``.
 4. Mirror (left hand → right convention, or a flip augmentation): image columns reversed,
@@ -140,9 +140,9 @@ def draw_augment(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams:
     )
 
 
-def hand_square(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_side_px: float):
+def hand_square(uv_px: np.ndarray, vis: np.ndarray, crop_margin: float, min_crop_px: float):
     """Centre ``(2,)`` and side of the square around the visible joints with finite pixels (all finite joints if
-    fewer than 2 are visible); unlabelled (NaN) joints never enter it.
+    fewer than 2 are visible); unlabelled (NaN) joints never enter it. ``min_crop_px`` in ``uv_px``'s pixels.
 
     Raises:
         ValueError: fewer than 2 joints have finite pixels.
@@ -153,14 +153,15 @@ def hand_square(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_side_
     pts = uv[seen] if seen.sum() >= 2 else uv[finite]
     if len(pts) < 2:
         raise ValueError(f"{int(finite.sum())} joint(s) with finite pixels, a hand square needs 2")
-    return corner_square(pts.min(0), pts.max(0), crop_scale, min_side_px)
+    return corner_square(pts.min(0), pts.max(0), crop_margin, min_crop_px)
 
 
-def corner_square(lo: np.ndarray, hi: np.ndarray, margin: float, min_side_px: float) -> tuple[np.ndarray, float]:
-    """The crop square of a box with corners ``lo, hi (2,)``: centred on it, side ``margin ×`` its longer side
-    (at least ``min_side_px``). Training, evaluation and prediction all crop this square."""
+def corner_square(lo: np.ndarray, hi: np.ndarray, crop_margin: float,
+                  min_crop_px: float) -> tuple[np.ndarray, float]:
+    """The crop square of a box with corners ``lo, hi (2,)``: centred on it, side ``crop_margin ×`` its longer side
+    (at least ``min_crop_px``). Training, evaluation and prediction all crop this square."""
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    return (lo + hi) / 2.0, max(margin * float((hi - lo).max()), float(min_side_px))
+    return (lo + hi) / 2.0, max(crop_margin * float((hi - lo).max()), float(min_crop_px))
 
 
 # Full frames without a box (``awh predict`` with no ``--bbox``): the whole image and grids of half-overlapping
@@ -357,7 +358,7 @@ def make_sample(
     raw: RawSample,
     *,
     input_size: int,
-    crop_scale: float = CROP_MARGIN,
+    crop_margin: float = CROP_MARGIN,
     min_crop_px: float = MIN_CROP_PX,
     mirror: bool = False,
     aug: AugmentParams | None = None,
@@ -384,7 +385,7 @@ def make_sample(
     H_rot = K @ Rz @ np.linalg.inv(K)
     uv_rot = apply_affine(H_rot, np.asarray(raw.uv_px, np.float64))
     # square around the rotated hand (its smallest side in recording pixels, also for a pack's resampled crop)
-    centre, side = hand_square(uv_rot, raw.vis, crop_scale, min_crop_px * raw.scale_px)
+    centre, side = hand_square(uv_rot, raw.vis, crop_margin, min_crop_px * raw.scale_px)
     side *= aug.scale
     C = crop_affine(centre + side * np.asarray(aug.shift), side, input_size)
     A = C @ H_rot
@@ -454,16 +455,16 @@ def _sample(raw: RawSample, img: torch.Tensor, K_crop: np.ndarray, uv: np.ndarra
 # --- a box on a photo ----------------------------------------------------------------------------------
 
 
-def box_square(bbox: tuple[float, float, float, float] | None, width: int, height: int, margin: float,
-               min_side_px: float) -> tuple[np.ndarray, float]:
+def box_square(bbox: tuple[float, float, float, float] | None, width: int, height: int, crop_margin: float,
+               min_crop_px: float) -> tuple[np.ndarray, float]:
     """Centre ``(2,)`` and side of the crop square, as training crops (:func:`hand_square`).
 
     ``bbox = (x, y, w, h)``: the hand's box in the package's pixel coordinates (pixel ``i``'s centre at ``i``,
     the coordinates of the joints), e.g. the box of its 2D joints; the square is centred on it with side
-    ``margin × max(w, h)`` (at least ``min_side_px``), the margin the network was trained with. ``None``: the
-    whole image, padded to a centred square (no margin).
+    ``crop_margin × max(w, h)`` (at least ``min_crop_px``), the margin the network was trained with. ``None``:
+    the whole image, padded to a centred square (no margin).
     """
     if bbox is None:
         return np.array([(width - 1) / 2.0, (height - 1) / 2.0]), float(max(width, height))
     x, y, w, h = (float(v) for v in bbox)
-    return corner_square(np.array([x, y]), np.array([x + w, y + h]), margin, min_side_px)
+    return corner_square(np.array([x, y]), np.array([x + w, y + h]), crop_margin, min_crop_px)

@@ -17,7 +17,7 @@ crops and augments it. Layout of a pack folder::
     depth_0000.npy        (n, S, S) uint16 depth in 0.1 mm (0 = no reading), where the records have depth
     mask_0000.npy         (n, S, S) bool hand masks, where the records have one (RHD)
 
-The packed crop of a record is the training crop square without augmentation (``crop_scale`` × the visible
+The packed crop of a record is the training crop square without augmentation (``crop_margin`` × the visible
 joints' box, at least ``min_crop_px``) times ``room`` (:data:`ROOM`: rotation, scale and shift augmentation read
 pixels outside that square), stored at ``S × S`` pixels (:func:`default_size`: 1.25 × the network input). Where
 that square spans fewer than ``S`` recording pixels the crop is an exact copy (scale 1, whole-pixel shift: no
@@ -64,7 +64,7 @@ SHARD_SAMPLES = 512
 DEPTH_UNIT_M = 1e-4  # uint16 depth in 0.1 mm: ≤ 0.05 mm rounding, up to 6.5535 m (RHD's depth ends at 5 m)
 LABELS = ("K", "uv_px", "vis", "xyz_m", "affine", "has_xyz", "has_depth", "has_mask", "bad")
 # DatasetConfig options that the packed records depend on: a pack answers only configs that agree on them
-FIXED = ("split", "crop_scale", "min_crop_px")
+FIXED = ("split", "crop_margin", "min_crop_px")
 
 
 def default_size(input_size: int) -> int:
@@ -72,7 +72,7 @@ def default_size(input_size: int) -> int:
     return round(SIZE_FACTOR * input_size)
 
 
-def pack_affine(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_crop_px: float, size: int,
+def pack_affine(uv_px: np.ndarray, vis: np.ndarray, crop_margin: float, min_crop_px: float, size: int,
                 room: float) -> np.ndarray:
     """The 3×3 pixel map from a recording to its packed ``size × size`` crop: scale ``a ≤ 1`` and a shift.
 
@@ -83,7 +83,7 @@ def pack_affine(uv_px: np.ndarray, vis: np.ndarray, crop_scale: float, min_crop_
     Raises:
         ValueError: fewer than 2 joints have finite pixels (:func:`~awhourglass.data.crop.hand_square`).
     """
-    centre, side = hand_square(uv_px, vis, crop_scale, min_crop_px)
+    centre, side = hand_square(uv_px, vis, crop_margin, min_crop_px)
     a = min(1.0, size / (room * side))
     shift = (size - 1) / 2.0 - a * centre
     if a == 1.0:
@@ -173,7 +173,7 @@ def _write_shard(ds: RHDDataset | STBDataset, folder: Path, k: int, lo: int, hi:
         try:
             raw = ds.read_checked(i)
             try:
-                P = pack_affine(raw.uv_px, raw.vis, cfg.crop_scale, cfg.min_crop_px, size, room)
+                P = pack_affine(raw.uv_px, raw.vis, cfg.crop_margin, cfg.min_crop_px, size, room)
             except ValueError as exc:  # the message make_sample would give
                 raise DataError(raw.source, f"cannot crop ({exc})") from None
         except DataError as err:
@@ -216,7 +216,7 @@ def write_pack(cfg: DatasetConfig, out: str | Path, size: int | None = None, roo
     """Read every record of the dataset ``cfg`` describes and store it as a pack in ``out``.
 
     Args:
-        cfg: the dataset (``rhd`` or ``stb``) with the reader options to pack with; its ``crop_scale`` and
+        cfg: the dataset (``rhd`` or ``stb``) with the reader options to pack with; its ``crop_margin`` and
             ``min_crop_px`` place the packed squares (a pack answers configs with the same ones), ``input_size``
             the default ``size``. ``skip_bad``: record unreadable samples as bad (the pack's reader then treats
             them as the original reader would) instead of stopping at the first.
@@ -235,7 +235,7 @@ def write_pack(cfg: DatasetConfig, out: str | Path, size: int | None = None, roo
 
     if cfg.format not in PACKABLE:
         raise AwhError(f"awh data pack: --format {cfg.format} cannot be packed (supported: {', '.join(PACKABLE)})")
-    size = default_size(cfg.input_size) if size is None else int(size)
+    size = default_size(cfg.require_input_size()) if size is None else int(size)
     if not 16 <= size <= 4096:
         raise AwhError(f"awh data pack: --size must be 16 to 4096 pixels, got {size}")
     if not (isinstance(room, (int, float)) and 1.0 <= room <= 4.0):

@@ -100,12 +100,10 @@ def stream_train_config(model: ModelConfig, method: MethodConfig, seed: int, *, 
                         precision: Precision = "fp32") -> TrainConfig:
     """A :class:`TrainConfig` for a run on the generated streams (``data`` only describes them; its source
     ``augment`` is the source stream's augmentation, so the checkpoint records it)."""
-    size = model.input_size
     labels: Literal["3d", "2d"] = "3d" if method.uses_target_3d else "2d"
-    data = TrainDataConfig(source=DatasetConfig(format="rhd", root="(generated stream)", input_size=size,
+    data = TrainDataConfig(source=DatasetConfig(format="rhd", root="(generated stream)",
                                                 augment=source_augment or AugmentConfig()),
-                           target=DatasetConfig(format="stb", root="(generated stream)", input_size=size,
-                                                labels=labels))
+                           target=DatasetConfig(format="stb", root="(generated stream)", labels=labels))
     return TrainConfig(
         data=data, model=model, method=method,
         phases=PhasesConfig(

@@ -49,8 +49,8 @@ class _Model:
     name: str
     network: Any
     input_size: int
-    margin: float
-    min_side_px: float
+    crop_margin: float
+    min_crop_px: float
 
 
 @dataclass
@@ -101,9 +101,9 @@ def _models(checkpoints: Mapping[str, str | os.PathLike[str]], device: str) -> l
     out = []
     for name, path in checkpoints.items():
         ckpt = load_checkpoint(path)
-        margin, min_side = crop_entry(ckpt, path, "target")  # real photographs: the real domain's crop
+        crop_margin, min_crop_px = crop_entry(ckpt, path, "target")  # real photographs: the real domain's crop
         model = network_from_dict(ckpt, path).to(device).eval()
-        out.append(_Model(name, model_network(model), model.cfg.input_size, margin, min_side))
+        out.append(_Model(name, model_network(model), model.cfg.input_size, crop_margin, min_crop_px))
     return out
 
 
@@ -122,7 +122,7 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], medi
     for hand in iter_set(root, set_name, every):
         H, W = hand.rgb.shape[:2]
         box = reference_box(hand.uv_px, hand.labelled)
-        squares = [box_square(box, W, H, m.margin, m.min_side_px) for m in models]
+        squares = [box_square(box, W, H, m.crop_margin, m.min_crop_px) for m in models]
         for m, (c, s) in zip(models, squares, strict=True):
             crops[m.name].append(crop_square(hand.rgb, c, s, m.input_size, hand.side))
         c0, s0 = squares[0]

@@ -245,16 +245,20 @@ def qualitative_figures(out: Path, outputs: ModelOutputs, xyz_m: np.ndarray, cou
 # --- datasets on disk --------------------------------------------------------------------------------------
 
 
-def load_dataset(root: str, fmt: str, split: str, input_size: int | None = None, max_samples: int | None = None,
+# The crop side where only the labels are read (the reader still crops; the side moves no 3D label): a small one.
+LABELS_ONLY_SIZE = 32
+
+
+def load_dataset(root: str, fmt: str, split: str, input_size: int, max_samples: int | None = None,
                  domain: int | None = None, crop: tuple[float, float] | None = None):
     """A dataset reader (:mod:`awhourglass.data`) for evaluation: no augmentation, 3D labels, no depth.
 
-    ``input_size`` None: the readers' default crop (enough where only the labels are used). ``crop``:
-    ``(crop_scale, min_crop_px)`` (the checkpoint's crop of the dataset's domain, :func:`checkpoint_crop`);
-    None: the readers' default."""
-    size: dict[str, Any] = {} if input_size is None else {"input_size": input_size}
+    ``input_size``: the crop side (the evaluated network's input; :data:`LABELS_ONLY_SIZE` where only the labels
+    are used). ``crop``: ``(crop_margin, min_crop_px)`` (the checkpoint's crop of the dataset's domain,
+    :func:`checkpoint_crop`); None: the readers' default."""
+    size: dict[str, Any] = {"input_size": input_size}
     if crop is not None:
-        size.update(crop_scale=crop[0], min_crop_px=crop[1])
+        size.update(crop_margin=crop[0], min_crop_px=crop[1])
     # DatasetConfig checks the format and split names (one rule for every command): plain strings go in
     fields: dict[str, Any] = {"format": fmt, "root": str(root), "split": split, "labels": "3d", "with_depth": False,
                               "max_samples": max_samples, **size}
@@ -349,7 +353,7 @@ def evaluate_predictions_on_dataset(pred: str, data: str, fmt: str, split: str, 
     writes results.json and the PCK plot to ``out``."""
     from awhourglass.eval.predictions import PoseRecord
 
-    ds = load_dataset(data, fmt, split, max_samples=max_samples)  # the labels do not depend on the crop
+    ds = load_dataset(data, fmt, split, LABELS_ONLY_SIZE, max_samples=max_samples)
     n = len(ds) if max_samples is None else min(len(ds), max_samples)
     batch = collate([ds[i] for i in range(n)])
     ids = _unique_ids(list(batch.source))

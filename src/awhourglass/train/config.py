@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,7 +91,7 @@ class PhasesConfig:
 
 @dataclass
 class TrainDataConfig:
-    """The two domains.
+    """The two domains. Their crops are the network's input: leave ``input_size`` out, it is ``model.input_size``.
 
     Attributes:
         source: the fully labelled (synthetic) dataset: phase 1, and the source half of phase 2.
@@ -103,13 +103,24 @@ class TrainDataConfig:
     source: DatasetConfig
     target: DatasetConfig | None = None
 
+    def sized(self, input_size: int) -> TrainDataConfig:
+        """These datasets with ``input_size`` set where they leave it out (a given one is kept, and checked
+        against the model's by :func:`check_compatible`)."""
+        def fill(ds: DatasetConfig) -> DatasetConfig:
+            return ds if ds.input_size is not None else replace(ds, input_size=input_size)
+
+        return replace(self, source=fill(self.source),
+                                   target=None if self.target is None else fill(self.target))
+
 
 @dataclass
 class TrainConfig:
     """Everything ``awh train`` needs.
 
     Attributes:
-        data: source/target datasets and crop settings (:mod:`awhourglass.data`).
+        data: source/target datasets and crop settings (:mod:`awhourglass.data`); a dataset that leaves out
+            ``input_size`` gets the model's when the config is made (so that it is recorded, and compared on
+            resume, as before).
         model: network architecture (:mod:`awhourglass.models`).
         method: source_only | oracle | joint | wh | dann | awh, its loss weights, and the critic's
             steps per network step and Adam settings.
@@ -159,6 +170,7 @@ class TrainConfig:
         return int(self.num_workers)
 
     def __post_init__(self) -> None:
+        self.data = self.data.sized(self.model.input_size)  # the one input size: the model's
         for name, phase in (("pretrain", self.phases.pretrain), ("adapt", self.phases.adapt)):
             if phase.steps < 0:
                 raise ConfigError(f"phases.{name}.steps must be >= 0, got {phase.steps}")
@@ -220,8 +232,9 @@ def check_compatible(cfg: TrainConfig) -> None:
     if cfg.data.target is not None:
         datasets.append(("data.target", cfg.data.target))
     for name, ds in datasets:
-        if ds.input_size != size:
-            raise ConfigError(f"{name}.input_size is {ds.input_size} but model.input_size is {size}: they must match")
+        if ds.input_size is not None and ds.input_size != size:
+            raise ConfigError(f"{name}.input_size is {ds.input_size} but model.input_size is {size}: they must match "
+                              f"(leave {name}.input_size out: it is the model's)")
     method, adapt = cfg.method, cfg.phases.adapt
     if adapt.steps > 0 and method.uses_target:
         if cfg.data.target is None:

@@ -338,11 +338,11 @@ class Trainer:
             self.save(phase, done, optimizers, batches, values)
 
     def domain_crops(self) -> dict[str, tuple[float, float]]:
-        """Each training domain's crop ``(crop_scale, min_crop_px)``: what predict and eval read back."""
+        """Each training domain's crop ``(crop_margin, min_crop_px)``: what predict and eval read back."""
         data = self.cfg.data
-        out = {"source": (data.source.crop_scale, data.source.min_crop_px)}
+        out = {"source": (data.source.crop_margin, data.source.min_crop_px)}
         if data.target is not None:
-            out["target"] = (data.target.crop_scale, data.target.min_crop_px)
+            out["target"] = (data.target.crop_margin, data.target.min_crop_px)
         return out
 
     def checkpoint_dict(

@@ -82,13 +82,14 @@ def _datasets(cfg: TrainConfig, source: Samples | None, target: Samples | None,
             held.append(held_part)
         return train_part
 
-    method = cfg.method
-    source = holdout(build_dataset(cfg.data.source, domain=SOURCE), True) if source is None else \
+    # sized here too: a config changed in code after it was made
+    method, data = cfg.method, cfg.data.sized(cfg.model.input_size)
+    source = holdout(build_dataset(data.source, domain=SOURCE), True) if source is None else \
         holdout(source, False)
     if not (cfg.phases.adapt.steps > 0 and method.uses_target):
         target = None
     elif target is None:
-        tcfg = cfg.data.target
+        tcfg = data.target
         assert tcfg is not None  # check_compatible: a method that reads the target has one
         if not method.uses_target_3d:  # weak supervision: the target's 3D labels are not even loaded
             tcfg = dataclasses.replace(tcfg, labels="2d")
