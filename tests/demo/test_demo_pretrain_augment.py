@@ -2,8 +2,13 @@
 
 from awhourglass.config import from_dict, to_dict
 from awhourglass.data.config import AugmentConfig
-from awhourglass.demo.config import default_model
-from awhourglass.demo.pretrained import PRETRAIN_AUGMENT, PretrainSchedule, stream_data, stream_train_config
+from awhourglass.demo.pretrained import (
+    PRETRAIN_AUGMENT,
+    PretrainSchedule,
+    default_model,
+    stream_data,
+    stream_train_config,
+)
 from awhourglass.train.config import MethodConfig, TrainConfig
 
 

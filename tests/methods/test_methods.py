@@ -39,7 +39,7 @@ def test_each_method_is_defined_once_and_the_table_lists_every_method_file():
 
 
 def test_the_demo_the_benchmark_and_train_help_show_the_same_labels(capsys):
-    from awhourglass.demo.compare import LABELS
+    from awhourglass.benchmark.compare import LABELS
     from awhourglass.demo.config import METHOD_LABELS
 
     with pytest.raises(SystemExit):

@@ -48,7 +48,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Run `awh bench`."""
-    from awhourglass.bench.run import BenchConfig, format_table, run_bench, write_json
+    from awhourglass.speed.run import BenchConfig, format_table, run_bench, write_json
 
     cfg = BenchConfig(
         size=args.size,
@@ -64,13 +64,13 @@ def run(args: argparse.Namespace) -> int:
     )
     device = None
     if args.device != "cpu":
-        from awhourglass.bench.device import resolve
+        from awhourglass.speed.device import resolve
 
         device = resolve(args.device)  # before the CPU figures: a missing device is one line, at once
     log = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     report = run_bench(cfg, log=log)
     if device is not None:
-        from awhourglass.bench.device import measure_device
+        from awhourglass.speed.device import measure_device
 
         log(f"device {device}: matmul peaks, training and adaptation steps at {args.device_size}²")
         report.device = measure_device(str(device), size=args.device_size, batch=args.batch, repeats=args.repeats)

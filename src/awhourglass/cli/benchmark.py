@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `awh benchmark`."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `awh demo`: many small steps on a shared CPU
-    from awhourglass.demo.benchmark import BenchmarkConfig, run_benchmark
+    from awhourglass.benchmark.config import BenchmarkConfig, run_benchmark
 
     overrides = {"out": args.out, "progress": not args.no_progress, "tune": not args.no_tune}
     if args.seeds is not None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from awhourglass.config import ConfigError
-from awhourglass.demo.benchmark import default_model
-from awhourglass.demo.pretrained import PretrainSchedule
+from awhourglass.demo.pretrained import PretrainSchedule, default_model
 from awhourglass.methods.config import MethodConfig
 from awhourglass.models.config import ModelConfig
 from awhourglass.train.precision import Precision, cpu_precision

@@ -37,6 +37,13 @@ SHIPPED = WEIGHTS_DIR / "source.pt"
 MANIFEST = WEIGHTS_DIR / "source.json"
 
 
+def default_model() -> ModelConfig:
+    """The shipped network's architecture (the demo's and the benchmark's): 2 stacks, width 64, stride-4 stem (16²
+    heatmaps, 4² bottleneck)."""
+    return ModelConfig(input_size=64, stem_stride=4, width=64, num_stacks=2, depth=2, depth_out_size=32,
+                       depth_width=32)
+
+
 def sha256_of(path: str | Path) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()

@@ -26,8 +26,8 @@ import torch
 from awhourglass.atomic import atomic_write_text
 from awhourglass.config import ConfigError, from_dict, to_dict
 from awhourglass.data.sample import Sample
-from awhourglass.demo.compare import constant_hands, score_constants
 from awhourglass.demo.config import METHOD_LABELS, DemoConfig
+from awhourglass.demo.constants import constant_hands, score_constants
 from awhourglass.demo.data import read_split, write_test_sets
 from awhourglass.demo.pretrained import (
     pretrain_source,

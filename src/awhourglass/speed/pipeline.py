@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 import torch.multiprocessing  # registers the tensor reductions a worker hands batches over with)
 
-from awhourglass.bench.timing import Clock, time_fn
 from awhourglass.data import Batch, DatasetConfig, build_dataset
 from awhourglass.data.base import HandDataset
 from awhourglass.data.config import AugmentConfig
 from awhourglass.data.pending import finish_batch
+from awhourglass.speed.timing import Clock, time_fn
 from awhourglass.synth.dataset import SynthConfig, write_dataset
 from awhourglass.synth.generate import generate_batch
 from awhourglass.train.batches import StepBatches, iterate_steps
@@ -96,7 +96,7 @@ PACKED = ", packed"  # the rows read from `awh data pack` packs of the same file
 ON_BATCH = ", pixels on the batch"  # packs read with augment.on_batch: the worker's share (the rest is the device's)
 FINISH = "batch pixel work, this CPU, 1 thread"  # data.pending.finish_batch of the ON_BATCH batches, per sample
 WORKER_CPU = " [worker CPU]"  # the same rows per CPU second of a worker (one thread, process clock; load-proof)
-# configs/rhd-stb.yaml's augmentation (both domains; tests/bench checks they agree): the readers are measured as
+# configs/rhd-stb.yaml's augmentation (both domains; tests/speed checks they agree): the readers are measured as
 # that training runs them
 RHD_STB_AUGMENT = AugmentConfig(enabled=True, hue=0.1, blur_prob=0.3, blur_sigma_px=2.0, noise_prob=0.3,
                                 noise_std=0.03, cutout_prob=0.2, cutout_frac=0.3)
@@ -244,9 +244,9 @@ def measure_pipeline(
         repeats: timed repeats of the in-memory figures.
         loader_epochs: timed epochs' worth of steps (of the larger domain), after one untimed step that starts the
             workers.
-        clock: see :func:`~awhourglass.bench.timing.time_fn`; the loader is always timed by the wall clock
+        clock: see :func:`~awhourglass.speed.timing.time_fn`; the loader is always timed by the wall clock
             (its work happens in other processes).
-        update: a training update taking a batch (e.g. :func:`~awhourglass.bench.workloads.supervised_update`):
+        update: a training update taking a batch (e.g. :func:`~awhourglass.speed.workloads.supervised_update`):
             when given, ``fed_steps`` updates fed by a single-domain RHD loader are timed (wall clock) for each
             worker count in ``fed_workers``, after one untimed update.
         real_images, real_input: files per dataset and crop side of :func:`measure_real_loaders` (0 images:

@@ -10,8 +10,8 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from awhourglass.bench.flops import count_flops
-from awhourglass.bench.timing import Clock, Timing, time_fn
+from awhourglass.speed.flops import count_flops
+from awhourglass.speed.timing import Clock, Timing, time_fn
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class SpeedResult:
     Attributes:
         name: what was measured (e.g. ``"train step"``).
         images_per_step: images processed by one timed call.
-        best_s / median_s / repeats: seconds per call (see :class:`~awhourglass.bench.timing.Timing`).
+        best_s / median_s / repeats: seconds per call (see :class:`~awhourglass.speed.timing.Timing`).
         images_per_s: images_per_step / best_s.
         flops_per_image: counted FLOPs of one call / images_per_step (0 when not counted).
         achieved_flops_per_s: counted FLOPs of one call / best_s.
@@ -121,7 +121,7 @@ def measure_inference(
         x: input batch (B, 3, H, W), already in the desired memory format.
         peak_flops_per_s: matmul peak of the same run.
         name: label of the result.
-        warmup / repeats / min_time_s / clock: see :func:`~awhourglass.bench.timing.time_fn`.
+        warmup / repeats / min_time_s / clock: see :func:`~awhourglass.speed.timing.time_fn`.
     """
     was_training = model.training
     model.eval()

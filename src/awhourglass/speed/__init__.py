@@ -5,8 +5,8 @@ network figure is reported as images/s and as utilization = achieved FLOP/s / th
 with FLOPs counted from the running model (:mod:`.flops`), never guessed.
 """
 
-from awhourglass.bench.flops import count_flops
-from awhourglass.bench.peak import MatmulPeak, measure_matmul_peak
-from awhourglass.bench.timing import Timing, time_fn
+from awhourglass.speed.flops import count_flops
+from awhourglass.speed.peak import MatmulPeak, measure_matmul_peak
+from awhourglass.speed.timing import Timing, time_fn
 
 __all__ = ["MatmulPeak", "Timing", "count_flops", "measure_matmul_peak", "time_fn"]

@@ -23,20 +23,18 @@ import numpy as np
 import torch
 
 from awhourglass.atomic import atomic_write_text
+from awhourglass.benchmark.config import BENCHMARK_METHODS, BenchmarkConfig
 from awhourglass.checkpoint import atomic_save, load_checkpoint, slim
 from awhourglass.config import from_dict, to_dict
 from awhourglass.data.sample import Sample, collate
-from awhourglass.demo.benchmark import BENCHMARK_METHODS, BenchmarkConfig
+from awhourglass.demo.constants import constant_hands, score_constants
 from awhourglass.demo.data import read_split
 from awhourglass.demo.pretrained import (
-    ADAPT_STREAM_OFFSET,
     shipped_network,
-    stream_data,
     stream_parts_factory,
     stream_train_config,
 )
 from awhourglass.eval import alignment, plots
-from awhourglass.eval.baselines import fit_constant, score_constant
 from awhourglass.eval.protocol import evaluate_25d
 from awhourglass.eval.report import render_markdown, report_document
 from awhourglass.eval.results import EvalResult
@@ -46,10 +44,6 @@ from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.models.load import graft_network, network_checkpoint, network_from_checkpoint
 from awhourglass.train.config import MethodConfig
 from awhourglass.train.run import fit
-
-CONSTANT_LABELS = {"source": "constant: mean hand of the source labels",
-                   "target": "constant: mean hand of the target labels (oracle's yardstick)"}
-
 
 # The compare stage's methods of one seed read the same stream positions: each chunk is rendered once into this
 # folder under --out (removed when the stage ends).
@@ -143,28 +137,6 @@ def tune_method(cfg: BenchmarkConfig, model: ModelConfig, method: str, init_from
             tried.append(done)
         choice = tune_grid_rows(tried)
     return {"choice": choice, "runs": rows}
-
-
-def constant_hands(model: ModelConfig, seed: int, n: int, image_size: int, gap: float) -> dict[str, dict]:
-    """Constant mean hands of the first ``n`` training labels of each domain's phase-2 stream of ``seed``
-    (the target's 3D labels are read here only to make the oracle's yardstick)."""
-    out = {}
-    streams = stream_data(model, seed + ADAPT_STREAM_OFFSET, image_size, gap, target_3d=True)
-    for name, stream in zip(("source", "target"), streams, strict=True):
-        xyz, uv = [], []
-        for s in [stream[i] for i in range(n)]:
-            assert s.xyz_m is not None  # both streams keep their 3D labels here (target_3d)
-            xyz.append(s.xyz_m.double().numpy())
-            uv.append(s.uv_px.double().numpy())
-        out[name] = fit_constant(np.stack(xyz), np.stack(uv), model.scale_bone)
-    return out
-
-
-def score_constants(constants: dict[str, dict], test: Sequence[Sample], model: ModelConfig) -> dict[str, EvalResult]:
-    """Each constant hand scored on ``test`` by the methods' protocol, under its report label."""
-    b = collate(list(test))
-    gt, uv, vis = b.xyz_m.double().numpy(), b.uv_px.double().numpy(), b.vis.numpy()
-    return {CONSTANT_LABELS[k]: score_constant(c, gt, uv, vis, model.scale_bone) for k, c in constants.items()}
 
 
 def select_step(curve: Sequence[dict[str, float]]) -> int:
@@ -421,5 +393,5 @@ def _figures(out: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> list[tupl
     return figs
 
 
-__all__ = ["adapt_with_selection", "constant_hands", "measures", "method_config", "method_start", "paired_differences",
-           "run_compare", "score_constants", "select_step", "t_interval"]
+__all__ = ["adapt_with_selection", "measures", "method_config", "method_start", "paired_differences",
+           "run_compare", "select_step", "t_interval"]

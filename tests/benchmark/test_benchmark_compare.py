@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from awhourglass.demo.benchmark import BenchmarkConfig, run_pretrain_stage
-from awhourglass.demo.compare import paired_differences, run_compare, select_step, t_interval
+from awhourglass.benchmark.compare import paired_differences, run_compare, select_step, t_interval
+from awhourglass.benchmark.config import BenchmarkConfig, run_pretrain_stage
 from awhourglass.demo.pretrained import PretrainSchedule
 from awhourglass.models.config import ModelConfig
 from awhourglass.synth.dataset import SynthConfig, write_dataset
@@ -73,7 +73,7 @@ def test_model_selection_never_reads_the_test_split(tmp_path):
 def test_tuning_picks_the_lowest_validation_error_one_setting_at_a_time_and_never_reads_the_test_split(tmp_path):
     from dataclasses import replace
 
-    from awhourglass.demo.compare import method_config, tune_grid_rows
+    from awhourglass.benchmark.compare import method_config, tune_grid_rows
 
     assert tune_grid_rows([{"choice": {"a": 1}, "val_2d_px": 3.0}, {"choice": {"a": 2}, "val_2d_px": 2.0},
                            {"choice": {"a": 3}, "val_2d_px": 2.0}]) == {"a": 2}  # lowest, earliest on ties
@@ -121,8 +121,8 @@ def test_tuning_picks_the_lowest_validation_error_one_setting_at_a_time_and_neve
 def test_fssc_starts_from_the_pretrained_network_grafted_onto_its_extra_convolutions(tmp_path):
     import yaml
 
+    from awhourglass.benchmark.compare import LABELS
     from awhourglass.checkpoint import load_checkpoint
-    from awhourglass.demo.compare import LABELS
     from awhourglass.models.load import network_from_checkpoint
 
     cfg = _cfg(tmp_path / "a")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from awhourglass.bench.timing import Clock, time_fn
+from awhourglass.speed.timing import Clock, time_fn
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def measure_matmul_peak(n: int = 2048, repeats: int = 8, warmup: int = 2, clock:
             and takes ~0.1 s per product there.
         repeats: timed products; the best is kept.
         warmup: untimed products first.
-        clock: see :func:`~awhourglass.bench.timing.time_fn`.
+        clock: see :func:`~awhourglass.speed.timing.time_fn`.
 
     Returns:
         The measured peak.

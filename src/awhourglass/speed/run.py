@@ -1,5 +1,5 @@
 """`awh bench`: every speed figure of the package in one run, against the compute peak measured in that run
-(the better of MKL's sgemm and a oneDNN convolution, :mod:`awhourglass.bench.peak`) and the CPU's theoretical
+(the better of MKL's sgemm and a oneDNN convolution, :mod:`awhourglass.speed.peak`) and the CPU's theoretical
 peak."""
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ from typing import Any, Literal, overload
 import torch
 
 from awhourglass.atomic import atomic_write_text
-from awhourglass.bench.device import DeviceSpeed, format_device
-from awhourglass.bench.flops import count_flops
-from awhourglass.bench.mediapipe_ref import MediaPipeLandmark, MediaPipeLatency
-from awhourglass.bench.model_speed import SpeedResult, image_layout, inference_call
-from awhourglass.bench.onnx_speed import OnnxSpeed, measure_onnx
-from awhourglass.bench.peak import MatmulPeak, TheoreticalPeak, measure_compute_peak, theoretical_peak
-from awhourglass.bench.pipeline import PipelineSpeed, measure_pipeline, rhd_stb_workers
-from awhourglass.bench.precision_speed import PrecisionSpeed, format_precisions, measure_precisions
-from awhourglass.bench.timing import Clock, Timing, time_fn
-from awhourglass.bench.workloads import Workloads, build_workloads, supervised_update
 from awhourglass.config import ConfigError
 from awhourglass.models import AWHourglassNet, FusedHourglass
+from awhourglass.speed.device import DeviceSpeed, format_device
+from awhourglass.speed.flops import count_flops
+from awhourglass.speed.mediapipe_ref import MediaPipeLandmark, MediaPipeLatency
+from awhourglass.speed.model_speed import SpeedResult, image_layout, inference_call
+from awhourglass.speed.onnx_speed import OnnxSpeed, measure_onnx
+from awhourglass.speed.peak import MatmulPeak, TheoreticalPeak, measure_compute_peak, theoretical_peak
+from awhourglass.speed.pipeline import PipelineSpeed, measure_pipeline, rhd_stb_workers
+from awhourglass.speed.precision_speed import PrecisionSpeed, format_precisions, measure_precisions
+from awhourglass.speed.timing import Clock, Timing, time_fn
+from awhourglass.speed.workloads import Workloads, build_workloads, supervised_update
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ class BenchConfig:
         pipeline: also time the synthetic generator and the RHD/STB readers.
         pipeline_images: images written per domain for the data-loader figures.
         precision_sizes: input sides at which the inference, training and adaptation steps are also timed in fp32
-            and bf16 side by side (:mod:`awhourglass.bench.precision_speed`); empty: skip.
+            and bf16 side by side (:mod:`awhourglass.speed.precision_speed`); empty: skip.
         clock: ``"wall"`` (elapsed time, what a user waits) or ``"cpu"`` (CPU seconds of this process with one
-            thread: robust to other load on a shared machine; see :mod:`awhourglass.bench.timing`).
+            thread: robust to other load on a shared machine; see :mod:`awhourglass.speed.timing`).
     """
 
     size: Literal[64, 128, 256] = 64

@@ -2,7 +2,7 @@
 
 The yardstick is measured, not the datasheet: ``torch.mm`` of two n² matrices in fp32 (TF32 off), in TF32
 (fp32 storage, TF32 tensor cores) and in bf16, each synchronized. The training and adaptation steps are
-those of :mod:`awhourglass.bench.workloads` (training's own update) on the device, fp32, with their counted
+those of :mod:`awhourglass.speed.workloads` (training's own update) on the device, fp32, with their counted
 FLOPs, and their utilization is given against each peak. Every timed call ends in a device synchronize, so the
 time is the device's, not the launch's. Runs on any device torch has (the tests use the CPU).
 """
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from awhourglass.bench.flops import count_flops
-from awhourglass.bench.peak import matmul_flops
-from awhourglass.bench.timing import time_fn
-from awhourglass.bench.workloads import build_workloads
 from awhourglass.errors import AwhError
+from awhourglass.speed.flops import count_flops
+from awhourglass.speed.peak import matmul_flops
+from awhourglass.speed.timing import time_fn
+from awhourglass.speed.workloads import build_workloads
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from awhourglass.bench.device import format_device, matmul_peaks, measure_device, resolve
 from awhourglass.cli import main
 from awhourglass.errors import AwhError
+from awhourglass.speed.device import format_device, matmul_peaks, measure_device, resolve
 
 
 def test_device_figures_on_the_cpu_follow_their_own_definitions():

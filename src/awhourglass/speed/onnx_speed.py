@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from awhourglass.bench.model_speed import SpeedResult
-from awhourglass.bench.timing import Clock, time_fn
+from awhourglass.speed.model_speed import SpeedResult
+from awhourglass.speed.timing import Clock, time_fn
 
 
 @dataclass(frozen=True)

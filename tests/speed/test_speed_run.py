@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from awhourglass.bench import run as bench_run
-from awhourglass.bench.mediapipe_ref import MediaPipeLatency, measure_mediapipe_landmark
-from awhourglass.bench.model_speed import mse_train_step
-from awhourglass.bench.run import BenchConfig, format_table, run_bench, write_json
-from awhourglass.bench.workloads import Workloads
 from awhourglass.cli import main
 from awhourglass.models import AWHourglassNet, ModelConfig
+from awhourglass.speed import run as bench_run
+from awhourglass.speed.mediapipe_ref import MediaPipeLatency, measure_mediapipe_landmark
+from awhourglass.speed.model_speed import mse_train_step
+from awhourglass.speed.run import BenchConfig, format_table, run_bench, write_json
+from awhourglass.speed.workloads import Workloads
 
 SIZE, BATCH = 64, 2
 # Conv2d(3, 4, 3, stride 2, padding 1) on 64x64: 32x32 outputs x 4 channels x 27 multiply-adds x 2 FLOPs
@@ -100,7 +100,7 @@ def test_cli_bench_rejects_unsupported_size(capsys):
 def test_onnxruntime_absent_is_reported_not_raised(monkeypatch):
     import sys
 
-    from awhourglass.bench.onnx_speed import measure_onnx
+    from awhourglass.speed.onnx_speed import measure_onnx
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     r = measure_onnx(nn.Conv2d(3, 4, 3), 64, 2, 1.0, 1.0, threads=1)
@@ -174,7 +174,7 @@ def test_mediapipe_not_available_reason_reaches_the_report(monkeypatch):
 
 
 def test_the_table_shows_packed_loaders_and_the_workers_rhd_stb_needs():
-    from awhourglass.bench.pipeline import PACKED, REAL_RHD, REAL_STB, PipelineSpeed
+    from awhourglass.speed.pipeline import PACKED, REAL_RHD, REAL_STB, PipelineSpeed
 
     report = run_bench(_tiny_config(), workloads_factory=_one_conv)
     real = {REAL_RHD: 50.0, REAL_STB + ", depth registered per sample": 10.0, REAL_STB + ", depth prepared": 25.0,

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from awhourglass.bench.pipeline import measure_pipeline
-from awhourglass.bench.workloads import (
+from awhourglass.data.sample import SOURCE, TARGET
+from awhourglass.models import AWHourglassNet, ModelConfig
+from awhourglass.speed.pipeline import measure_pipeline
+from awhourglass.speed.workloads import (
     adaptation_step,
     build_workloads,
     random_batch,
     supervised_step,
     supervised_update,
 )
-from awhourglass.data.sample import SOURCE, TARGET
-from awhourglass.models import AWHourglassNet, ModelConfig
 
 TINY = ModelConfig(input_size=32, width=8, num_stacks=2, depth=2, depth_out_size=16, depth_width=4)
 
@@ -130,7 +130,7 @@ def test_pipeline_figures_from_files_written_and_read_back():
 
 def test_real_size_loaders_register_stb_depth_per_sample_then_read_it_prepared(monkeypatch):
     import awhourglass.data.stb as stb_reader
-    from awhourglass.bench.pipeline import (
+    from awhourglass.speed.pipeline import (
         FINISH,
         ON_BATCH,
         PACKED,
@@ -168,8 +168,8 @@ def test_real_size_loaders_register_stb_depth_per_sample_then_read_it_prepared(m
 
 
 def test_the_real_size_loaders_are_augmented_as_configs_rhd_stb_trains():
-    from awhourglass.bench.pipeline import RHD_STB_AUGMENT
     from awhourglass.config import load_yaml
+    from awhourglass.speed.pipeline import RHD_STB_AUGMENT
     from awhourglass.train.config import TrainConfig
 
     data = load_yaml(TrainConfig, Path(__file__).resolve().parents[2] / "configs" / "rhd-stb.yaml").data

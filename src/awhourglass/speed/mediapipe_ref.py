@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from awhourglass.bench.timing import Clock, Timing, time_fn
 from awhourglass.eval.mediapipe_landmarks import landmark_graph, locate_model
+from awhourglass.speed.timing import Clock, Timing, time_fn
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from awhourglass.bench.flops import count_flops, flops_by_op
-from awhourglass.bench.model_speed import SpeedResult, output_tensors
-from awhourglass.bench.peak import matmul_flops, measure_matmul_peak
-from awhourglass.bench.timing import Timing, time_fn
+from awhourglass.speed.flops import count_flops, flops_by_op
+from awhourglass.speed.model_speed import SpeedResult, output_tensors
+from awhourglass.speed.peak import matmul_flops, measure_matmul_peak
+from awhourglass.speed.timing import Timing, time_fn
 
 
 def test_conv_flops_match_hand_count():
@@ -102,7 +102,7 @@ def test_flops_counted_through_a_gradient_penalty():
 
 
 def test_conv_peak_flops_by_hand_and_by_the_counter():
-    from awhourglass.bench.peak import conv_peak_flops, measure_conv_peak
+    from awhourglass.speed.peak import conv_peak_flops, measure_conv_peak
 
     assert conv_peak_flops(4, 5, 3) == 2 * 3 * 25 * 4 * 4 * 9  # outputs 3·5·5·4, each 9·4 multiply-adds
     conv = torch.nn.Conv2d(16, 16, 3, padding=1, bias=False)
@@ -127,7 +127,7 @@ cpu MHz\t\t: 9999.0
     (26, "avx512f avx512bw", 64), (25, "avx512f", 32), (25, "", 32),
 ])
 def test_theoretical_peak_is_cores_times_clock_times_flop_per_cycle(family, extra, per_cycle):
-    from awhourglass.bench.peak import flop_per_cycle, theoretical_peak
+    from awhourglass.speed.peak import flop_per_cycle, theoretical_peak
 
     t = theoretical_peak(2, CPUINFO.format(family=family, extra=extra))
     assert t.flop_per_cycle == per_cycle and t.clock_hz == pytest.approx(2596.094e6)  # the first processor's

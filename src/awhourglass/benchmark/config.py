@@ -14,15 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from awhourglass.config import ConfigError, to_dict
-from awhourglass.demo.pretrained import PretrainSchedule
+from awhourglass.demo.pretrained import PretrainSchedule, default_model
 from awhourglass.models.config import ModelConfig
-
-
-def default_model() -> ModelConfig:
-    """The benchmark's (and demo's) network: 2 stacks, width 64, stride-4 stem (16² heatmaps, 4² bottleneck)."""
-    return ModelConfig(input_size=64, stem_stride=4, width=64, num_stacks=2, depth=2, depth_out_size=32,
-                       depth_width=32)
-
 
 # What `awh benchmark` compares: the adapting methods of the method table (awhourglass.methods) and AWH's two
 # first-stack designs of paper Table 1 with intermediate supervision (``fss``, ``fssc``: demo.compare.method_config)
@@ -145,7 +138,7 @@ def run_benchmark(cfg: BenchmarkConfig, stage: str = "compare", pretrained: str 
         if stage in ("pretrain", "all"):
             pretrained = str(run_pretrain_stage(cfg, resume=resume, ship=ship))
         if stage in ("compare", "all"):
-            from awhourglass.demo.compare import run_compare
+            from awhourglass.benchmark.compare import run_compare
 
             run_compare(cfg, pretrained)
     finally:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from awhourglass.bench.model_speed import image_layout, inference_call
-from awhourglass.bench.timing import Clock, time_fn
-from awhourglass.bench.workloads import build_workloads
+from awhourglass.speed.model_speed import image_layout, inference_call
+from awhourglass.speed.timing import Clock, time_fn
+from awhourglass.speed.workloads import build_workloads
 from awhourglass.train.precision import autocast_dtype, native_bf16
 
 WORKLOADS = ("inference", "train step", "adaptation step")
@@ -74,7 +74,7 @@ def measure_precisions(sizes: tuple[int, ...], batch: int, channels_last: bool =
         channels_last: NHWC inputs, as the rest of `awh bench`.
         repeats: interleaved rounds; the best of each is reported.
         warmup: untimed calls of each workload first.
-        clock: see :func:`~awhourglass.bench.timing.time_fn`.
+        clock: see :func:`~awhourglass.speed.timing.time_fn`.
         log: progress callback.
     """
     report = PrecisionSpeed(native_bf16=native_bf16())

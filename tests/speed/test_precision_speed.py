@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from awhourglass.bench.model_speed import inference_call
-from awhourglass.bench.precision_speed import (
+from awhourglass.config import ConfigError
+from awhourglass.speed.model_speed import inference_call
+from awhourglass.speed.precision_speed import (
     WORKLOADS,
     PrecisionRow,
     PrecisionSpeed,
@@ -15,8 +16,7 @@ from awhourglass.bench.precision_speed import (
     measure_precisions,
     size_batch,
 )
-from awhourglass.bench.run import BenchConfig
-from awhourglass.config import ConfigError
+from awhourglass.speed.run import BenchConfig
 
 
 @pytest.mark.parametrize(("size", "batch", "expected"), [(64, 32, 32), (128, 32, 16), (256, 32, 8), (256, 4, 2),
