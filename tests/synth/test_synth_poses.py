@@ -92,7 +92,10 @@ def _render_nails(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                           torch.as_tensor(kin.CAPSULE_RADIUS_M[None], dtype=torch.float32),
                           torch.as_tensor(K[None], dtype=torch.float32), side, side)
     nail_dir = (view @ kin.phalanx_frames(angles)[0, :, 2, :, 2].T).T[None]
-    nail = _nails(nail_dir, out.normal, out.axis_t, out.capsule)[0].numpy()
+    cap = out.capsule.clamp_min(0)
+    part = torch.as_tensor(kin.CAPSULE_PART)[cap]  # no hit (-1) reads capsule 0: the thumb's first phalanx
+    joint_at_p0 = torch.as_tensor(kin.CAPSULE_ENDS[:, 0] < kin.NUM_JOINTS)[cap]
+    nail = _nails(nail_dir, out.normal, out.axis_t, part, joint_at_p0)[0].numpy()
     tips = cam[[4, 8, 12, 16, 20]]
     return nail, (tips[:, :2] / tips[:, 2:] * 500.0 + 99.5)
 

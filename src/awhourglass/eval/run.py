@@ -256,12 +256,11 @@ def load_dataset(root: str, fmt: str, split: str, input_size: int, max_samples: 
     ``input_size``: the crop side (the evaluated network's input; :data:`LABELS_ONLY_SIZE` where only the labels
     are used). ``crop``: ``(crop_margin, min_crop_px)`` (the checkpoint's crop of the dataset's domain,
     :func:`checkpoint_crop`); None: the readers' default."""
-    size: dict[str, Any] = {"input_size": input_size}
-    if crop is not None:
-        size.update(crop_margin=crop[0], min_crop_px=crop[1])
     # DatasetConfig checks the format and split names (one rule for every command): plain strings go in
     fields: dict[str, Any] = {"format": fmt, "root": str(root), "split": split, "labels": "3d", "with_depth": False,
-                              "max_samples": max_samples, **size}
+                              "max_samples": max_samples, "input_size": input_size}
+    if crop is not None:
+        fields.update(crop_margin=crop[0], min_crop_px=crop[1])
     cfg = DatasetConfig(**fields)
     if not Path(root).exists():
         raise AwhError(f"dataset folder {root} does not exist")

@@ -200,18 +200,23 @@ def _motion_blur(img: torch.Tensor, length_px: np.ndarray, angle: np.ndarray) ->
 
 
 _NAIL = np.array([0.93, 0.80, 0.78])  # albedo a nail blends halfway towards
-_CAPSULES_PER_FINGER = 6  # kinematics' capsule table: two per phalanx, fingers first
 
 
-def _nails(nail_dir: np.ndarray, normal: torch.Tensor, axis_t: torch.Tensor, capsule: torch.Tensor) -> torch.Tensor:
+def _nails(nail_dir: np.ndarray, normal: torch.Tensor, axis_t: torch.Tensor, part: torch.Tensor,
+           joint_at_p0: torch.Tensor) -> torch.Tensor:
     """``(B, H, W)`` in [0, 1]: how much of a nail each pixel shows: the outer half of each distal phalanx (short
-    of the very tip), where the surface faces out of the back of that phalanx."""
-    cap = capsule.clamp_min(0)
-    finger = (cap // _CAPSULES_PER_FINGER).clamp(max=4)
-    half = cap % _CAPSULES_PER_FINGER  # 4, 5: the distal phalanx's inner and outer capsule
-    along = torch.where(half == 5, 0.5 + 0.5 * axis_t, 0.5 * axis_t)
-    on_tip = (capsule >= 0) & (cap < 5 * _CAPSULES_PER_FINGER) & (half >= 4) & (along > 0.45) & (along < 0.97)
-    d = _t(nail_dir)[torch.arange(cap.shape[0])[:, None, None], finger]
+    of the very tip), where the surface faces out of the back of that phalanx.
+
+    Args:
+        part: the visible capsule's part (``kinematics.CAPSULE_PART``: 1 + 3·finger + phalanx on the fingers).
+        joint_at_p0: the visible capsule is its phalanx's inner half (it starts at the joint).
+    """
+    phalanx = part - 1
+    distal = (part > 0) & (phalanx % 3 == 2)
+    along = torch.where(joint_at_p0, 0.5 * axis_t, 0.5 + 0.5 * axis_t)  # along the phalanx, 0 at its joint
+    on_tip = distal & (along > 0.45) & (along < 0.97)
+    finger = (phalanx // 3).clamp(0, 4)
+    d = _t(nail_dir)[torch.arange(part.shape[0])[:, None, None], finger]
     facing = (normal * d).sum(-1)
     return ((facing - 0.35) / 0.25).clamp(0, 1) * on_tip.float()
 
@@ -267,15 +272,16 @@ def appearance(
         mix = palmar * _t(0.15 + 0.5 * tone)[:, None, None, None]
         albedo = albedo * (1 - mix) + _t(_PALMAR)[None, None, None] * _t(base.mean(1) / _PALMAR.mean())[
             :, None, None, None].clamp(max=1.0) ** 0.5 * mix
-    if axis_t is not None and capsule is not None and dorsal is not None:  # flexion creases, palmar side only
+    if capsule is not None:  # the visible capsule's part, and whether it is its phalanx's inner half
         part = torch.as_tensor(kin.CAPSULE_PART)[capsule.clamp_min(0)]
         joint_at_p0 = torch.as_tensor(kin.CAPSULE_ENDS[:, 0] < kin.NUM_JOINTS)[capsule.clamp_min(0)]
+    if axis_t is not None and capsule is not None and dorsal is not None:  # flexion creases, palmar side only
         from_joint = torch.where(joint_at_p0, axis_t, 1 - axis_t)
         crease = torch.exp(-((from_joint / 0.08) ** 2)) * ((part > 0) & hit).float() * palmar[..., 0]
         albedo = albedo * (1 - 0.12 * crease[..., None])
     nail = torch.zeros_like(hit, dtype=torch.float32)
     if nail_dir is not None and axis_t is not None and capsule is not None:
-        nail = _nails(nail_dir, normal, axis_t, capsule)
+        nail = _nails(nail_dir, normal, axis_t, part, joint_at_p0)
         albedo = albedo + 0.5 * nail[..., None] * (_t(_NAIL) - albedo)
     # Sleeves (source 30 %, target up to 60 %): from a random point of the forearm to the elbow.
     sleeve_col = _t(rng.uniform(0.05, 0.9, (b, 3)))[:, None, None, :]
