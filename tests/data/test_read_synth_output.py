@@ -28,6 +28,7 @@ def _consistent(s):
 def test_rhd_from_generator(synth_roots):
     ds = build_dataset(DatasetConfig(format="rhd", root=str(synth_roots / "rhd"), input_size=32))
     assert len(ds) == 6
+    on_mask = []
     for i in range(len(ds)):
         s = ds[i]
         assert _consistent(s)
@@ -36,8 +37,9 @@ def test_rhd_from_generator(synth_roots):
         # the visible joints lie on hand pixels of the crop's mask (generator: visible = in image, not occluded)
         uv = np.round(s.uv_px.numpy()).astype(int)
         inside = (uv >= 0).all(1) & (uv < 32).all(1) & s.vis.numpy()
-        on = s.depth_mask[0].numpy()[uv[inside, 1], uv[inside, 0]]
-        assert on.mean() > 0.6
+        on_mask += list(s.depth_mask[0].numpy()[uv[inside, 1], uv[inside, 0]])
+    # pooled: a hand behind an occluder (synth.clutter) may show two joints, one of them a pixel off its finger
+    assert len(on_mask) >= 30 and np.mean(on_mask) > 0.75
 
 
 def test_stb_from_generator(synth_roots):

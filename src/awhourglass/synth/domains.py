@@ -17,6 +17,9 @@ import numpy as np
 from awhourglass.formats.stb import SK_COLOR_FXFYCXCY, SK_DEPTH_FXFYCXCY, STB_SIZE
 
 DOMAINS = ("source", "target")
+# The source's photographed scenes (RHD shows both hands of a person and hands holding things); the target (STB,
+# one hand in front of a lab wall) has neither.
+OTHER_HAND_SHARE, OCCLUDER_SHARE = 0.25, 0.2
 
 # STB (datasets.md): SK colour and depth intrinsics at 640×480, colour → depth extrinsics.
 
@@ -50,6 +53,8 @@ class DomainSpec:
     frontal: bool  # STB-like orientations instead of uniform rotations
     left_only: bool
     pose_mode: str
+    other_hand_share: float = 0.0  # images with another hand beside the labelled one (synth.clutter)
+    occluder_share: float = 0.0  # images with a ball or a stick in front of the hand (synth.clutter)
 
 
 def domain_spec(domain: str, size: int) -> DomainSpec:
@@ -60,7 +65,8 @@ def domain_spec(domain: str, size: int) -> DomainSpec:
     if domain == "source":
         c = (size - 1) / 2.0
         K = np.array([[0.9 * size, 0.0, c], [0.0, 0.9 * size, c], [0.0, 0.0, 1.0]])
-        return DomainSpec("source", size, size, K, None, (0.26, 0.45), 0.12, False, False, "mixed")
+        return DomainSpec("source", size, size, K, None, (0.26, 0.45), 0.12, False, False, "mixed",
+                          OTHER_HAND_SHARE, OCCLUDER_SHARE)
     height = round(size * STB_SIZE[1] / STB_SIZE[0])
     K = scaled_intrinsics(SK_COLOR_FXFYCXCY, size / STB_SIZE[0])
     K_depth = scaled_intrinsics(SK_DEPTH_FXFYCXCY, size / STB_SIZE[0])

@@ -17,6 +17,7 @@ import torch
 
 from awhourglass.formats.stb import sk_extrinsics
 from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
+from awhourglass.synth import clutter
 from awhourglass.synth import kinematics as kin
 from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
 from awhourglass.synth.poses import frontal_rotation, sample_articulation, source_rotation
@@ -83,6 +84,8 @@ def generate_batch(
     threads: int | None = RENDER_THREADS,
     distance_scale: float = 1.0,
     centre_jitter: float | None = None,
+    other_hand_share: float | None = None,
+    occluder_share: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Render ``n`` labelled hand images of ``domain`` ('source' RHD-like or 'target' STB-like).
 
@@ -98,6 +101,8 @@ def generate_batch(
         distance_scale, centre_jitter: full frames with a small, off-centre hand (tests of the hand search of
             ``awh predict``): the domain's palm distances times ``distance_scale``, and the palm centre up to
             ``centre_jitter`` of the width from the image centre (default: the domain's).
+        other_hand_share, occluder_share: the share of images with another hand or an occluder
+            (:mod:`~awhourglass.synth.clutter`; default: the domain's). The labelled hands are the same at any share.
 
     Returns:
         ``rgb (N, H, W, 3) uint8``; ``depth_m (N, H, W) float32`` (registered to the RGB image, 0 = no
@@ -114,17 +119,23 @@ def generate_batch(
         raise ValueError(f"distance_scale must be positive and centre_jitter in [0, 0.5], got {distance_scale!r}, "
                          f"{centre_jitter!r}")
     lo, hi = spec.depth_range_m
+    other = spec.other_hand_share if other_hand_share is None else float(other_hand_share)
+    occluder = spec.occluder_share if occluder_share is None else float(occluder_share)
+    if not (0.0 <= other <= 1.0 and 0.0 <= occluder <= 1.0):
+        raise ValueError(f"other_hand_share and occluder_share must be in [0, 1], got {other!r}, {occluder!r}")
     spec = dataclasses.replace(spec, depth_range_m=(lo * distance_scale, hi * distance_scale),
-                               centre_jitter=spec.centre_jitter if centre_jitter is None else float(centre_jitter))
+                               centre_jitter=spec.centre_jitter if centre_jitter is None else float(centre_jitter),
+                               other_hand_share=other, occluder_share=occluder)
+    rngs = np.random.default_rng(seed), clutter.extras_rng(seed)
     if threads is None:
-        return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
+        return _generate(n, spec, rngs, gap, pose_mode, sensor_depth)
     with _torch_threads(threads):
-        return _generate(n, spec, np.random.default_rng(seed), gap, pose_mode, sensor_depth)
+        return _generate(n, spec, rngs, gap, pose_mode, sensor_depth)
 
 
-def _generate(
-    n: int, spec: DomainSpec, rng: np.random.Generator, gap: float, pose_mode: str | None, sensor_depth: bool
-) -> dict[str, np.ndarray]:
+def _generate(n: int, spec: DomainSpec, rngs: tuple[np.random.Generator, np.random.Generator], gap: float,
+              pose_mode: str | None, sensor_depth: bool) -> dict[str, np.ndarray]:
+    rng, extras_rng = rngs  # the hands' stream, and the other hands' and occluders' (clutter.extras_rng)
     shape = kin.sample_shape(rng, n)
     angles = sample_articulation(rng, n, pose_mode or spec.pose_mode)
     local = kin.body_points(kin.forward_kinematics(angles, shape), shape.scale, kin.sample_forearm_dir(rng, n))
@@ -140,9 +151,19 @@ def _generate(
     K = np.repeat(spec.K[None], n, axis=0)
     tp = torch.as_tensor(pts, dtype=torch.float32)
     p0, p1 = tp[:, kin.CAPSULE_ENDS[:, 0]], tp[:, kin.CAPSULE_ENDS[:, 1]]
-    radius = torch.as_tensor(kin.CAPSULE_RADIUS_M[None] * shape.radius_factor()[:, None], dtype=torch.float32)
+    radius_np = kin.CAPSULE_RADIUS_M[None] * shape.radius_factor()[:, None]
+    radius = torch.as_tensor(radius_np, dtype=torch.float32)
+    smooth = kin.CAPSULE_SMOOTH_ENDS
+    n_caps = len(kin.CAPSULE_ENDS)
+    if spec.other_hand_share > 0 or spec.occluder_share > 0:  # capsules ≥ n_caps: not the labelled hand
+        ex = clutter.scene_extras(extras_rng, pts, radius_np, spec.K, spec.width, spec.other_hand_share,
+                                  spec.occluder_share)
+        p0 = torch.cat([p0, torch.as_tensor(ex.p0, dtype=torch.float32)], 1)
+        p1 = torch.cat([p1, torch.as_tensor(ex.p1, dtype=torch.float32)], 1)
+        radius = torch.cat([radius, torch.as_tensor(ex.radius, dtype=torch.float32)], 1)
+        smooth = np.concatenate([smooth, smooth, np.zeros((1, 2), bool)])
     out = render_capsules(p0, p1, radius, torch.as_tensor(K, dtype=torch.float32), spec.height, spec.width,
-                          smooth_ends=torch.as_tensor(kin.CAPSULE_SMOOTH_ENDS))
+                          smooth_ends=torch.as_tensor(smooth))
 
     joints = pts[:, :NUM_JOINTS]
     uv = joints[..., :2] / joints[..., 2:] * np.array([spec.K[0, 0], spec.K[1, 1]]) + spec.K[:2, 2]
@@ -153,15 +174,18 @@ def _generate(
     # (a bent knuckle seen from above is visible; a joint behind another finger or its own finger is not).
     vis = inside & (first >= joints[..., 2] - VIS_RADII * kin.joint_radius_m(shape.radius_factor()))
 
-    part = torch.as_tensor(kin.CAPSULE_PART)[out.capsule.clamp_min(0)]
     hit = out.capsule >= 0
-    is_arm = hit & (part == kin.PART_ARM)
+    own, occluder = hit & (out.capsule < n_caps), out.capsule >= 2 * n_caps
+    capsule = torch.where(hit, out.capsule % n_caps, out.capsule)  # the other hand's capsules as the hand's
+    part = torch.as_tensor(kin.CAPSULE_PART)[capsule.clamp_min(0)]
+    is_arm = hit & ~occluder & (part == kin.PART_ARM)
     base = torch.as_tensor(np.where(side == LEFT, MASK_LEFT0, MASK_RIGHT0))[:, None, None]
-    mask = torch.where(is_arm, MASK_PERSON, torch.where(hit, base + part, 0)).to(torch.uint8).numpy()
+    # the other hand is a person's (RHD's id 1, as our forearm); an occluder is background
+    mask = torch.where(own & ~is_arm, base + part, torch.where(hit & ~occluder, MASK_PERSON, 0)).to(torch.uint8).numpy()
 
     target = spec.name == "target"
-    rgb, photo = appearance(rng, target, gap, hit, is_arm, out.normal, out.depth_m, out.axis_t, out.capsule, dorsal,
-                            nail_dir)
+    rgb, photo = appearance(rng, target, gap, hit, is_arm, out.normal, out.depth_m, out.axis_t, capsule, dorsal,
+                            nail_dir, extras=(~own & hit, occluder, extras_rng))
     depth = depth_image(rng, target, gap, out.depth_m)
     extra = {}
     if sensor_depth and target:

@@ -233,6 +233,7 @@ def appearance(
     capsule: torch.Tensor | None = None,
     dorsal: np.ndarray | None = None,
     nail_dir: np.ndarray | None = None,
+    extras: tuple[torch.Tensor, torch.Tensor, np.random.Generator] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB images ``(B, H, W, 3)`` uint8 of rendered hands in the source look or the target look at ``gap``, and
     the background photograph of each ``(B,)`` (index into :data:`~awhourglass.synth.photos.PHOTOS`, −1 = none).
@@ -244,6 +245,10 @@ def appearance(
         axis_t, capsule: position along and index of the visible capsule (creases at the finger joints, sleeves).
         dorsal: ``(B, 3)`` camera-space direction out of the back of the hand (lighter palms).
         nail_dir: ``(B, 5, 3)`` camera-space direction out of the back of each finger's distal phalanx (nails).
+        extras: ``(other, occluder, rng)`` where the scene has more than the labelled hand
+            (:mod:`~awhourglass.synth.clutter`): ``(B, H, W)`` bool pixels of those capsules (the other hand, shaded
+            as skin without nails) and of the occluder among them (painted in a colour of its own, drawn from
+            ``rng``, the extras' stream, so that the rest of the image is the same as without them).
     """
     b, h, w = hit.shape
     g = float(gap) if target else 0.0
@@ -282,6 +287,8 @@ def appearance(
     nail = torch.zeros_like(hit, dtype=torch.float32)
     if nail_dir is not None and axis_t is not None and capsule is not None:
         nail = _nails(nail_dir, normal, axis_t, part, joint_at_p0)
+        if extras is not None:  # the other hand's fingers point elsewhere than nail_dir says
+            nail = nail * (~extras[0]).float()
         albedo = albedo + 0.5 * nail[..., None] * (_t(_NAIL) - albedo)
     # Sleeves (source 30 %, target up to 60 %): from a random point of the forearm to the elbow.
     sleeve_col = _t(rng.uniform(0.05, 0.9, (b, 3)))[:, None, None, :]
@@ -295,6 +302,10 @@ def appearance(
         sleeved = is_arm & wear
     cloth = sleeve_col * (0.85 + 0.3 * grain)
     albedo = torch.where(sleeved[..., None], cloth, albedo)
+    if extras is not None:  # an object in front: its own colour, a little texture, plastic shine
+        obj_col = _t(extras[2].uniform(0.05, 0.95, (b, 3)))[:, None, None, :] * (0.9 + 0.2 * grain)
+        albedo = torch.where(extras[1][..., None], obj_col, albedo)
+    gloss = 0.2 * nail + (0.1 * extras[1].float() if extras is not None else 0.0)  # nails and objects shine
     # Light: a key light (source: near the camera; target: anywhere in front, graded), wrap diffuse for skin's
     # soft terminator, a coloured ambient darkened by the occlusion, a weak specular lobe.
     light = _LIGHT_DIR[None] + rng.uniform(-0.5, 0.5, (b, 3)) * np.array([1.0, 1.0, 0.2])
@@ -309,7 +320,7 @@ def appearance(
     occ = ambient_occlusion(depth_m, w)[..., None] if depth_m is not None else torch.zeros_like(wrap)
     half = light + torch.tensor([0.0, 0.0, -1.0])
     half = half / torch.linalg.vector_norm(half, dim=-1, keepdim=True)
-    shine = _t(rng.uniform(0.02, 0.10, b))[:, None, None, None] + 0.2 * nail[..., None]
+    shine = _t(rng.uniform(0.02, 0.10, b))[:, None, None, None] + gloss[..., None]
     spec = (normal * half[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0) ** 16
     shade = ambient * (1 - 0.4 * occ) + (1 - ambient) * wrap * light_col * (1 - 0.25 * occ)
     scatter = 0.12 * (1 - wrap) * _t(np.array([1.0, 0.35, 0.25]))  # shadowed skin turns redder, not grey
