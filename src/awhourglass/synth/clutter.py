@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from awhourglass.geometry import backproject, project
 from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
 from awhourglass.synth import kinematics as kin
 
@@ -44,17 +45,16 @@ class Extras:
     Attributes:
         p0, p1: ``(B, P + 1, 3)`` metres, camera frame: the other hand's ``P`` capsules (``kinematics.CAPSULE_ENDS``
             order), then the occluder; parked (:data:`PARKED_M`) in images without them.
-        radius: ``(B, P + 1)`` metres. other, occluder: ``(B,)`` bool, the image has them.
+        radius: ``(B, P + 1)`` metres.
     """
 
     p0: np.ndarray
     p1: np.ndarray
     radius: np.ndarray
-    other: np.ndarray
-    occluder: np.ndarray
 
 
-def _palm(points: np.ndarray) -> np.ndarray:
+def palm_centre(points: np.ndarray) -> np.ndarray:
+    """Palm centre ``(B, 3)`` of hands' points ``(B, ≥ 21, 3)``: half-way from the wrist to the middle MCP."""
     return 0.5 * (points[:, WRIST] + points[:, MIDDLE_MCP])
 
 
@@ -74,12 +74,10 @@ def other_hands(rng: np.random.Generator, points: np.ndarray, radius: np.ndarray
     j = (np.arange(n) + 1 + rng.integers(0, max(1, n - 1), n)) % n if n > 1 else np.zeros(n, int)
     angle = rng.uniform(0, 2 * np.pi, n)
     offset_px = rng.uniform(*OTHER_OFFSET_WIDTHS, n) * width
-    palm = _palm(points)
+    palm = palm_centre(points)
     z = palm[:, 2] * rng.uniform(*OTHER_DEPTH_RATIO, n)
-    uv = palm[:, :2] / palm[:, 2:] * np.diag(K)[:2] + K[:2, 2]
-    uv = uv + offset_px[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
-    centre = np.concatenate([(uv - K[:2, 2]) / np.diag(K)[:2] * z[:, None], z[:, None]], 1)
-    moved = points[j] - _palm(points[j])[:, None] + centre[:, None]
+    uv = project(palm, K) + offset_px[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
+    moved = points[j] - palm_centre(points[j])[:, None] + backproject(uv, z, K)[:, None]
     moved = np.where(chosen[:, None, None], moved, PARKED_M)
     p0, p1 = moved[:, kin.CAPSULE_ENDS[:, 0]], moved[:, kin.CAPSULE_ENDS[:, 1]]
     return p0, p1, np.where(chosen[:, None], radius[j], 1e-3), chosen
@@ -115,7 +113,7 @@ def occluders(rng: np.random.Generator, joints: np.ndarray,
 def scene_extras(rng: np.random.Generator, points: np.ndarray, radius: np.ndarray, K: np.ndarray, width: int,
                  other_share: float, occluder_share: float) -> Extras:
     """The other hands and the occluders of a batch (:func:`other_hands`, :func:`occluders`), as one capsule set."""
-    hp0, hp1, hr, other = other_hands(rng, points, radius, K, width, other_share)
-    op0, op1, orad, occ = occluders(rng, points[:, :NUM_JOINTS], occluder_share)
+    hp0, hp1, hr, _ = other_hands(rng, points, radius, K, width, other_share)
+    op0, op1, orad, _ = occluders(rng, points[:, :NUM_JOINTS], occluder_share)
     return Extras(np.concatenate([hp0, op0[:, None]], 1), np.concatenate([hp1, op1[:, None]], 1),
-                  np.concatenate([hr, orad[:, None]], 1), other, occ)
+                  np.concatenate([hr, orad[:, None]], 1))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from awhourglass.formats.stb import sk_extrinsics
-from awhourglass.skeleton import MIDDLE_MCP, NUM_JOINTS, WRIST
+from awhourglass.skeleton import NUM_JOINTS
 from awhourglass.synth import clutter
 from awhourglass.synth import kinematics as kin
 from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
@@ -64,7 +64,7 @@ def _place(rng: np.random.Generator, spec: DomainSpec, points_local: np.ndarray,
         # An arm pointing at the lens hides the hand and rarely appears in RHD: turn such hands around.
         arm_z = (rot @ points_local[:, kin.FOREARM_END, :, None])[:, 2, 0] / (kin.FOREARM_LENGTH_M * scale)
         rot = np.where((arm_z < -0.3)[:, None, None], np.diag([1.0, -1.0, -1.0])[None] @ rot, rot)
-    palm = 0.5 * (points_local[:, WRIST] + points_local[:, MIDDLE_MCP])
+    palm = clutter.palm_centre(points_local)
     z = rng.uniform(*spec.depth_range_m, n)
     u = (spec.width - 1) / 2 + spec.centre_jitter * spec.width * rng.uniform(-1, 1, n)
     v = (spec.height - 1) / 2 + spec.centre_jitter * spec.width * rng.uniform(-1, 1, n)
@@ -155,7 +155,8 @@ def _generate(n: int, spec: DomainSpec, rngs: tuple[np.random.Generator, np.rand
     radius = torch.as_tensor(radius_np, dtype=torch.float32)
     smooth = kin.CAPSULE_SMOOTH_ENDS
     n_caps = len(kin.CAPSULE_ENDS)
-    if spec.other_hand_share > 0 or spec.occluder_share > 0:  # capsules ≥ n_caps: not the labelled hand
+    has_extras = spec.other_hand_share > 0 or spec.occluder_share > 0
+    if has_extras:  # capsules ≥ n_caps: not the labelled hand
         ex = clutter.scene_extras(extras_rng, pts, radius_np, spec.K, spec.width, spec.other_hand_share,
                                   spec.occluder_share)
         p0 = torch.cat([p0, torch.as_tensor(ex.p0, dtype=torch.float32)], 1)
@@ -176,7 +177,8 @@ def _generate(n: int, spec: DomainSpec, rngs: tuple[np.random.Generator, np.rand
 
     hit = out.capsule >= 0
     own, occluder = hit & (out.capsule < n_caps), out.capsule >= 2 * n_caps
-    capsule = torch.where(hit, out.capsule % n_caps, out.capsule)  # the other hand's capsules as the hand's
+    # the other hand's capsules as the hand's; the occluder reads as capsule 0 until appearance paints it over
+    capsule = torch.where(hit, out.capsule % n_caps, out.capsule)
     part = torch.as_tensor(kin.CAPSULE_PART)[capsule.clamp_min(0)]
     is_arm = hit & ~occluder & (part == kin.PART_ARM)
     base = torch.as_tensor(np.where(side == LEFT, MASK_LEFT0, MASK_RIGHT0))[:, None, None]
@@ -185,7 +187,7 @@ def _generate(n: int, spec: DomainSpec, rngs: tuple[np.random.Generator, np.rand
 
     target = spec.name == "target"
     rgb, photo = appearance(rng, target, gap, hit, is_arm, out.normal, out.depth_m, out.axis_t, capsule, dorsal,
-                            nail_dir, extras=(~own & hit, occluder, extras_rng))
+                            nail_dir, extras=(~own & hit, occluder, extras_rng) if has_extras else None)
     depth = depth_image(rng, target, gap, out.depth_m)
     extra = {}
     if sensor_depth and target:
