@@ -20,7 +20,7 @@ from awhourglass.eval.realhands import (
     iter_set,
     reference_box,
 )
-from awhourglass.eval.realscore import box_iou, hand_errors, leave_one_out_mean, summarize
+from awhourglass.eval.realscore import box_iou, hand_axis_offsets, hand_errors, leave_one_out_mean, per_joint, summarize
 from awhourglass.models.config import ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.models.load import network_checkpoint
@@ -69,6 +69,50 @@ def test_leave_one_out_mean_against_a_direct_computation():
             want = np.mean(others, axis=0) if others else np.zeros(2)
             assert got[n, j] == pytest.approx(want)
     assert np.all(got[2, 7] == 0.0) and got[0, 7] == pytest.approx(x[2, 7])
+
+
+def _upright_right_hand() -> np.ndarray:
+    """A reference hand in image pixels (v down): wrist at (50, 90), middle MCP straight up at (50, 50), the index
+    MCP at the left (u 40), the little MCP at the right (u 62); the other joints spread up to a 60 × 80 px box."""
+    uv = np.zeros((21, 2))
+    uv[:, 0] = np.linspace(30.0, 90.0, 21)
+    uv[:, 1] = np.linspace(90.0, 10.0, 21)
+    uv[0], uv[9], uv[5], uv[17] = [50.0, 90.0], [50.0, 50.0], [40.0, 52.0], [62.0, 55.0]
+    return uv  # box: u 30..90, v 10..90 → side 80 px
+
+
+def test_hand_axis_offsets_by_hand_in_the_hands_own_axes():
+    ref = _upright_right_hand()[None]
+    lab = np.ones((1, 21), bool)
+    up, towards_index = np.array([0.0, -1.0]), np.array([-1.0, 0.0])  # wrist → middle MCP; index side (u smaller)
+    pred = ref + 4.0 * up + 2.0 * towards_index
+    got = hand_axis_offsets(pred, ref, lab)
+    assert got[0] == pytest.approx(np.tile([100 * 4.0 / 80, 100 * 2.0 / 80], (21, 1)))
+    # the same hand mirrored (a left hand) and turned by 90°: the offsets, in its own axes, are unchanged
+    R = np.array([[0.0, -1.0], [1.0, 0.0]])
+    turn = lambda a: (a * [-1.0, 1.0]) @ R.T  # noqa: E731
+    assert hand_axis_offsets(turn(pred), turn(ref), lab)[0] == pytest.approx(got[0])
+    lab2 = lab.copy()
+    lab2[0, 3] = False
+    assert np.isnan(hand_axis_offsets(pred, ref, lab2)[0, 3]).all()
+    assert np.isfinite(hand_axis_offsets(pred, ref, lab2)[0, 4]).all()
+    lab2[0, 17] = False  # without the little MCP the across sign is unknown: the whole hand is NaN
+    assert np.isnan(hand_axis_offsets(pred, ref, lab2)).all()
+
+
+def test_per_joint_means_over_the_hands_that_have_the_joint():
+    ref = np.stack([_upright_right_hand(), _upright_right_hand() + 7.0])
+    lab = np.ones((2, 21), bool)
+    lab[1, 20] = False
+    lab[:, 19] = False
+    pred = ref.copy()
+    pred[0, :, 1] -= 8.0  # hand 0: every joint 8 px up (along +10 % of the 80 px box)
+    pred[1, :, 0] += 4.0  # hand 1: 4 px to the little side; without joints 19, 20 its box is v 18..90: 72 px
+    got = per_joint(pred, ref, lab)
+    assert got["along_pct_box"][0] == pytest.approx(5.0) and got["across_pct_box"][0] == pytest.approx(-400 / 72 / 2)
+    assert got["mean_pct_box"][0] == pytest.approx((10.0 + 400 / 72) / 2)
+    assert got["along_pct_box"][20] == pytest.approx(10.0) and got["mean_pct_box"][20] == pytest.approx(10.0)
+    assert got["mean_pct_box"][19] is None and got["along_pct_box"][19] is None
 
 
 def test_box_iou_by_hand():
@@ -258,10 +302,12 @@ def test_the_cli_writes_the_report_tables_and_overlays(tmp_path, capsys):
     rows = doc["sets"]["onehand10k"]["rows"]
     assert set(rows) >= {"tiny.pt", "constant mean hand (leave-one-out)", "MediaPipe landmarks (same crop)"}
     assert 0.0 <= rows["tiny.pt"]["pck20_pct"] <= 100.0
+    joints = doc["sets"]["onehand10k"]["per_joint"]["tiny.pt"]
+    assert np.nanmean(np.asarray(joints["mean_pct_box"], float)) > 0 and len(joints["along_pct_box"]) == 21
     assert doc["search"]["frames"] == 2 and 0.0 <= doc["search"]["median_iou"] <= 1.0
     assert list((out / "overlays").glob("*.png"))
     printed = capsys.readouterr().out
-    assert "| tiny.pt |" in printed and "median IoU" in printed
+    assert "| tiny.pt |" in printed and "median IoU" in printed and "tiny.pt: largest mean offsets" in printed
 
 
 # --- the shipped sets (../shared/realdev) ----------------------------------------------------------------------

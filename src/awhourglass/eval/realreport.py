@@ -12,11 +12,16 @@ minimum side). The constant mean hand and MediaPipe use the first checkpoint's s
   crop;
 - MediaPipe: its landmark network on the same square at 224² (:mod:`awhourglass.eval.mediapipe_landmarks`), or
   "not installed".
+
+Beside the scores, ``per_joint`` holds each method's mean error per joint and its mean signed offset in the
+reference hand's own axes (:func:`~awhourglass.eval.realscore.per_joint`): a bias such as MCPs drawn towards the
+wrist shows there, where an error norm hides its direction.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,13 +38,15 @@ from awhourglass.drawing import draw_skeleton_rgb
 from awhourglass.eval.cropnet import SquareCrop, crop_square, model_network, predict_crops
 from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
 from awhourglass.eval.realhands import SET_NAMES, RealDevError, iter_set, reference_box
-from awhourglass.eval.realscore import crop_normalized, leave_one_out_mean, summarize
+from awhourglass.eval.realscore import crop_normalized, leave_one_out_mean, per_joint, summarize
 from awhourglass.models.load import network_from_dict
+from awhourglass.skeleton import JOINT_NAMES
 
 REPORT_FORMAT = "awhourglass-realhands/1"
 CONSTANT = "constant mean hand (leave-one-out)"
 MEDIAPIPE = "MediaPipe landmarks (same crop)"
 DISPLAY_PX = 256  # overlay panels
+OFFSETS_SHOWN = 4  # joints per method in the markdown's offsets line (all 21 are in the JSON)
 COLUMNS = (("mean_pct_box", "mean % box"), ("median_pct_box", "median % box"), ("pck10_pct", "PCK@10 %"),
            ("pck20_pct", "PCK@20 %"), ("mean_px", "mean px"))
 
@@ -81,12 +88,23 @@ class RealHandsReport:
             for method, row in s["rows"].items():
                 cells = [f"{row[k]:.1f}" for k, _ in COLUMNS] if isinstance(row, dict) else [row] + [""] * 4
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
-            lines += [""] + [f"- {n}" for n in s["notes"]] + [""]
+            lines += [""] + [f"- {n}" for n in s["notes"]]
+            lines += [f"- {offsets_line(method, pj)}" for method, pj in s.get("per_joint", {}).items()] + [""]
         if self.missing:
             lines += [f"- not in {self.realdev}: {', '.join(self.missing)}", ""]
         if self.search is not None:
             lines += ["## The search without a box (asl_video)", "", f"- {search_line(self.search)}", ""]
         return "\n".join(lines)
+
+
+def offsets_line(method: str, joints: dict[str, list[float | None]], top: int = OFFSETS_SHOWN) -> str:
+    """The joints with the largest mean offset (:func:`~awhourglass.eval.realscore.per_joint`), as one line."""
+    cells = [(math.hypot(a, c), name, a, c) for name, a, c in
+             zip(JOINT_NAMES, joints["along_pct_box"], joints["across_pct_box"], strict=True)
+             if a is not None and c is not None]
+    shown = ", ".join(f"{name} {a:+.1f}/{c:+.1f}" for _, name, a, c in sorted(cells, reverse=True)[:top])
+    return (f"{method}: largest mean offsets (% of box, along wrist→middle MCP / across towards the index MCP): "
+            + (shown or "none (no hand has its wrist and MCPs labelled)"))
 
 
 def search_line(search: dict[str, Any]) -> str:
@@ -151,6 +169,7 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], medi
     methods[CONSTANT] = const
     methods[MEDIAPIPE] = np.stack(mp_uv) if mp_uv else f"not run: {mediapipe}"
     rows = {k: (v if isinstance(v, str) else summarize(v, ref, lab)) for k, v in methods.items()}
+    joints = {k: per_joint(v, ref, lab) for k, v in methods.items() if not isinstance(v, str)}
     n = len(ref)
     notes = [f"side stated for {n - unknown} of {n} hands" + (
         "; where not, each checkpoint ran on the crop and on its mirror and kept the more confident (" +
@@ -161,7 +180,7 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], medi
         for i in sorted({round(x) for x in np.linspace(0, n - 1, min(overlays, n))}):
             drawn = {"reference": ref[i], **{k: v[i] for k, v in methods.items() if not isinstance(v, str)}}
             written.append(str(_overlay(Path(overlay_dir) / f"{set_name}_{i:03d}.png", displays[i], drawn)))
-    return {"hands": n, "rows": rows, "notes": notes, "overlays": written, "sources": sources}
+    return {"hands": n, "rows": rows, "per_joint": joints, "notes": notes, "overlays": written, "sources": sources}
 
 
 def _overlay(path: Path, display: tuple[np.ndarray, np.ndarray], skeletons: dict[str, np.ndarray]) -> Path:

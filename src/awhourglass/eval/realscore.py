@@ -1,5 +1,5 @@
 """Scores of the real-hands evaluation (pure functions): 2D error per hand as a share of its box, PCK, the
-leave-one-out constant mean hand and the IoU of two boxes.
+leave-one-out constant mean hand, per-joint offsets in the hand's own axes and the IoU of two boxes.
 
 A hand's box side is :func:`awhourglass.metrics.hand_box_side_px` of its labelled reference joints; a hand's error
 is the mean over its labelled joints of the 2D distance divided by that side, in %.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from awhourglass import metrics
+from awhourglass.skeleton import INDEX_MCP, LITTLE_MCP, MIDDLE_MCP, WRIST
 
 PCK_THRESHOLDS = (0.10, 0.20)  # of the hand's box side
 
@@ -44,6 +45,43 @@ def summarize(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarra
         out[f"pck{round(100 * t)}_pct"] = float(100.0 * np.mean(rel[lab] <= t))
     out["mean_px"] = float(np.mean(px))
     return out
+
+
+def hand_axis_offsets(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """Signed offsets ``pred − ref`` ``(N, 21, 2)`` in % of each hand's box side, in the reference hand's own axes.
+
+    Axis 0 ("along") is the unit vector from the reference wrist to its middle MCP; axis 1 ("across") is
+    perpendicular to it and points to the side of the index MCP (away from the little MCP), so a left and a right
+    hand, palm or back, share one meaning of the sign. A mean offset over many hands is a bias (e.g. MCPs drawn
+    towards the wrist), which an error norm hides. NaN at unlabelled joints and for hands whose wrist, index,
+    middle or little MCP is not labelled.
+    """
+    pred, ref = np.asarray(pred_uv_px, np.float64), np.asarray(ref_uv_px, np.float64)
+    lab = np.asarray(labelled, bool)
+    along = ref[:, MIDDLE_MCP] - ref[:, WRIST]
+    along = along / np.linalg.norm(along, axis=-1, keepdims=True)
+    across = np.stack([-along[:, 1], along[:, 0]], axis=-1)
+    flip = ((ref[:, INDEX_MCP] - ref[:, LITTLE_MCP]) * across).sum(-1) < 0
+    across[flip] *= -1.0
+    d = pred - ref
+    out = np.stack([(d * along[:, None]).sum(-1), (d * across[:, None]).sum(-1)], axis=-1)
+    out *= 100.0 / box_sides_px(ref, lab)[:, None, None]
+    axes_known = lab[:, [WRIST, INDEX_MCP, MIDDLE_MCP, LITTLE_MCP]].all(1)
+    return np.where((lab & axes_known[:, None])[..., None], out, np.nan)
+
+
+def per_joint(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> dict[str, list[float | None]]:
+    """Per joint over the hands: ``mean_pct_box`` (mean 2D error in % of the box) and the mean signed offsets
+    ``along_pct_box`` / ``across_pct_box`` of :func:`hand_axis_offsets`; None where no hand has the joint."""
+    err = joint_errors_px(pred_uv_px, ref_uv_px, labelled) * 100.0 / box_sides_px(ref_uv_px, labelled)[:, None]
+    off = hand_axis_offsets(pred_uv_px, ref_uv_px, labelled)
+
+    def means(a: np.ndarray) -> list[float | None]:
+        n = np.isfinite(a).sum(0)
+        m = np.where(n > 0, np.nansum(a, axis=0) / np.maximum(n, 1), np.nan)
+        return [float(v) if np.isfinite(v) else None for v in m]
+
+    return {"mean_pct_box": means(err), "along_pct_box": means(off[..., 0]), "across_pct_box": means(off[..., 1])}
 
 
 def crop_normalized(uv_px: np.ndarray, centre_px: np.ndarray, side_px: np.ndarray) -> np.ndarray:
