@@ -7,8 +7,11 @@ import pytest
 import torch
 
 from awhourglass.data.config import AugmentConfig
+from awhourglass.data.sample import SOURCE, TARGET
+from awhourglass.demo.data import samples_from_batch
 from awhourglass.demo.stream import CHUNK, GeneratedStream
 from awhourglass.geometry import project
+from awhourglass.synth.generate import generate_batch
 from awhourglass.train.batches import StepBatches, iterate_steps
 from awhourglass.train.distributed import DistInfo
 
@@ -136,3 +139,15 @@ def test_the_cache_does_not_change_what_a_stream_yields(tmp_path):
                 assert torch.equal(x, y) and torch.equal(x, z), f.name
             else:
                 assert x == y == z, f.name
+
+
+@pytest.mark.parametrize("domain", [SOURCE, TARGET])
+def test_hidden_joints_are_labelled_where_they_project_and_inside_the_crop(domain):
+    b = generate_batch(16, "source" if domain == SOURCE else "target", seed=5, size=96)
+    hidden = ~b["vis"].astype(bool)
+    assert hidden.sum() >= 16  # the renderer hides joints (fists, the palm, other hands): the case in question
+    for i, x in enumerate(samples_from_batch(b, domain, 32, "t", 0, labels_3d=True)):
+        assert bool(x.vis.all())  # every joint is supervised, hidden or not
+        uv = x.uv_px.double().numpy()
+        np.testing.assert_allclose(project(x.xyz_m.double().numpy(), x.K.double().numpy()), uv, atol=1e-3)
+        assert (uv > -0.5).all() and (uv < 31.5).all(), f"image {i}: a joint outside its crop"

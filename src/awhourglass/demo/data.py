@@ -35,8 +35,11 @@ def samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, n
     """Crop a rendered batch ``b`` (:func:`awhourglass.synth.generate.generate_batch`) into samples.
 
     Args:
-        domain: ``SOURCE`` or ``TARGET``; the target is cropped as the STB reader does (all joints visible, mask
-            from depth), the source as the RHD reader (renderer visibility and hand-part mask).
+        domain: ``SOURCE`` or ``TARGET``; the target is cropped as the STB reader does (mask from depth), the
+            source with the hand-part mask as the RHD reader. Both label every joint (``vis`` all True), hidden
+            ones too: the generator knows where each projects, and every score (the target test split, the real
+            photographs) counts them, so a network that never learns them guesses them (hidden fingertips drawn
+            as if stretched out, measured in docs/synth.md).
         input_size: crop side, pixels. name, start: sample ``i`` is ``{name}/{start + i}``.
         labels_3d: keep ``xyz_m`` (False: the weakly labelled target).
         augment: augmentation options (None: none, the crops of before augmentation existed). Sample ``i``'s
@@ -48,10 +51,8 @@ def samples_from_batch(b: dict[str, np.ndarray], domain: int, input_size: int, n
     out = []
     for i in range(b["rgb"].shape[0]):
         side = "left" if int(b["side"][i]) == LEFT else "right"
-        if domain == TARGET:  # as the STB reader: every joint labelled, mask derived from depth in the crop
-            vis, mask = np.ones(21, bool), None
-        else:  # as the RHD reader: visibility from the renderer, mask = hand parts
-            vis, mask = b["vis"][i].astype(bool), b["mask"][i] >= MASK_LEFT0
+        vis = np.ones(21, bool)  # every joint labelled (docstring), the renderer's visibility notwithstanding
+        mask = None if domain == TARGET else b["mask"][i] >= MASK_LEFT0  # target: from depth in the crop
         raw = RawSample(image=b["rgb"][i], K=b["K"][i].astype(np.float64), uv_px=b["uv_px"][i].astype(np.float64),
                         vis=vis, xyz_m=b["xyz_m"][i].astype(np.float64), depth_m=b["depth_m"][i], mask=mask,
                         hand_side=side, source=f"{name}/{start + i}")
