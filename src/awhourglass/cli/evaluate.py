@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--every", type=int, default=1, help="--realdev: every K-th frame of the video (default 1)")
     parser.add_argument("--search", action="store_true",
                         help="--realdev: also the IoU of the box found without a box (predict's search) on the video")
+    parser.add_argument("--realism", type=int, metavar="N",
+                        help="MediaPipe Hands (trained on photographs) on N generated images per domain, beside the "
+                             "constant hand (and the checkpoint, if given): how real the renders look, measured "
+                             "without a real photograph; writes OUT/realism.{json,md}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         summary_lines,
     )
 
+    if args.realism is not None:
+        return _realism(args)
     if args.realdev:
         return _realdev(args)
     if args.pred:
@@ -86,6 +92,29 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(result):
         print(line)
     print(f"wrote {args.out}/results.json" + (f" and {len(figs)} figure(s)" if figs else ""))
+    return 0
+
+
+def _realism(args: argparse.Namespace) -> int:
+    """``awh eval [CKPT] --realism N``: MediaPipe on our renders (docs/evaluation.md)."""
+    import json
+    from pathlib import Path
+
+    from awhourglass.atomic import atomic_write_text
+    from awhourglass.eval.realism import realism_markdown, realism_report
+
+    if args.data or args.pred or args.realdev:
+        raise AwhError("--realism is its own evaluation: give it without --data / --pred / --realdev")
+    if args.realism < 2:
+        raise AwhError(f"--realism needs at least 2 images per domain, got {args.realism}")
+    checkpoints = {Path(args.checkpoint).name: args.checkpoint} if args.checkpoint else {}
+    doc = realism_report(args.realism, checkpoints)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "realism.json", json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(out / "realism.md", realism_markdown(doc))
+    print(realism_markdown(doc))
+    print(f"wrote {out / 'realism.json'} and {out / 'realism.md'}")
     return 0
 
 

@@ -52,7 +52,9 @@ COLUMNS = (("mean_pct_box", "mean % box"), ("median_pct_box", "median % box"), (
 
 
 @dataclass
-class _Model:
+class CheckpointModel:
+    """A loaded checkpoint as the reports run it: its :data:`~awhourglass.eval.cropnet.Network` and training crop."""
+
     name: str
     network: Any
     input_size: int
@@ -82,19 +84,23 @@ class RealHandsReport:
         """One table per set (plus the search line), as in ``realhands.md``."""
         lines = [f"# Real hands ({self.realdev}, every {self.every}. frame of the video)", ""]
         for name, s in self.sets.items():
-            lines += [f"## {name} ({s['hands']} hands)", "",
-                      "| method | " + " | ".join(c for _, c in COLUMNS) + " |",
-                      "|---|" + "---:|" * len(COLUMNS)]
-            for method, row in s["rows"].items():
-                cells = [f"{row[k]:.1f}" for k, _ in COLUMNS] if isinstance(row, dict) else [row] + [""] * 4
-                lines.append(f"| {method} | " + " | ".join(cells) + " |")
-            lines += [""] + [f"- {n}" for n in s["notes"]]
+            lines += [f"## {name} ({s['hands']} hands)", "", *table_lines(s["rows"]), ""]
+            lines += [f"- {n}" for n in s["notes"]]
             lines += [f"- {offsets_line(method, pj)}" for method, pj in s.get("per_joint", {}).items()] + [""]
         if self.missing:
             lines += [f"- not in {self.realdev}: {', '.join(self.missing)}", ""]
         if self.search is not None:
             lines += ["## The search without a box (asl_video)", "", f"- {search_line(self.search)}", ""]
         return "\n".join(lines)
+
+
+def table_lines(rows: Mapping[str, dict[str, float] | str]) -> list[str]:
+    """The markdown table of one set's rows (method → scores, or a one-line reason)."""
+    lines = ["| method | " + " | ".join(c for _, c in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    for method, row in rows.items():
+        cells = [f"{row[k]:.1f}" for k, _ in COLUMNS] if isinstance(row, dict) else [row] + [""] * (len(COLUMNS) - 1)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def offsets_line(method: str, joints: dict[str, list[float | None]], top: int = OFFSETS_SHOWN) -> str:
@@ -115,23 +121,26 @@ def search_line(search: dict[str, Any]) -> str:
             f"{search['median_iou']:.3f}, mean {search['mean_iou']:.3f}, IoU >= 0.5 in {search['pct_iou_ge_50']:.1f} %")
 
 
-def _models(checkpoints: Mapping[str, str | os.PathLike[str]], device: str) -> list[_Model]:
+def load_models(checkpoints: Mapping[str, str | os.PathLike[str]], device: str) -> list[CheckpointModel]:
+    """Load each checkpoint (display name → path) with the crop it was trained with for the real domain."""
     out = []
     for name, path in checkpoints.items():
         ckpt = load_checkpoint(path)
         crop_margin, min_crop_px = crop_entry(ckpt, path, "target")  # real photographs: the real domain's crop
         model = network_from_dict(ckpt, path).to(device).eval()
-        out.append(_Model(name, model_network(model), model.cfg.input_size, crop_margin, min_crop_px))
+        out.append(CheckpointModel(name, model_network(model), model.cfg.input_size, crop_margin, min_crop_px))
     return out
 
 
-def _crop_u8(rgb: np.ndarray, A: np.ndarray, size: int) -> np.ndarray:
+def crop_u8(rgb: np.ndarray, A: np.ndarray, size: int) -> np.ndarray:
+    """The crop ``A`` (frame → crop pixels) of ``rgb`` as ``(size, size, 3)`` uint8, as MediaPipe takes it."""
     return (crop_rgb(rgb, A, size).permute(1, 2, 0) * 255.0).round().byte().numpy()
 
 
-def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], mediapipe: MediaPipeLandmarks | str,
-              every: int = 1, overlay_dir: str | os.PathLike | None = None, overlays: int = 3) -> dict[str, Any]:
-    """Score one set (module docstring): ``{"hands", "rows", "notes", "overlays"}``."""
+def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointModel],
+              mediapipe: MediaPipeLandmarks | str, every: int = 1, overlay_dir: str | os.PathLike | None = None,
+              overlays: int = 3) -> dict[str, Any]:
+    """Score one set (module docstring): ``{"hands", "rows", "per_joint", "notes", "overlays", "sources"}``."""
     refs, labs, centres, sides, sources = [], [], [], [], []
     crops: dict[str, list[SquareCrop]] = {m.name: [] for m in models}
     mp_uv: list[np.ndarray] = []
@@ -146,10 +155,10 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[_Model], medi
         c0, s0 = squares[0]
         if not isinstance(mediapipe, str):
             A = geometry.crop_affine(c0, s0, MP_INPUT_PX)
-            mp_uv.append(geometry.apply_affine(np.linalg.inv(A), mediapipe(_crop_u8(hand.rgb, A, MP_INPUT_PX))))
+            mp_uv.append(geometry.apply_affine(np.linalg.inv(A), mediapipe(crop_u8(hand.rgb, A, MP_INPUT_PX))))
         if overlay_dir is not None:
             A = geometry.crop_affine(c0, s0, DISPLAY_PX)
-            displays.append((_crop_u8(hand.rgb, A, DISPLAY_PX), A))
+            displays.append((crop_u8(hand.rgb, A, DISPLAY_PX), A))
         unknown += hand.side == "unknown"
         refs.append(hand.uv_px)
         labs.append(hand.labelled)
@@ -205,7 +214,7 @@ def realhands_report(checkpoints: Mapping[str, str | os.PathLike[str]], realdev_
     :func:`write_realhands`). ``every``: every K-th video frame."""
     if not checkpoints:
         raise ValueError("realhands_report needs at least one checkpoint")
-    models = _models(checkpoints, device)
+    models = load_models(checkpoints, device)
     mp = MediaPipeLandmarks.open() if mediapipe else "switched off"
     try:
         report = RealHandsReport(str(realdev_dir), int(every), {k: str(v) for k, v in checkpoints.items()},

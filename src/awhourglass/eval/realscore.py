@@ -66,7 +66,7 @@ def hand_axis_offsets(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: n
     d = pred - ref
     out = np.stack([(d * along[:, None]).sum(-1), (d * across[:, None]).sum(-1)], axis=-1)
     out *= 100.0 / box_sides_px(ref, lab)[:, None, None]
-    axes_known = lab[:, [WRIST, INDEX_MCP, MIDDLE_MCP, LITTLE_MCP]].all(1)
+    axes_known: np.ndarray = np.all(lab[:, [WRIST, INDEX_MCP, MIDDLE_MCP, LITTLE_MCP]], axis=1)
     return np.where((lab & axes_known[:, None])[..., None], out, np.nan)
 
 
