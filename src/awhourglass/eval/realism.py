@@ -25,7 +25,7 @@ from awhourglass.data.crop import box_square
 from awhourglass.eval.cropnet import crop_square, predict_crops
 from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
 from awhourglass.eval.realhands import reference_box
-from awhourglass.eval.realreport import CheckpointModel, crop_u8, load_models, offsets_line, table_lines
+from awhourglass.eval.realreport import CheckpointModel, landmarks_in_frame, load_models, offsets_line, table_lines
 from awhourglass.eval.realscore import leave_one_out_mean, per_joint, summarize
 from awhourglass.geometry import CROP_MARGIN, MIN_CROP_PX
 from awhourglass.skeleton import MIDDLE_MCP, WRIST
@@ -72,9 +72,8 @@ def score_renders(batch: Mapping[str, np.ndarray], landmarks: Landmarks | str, s
     if isinstance(landmarks, str):
         preds[MEDIAPIPE_ROW] = f"not run: {landmarks}"
     else:
-        preds[MEDIAPIPE_ROW] = np.stack([
-            geometry.apply_affine(np.linalg.inv(A), np.asarray(landmarks(crop_u8(batch["rgb"][i], A, size)), float))
-            for i, A in enumerate(maps)])
+        preds[MEDIAPIPE_ROW] = np.stack([landmarks_in_frame(landmarks, batch["rgb"][i], A, size)
+                                         for i, A in enumerate(maps)])
     # the mean hand of the others in this image's upright crop, left hands mirrored to right ones and back
     left = np.asarray(batch["side"]) == LEFT
     in_crop = np.stack([_mirror(geometry.apply_affine(A, uv[i]), size, left[i]) for i, A in enumerate(maps)])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ class RealHandsReport:
         for name, s in self.sets.items():
             lines += [f"## {name} ({s['hands']} hands)", "", *table_lines(s["rows"]), ""]
             lines += [f"- {n}" for n in s["notes"]]
-            lines += [f"- {offsets_line(method, pj)}" for method, pj in s.get("per_joint", {}).items()] + [""]
+            lines += [f"- {offsets_line(method, pj)}" for method, pj in s["per_joint"].items()] + [""]
         if self.missing:
             lines += [f"- not in {self.realdev}: {', '.join(self.missing)}", ""]
         if self.search is not None:
@@ -137,6 +137,13 @@ def crop_u8(rgb: np.ndarray, A: np.ndarray, size: int) -> np.ndarray:
     return (crop_rgb(rgb, A, size).permute(1, 2, 0) * 255.0).round().byte().numpy()
 
 
+def landmarks_in_frame(landmarks: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, A: np.ndarray,
+                       size: int = MP_INPUT_PX) -> np.ndarray:
+    """Run a landmark network (crop ``(size, size, 3)`` uint8 → ``(21, 2)`` crop pixels) on the crop ``A`` of ``rgb``;
+    its joints ``(21, 2)`` back in frame pixels."""
+    return geometry.apply_affine(np.linalg.inv(A), np.asarray(landmarks(crop_u8(rgb, A, size)), np.float64))
+
+
 def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointModel],
               mediapipe: MediaPipeLandmarks | str, every: int = 1, overlay_dir: str | os.PathLike | None = None,
               overlays: int = 3) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointMod
         c0, s0 = squares[0]
         if not isinstance(mediapipe, str):
             A = geometry.crop_affine(c0, s0, MP_INPUT_PX)
-            mp_uv.append(geometry.apply_affine(np.linalg.inv(A), mediapipe(crop_u8(hand.rgb, A, MP_INPUT_PX))))
+            mp_uv.append(landmarks_in_frame(mediapipe, hand.rgb, A))
         if overlay_dir is not None:
             A = geometry.crop_affine(c0, s0, DISPLAY_PX)
             displays.append((crop_u8(hand.rgb, A, DISPLAY_PX), A))
