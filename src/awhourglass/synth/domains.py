@@ -20,6 +20,8 @@ DOMAINS = ("source", "target")
 # The source's photographed scenes (RHD shows both hands of a person and hands holding things); the target (STB,
 # one hand in front of a lab wall) has neither.
 OTHER_HAND_SHARE, OCCLUDER_SHARE = 0.25, 0.2
+# A face behind the hand (synth.faces), in both domains: RHD's people and STB's subjects show theirs.
+FACE_SHARE = 0.3
 
 # STB (datasets.md): SK colour and depth intrinsics at 640×480, colour → depth extrinsics.
 
@@ -55,6 +57,7 @@ class DomainSpec:
     pose_mode: str
     other_hand_share: float = 0.0  # images with another hand beside the labelled one (synth.clutter)
     occluder_share: float = 0.0  # images with a ball or a stick in front of the hand (synth.clutter)
+    face_share: float = 0.0  # images with a face behind the hand (synth.faces)
 
 
 def domain_spec(domain: str, size: int) -> DomainSpec:
@@ -66,8 +69,9 @@ def domain_spec(domain: str, size: int) -> DomainSpec:
         c = (size - 1) / 2.0
         K = np.array([[0.9 * size, 0.0, c], [0.0, 0.9 * size, c], [0.0, 0.0, 1.0]])
         return DomainSpec("source", size, size, K, None, (0.26, 0.45), 0.12, False, False, "mixed",
-                          OTHER_HAND_SHARE, OCCLUDER_SHARE)
+                          OTHER_HAND_SHARE, OCCLUDER_SHARE, FACE_SHARE)
     height = round(size * STB_SIZE[1] / STB_SIZE[0])
     K = scaled_intrinsics(SK_COLOR_FXFYCXCY, size / STB_SIZE[0])
     K_depth = scaled_intrinsics(SK_DEPTH_FXFYCXCY, size / STB_SIZE[0])
-    return DomainSpec("target", size, height, K, K_depth, (0.32, 0.55), 0.10, True, True, "mixed")
+    return DomainSpec("target", size, height, K, K_depth, (0.32, 0.55), 0.10, True, True, "mixed",
+                      face_share=FACE_SHARE)

@@ -20,6 +20,7 @@ from awhourglass.skeleton import NUM_JOINTS
 from awhourglass.synth import clutter
 from awhourglass.synth import kinematics as kin
 from awhourglass.synth.domains import DomainSpec, check_domain, domain_spec
+from awhourglass.synth.faces import faces_rng
 from awhourglass.synth.poses import frontal_rotation, sample_articulation, source_rotation
 from awhourglass.synth.render import first_hit_depth, render_capsules
 from awhourglass.synth.style import appearance, depth_image
@@ -86,6 +87,7 @@ def generate_batch(
     centre_jitter: float | None = None,
     other_hand_share: float | None = None,
     occluder_share: float | None = None,
+    face_share: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Render ``n`` labelled hand images of ``domain`` ('source' RHD-like or 'target' STB-like).
 
@@ -103,6 +105,8 @@ def generate_batch(
             ``centre_jitter`` of the width from the image centre (default: the domain's).
         other_hand_share, occluder_share: the share of images with another hand or an occluder
             (:mod:`~awhourglass.synth.clutter`; default: the domain's). The labelled hands are the same at any share.
+        face_share: the share of images with a face behind the hand (:mod:`~awhourglass.synth.faces`; default: the
+            domain's); every pixel outside the faces is the same at any share.
 
     Returns:
         ``rgb (N, H, W, 3) uint8``; ``depth_m (N, H, W) float32`` (registered to the RGB image, 0 = no
@@ -121,21 +125,24 @@ def generate_batch(
     lo, hi = spec.depth_range_m
     other = spec.other_hand_share if other_hand_share is None else float(other_hand_share)
     occluder = spec.occluder_share if occluder_share is None else float(occluder_share)
-    if not (0.0 <= other <= 1.0 and 0.0 <= occluder <= 1.0):
-        raise ValueError(f"other_hand_share and occluder_share must be in [0, 1], got {other!r}, {occluder!r}")
+    face = spec.face_share if face_share is None else float(face_share)
+    if not (0.0 <= other <= 1.0 and 0.0 <= occluder <= 1.0 and 0.0 <= face <= 1.0):
+        raise ValueError(f"other_hand_share, occluder_share and face_share must be in [0, 1], got {other!r}, "
+                         f"{occluder!r}, {face!r}")
     spec = dataclasses.replace(spec, depth_range_m=(lo * distance_scale, hi * distance_scale),
                                centre_jitter=spec.centre_jitter if centre_jitter is None else float(centre_jitter),
-                               other_hand_share=other, occluder_share=occluder)
-    rngs = np.random.default_rng(seed), clutter.extras_rng(seed)
+                               other_hand_share=other, occluder_share=occluder, face_share=face)
+    rngs = np.random.default_rng(seed), clutter.extras_rng(seed), faces_rng(seed)
     if threads is None:
         return _generate(n, spec, rngs, gap, pose_mode, sensor_depth)
     with _torch_threads(threads):
         return _generate(n, spec, rngs, gap, pose_mode, sensor_depth)
 
 
-def _generate(n: int, spec: DomainSpec, rngs: tuple[np.random.Generator, np.random.Generator], gap: float,
+def _generate(n: int, spec: DomainSpec, rngs: tuple[np.random.Generator, ...], gap: float,
               pose_mode: str | None, sensor_depth: bool) -> dict[str, np.ndarray]:
-    rng, extras_rng = rngs  # the hands' stream, and the other hands' and occluders' (clutter.extras_rng)
+    # the hands' stream, the other hands' and occluders' (clutter.extras_rng), the faces' (faces.faces_rng)
+    rng, extras_rng, face_rng = rngs
     shape = kin.sample_shape(rng, n)
     angles = sample_articulation(rng, n, pose_mode or spec.pose_mode)
     local = kin.body_points(kin.forward_kinematics(angles, shape), shape.scale, kin.sample_forearm_dir(rng, n))
@@ -187,7 +194,8 @@ def _generate(n: int, spec: DomainSpec, rngs: tuple[np.random.Generator, np.rand
 
     target = spec.name == "target"
     rgb, photo = appearance(rng, target, gap, hit, is_arm, out.normal, out.depth_m, out.axis_t, capsule, dorsal,
-                            nail_dir, extras=(~own & hit, occluder, extras_rng) if has_extras else None)
+                            nail_dir, extras=(~own & hit, occluder, extras_rng) if has_extras else None,
+                            faces=(face_rng, spec.face_share))
     depth = depth_image(rng, target, gap, out.depth_m)
     extra = {}
     if sensor_depth and target:

@@ -6,6 +6,8 @@ palms and palmar creases, sleeves; a key light near the camera with wrap diffuse
 a weak specular lobe on smoothed shading normals; an anti-aliased silhouette; no camera artefacts; exact
 depth over a far background plane.
 
+Both looks put a face behind some hands (:mod:`awhourglass.synth.faces`).
+
 ``target`` (real look), graded by ``gap`` in [0, 1] (0 = the source look, 1 = the harshest): the same
 scenes with pasted clutter (random ellipses and rectangles, some skin-coloured and finger- or arm-shaped),
 any skin tone, the light anywhere in front, and a camera: white balance, tone curve, vignetting, defocus,
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from awhourglass.synth import kinematics as kin
+from awhourglass.synth.faces import paint_faces
 from awhourglass.synth.photos import photo_backgrounds
 
 _LIGHT_DIR = np.array([0.25, -0.45, -1.0])  # towards the light, camera frame (from the camera, above left)
@@ -234,6 +237,7 @@ def appearance(
     dorsal: np.ndarray | None = None,
     nail_dir: np.ndarray | None = None,
     extras: tuple[torch.Tensor, torch.Tensor, np.random.Generator] | None = None,
+    faces: tuple[np.random.Generator, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB images ``(B, H, W, 3)`` uint8 of rendered hands in the source look or the target look at ``gap``, and
     the background photograph of each ``(B,)`` (index into :data:`~awhourglass.synth.photos.PHOTOS`, −1 = none).
@@ -249,6 +253,8 @@ def appearance(
             (:mod:`~awhourglass.synth.clutter`): ``(B, H, W)`` bool pixels of those capsules (the other hand, shaded
             as skin without nails) and of the occluder among them (painted in a colour of its own, drawn from
             ``rng``, the extras' stream, so that the rest of the image is the same as without them).
+        faces: ``(rng, share)``: a face behind the hand on ``share`` of the images (:mod:`~awhourglass.synth.faces`),
+            drawn from ``rng``, the faces' own stream.
     """
     b, h, w = hit.shape
     g = float(gap) if target else 0.0
@@ -261,6 +267,8 @@ def appearance(
     use_photo = rng.uniform(size=b) < 0.75
     bg = torch.where(_t(use_photo)[:, None, None, None] > 0, photo, plain)
     photo_idx = np.where(use_photo, photo_idx, -1)
+    if faces is not None and faces[1] > 0:
+        bg, _ = paint_faces(faces[0], bg, faces[1], skin_tone_albedo)
     # Skin: the source's tone range, widened to every tone as the gap grows; a little redness jitter.
     lo, hi = SOURCE_TONES
     tone = rng.uniform(lo, hi, b)
