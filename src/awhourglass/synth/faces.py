@@ -63,6 +63,12 @@ def paint_faces(rng: np.random.Generator, img: torch.Tensor, share: float,
     light = rng.normal(size=(b, 3)) * np.array([0.6, 0.6, 0.2]) + np.array([0.0, 0.0, 1.0])
     light = _t(light / np.linalg.norm(light, axis=1, keepdims=True))
     hairline = _t(rng.uniform(-0.75, -0.4, b))[:, None, None]
+    if not chosen.any():
+        return img, chosen
+    # every draw above is made for every image (the stream is the same at any share); pixels only where a face is
+    k = torch.as_tensor(np.flatnonzero(chosen))
+    skin, hair, iris, light, hairline = skin[k], hair[k], iris[k], light[k], hairline[k]
+    cu, cv, half_w, half_h, tilt = cu[chosen], cv[chosen], half_w[chosen], half_h[chosen], tilt[chosen]
     yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     dx, dy = xx[None] - _t(cu)[:, None, None], yy[None] - _t(cv)[:, None, None]
     c, s = _t(np.cos(tilt))[:, None, None], _t(np.sin(tilt))[:, None, None]
@@ -77,7 +83,7 @@ def paint_faces(rng: np.random.Generator, img: torch.Tensor, share: float,
     ears = _blob(x.abs(), y, 0.98, 0.0, 0.13, 0.24)
     neck = (x.abs() <= 0.55) & (y >= 0.6) & (y <= 2.2)
     behind = torch.where(neck[..., None], skin * 0.7, skin * 0.8)  # the neck and ears, in the head's shadow
-    out = torch.where((neck | ears)[..., None], behind, img)
+    out = torch.where((neck | ears)[..., None], behind, img[k])
     out = torch.where(head[..., None], face, out)
     hair_top = (r2 <= 1.12) & (y <= hairline)
     out = torch.where(hair_top[..., None], hair * (0.7 + 0.3 * shade), out)
@@ -91,4 +97,6 @@ def paint_faces(rng: np.random.Generator, img: torch.Tensor, share: float,
     out = torch.where(brows[..., None], hair * 0.8, out)
     out = torch.where(sclera[..., None], _t(np.array([0.88, 0.86, 0.84])) * shade, out)
     out = torch.where(pupil[..., None], iris * shade, out)
-    return torch.where(_t(chosen)[:, None, None, None] > 0, out, img), chosen
+    full = img.clone()
+    full[k] = out
+    return full, chosen
