@@ -32,10 +32,16 @@ OCCLUDER_IN_FRONT_M = (0.04, 0.12)
 BALL_SHARE = 0.5
 
 
+def keyed_rng(seed: int | np.random.SeedSequence, key: int) -> np.random.Generator:
+    """A random stream of its own for ``generate_batch``'s ``seed``, told apart by ``key`` (a spawn key far above
+    the indices of spawned children): independent of the hands' stream and of other keys' streams."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, key)))
+
+
 def extras_rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
     """The extras' random stream for ``generate_batch``'s ``seed``: independent of the stream of the hands."""
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, EXTRAS_KEY)))
+    return keyed_rng(seed, EXTRAS_KEY)
 
 
 @dataclass

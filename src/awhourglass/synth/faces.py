@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from awhourglass.synth.clutter import keyed_rng
+
 FACES_KEY = 0xFACE5  # spawn key of the faces' stream (other than clutter.EXTRAS_KEY and any spawned child's index)
 CENTRE_OFFSET_WIDTHS = (0.25, 0.7)
 HEIGHT_WIDTHS = (0.4, 1.0)
@@ -26,8 +28,7 @@ _HAIR = np.array([[0.05, 0.04, 0.03], [0.22, 0.13, 0.07], [0.45, 0.30, 0.15], [0
 
 def faces_rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
     """The faces' random stream for ``generate_batch``'s ``seed``: independent of the hands' and the extras'."""
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, FACES_KEY)))
+    return keyed_rng(seed, FACES_KEY)
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
