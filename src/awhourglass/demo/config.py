@@ -61,11 +61,12 @@ class DemoConfig:
     model: ModelConfig = field(default_factory=default_model)
     pretrain: PretrainSchedule = field(default_factory=PretrainSchedule)
     lr_gamma: float = 0.2
-    # phase 2 chosen on seed 1's splits (never the reported seed-0 test): docs/demo.md "How phase 2 was chosen"
-    adapt_steps: int = 300
+    # phase 2 chosen on seed 1's splits (never the reported seed-0 test): docs/demo.md "How phase 2 was chosen";
+    # 240 steps (not 300) so that `make demo` fits ten minutes on two cores (same oracle PA-EPE on seed 1)
+    adapt_steps: int = 240
     batch_size: int = 32
     adapt_lr: float = 3e-3
-    adapt_milestones: tuple[int, ...] = (225,)
+    adapt_milestones: tuple[int, ...] = (180,)
     num_workers: int = 1
     methods: tuple[str, ...] = ADAPT_METHODS
     tsne_points: int = 1000
