@@ -9,7 +9,7 @@ import torch
 from awhourglass.data.config import AugmentConfig
 from awhourglass.data.sample import SOURCE, TARGET
 from awhourglass.demo.data import samples_from_batch
-from awhourglass.demo.stream import CHUNK, GeneratedStream
+from awhourglass.demo.stream import CHUNK, GeneratedStream, prerender
 from awhourglass.geometry import project
 from awhourglass.synth.generate import generate_batch
 from awhourglass.train.batches import StepBatches, iterate_steps
@@ -151,3 +151,26 @@ def test_hidden_joints_are_labelled_where_they_project_and_inside_the_crop(domai
         uv = x.uv_px.double().numpy()
         np.testing.assert_allclose(project(x.xyz_m.double().numpy(), x.K.double().numpy()), uv, atol=1e-3)
         assert (uv > -0.5).all() and (uv < 31.5).all(), f"image {i}: a joint outside its crop"
+
+
+def test_prerender_fills_the_cache_with_what_the_streams_would_render(tmp_path, monkeypatch):
+    import dataclasses
+
+    import awhourglass.demo.stream as stream_mod
+
+    streams = [GeneratedStream(d, 6, 48, 32, 0.5, cache_dir=tmp_path) for d in ("source", "target")]
+    streams[1][40]  # chunk 1 of the target is already cached: prerender must not render it again
+    assert prerender(streams, 2, processes=2) == 3  # source 0, 1 and target 0, in two worker processes
+    assert sorted(p.name for p in tmp_path.rglob("*.pt")) == ["0.pt", "0.pt", "1.pt", "1.pt"]
+    assert prerender(streams, 2, processes=2) == 0
+    plain = [GeneratedStream(d, 6, 48, 32, 0.5) for d in ("source", "target")]  # no cache: rendered here
+    expected = {(k, i): plain[k][i] for k in (0, 1) for i in (0, 31, 33, 63)}
+    monkeypatch.setattr(stream_mod, "generate_batch", lambda *a, **k: (_ for _ in ()).throw(AssertionError("render")))
+    readers = [GeneratedStream(d, 6, 48, 32, 0.5, cache_dir=tmp_path) for d in ("source", "target")]
+    for (k, i), a in expected.items():
+        b = readers[k][i]
+        for f in dataclasses.fields(a):
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, (k, i, f.name)
+    with pytest.raises(ValueError, match="processes"):
+        prerender(streams, 1, processes=0)

@@ -37,6 +37,8 @@ class DemoConfig:
             fresh images), from the same pretrained weights; the rate is multiplied by ``lr_gamma`` at each
             milestone.
         num_workers: background processes rendering the training streams (0: render inline).
+        render_processes: processes that render a seed's shared training streams before its methods train
+            (:func:`~awhourglass.demo.stream.prerender`); 0: render while the first method trains.
         methods: phase-2 methods, each started from the same pretrained weights.
         tsne_points: features per t-SNE figure (half source, half target).
         qualitative: target test samples drawn for each method in the figures.
@@ -68,6 +70,7 @@ class DemoConfig:
     adapt_lr: float = 3e-3
     adapt_milestones: tuple[int, ...] = (180,)
     num_workers: int = 1
+    render_processes: int = 2
     methods: tuple[str, ...] = ADAPT_METHODS
     tsne_points: int = 1000
     qualitative: int = 3
@@ -95,6 +98,8 @@ class DemoConfig:
             raise ConfigError(f"demo precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.realdev_every < 1:
             raise ConfigError(f"demo realdev_every must be >= 1, got {self.realdev_every}")
+        if self.render_processes < 0:
+            raise ConfigError(f"demo render_processes must be >= 0, got {self.render_processes}")
 
 
     def training_precision(self) -> Precision:

@@ -12,6 +12,7 @@ Everything runs sequentially in this process (no worker processes) and is writte
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -33,9 +34,12 @@ from awhourglass.demo.pretrained import (
     pretrain_source,
     read_manifest,
     shipped_network,
+    stream_data,
     stream_parts_factory,
+    stream_seed,
     stream_train_config,
 )
+from awhourglass.demo.stream import CHUNK, prerender
 from awhourglass.eval import plots
 from awhourglass.eval.realhands import default_realdev
 from awhourglass.eval.realreport import RealHandsReport, realhands_report, write_realhands
@@ -146,6 +150,13 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
         # every method of a seed reads the same stream positions: render each chunk once (deleted after the seed)
         cache = out / "cache" / f"seed{seed}"
         factory = stream_parts_factory(cfg.image_size, cfg.gap, cache_dir=cache)
+        if cfg.render_processes > 0 and cfg.methods:
+            tc = adapt_config(cfg, model_cfg, cfg.methods[0], seed, str(pre))
+            streams = stream_data(model_cfg, stream_seed(tc), cfg.image_size, cfg.gap, True,
+                                  tc.data.source.augment, tc.data.target.augment, cache_dir=cache)
+            n = prerender(streams, math.ceil(cfg.adapt_steps * (cfg.batch_size // 2) / CHUNK), cfg.render_processes)
+            t = clock.stamp(f"seed {seed}: training streams rendered ({n} chunks of {CHUNK} images, "
+                            f"{cfg.render_processes} processes)", t)
         models = {"source_only": pre}
         for method in cfg.methods:
             echo(f"seed {seed}: {METHOD_LABELS[method]} from the pretrained weights ({cfg.adapt_steps} steps of "

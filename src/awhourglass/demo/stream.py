@@ -16,6 +16,8 @@ a DataLoader worker process with ``num_workers >= 1`` (the background worker), e
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -93,6 +95,10 @@ class GeneratedStream:
             torch.save([{k.name: getattr(s, k.name) for k in fields(Sample)} for s in samples], f)
         return samples
 
+    def cached_chunk(self, c: int) -> bool:
+        """Chunk ``c`` is already in the cache (False without a cache)."""
+        return self.cache_dir is not None and (self.cache_dir / f"{c}.pt").is_file()
+
     def __len__(self) -> int:
         return STREAM_LENGTH
 
@@ -113,6 +119,36 @@ class GeneratedStream:
         return self.chunk(c)[k]
 
 
+def _render_into_cache(job: tuple[GeneratedStream, int]) -> int:
+    stream, c = job
+    torch.set_num_threads(1)  # a worker process per core
+    stream._cached(c)
+    return c
+
+
+def prerender(streams: Sequence[GeneratedStream], chunks: int, processes: int) -> int:
+    """Render chunks ``0 .. chunks − 1`` of every cached stream into its cache, in ``processes`` worker processes.
+
+    Training then reads them back instead of rendering in one background worker beside the optimizer: on two cores
+    both render at once, and what the methods of a demo seed share is ready before the first one starts. Chunks
+    already cached are skipped; the files are those the streams would write themselves (same seeds, same keys).
+
+    Returns:
+        the number of chunks rendered.
+    """
+    if processes < 1:
+        raise ValueError(f"prerender: processes must be >= 1, got {processes}")
+    jobs = [(s, c) for c in range(int(chunks)) for s in streams if s.cache_dir is not None and not s.cached_chunk(c)]
+    if processes == 1 or len(jobs) < 2:
+        for stream, c in jobs:
+            stream._cached(c)
+        return len(jobs)
+    with multiprocessing.get_context().Pool(min(processes, len(jobs))) as pool:
+        for _ in pool.imap_unordered(_render_into_cache, jobs):
+            pass
+    return len(jobs)
+
+
 @lru_cache(maxsize=1)
 def _code_digest() -> str:
     """Digest of the code that turns a stream position into a sample (generator, crop, this module)."""
@@ -127,4 +163,4 @@ def _code_digest() -> str:
     return h.hexdigest()[:16]
 
 
-__all__ = ["AUGMENT_SEED_BASE", "CHUNK", "GeneratedStream"]
+__all__ = ["AUGMENT_SEED_BASE", "CHUNK", "GeneratedStream", "prerender"]
