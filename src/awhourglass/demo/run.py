@@ -152,6 +152,7 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
         factory = stream_parts_factory(cfg.image_size, cfg.gap, cache_dir=cache)
         if cfg.render_processes > 0 and cfg.methods:
             tc = adapt_config(cfg, model_cfg, cfg.methods[0], seed, str(pre))
+            assert tc.data.target is not None  # stream_train_config describes both streams
             streams = stream_data(model_cfg, stream_seed(tc), cfg.image_size, cfg.gap, True,
                                   tc.data.source.augment, tc.data.target.augment, cache_dir=cache)
             n = prerender(streams, math.ceil(cfg.adapt_steps * (cfg.batch_size // 2) / CHUNK), cfg.render_processes)
