@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import subprocess
@@ -355,3 +356,31 @@ def test_predict_finds_a_small_off_centre_hand_in_a_full_frame():
     ious, moved = np.array(ious), np.array(moved)
     assert np.median(ious) >= 0.5 and (ious >= 0.5).mean() >= 2 / 3, ious.round(2)
     assert np.median(moved[ious >= 0.5]) <= 0.1, moved.round(3)
+
+
+class SameJointsNet(FakeNet):
+    """The same crop joints in every crop of a batch (a network that always sees the hand at one place)."""
+
+    def forward(self, image, domain=None, K=None, bone_m=None, z_root_m=None, depth_uv_px=None):
+        out = super().forward(image[:1])
+        b = image.shape[0]
+        st = out.stacks[0]
+        st = StackOutput(st.heatmap.expand(b, -1, -1, -1), st.heatmap.expand(b, -1, -1, -1),
+                         st.uv_px.expand(b, -1, -1), st.z_norm.expand(b, -1), st.features.expand(b, -1, -1, -1))
+        return HourglassOutput(stacks=[st], uv_px=st.uv_px, z_norm=st.z_norm)
+
+
+def test_each_recrop_is_the_widened_training_crop_around_the_last_joints():
+    uv_crop = np.zeros((21, 2))
+    uv_crop[:, 0] = np.linspace(10.0, 22.0, 21)  # 12 crop pixels wide
+    uv_crop[:, 1] = np.linspace(24.0, 8.0, 21)  # 16 tall: the longer side
+    est = api.HandPoseEstimator(SameJointsNet(uv_crop, np.zeros(21)), fast=False)
+    pred = est.predict(np.zeros((96, 128, 3), np.uint8), max_passes=4)
+    boxes = pred.refinement["pass_boxes"]
+    assert len(boxes) == 4  # each box is 0.8625 of the last (IoU 0.74 < 0.9): never stable
+    for (x, y, s, _), nxt in itertools.pairwise(boxes):
+        # by hand: crop pixel (u, v) is original pixel centre + (u - 15.5) * s / 32; the joints' box is
+        # [16 - 15.5, ...]: its middle (16, 16) in the crop, its longer side 16 * s / 32
+        cx, cy = x + s / 2 + (16.0 - 15.5) * s / 32, y + s / 2 + (16.0 - 15.5) * s / 32
+        side = 1.5 * 1.15 * 16.0 * s / 32
+        np.testing.assert_allclose(nxt, [cx - side / 2, cy - side / 2, side, side], atol=0.011)

@@ -58,6 +58,10 @@ PREDICTION_FORMAT = "awhourglass-prediction/2"
 REFINE_MAX_PASSES = 4
 REFINE_STABLE_IOU = 0.9
 REFINE_STARTS = 3  # windows refined in parallel; the most confident refined crop wins
+# Re-crops around found joints are this much wider than the training crop: joints predicted on a hand the network sees
+# imperfectly huddle (their box is too small), and a crop cut to them cuts the fingertips off, so that the next box
+# is smaller still. Chosen on generated full frames, never on real photographs (docs/demo.md, "Full frames").
+REFINE_MARGIN_SCALE = 1.15
 FOV_DEG = math.degrees(2.0 * math.atan(0.5))  # of the assumed camera across the image's longer side
 
 
@@ -329,7 +333,8 @@ class HandPoseEstimator:
         passes = [start]
         while len(passes) < max_passes:
             last = passes[-1]
-            centre, side = corner_square(last.uv_orig.min(0), last.uv_orig.max(0), self.crop_margin, self.min_crop_px)
+            centre, side = corner_square(last.uv_orig.min(0), last.uv_orig.max(0),
+                                         self.crop_margin * REFINE_MARGIN_SCALE, self.min_crop_px)
             if len(passes) > 1 and geometry.square_iou(centre, side, last.centre, last.side) >= REFINE_STABLE_IOU:
                 return passes, True
             passes += self._passes(rgb, [(centre, side)], left)
