@@ -133,15 +133,21 @@ def stream_seed(tc: TrainConfig) -> int:
     return tc.seed if tc.phases.pretrain.steps > 0 else tc.seed + ADAPT_STREAM_OFFSET
 
 
+def run_streams(tc: TrainConfig, image_size: int, gap: float,
+                cache_dir: str | Path | None = None) -> tuple[GeneratedStream, GeneratedStream]:
+    """The source and target streams a run of :func:`stream_train_config` trains on (its seed, method, augmentation)."""
+    assert tc.data.target is not None  # stream_train_config describes both streams
+    return stream_data(tc.model, stream_seed(tc), image_size, gap, tc.method.uses_target_3d,
+                       tc.data.source.augment, tc.data.target.augment, cache_dir=cache_dir)
+
+
 def stream_parts_factory(image_size: int, gap: float, cache_dir: str | Path | None = None) -> Callable:
     """A ``fit`` parts factory that trains on the streams of the run's seed (fresh images every step); runs that
     share ``cache_dir`` render each stream chunk once (:class:`GeneratedStream`)."""
     from awhourglass.train.parts import build_parts
 
     def factory(tc: TrainConfig, dist):
-        assert tc.data.target is not None  # stream_train_config describes both streams
-        src, tgt = stream_data(tc.model, stream_seed(tc), image_size, gap, tc.method.uses_target_3d,
-                               tc.data.source.augment, tc.data.target.augment, cache_dir=cache_dir)
+        src, tgt = run_streams(tc, image_size, gap, cache_dir)
         return build_parts(tc, dist, source=src, target=tgt)
 
     return factory

@@ -1,6 +1,8 @@
 """``awh demo``: data → pretraining → every method from the same pretrained weights → evaluation → report.
 
-Everything runs sequentially in this process (no worker processes) and is written under ``cfg.out``::
+The runs follow one another in this process; each seed's training images are rendered first by
+``render_processes`` worker processes into ``cache/`` (read back by every method, deleted after the seed) and
+everything else is written under ``cfg.out``::
 
     data/rhd, data/stb        test splits in their dataset formats (re-score with `awh eval`)
     runs/seed<k>/pretrain     phase 1 (source only): pretrain.pt, model.pt (= the source-only method)
@@ -33,10 +35,9 @@ from awhourglass.demo.data import read_split, write_test_sets
 from awhourglass.demo.pretrained import (
     pretrain_source,
     read_manifest,
+    run_streams,
     shipped_network,
-    stream_data,
     stream_parts_factory,
-    stream_seed,
     stream_train_config,
 )
 from awhourglass.demo.stream import CHUNK, prerender
@@ -151,10 +152,8 @@ def _run(cfg: DemoConfig, out: Path, clock: _Clock, echo: Callable[[str], None])
         cache = out / "cache" / f"seed{seed}"
         factory = stream_parts_factory(cfg.image_size, cfg.gap, cache_dir=cache)
         if cfg.render_processes > 0 and cfg.methods:
-            tc = adapt_config(cfg, model_cfg, cfg.methods[0], seed, str(pre))
-            assert tc.data.target is not None  # stream_train_config describes both streams
-            streams = stream_data(model_cfg, stream_seed(tc), cfg.image_size, cfg.gap, True,
-                                  tc.data.source.augment, tc.data.target.augment, cache_dir=cache)
+            streams = run_streams(adapt_config(cfg, model_cfg, cfg.methods[0], seed, str(pre)), cfg.image_size,
+                                  cfg.gap, cache)
             n = prerender(streams, math.ceil(cfg.adapt_steps * (cfg.batch_size // 2) / CHUNK), cfg.render_processes)
             t = clock.stamp(f"seed {seed}: training streams rendered ({n} chunks of {CHUNK} images, "
                             f"{cfg.render_processes} processes)", t)
