@@ -20,6 +20,7 @@ from awhourglass.eval.realhands import (
     iter_set,
     reference_box,
 )
+from awhourglass.eval.realreport import hardest_line
 from awhourglass.eval.realscore import box_iou, hand_axis_offsets, hand_errors, leave_one_out_mean, per_joint, summarize
 from awhourglass.models.config import ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
@@ -306,8 +307,22 @@ def test_the_cli_writes_the_report_tables_and_overlays(tmp_path, capsys):
     assert np.nanmean(np.asarray(joints["mean_pct_box"], float)) > 0 and len(joints["along_pct_box"]) == 21
     assert doc["search"]["frames"] == 2 and 0.0 <= doc["search"]["median_iou"] <= 1.0
     assert list((out / "overlays").glob("*.png"))
+    # per hand: one error per hand, in the order of the sources, whose mean is the table's mean
+    for name, s in doc["sets"].items():
+        for method, errors in s["per_hand"].items():
+            assert len(errors) == s["hands"] == len(s["sources"]), (name, method)
+            assert np.mean(errors) == pytest.approx(s["rows"][method]["mean_pct_box"], abs=1e-3)
+    asl = doc["sets"]["asl_video"]
+    worst = asl["sources"][int(np.argmax(asl["per_hand"]["tiny.pt"]))]
     printed = capsys.readouterr().out
     assert "| tiny.pt |" in printed and "median IoU" in printed and "tiny.pt: largest mean offsets" in printed
+    assert f"tiny.pt: hardest hands (% of box): {worst} " in printed
+
+
+def test_hardest_line_names_the_worst_hands_first():
+    line = hardest_line("net", [3.0, 12.5, 7.26, 1.0], ["a#0", "a#1", "a#2", "a#3"], top=2)
+    assert line == "net: hardest hands (% of box): a#1 12.5, a#2 7.3"
+    assert hardest_line("net", [4.0], ["only"]) == "net: hardest hands (% of box): only 4.0"
 
 
 # --- the shipped sets (../shared/realdev) ----------------------------------------------------------------------

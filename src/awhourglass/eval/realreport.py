@@ -15,7 +15,9 @@ minimum side). The constant mean hand and MediaPipe use the first checkpoint's s
 
 Beside the scores, ``per_joint`` holds each method's mean error per joint and its mean signed offset in the
 reference hand's own axes (:func:`~awhourglass.eval.realscore.per_joint`): a bias such as MCPs drawn towards the
-wrist shows there, where an error norm hides its direction.
+wrist shows there, where an error norm hides its direction. ``per_hand`` holds each method's error per hand (% of
+its box, in the order of ``sources``), so that the hands a network fails on can be found and opened: the markdown
+names each method's hardest :data:`HARDEST_SHOWN`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from awhourglass.drawing import draw_skeleton_rgb
 from awhourglass.eval.cropnet import SquareCrop, crop_square, model_network, predict_crops
 from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
 from awhourglass.eval.realhands import SET_NAMES, RealDevError, iter_set, reference_box
-from awhourglass.eval.realscore import crop_normalized, leave_one_out_mean, per_joint, summarize
+from awhourglass.eval.realscore import crop_normalized, hand_errors, leave_one_out_mean, per_joint, summarize
 from awhourglass.models.load import network_from_dict
 from awhourglass.skeleton import JOINT_NAMES
 
@@ -47,6 +49,7 @@ CONSTANT = "constant mean hand (leave-one-out)"
 MEDIAPIPE = "MediaPipe landmarks (same crop)"
 DISPLAY_PX = 256  # overlay panels
 OFFSETS_SHOWN = 4  # joints per method in the markdown's offsets line (all 21 are in the JSON)
+HARDEST_SHOWN = 3  # hands per method in the markdown's hardest-hands line (all are in the JSON's per_hand)
 COLUMNS = (("mean_pct_box", "mean % box"), ("median_pct_box", "median % box"), ("pck10_pct", "PCK@10 %"),
            ("pck20_pct", "PCK@20 %"), ("mean_px", "mean px"))
 
@@ -86,7 +89,8 @@ class RealHandsReport:
         for name, s in self.sets.items():
             lines += [f"## {name} ({s['hands']} hands)", "", *table_lines(s["rows"]), ""]
             lines += [f"- {n}" for n in s["notes"]]
-            lines += [f"- {offsets_line(method, pj)}" for method, pj in s["per_joint"].items()] + [""]
+            lines += [f"- {offsets_line(method, pj)}" for method, pj in s["per_joint"].items()]
+            lines += [f"- {hardest_line(method, e, s['sources'])}" for method, e in s["per_hand"].items()] + [""]
         if self.missing:
             lines += [f"- not in {self.realdev}: {', '.join(self.missing)}", ""]
         if self.search is not None:
@@ -111,6 +115,12 @@ def offsets_line(method: str, joints: dict[str, list[float | None]], top: int = 
     shown = ", ".join(f"{name} {a:+.1f}/{c:+.1f}" for _, name, a, c in sorted(cells, reverse=True)[:top])
     return (f"{method}: largest mean offsets (% of box, along wrist→middle MCP / across towards the index MCP): "
             + (shown or "none (no hand has its wrist and MCPs labelled)"))
+
+
+def hardest_line(method: str, per_hand: list[float], sources: list[str], top: int = HARDEST_SHOWN) -> str:
+    """The ``top`` hands with the largest error (% of the box), as one line: ``source error`` pairs, worst first."""
+    order = sorted(range(len(per_hand)), key=lambda i: per_hand[i], reverse=True)[:top]
+    return f"{method}: hardest hands (% of box): " + ", ".join(f"{sources[i]} {per_hand[i]:.1f}" for i in order)
 
 
 def search_line(search: dict[str, Any]) -> str:
@@ -147,7 +157,8 @@ def landmarks_in_frame(landmarks: Callable[[np.ndarray], np.ndarray], rgb: np.nd
 def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointModel],
               mediapipe: MediaPipeLandmarks | str, every: int = 1, overlay_dir: str | os.PathLike | None = None,
               overlays: int = 3) -> dict[str, Any]:
-    """Score one set (module docstring): ``{"hands", "rows", "per_joint", "notes", "overlays", "sources"}``."""
+    """Score one set (module docstring): ``{"hands", "rows", "per_joint", "per_hand", "notes", "overlays",
+    "sources"}``."""
     refs, labs, centres, sides, sources = [], [], [], [], []
     crops: dict[str, list[SquareCrop]] = {m.name: [] for m in models}
     mp_uv: list[np.ndarray] = []
@@ -186,6 +197,8 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointMod
     methods[MEDIAPIPE] = np.stack(mp_uv) if mp_uv else f"not run: {mediapipe}"
     rows = {k: (v if isinstance(v, str) else summarize(v, ref, lab)) for k, v in methods.items()}
     joints = {k: per_joint(v, ref, lab) for k, v in methods.items() if not isinstance(v, str)}
+    per_hand = {k: [round(float(e), 3) for e in hand_errors(v, ref, lab)[0]]
+                for k, v in methods.items() if not isinstance(v, str)}
     n = len(ref)
     notes = [f"side stated for {n - unknown} of {n} hands" + (
         "; where not, each checkpoint ran on the crop and on its mirror and kept the more confident (" +
@@ -196,7 +209,8 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointMod
         for i in sorted({round(x) for x in np.linspace(0, n - 1, min(overlays, n))}):
             drawn = {"reference": ref[i], **{k: v[i] for k, v in methods.items() if not isinstance(v, str)}}
             written.append(str(_overlay(Path(overlay_dir) / f"{set_name}_{i:03d}.png", displays[i], drawn)))
-    return {"hands": n, "rows": rows, "per_joint": joints, "notes": notes, "overlays": written, "sources": sources}
+    return {"hands": n, "rows": rows, "per_joint": joints, "per_hand": per_hand, "notes": notes, "overlays": written,
+            "sources": sources}
 
 
 def _overlay(path: Path, display: tuple[np.ndarray, np.ndarray], skeletons: dict[str, np.ndarray]) -> Path:
