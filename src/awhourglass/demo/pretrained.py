@@ -154,7 +154,7 @@ def stream_parts_factory(image_size: int, gap: float, cache_dir: str | Path | No
 
 
 PRETRAIN_AUGMENT = AugmentConfig(enabled=True, scale=(0.85, 1.2), rotation_deg=0.0, translate=0.08, brightness=0.3,
-                                 contrast=0.3, saturation=0.3, hue=0.1, blur_prob=0.3, blur_sigma_px=1.0,
+                                 contrast=0.6, saturation=0.3, hue=0.1, blur_prob=0.3, blur_sigma_px=1.0,
                                  noise_prob=0.3, noise_std=0.03, cutout_prob=0.15, cutout_frac=0.3)
 
 
