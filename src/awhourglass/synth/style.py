@@ -17,6 +17,7 @@ at depth edges and blob-shaped holes (0 = no reading, as the RealSense writes).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,6 +29,27 @@ from awhourglass.synth.faces import paint_faces
 from awhourglass.synth.photos import photo_backgrounds
 
 _LIGHT_DIR = np.array([0.25, -0.45, -1.0])  # towards the light, camera frame (from the camera, above left)
+
+
+@dataclass(frozen=True)
+class Shading:
+    """How strongly light models the skin (both looks).
+
+    Attributes:
+        ambient: range of the ambient share of the light (the rest comes from the key light).
+        wrap: how far diffuse light wraps round the terminator (0 = Lambert, larger = softer, flatter skin).
+        occ_ambient, occ_direct: how much screen-space occlusion darkens the ambient and the key light.
+        crease: how much the palmar flexion creases darken the skin.
+    """
+
+    ambient: tuple[float, float] = (0.35, 0.55)
+    wrap: float = 0.6
+    occ_ambient: float = 0.4
+    occ_direct: float = 0.25
+    crease: float = 0.12
+
+
+SHADING = Shading()
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -291,7 +313,7 @@ def appearance(
     if axis_t is not None and capsule is not None and dorsal is not None:  # flexion creases, palmar side only
         from_joint = torch.where(joint_at_p0, axis_t, 1 - axis_t)
         crease = torch.exp(-((from_joint / 0.08) ** 2)) * ((part > 0) & hit).float() * palmar[..., 0]
-        albedo = albedo * (1 - 0.12 * crease[..., None])
+        albedo = albedo * (1 - SHADING.crease * crease[..., None])
     nail = torch.zeros_like(hit, dtype=torch.float32)
     if nail_dir is not None and axis_t is not None and capsule is not None:
         nail = _nails(nail_dir, normal, axis_t, part, joint_at_p0)
@@ -321,16 +343,18 @@ def appearance(
     light = _t(light / np.linalg.norm(light, axis=1, keepdims=True))
     warm = rng.uniform(-1, 1, b)
     light_col = _t(1 + 0.08 * (1 + g) * warm[:, None] * np.array([1.0, 0.0, -1.0]))[:, None, None, :]
-    ambient = _t(rng.uniform(0.35, 0.55, b) + g * rng.uniform(-0.1, 0.1, b))[:, None, None, None]
+    ambient = _t(rng.uniform(*SHADING.ambient, b) + g * rng.uniform(-0.1, 0.1, b))[:, None, None, None]
     gain = _t(1.0 + g * rng.uniform(-0.4, 0.3, b))[:, None, None, None]
     ndl = (normal * light[:, None, None, :]).sum(-1, keepdim=True)
-    wrap = ((ndl + 0.6) / 1.6).clamp_min(0.0)  # light wraps round the terminator: skin scatters under its surface
+    # light wraps round the terminator: skin scatters under its surface
+    wrap = ((ndl + SHADING.wrap) / (1 + SHADING.wrap)).clamp_min(0.0)
     occ = ambient_occlusion(depth_m, w)[..., None] if depth_m is not None else torch.zeros_like(wrap)
     half = light + torch.tensor([0.0, 0.0, -1.0])
     half = half / torch.linalg.vector_norm(half, dim=-1, keepdim=True)
     shine = _t(rng.uniform(0.02, 0.10, b))[:, None, None, None] + gloss[..., None]
     spec = (normal * half[:, None, None, :]).sum(-1, keepdim=True).clamp_min(0.0) ** 16
-    shade = ambient * (1 - 0.4 * occ) + (1 - ambient) * wrap * light_col * (1 - 0.25 * occ)
+    shade = (ambient * (1 - SHADING.occ_ambient * occ)
+             + (1 - ambient) * wrap * light_col * (1 - SHADING.occ_direct * occ))
     scatter = 0.12 * (1 - wrap) * _t(np.array([1.0, 0.35, 0.25]))  # shadowed skin turns redder, not grey
     body = (albedo * (shade + scatter) + shine * spec * (1 - occ)) * gain
     dof = rng.uniform(0.0, 1.0, b) ** 0.7 * (1.5 + 1.5 * g) * w / 128  # the background is out of focus
