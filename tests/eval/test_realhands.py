@@ -20,8 +20,16 @@ from awhourglass.eval.realhands import (
     iter_set,
     reference_box,
 )
-from awhourglass.eval.realreport import hardest_line
-from awhourglass.eval.realscore import box_iou, hand_axis_offsets, hand_errors, leave_one_out_mean, per_joint, summarize
+from awhourglass.eval.realreport import hardest_line, mirrored_line, mirrored_split
+from awhourglass.eval.realscore import (
+    box_iou,
+    hand_axis_offsets,
+    hand_errors,
+    leave_one_out_mean,
+    mirrored_hands,
+    per_joint,
+    summarize,
+)
 from awhourglass.models.config import ModelConfig
 from awhourglass.models.hourglass import AWHourglassNet
 from awhourglass.models.load import network_checkpoint
@@ -99,6 +107,37 @@ def test_hand_axis_offsets_by_hand_in_the_hands_own_axes():
     assert np.isfinite(hand_axis_offsets(pred, ref, lab2)[0, 4]).all()
     lab2[0, 17] = False  # without the little MCP the across sign is unknown: the whole hand is NaN
     assert np.isnan(hand_axis_offsets(pred, ref, lab2)).all()
+
+
+def test_mirrored_hands_by_hand():
+    ref = _upright_right_hand()
+    R = np.array([[0.0, -1.0], [1.0, 0.0]])
+    turned = (ref - ref[0]) @ R.T * 0.5 + [200.0, 10.0]  # turned 90°, halved and moved: the same handedness
+    mirrored = ref * [-1.0, 1.0]  # reflected left-right: palm read as back
+    swapped = ref.copy()
+    swapped[[5, 17]] = ref[[17, 5]]  # index and little MCP exchanged: thumb side drawn where the little finger is
+    lab = np.ones((4, 21), bool)
+    lab[3, 17] = False  # no little MCP in the reference: handedness unknown
+    pred = np.stack([turned, mirrored, swapped, mirrored])
+    got = mirrored_hands(pred, np.stack([ref] * 4), lab)
+    assert got[:3].tolist() == [0.0, 1.0, 1.0] and np.isnan(got[3])
+    # the sign by hand: (index MCP − wrist) × (little MCP − wrist) = (−10, −38) × (12, −35) = 350 + 456 > 0
+    a, b = ref[5] - ref[0], ref[17] - ref[0]
+    assert a.tolist() == [-10.0, -38.0] and b.tolist() == [12.0, -35.0] and a[0] * b[1] - a[1] * b[0] == 806.0
+
+
+def test_mirrored_split_and_its_line_by_hand():
+    m = mirrored_split(np.array([10.0, 20.0, 30.0, 40.0]), np.array([1.0, 0.0, np.nan, 1.0]))
+    assert m == {"hands": 3, "pct": pytest.approx(200.0 / 3), "error_mirrored_pct_box": 25.0,
+                 "error_rest_pct_box": 20.0}
+    assert mirrored_line("net", m) == ("net: drawn as the mirror image (palm read as back) in 66.7 % of 3 hands; "
+                                       "error there 25.0, elsewhere 20.0 % of box")
+    none_flipped = mirrored_split(np.array([5.0, 7.0]), np.array([0.0, 0.0]))
+    assert none_flipped["pct"] == 0.0 and none_flipped["error_mirrored_pct_box"] is None
+    assert "error there –, elsewhere 6.0" in mirrored_line("net", none_flipped)
+    unknown = mirrored_split(np.array([5.0]), np.array([np.nan]))
+    assert unknown["hands"] == 0 and unknown["pct"] is None
+    assert mirrored_line("net", unknown) == "net: mirrored hands: none has its wrist, index and little MCP labelled"
 
 
 def test_per_joint_means_over_the_hands_that_have_the_joint():
@@ -317,6 +356,19 @@ def test_the_cli_writes_the_report_tables_and_overlays(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| tiny.pt |" in printed and "median IoU" in printed and "tiny.pt: largest mean offsets" in printed
     assert f"tiny.pt: hardest hands (% of box): {worst} " in printed
+    # mirror images: per method, over the hands whose handedness is known, the share and the errors split by it
+    for name, s in doc["sets"].items():
+        assert set(s["mirror_image"]) == set(s["per_hand"]), name
+        for method, m in s["mirror_image"].items():
+            errors = np.asarray(s["per_hand"][method])
+            assert 0 < m["hands"] <= s["hands"], (name, method)
+            if m["hands"] < s["hands"]:  # some hand lacks its wrist or an MCP: the split covers only the others
+                continue
+            parts = [(m["error_mirrored_pct_box"], m["pct"]), (m["error_rest_pct_box"], 100.0 - m["pct"])]
+            mean = sum(e * w for e, w in parts if e is not None) / 100.0
+            assert mean == pytest.approx(errors.mean(), abs=1e-3), (name, method)
+    assert asl["mirror_image"]["tiny.pt"]["hands"] == asl["hands"]  # the video's frames are fully labelled
+    assert "tiny.pt: drawn as the mirror image (palm read as back) in " in printed
 
 
 def test_hardest_line_names_the_worst_hands_first():

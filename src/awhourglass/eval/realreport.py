@@ -17,7 +17,9 @@ Beside the scores, ``per_joint`` holds each method's mean error per joint and it
 reference hand's own axes (:func:`~awhourglass.eval.realscore.per_joint`): a bias such as MCPs drawn towards the
 wrist shows there, where an error norm hides its direction. ``per_hand`` holds each method's error per hand (% of
 its box, in the order of ``sources``), so that the hands a network fails on can be found and opened: the markdown
-names each method's hardest :data:`HARDEST_SHOWN`.
+names each method's hardest :data:`HARDEST_SHOWN`. ``mirror_image`` holds, per method, the share of hands it draws as
+their mirror image (:func:`~awhourglass.eval.realscore.mirrored_hands`: palm read as back) and its error on those
+hands and on the rest: one kind of failure that costs a whole hand.
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ from awhourglass.drawing import draw_skeleton_rgb
 from awhourglass.eval.cropnet import SquareCrop, crop_square, model_network, predict_crops
 from awhourglass.eval.mediapipe_landmarks import MP_INPUT_PX, MediaPipeLandmarks
 from awhourglass.eval.realhands import SET_NAMES, RealDevError, iter_set, reference_box
-from awhourglass.eval.realscore import crop_normalized, hand_errors, leave_one_out_mean, per_joint, summarize
+from awhourglass.eval.realscore import (
+    crop_normalized,
+    hand_errors,
+    leave_one_out_mean,
+    mirrored_hands,
+    per_joint,
+    summarize,
+)
 from awhourglass.models.load import network_from_dict
 from awhourglass.skeleton import JOINT_NAMES
 
@@ -90,7 +99,8 @@ class RealHandsReport:
             lines += [f"## {name} ({s['hands']} hands)", "", *table_lines(s["rows"]), ""]
             lines += [f"- {n}" for n in s["notes"]]
             lines += [f"- {offsets_line(method, pj)}" for method, pj in s["per_joint"].items()]
-            lines += [f"- {hardest_line(method, e, s['sources'])}" for method, e in s["per_hand"].items()] + [""]
+            lines += [f"- {hardest_line(method, e, s['sources'])}" for method, e in s["per_hand"].items()]
+            lines += [f"- {mirrored_line(method, m)}" for method, m in s["mirror_image"].items()] + [""]
         if self.missing:
             lines += [f"- not in {self.realdev}: {', '.join(self.missing)}", ""]
         if self.search is not None:
@@ -121,6 +131,31 @@ def hardest_line(method: str, per_hand: list[float], sources: list[str], top: in
     """The ``top`` hands with the largest error (% of the box), as one line: ``source error`` pairs, worst first."""
     order = sorted(range(len(per_hand)), key=lambda i: per_hand[i], reverse=True)[:top]
     return f"{method}: hardest hands (% of box): " + ", ".join(f"{sources[i]} {per_hand[i]:.1f}" for i in order)
+
+
+def mirrored_split(per_hand: np.ndarray, mirrored: np.ndarray) -> dict[str, float | int | None]:
+    """Of the hands whose handedness is known (``mirrored`` 0 or 1, not NaN): how many, the % drawn mirrored, and the
+    mean error (% of box) over the mirrored and over the other hands (None where there are none)."""
+    known = np.isfinite(mirrored)
+    flip, keep = known & (mirrored == 1), known & (mirrored == 0)
+
+    def mean(sel: np.ndarray) -> float | None:
+        return float(np.mean(per_hand[sel])) if sel.any() else None
+
+    return {"hands": int(known.sum()), "pct": float(100.0 * flip.sum() / known.sum()) if known.any() else None,
+            "error_mirrored_pct_box": mean(flip), "error_rest_pct_box": mean(keep)}
+
+
+def mirrored_line(method: str, m: dict[str, Any]) -> str:
+    """One line of :func:`mirrored_split`'s figures."""
+    if not m["hands"]:
+        return f"{method}: mirrored hands: none has its wrist, index and little MCP labelled"
+
+    def f(v: float | None) -> str:
+        return "–" if v is None else f"{v:.1f}"
+
+    return (f"{method}: drawn as the mirror image (palm read as back) in {m['pct']:.1f} % of {m['hands']} hands; "
+            f"error there {f(m['error_mirrored_pct_box'])}, elsewhere {f(m['error_rest_pct_box'])} % of box")
 
 
 def search_line(search: dict[str, Any]) -> str:
@@ -157,8 +192,8 @@ def landmarks_in_frame(landmarks: Callable[[np.ndarray], np.ndarray], rgb: np.nd
 def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointModel],
               mediapipe: MediaPipeLandmarks | str, every: int = 1, overlay_dir: str | os.PathLike | None = None,
               overlays: int = 3) -> dict[str, Any]:
-    """Score one set (module docstring): ``{"hands", "rows", "per_joint", "per_hand", "notes", "overlays",
-    "sources"}``."""
+    """Score one set (module docstring): ``{"hands", "rows", "per_joint", "per_hand", "mirror_image", "notes",
+    "overlays", "sources"}``."""
     refs, labs, centres, sides, sources = [], [], [], [], []
     crops: dict[str, list[SquareCrop]] = {m.name: [] for m in models}
     mp_uv: list[np.ndarray] = []
@@ -199,6 +234,8 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointMod
     joints = {k: per_joint(v, ref, lab) for k, v in methods.items() if not isinstance(v, str)}
     per_hand = {k: [round(float(e), 3) for e in hand_errors(v, ref, lab)[0]]
                 for k, v in methods.items() if not isinstance(v, str)}
+    mirror_image = {k: mirrored_split(np.asarray(per_hand[k]), mirrored_hands(v, ref, lab))
+                    for k, v in methods.items() if not isinstance(v, str)}
     n = len(ref)
     notes = [f"side stated for {n - unknown} of {n} hands" + (
         "; where not, each checkpoint ran on the crop and on its mirror and kept the more confident (" +
@@ -209,8 +246,9 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointMod
         for i in sorted({round(x) for x in np.linspace(0, n - 1, min(overlays, n))}):
             drawn = {"reference": ref[i], **{k: v[i] for k, v in methods.items() if not isinstance(v, str)}}
             written.append(str(_overlay(Path(overlay_dir) / f"{set_name}_{i:03d}.png", displays[i], drawn)))
-    return {"hands": n, "rows": rows, "per_joint": joints, "per_hand": per_hand, "notes": notes, "overlays": written,
-            "sources": sources}
+    return {"hands": n, "rows": rows, "per_joint": joints, "per_hand": per_hand, "mirror_image": mirror_image,
+            "notes": notes,
+            "overlays": written, "sources": sources}
 
 
 def _overlay(path: Path, display: tuple[np.ndarray, np.ndarray], skeletons: dict[str, np.ndarray]) -> Path:

@@ -70,6 +70,23 @@ def hand_axis_offsets(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: n
     return np.where((lab & axes_known[:, None])[..., None], out, np.nan)
 
 
+def mirrored_hands(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """Per hand ``(N,)``: 1.0 where the predicted hand is the mirror image of the reference in the picture (palm read
+    as back, or the reverse), 0.0 where not, NaN where the reference lacks its wrist, index or little MCP.
+
+    The handedness a 2D hand shows is the sign of the cross product (index MCP − wrist) × (little MCP − wrist):
+    turning or scaling the hand keeps it; mirroring, or swapping thumb side for little-finger side, flips it.
+    """
+    pred, ref = np.asarray(pred_uv_px, np.float64), np.asarray(ref_uv_px, np.float64)
+
+    def turn(uv: np.ndarray) -> np.ndarray:
+        a, b = uv[:, INDEX_MCP] - uv[:, WRIST], uv[:, LITTLE_MCP] - uv[:, WRIST]
+        return np.sign(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
+
+    known = np.all(np.asarray(labelled, bool)[:, [WRIST, INDEX_MCP, LITTLE_MCP]], axis=1)
+    return np.where(known, (turn(pred) != turn(ref)).astype(np.float64), np.nan)
+
+
 def per_joint(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> dict[str, list[float | None]]:
     """Per joint over the hands: ``mean_pct_box`` (mean 2D error in % of the box) and the mean signed offsets
     ``along_pct_box`` / ``across_pct_box`` of :func:`hand_axis_offsets`; None where no hand has the joint."""
