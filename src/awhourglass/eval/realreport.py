@@ -247,8 +247,7 @@ def score_set(root: str | os.PathLike, set_name: str, models: list[CheckpointMod
             drawn = {"reference": ref[i], **{k: v[i] for k, v in methods.items() if not isinstance(v, str)}}
             written.append(str(_overlay(Path(overlay_dir) / f"{set_name}_{i:03d}.png", displays[i], drawn)))
     return {"hands": n, "rows": rows, "per_joint": joints, "per_hand": per_hand, "mirror_image": mirror_image,
-            "notes": notes,
-            "overlays": written, "sources": sources}
+            "notes": notes, "overlays": written, "sources": sources}
 
 
 def _overlay(path: Path, display: tuple[np.ndarray, np.ndarray], skeletons: dict[str, np.ndarray]) -> Path:
