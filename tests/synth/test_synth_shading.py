@@ -33,7 +33,7 @@ def _inner(mask: np.ndarray, px: int) -> np.ndarray:
     return (-F.max_pool2d(-body, 2 * px + 1, 1, px))[:, 0].numpy() > 0
 
 
-def test_default_shading_is_the_generator_default(monkeypatch, renders):
+def test_default_shading_is_the_generator_default(renders):
     plain = generate_batch(**KW)
     assert np.array_equal(plain["rgb"], renders["default"]["rgb"])
     assert not np.array_equal(plain["rgb"], renders["hard"]["rgb"])

@@ -79,12 +79,12 @@ def mirrored_hands(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.n
     """
     pred, ref = np.asarray(pred_uv_px, np.float64), np.asarray(ref_uv_px, np.float64)
 
-    def turn(uv: np.ndarray) -> np.ndarray:
+    def handedness(uv: np.ndarray) -> np.ndarray:
         a, b = uv[:, INDEX_MCP] - uv[:, WRIST], uv[:, LITTLE_MCP] - uv[:, WRIST]
         return np.sign(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
 
     known = np.all(np.asarray(labelled, bool)[:, [WRIST, INDEX_MCP, LITTLE_MCP]], axis=1)
-    return np.where(known, (turn(pred) != turn(ref)).astype(np.float64), np.nan)
+    return np.where(known, (handedness(pred) != handedness(ref)).astype(np.float64), np.nan)
 
 
 def per_joint(pred_uv_px: np.ndarray, ref_uv_px: np.ndarray, labelled: np.ndarray) -> dict[str, list[float | None]]:
